@@ -1,0 +1,49 @@
+# Portrait — the two commands are `make demo` and `make test`; both set up what is missing first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JARS   := .jars/.fetched
+CONF   ?= conf/local.yaml
+DATE   ?= 2026-11-01
+
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: setup demo test test-fast bench clean-lake clean
+
+setup: $(STAMP) $(JARS)
+
+# The venv is rebuilt only when the pins change. pip keeps its wheel cache in ~/.cache/pip,
+# so a rebuild does not compile pyspark's source archive again.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+# Delta Lake's JVM jars, fetched once from Maven Central with Maven; later Spark starts are offline.
+# The versions come from the installed delta-spark and pyspark (one source of truth: pyproject.toml).
+$(JARS): $(STAMP)
+	$(BIN)/python -m portrait.jars fetch .jars
+	touch $@
+
+demo: setup
+	$(BIN)/portrait demo --conf $(CONF) --date $(DATE)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+# The inner loop: unit tests only, no end-to-end job runs.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean-lake:
+	rm -rf lakehouse landing truth mlflow spark-warehouse
+
+clean: clean-lake
+	rm -rf $(VENV) .jars

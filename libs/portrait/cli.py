@@ -1,0 +1,107 @@
+"""`portrait <job> --conf conf/local.yaml --date YYYY-MM-DD` and the thin `jobs/<job>.py` entry points.
+
+Jobs: generate, ingest, identity, features, train, score, and `demo` (all of them in order on
+the embedded default, then a summary of what was published).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from typing import Callable
+
+from portrait.config import Config, ConfigError, load_config
+
+JOBS = ("generate", "ingest", "identity", "features", "train", "score")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Portrait: customer portraits on Spark, Delta and MLflow")
+    p.add_argument("job", choices=(*JOBS, "demo"), help="the job to run")
+    p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
+    p.add_argument("--date", required=True, type=_date, help="the run date D (YYYY-MM-DD)")
+    p.add_argument("--start", type=_date, help="ingest: first landing date of a backfill (default: --date)")
+    p.add_argument("--source", action="append", dest="sources", help="ingest: only this source (repeatable)")
+    p.add_argument("--scale", type=float, help="generate/demo: scale factor (overrides generator.scale)")
+    p.add_argument("--seed", type=int, help="generate/demo: seed (overrides generator.seed)")
+    return p
+
+
+def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
+    """Dispatch to the stage's `run(spark, cfg, date)`; imports stay lazy so `--help` is instant."""
+    if job == "generate":
+        from portrait import generator
+
+        g = cfg.generator
+        return generator.generate(
+            spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=args.scale or g.scale,
+            seed=args.seed if args.seed is not None else g.seed, end_date=args.date, days=g.days,
+            horizon_days=cfg.train.horizon_days, dirty_fraction=g.dirty_fraction,
+        )
+    if job == "ingest":
+        from portrait import ingest
+
+        return ingest.run(spark, cfg, args.date, start=args.start, sources=args.sources)
+    if job == "identity":
+        from portrait import identity
+
+        return identity.run(spark, cfg, args.date)
+    if job == "features":
+        from portrait import features
+
+        return features.run(spark, cfg, args.date)
+    if job == "train":
+        from portrait import train
+
+        return train.run(spark, cfg, args.date)
+    if job == "score":
+        from portrait import scoring
+
+        return scoring.run(spark, cfg, args.date)
+    raise ValueError(f"unknown job {job!r}")
+
+
+def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
+    """Console entry point; `job` is fixed when called from `jobs/<job>.py`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if job is not None:
+        argv = [job, *argv]
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "mlflow", "alembic", "hyperopt"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        cfg = load_config(args.conf)
+        if args.job != "generate":
+            cfg.pii_key()  # fail before starting Spark when the secret is missing
+    except ConfigError as exc:
+        print(f"portrait: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    from portrait.spark import get_session
+
+    spark = get_session(cfg.spark)
+    if args.job == "demo":
+        from portrait import demo
+
+        return demo.run(spark, cfg, args)
+    started = time.perf_counter()
+    result = run_job(args.job, spark, cfg, args)
+    print(f"{args.job} {args.date}: {result} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def job_main(job: str) -> Callable[[], int]:
+    return lambda: main(job=job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""Typed, validated configuration.
+
+A conf file is YAML. It may name a parent with `extends: base.yaml` (relative to itself); the
+child's keys are merged over the parent's, section by section. The result is parsed into frozen
+dataclasses once, at load time: an unknown key, a missing key or a value of the wrong type fails
+with a `ConfigError` that names the key and the file.
+
+Environment variables override paths and supply secrets (never read from files in git):
+
+| variable                      | overrides                |
+|-------------------------------|--------------------------|
+| PORTRAIT_LAKEHOUSE            | paths.lakehouse          |
+| PORTRAIT_LANDING              | paths.landing            |
+| PORTRAIT_TRUTH                | paths.truth              |
+| PORTRAIT_MLFLOW_TRACKING_URI  | mlflow.tracking_uri      |
+| PORTRAIT_MLFLOW_ARTIFACT_ROOT | mlflow.artifact_root     |
+| PORTRAIT_SPARK_MASTER         | spark.master             |
+| (privacy.key_env, default PORTRAIT_PII_KEY) | the key for hashing PII |
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where data lives. Local paths are made absolute against the working directory."""
+
+    lakehouse: str
+    landing: str
+    truth: str
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """How the session is built. `master` is None under spark-submit / on a cluster."""
+
+    app_name: str
+    master: Optional[str] = None
+    shuffle_partitions: int = 8
+    jars_dir: Optional[str] = None
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str
+    experiment: str
+    artifact_root: Optional[str] = None
+    registry_uri: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """PII hashing. The key comes from the environment variable `key_env`.
+
+    `demo_key` is only allowed in the embedded demo profile (`allow_demo_key: true`);
+    every other profile refuses to run without the environment variable.
+    """
+
+    key_env: str = "PORTRAIT_PII_KEY"
+    allow_demo_key: bool = False
+    demo_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    scale: float = 0.05
+    seed: int = 42
+    days: int = 90
+    dirty_fraction: float = 0.001
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    sources: list[str] = field(default_factory=lambda: ["clickstream", "orders", "social", "crm"])
+    max_field_chars: int = 4096
+    earliest_valid_date: str = "2000-01-01"
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Identity resolution. An identifier linked to more than `max_persons_per_identifier`
+    identifiers of one other type (a kiosk cookie, a call-centre phone) is not used for linking;
+    `placeholders` lists known dummy values per type (phone, email, wechat_id), in clear."""
+
+    max_persons_per_identifier: int = 1
+    max_iterations: int = 30
+    placeholders: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    categories: list[str] = field(default_factory=list)
+    history_days: int = 365
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    horizon_days: int = 30
+    training_dates: int = 6
+    training_step_days: int = 7
+    test_fraction: float = 0.25
+    max_evals: int = 8
+    seed: int = 7
+    kmeans_k: int = 6
+    segment_model: str = "portrait_segments"
+    propensity_model: str = "portrait_purchase_propensity"
+    max_depth: list[int] = field(default_factory=lambda: [2, 6])
+    max_iter: list[int] = field(default_factory=lambda: [10, 60])
+    step_size: list[float] = field(default_factory=lambda: [0.03, 0.3])
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    policy_file: str = "actions.yaml"
+    holdout_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; stages receive the typed piece they need."""
+
+    source_file: str
+    profile: str
+    paths: PathsConfig
+    spark: SparkConfig
+    mlflow: MlflowConfig
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+    @property
+    def conf_dir(self) -> Path:
+        return Path(self.source_file).parent
+
+    def pii_key(self) -> bytes:
+        """The PII hashing key: from the environment, or the demo key in the demo profile only."""
+        value = os.environ.get(self.privacy.key_env)
+        if value:
+            return value.encode("utf-8")
+        if self.privacy.allow_demo_key and self.privacy.demo_key:
+            return self.privacy.demo_key.encode("utf-8")
+        raise ConfigError(
+            f"environment variable {self.privacy.key_env} is not set: profile '{self.profile}' "
+            f"({self.source_file}) needs a secret key to pseudonymise PII. "
+            "Set it from your secret store; only the demo profile may use a built-in key."
+        )
+
+
+_ENV_OVERRIDES = {
+    "PORTRAIT_LAKEHOUSE": ("paths", "lakehouse"),
+    "PORTRAIT_LANDING": ("paths", "landing"),
+    "PORTRAIT_TRUTH": ("paths", "truth"),
+    "PORTRAIT_MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
+    "PORTRAIT_MLFLOW_ARTIFACT_ROOT": ("mlflow", "artifact_root"),
+    "PORTRAIT_SPARK_MASTER": ("spark", "master"),
+}
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Config:
+    """Load, merge (`extends`), override from the environment and validate a conf file.
+
+    Args:
+        path: the YAML file, e.g. ``conf/local.yaml``.
+        overrides: dotted keys to set after the environment, e.g. ``{"train.max_evals": 2}``
+            (used by tests and the CLI; validated like the file).
+
+    Returns:
+        A frozen `Config`.
+
+    Raises:
+        ConfigError: naming the file and key that is unknown, missing or of the wrong type.
+    """
+    path = Path(path).resolve()
+    raw = _read_with_parents(path, seen=())
+    for env_name, (section, key) in _ENV_OVERRIDES.items():
+        if os.environ.get(env_name):
+            raw.setdefault(section, {})[key] = os.environ[env_name]
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if not key:
+            raise ConfigError(f"override '{dotted}' must be of the form section.key")
+        if not isinstance(raw.get(section, {}), dict):
+            raise ConfigError(f"override '{dotted}': section '{section}' is not a mapping")
+        raw.setdefault(section, {})[key] = value
+    raw["source_file"] = str(path)
+    raw.setdefault("profile", path.stem)
+    cfg = _build(Config, raw, where="", file=str(path))
+    return _absolutise(cfg)
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle through {[str(p) for p in seen]}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with path.open(encoding="utf-8") as fh:
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    base = _read_with_parents((path.parent / parent).resolve(), seen + (path,))
+    return _merge(base, data)
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(cls: type, data: Any, *, where: str, file: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: '{where or '<top>'}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(
+            f"{file}: unknown key '{key}' (allowed in '{where or '<top>'}': {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        dotted = f"{where}.{name}" if where else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{file}: missing required key '{dotted}'")
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], where=dotted, file=file)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, *, where: str, file: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, where=where, file=file)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where=where, file=file)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{file}: '{where}' must be a list, got {value!r}")
+        return [_coerce(args[0], v, where=f"{where}[{i}]", file=file) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: '{where}' must be a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, where=f"{where}.{k}", file=file) for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"{file}: '{where}' must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"{file}: '{where}' must be an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{file}: '{where}' must be an integer, got {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{file}: '{where}' must be a number, got {value!r}")
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{file}: '{where}' must be a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(f"{file}: '{where}' must be a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{file}: '{where}' has an unsupported type {tp}")  # a bug in this module
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _absolutise(cfg: Config) -> Config:
+    """Make local paths absolute (against the working directory) so that every stage agrees."""
+
+    def local(p: Optional[str]) -> Optional[str]:
+        return str(Path(p).resolve()) if p and _is_local(p) else p
+
+    paths = dataclasses.replace(
+        cfg.paths, lakehouse=local(cfg.paths.lakehouse), landing=local(cfg.paths.landing),
+        truth=local(cfg.paths.truth),
+    )
+    tracking = cfg.mlflow.tracking_uri
+    if tracking.startswith("sqlite:///") and not tracking.startswith("sqlite:////"):
+        db = Path(tracking[len("sqlite:///"):]).resolve()
+        tracking = f"sqlite:///{db}"
+    artifact_root = cfg.mlflow.artifact_root
+    if artifact_root and _is_local(artifact_root):
+        artifact_root = Path(artifact_root).resolve().as_uri()
+    mlflow_cfg = dataclasses.replace(cfg.mlflow, tracking_uri=tracking, artifact_root=artifact_root)
+    spark_cfg = dataclasses.replace(cfg.spark, jars_dir=local(cfg.spark.jars_dir))
+    return dataclasses.replace(cfg, paths=paths, mlflow=mlflow_cfg, spark=spark_cfg)

@@ -1,0 +1,93 @@
+"""`portrait demo`: the whole pipeline end to end on the embedded default, then a summary.
+
+Generates a synthetic landing zone if the one on disk is not for this scale, seed and date, runs
+ingest (the whole window) -> identity -> features -> train -> score in one Spark session, times
+each stage, and prints the tables with their row counts, the champion models with their metrics
+and a few rows of the next-action table.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from portrait import features, identity, ingest, scoring, tables, train
+from portrait.config import Config
+from portrait.io import Lakehouse
+
+
+def _landing_is_current(cfg: Config, scale: float, seed: int, date: dt.date) -> bool:
+    meta = Path(cfg.paths.truth) / "meta.json"
+    if "://" in cfg.paths.truth or not meta.exists():
+        return False
+    m = json.loads(meta.read_text())
+    return (float(m.get("scale", -1)) == scale and int(m.get("seed", -1)) == seed
+            and str(m.get("end_date")) == date.isoformat() and int(m.get("days", -1)) == cfg.generator.days)
+
+
+def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
+    date = args.date
+    scale = args.scale or cfg.generator.scale
+    seed = args.seed if args.seed is not None else cfg.generator.seed
+    timings: dict[str, float] = {}
+
+    def stage(name: str, fn):
+        started = time.perf_counter()
+        result = fn()
+        timings[name] = time.perf_counter() - started
+        print(f"  {name:<9} {timings[name]:7.1f} s  {_short(result)}", flush=True)
+        return result
+
+    print(f"Portrait demo: scale {scale}, seed {seed}, date {date}, lakehouse {cfg.paths.lakehouse}")
+    if _landing_is_current(cfg, scale, seed, date):
+        print(f"  generate  (reusing the landing zone in {cfg.paths.landing})")
+    else:
+        from portrait import generator
+
+        stage("generate", lambda: generator.generate(
+            spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=scale, seed=seed, end_date=date,
+            days=cfg.generator.days, horizon_days=cfg.train.horizon_days, dirty_fraction=cfg.generator.dirty_fraction))
+    start = date - dt.timedelta(days=cfg.generator.days - 1)
+    stage("ingest", lambda: ingest.run(spark, cfg, date, start=start))
+    stage("identity", lambda: identity.run(spark, cfg, date))
+    stage("features", lambda: features.run(spark, cfg, date))
+    models = stage("train", lambda: train.run(spark, cfg, date))
+    stage("score", lambda: scoring.run(spark, cfg, date))
+    pipeline = sum(v for k, v in timings.items() if k != "generate")
+    print(f"  pipeline total (after generation): {pipeline:.1f} s\n")
+    _summary(Lakehouse(spark, cfg.paths.lakehouse), cfg, date, models)
+    return 0
+
+
+def _short(result) -> str:
+    text = json.dumps(result, default=str)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
+    print("Tables (Delta, readable by Spark or any Delta reader such as `deltalake`):")
+    for name in tables.SPECS:
+        if lake.exists(name):
+            marker = "  published" if name in tables.PUBLISHED else ""
+            print(f"  {name:<26} {lake.read(name).count():>10,} rows  {lake.path(name)}{marker}")
+    p = models["propensity"]
+    s = models["segments"]
+    print(f"\nModels (MLflow {cfg.mlflow.tracking_uri}, alias 'champion'):")
+    print(f"  {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
+          f"PR-AUC {p['test_pr_auc']:.3f}, Brier {p['test_brier']:.4f}, base rate {p['test_base_rate']:.3f}, "
+          f"params {p['params']}")
+    print(f"  {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, silhouette {s['silhouette']:.3f}, "
+          f"segments {sorted(s['names'].values())}")
+    actions = lake.read("gold.next_actions_daily").where(F.col("date") == F.lit(date))
+    print(f"\nNext actions for {date} by action:")
+    for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():
+        print(f"  {r['action']:<24} {r['count']:>8,}")
+    print("\nA few rows of gold.next_actions_daily:")
+    actions.where(F.col("action") != "none").select(
+        "person_id", "segment_name", F.round("purchase_propensity", 3).alias("propensity"), "action", "channel",
+        "reason", "holdout").orderBy("person_id").show(5, truncate=False)

@@ -1,0 +1,140 @@
+"""Identity: every identifier resolved to one `person_id`, and silver tables with it on every row.
+
+`run` builds the identity graph from bronze up to date D, leaves hubs and placeholders out of
+linking, resolves connected components in Spark and names each person after its best anchor
+identifier (an account if it has one), so a known person keeps their id when new cookies or
+phones join them. It writes `silver.identity_map`, `silver.identity_excluded` and the silver
+copies of events, orders, social records and customers with `person_id`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from portrait import privacy
+from portrait.config import Config
+from portrait.identity import graph
+from portrait.identity.components import connected_components
+from portrait.io import Lakehouse
+
+log = logging.getLogger(__name__)
+BEGINNING = dt.date(1900, 1, 1)
+
+
+def resolve(ids: DataFrame, pairs: DataFrame, excluded: DataFrame, *, max_iterations: int) -> DataFrame:
+    """Map every identifier to a person.
+
+    Args:
+        ids: (`id_type`, `id_value`) of every identifier seen.
+        pairs: identifier links from `graph.links`.
+        excluded: identifiers not used for linking (`graph.hubs`); they get no person.
+
+    Returns:
+        (`id_type`, `id_value`, `person_id`), one row per identifier not excluded.
+    """
+    keep = ids.join(excluded.select("id_type", "id_value"), on=["id_type", "id_value"], how="left_anti")
+    nodes = keep.select("id_type", "id_value", graph.node_id(F.col("id_type"), F.col("id_value")).alias("node"))
+    usable = (
+        pairs.join(excluded.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a")),
+                   on=["type_a", "value_a"], how="left_anti")
+        .join(excluded.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b")),
+              on=["type_b", "value_b"], how="left_anti")
+        .select(graph.node_id(F.col("type_a"), F.col("value_a")).alias("u"),
+                graph.node_id(F.col("type_b"), F.col("value_b")).alias("v"))
+    )
+    components = connected_components(usable, max_iterations=max_iterations)
+    labelled = nodes.join(components, on="node", how="left").withColumn(
+        "component", F.coalesce("component", "node")  # an identifier with no link is a person alone
+    )
+    rank = F.create_map(*[x for k, v in graph.ANCHOR_RANK.items() for x in (F.lit(k), F.lit(v))])
+    anchor = F.min(F.struct(rank[F.col("id_type")].alias("rank"), F.col("id_type"), F.col("id_value")))
+    anchors = labelled.groupBy("component").agg(anchor.alias("a")).select(
+        "component",
+        F.concat(F.lit("p_"), F.substring(F.sha2(F.concat_ws(":", "a.id_type", "a.id_value"), 256), 1, 20)).alias("person_id"),
+    )
+    return labelled.join(anchors, on="component", how="inner").select("id_type", "id_value", "person_id")
+
+
+def _lookup(identity_map: DataFrame, id_type: str, column: str) -> DataFrame:
+    return identity_map.where(F.col("id_type") == id_type).select(
+        F.col("id_value").alias(column), F.col("person_id").alias(f"_pid_{column}")
+    )
+
+
+def with_person_id(df: DataFrame, identity_map: DataFrame, keys: list[tuple[str, str]]) -> DataFrame:
+    """Add `person_id` from the first of `keys` ((id_type, column), in priority order) that resolves."""
+    out = df
+    for id_type, column in keys:
+        out = out.join(_lookup(identity_map, id_type, column), on=column, how="left")
+    return out.withColumn("person_id", F.coalesce(*[F.col(f"_pid_{c}") for _, c in keys])).drop(
+        *[f"_pid_{c}" for _, c in keys]
+    )
+
+
+def latest_customers(crm: DataFrame, identity_map: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """The latest CRM record per account as of a date, with `person_id`."""
+    w = Window.partitionBy("account_id").orderBy(F.col("date").desc(), F.col("consent_updated_at").desc_nulls_last())
+    latest = crm.withColumn("_rn", F.row_number().over(w)).where(F.col("_rn") == 1).drop("_rn", "source_file")
+    return with_person_id(latest, identity_map, [("account", "account_id")]).withColumn(
+        "as_of_date", F.lit(as_of)
+    ).drop("date")
+
+
+def _placeholders(spark: SparkSession, cfg: Config) -> DataFrame:
+    rows = [(kind, value) for kind, values in cfg.identity.placeholders.items() for value in values]
+    clear = spark.createDataFrame(rows, "id_type string, clear string")
+    hashed = [
+        clear.where(F.col("id_type") == kind).select(
+            "id_type", privacy.pseudonymise(F.col("clear"), kind, cfg.pii_key()).alias("id_value")
+        )
+        for kind in cfg.identity.placeholders
+    ]
+    if not hashed:
+        return spark.createDataFrame([], "id_type string, id_value string")
+    first, *rest = hashed
+    return first.unionByName(*rest) if rest else first
+
+
+def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
+    """Resolve identities over bronze up to `date` and rewrite the silver layer as of `date`."""
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    upto = F.col("date") <= F.lit(date)
+    clicks = lake.read("bronze.clickstream").where(upto)
+    orders = lake.read("bronze.orders").where(upto)
+    social = lake.read("bronze.social").where(upto)
+    crm = lake.read("bronze.crm").where(upto)
+
+    pairs = graph.links(clicks, orders, crm).persist()
+    excluded = graph.hubs(
+        pairs, max_links=cfg.identity.max_persons_per_identifier, placeholders=_placeholders(spark, cfg)
+    ).persist()
+    ids = graph.identifiers(clicks, orders, social, crm)
+    identity_map = resolve(ids, pairs, excluded, max_iterations=cfg.identity.max_iterations)
+    identity_map = identity_map.withColumn("as_of_date", F.lit(date)).localCheckpoint(eager=True)
+
+    lake.overwrite(identity_map, "silver.identity_map")
+    lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)), "silver.identity_excluded")
+    lake.replace_range(
+        with_person_id(clicks, identity_map, [("account", "user_id"), ("cookie", "anonymous_id")]),
+        "silver.events", start=BEGINNING, end=date,
+    )
+    lake.replace_range(
+        with_person_id(orders, identity_map, [("account", "account_id"), ("phone", "phone_hash"), ("email", "email_hash")]),
+        "silver.orders", start=BEGINNING, end=date,
+    )
+    lake.replace_range(
+        with_person_id(social, identity_map, [("wechat_id", "wechat_id_hash"), ("social_author", "author_id")]),
+        "silver.social", start=BEGINNING, end=date,
+    )
+    lake.overwrite(latest_customers(crm, identity_map, as_of=date), "silver.customers")
+    pairs.unpersist()
+    excluded.unpersist()
+    stats = lake.read("silver.identity_map").agg(
+        F.count("*").alias("identifiers"), F.countDistinct("person_id").alias("persons")
+    ).first().asDict()
+    stats["excluded"] = lake.read("silver.identity_excluded").count()
+    log.info("identity as of %s: %s", date, stats)
+    return stats

@@ -1,0 +1,96 @@
+"""The identity graph: identifiers seen in every source and the deterministic links between them.
+
+Identifier types: `cookie` (clickstream anonymous_id), `account` (account_id), `phone`, `email`,
+`wechat_id` (keyed hashes from ingest) and `social_author` (platform author id for social records
+without a WeChat id). Links: login events (cookie-account), orders (account-phone, account-email,
+and phone-email on guest orders), CRM (account-phone/email/wechat_id).
+"""
+from __future__ import annotations
+
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+# Lower rank = better anchor for a stable person id (an account outlives cookies and phones).
+ANCHOR_RANK = {"account": 0, "phone": 1, "email": 2, "wechat_id": 3, "social_author": 4, "cookie": 5}
+
+
+def node_id(id_type: Column | str, id_value: Column | str) -> Column:
+    """A 64-bit node id for an identifier (type and value)."""
+    t = F.lit(id_type) if isinstance(id_type, str) else id_type
+    v = F.col(id_value) if isinstance(id_value, str) else id_value
+    return F.xxhash64(t, v)
+
+
+def _pairs(df: DataFrame, a: tuple[str, str], b: tuple[str, str]) -> DataFrame:
+    (ta, ca), (tb, cb) = a, b
+    return df.where(F.col(ca).isNotNull() & F.col(cb).isNotNull()).select(
+        F.lit(ta).alias("type_a"), F.col(ca).alias("value_a"), F.lit(tb).alias("type_b"), F.col(cb).alias("value_b"),
+    )
+
+
+def links(clickstream: DataFrame, orders: DataFrame, crm: DataFrame) -> DataFrame:
+    """Distinct identifier pairs (`type_a`, `value_a`, `type_b`, `value_b`) from every source."""
+    guest = orders.where(F.col("account_id").isNull())
+    parts = [
+        _pairs(clickstream, ("cookie", "anonymous_id"), ("account", "user_id")),
+        _pairs(orders, ("account", "account_id"), ("phone", "phone_hash")),
+        _pairs(orders, ("account", "account_id"), ("email", "email_hash")),
+        _pairs(guest, ("phone", "phone_hash"), ("email", "email_hash")),
+        _pairs(crm, ("account", "account_id"), ("phone", "phone_hash")),
+        _pairs(crm, ("account", "account_id"), ("email", "email_hash")),
+        _pairs(crm, ("account", "account_id"), ("wechat_id", "wechat_id_hash")),
+    ]
+    return reduce(DataFrame.unionByName, parts).distinct()
+
+
+def identifiers(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame) -> DataFrame:
+    """Every distinct identifier (`id_type`, `id_value`) seen in any source."""
+
+    def ids(df: DataFrame, id_type: str, col: str) -> DataFrame:
+        return df.where(F.col(col).isNotNull()).select(F.lit(id_type).alias("id_type"), F.col(col).alias("id_value"))
+
+    parts = [
+        ids(clickstream, "cookie", "anonymous_id"),
+        ids(clickstream, "account", "user_id"),
+        ids(orders, "account", "account_id"),
+        ids(orders, "phone", "phone_hash"),
+        ids(orders, "email", "email_hash"),
+        ids(social, "wechat_id", "wechat_id_hash"),
+        ids(social.where(F.col("wechat_id_hash").isNull()), "social_author", "author_id"),
+        ids(crm, "account", "account_id"),
+        ids(crm, "phone", "phone_hash"),
+        ids(crm, "email", "email_hash"),
+        ids(crm, "wechat_id", "wechat_id_hash"),
+    ]
+    return reduce(DataFrame.unionByName, parts).distinct()
+
+
+def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFrame:
+    """Identifiers left out of linking, with the reason.
+
+    An identifier is a hub when it links to more than `max_links` distinct identifiers of one
+    other type (a kiosk cookie logged into by many accounts, a call-centre phone on many
+    orders): linking through it would stitch different persons together. Known placeholder
+    values (hashed like real ones) are always excluded.
+    """
+    both = pairs.unionByName(
+        pairs.select(
+            F.col("type_b").alias("type_a"), F.col("value_b").alias("value_a"),
+            F.col("type_a").alias("type_b"), F.col("value_a").alias("value_b"),
+        )
+    )
+    degree = (
+        both.groupBy("type_a", "value_a", "type_b")
+        .agg(F.count("*").alias("links"))
+        .groupBy(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value"))
+        .agg(F.max("links").alias("links"))
+    )
+    too_many = degree.where(F.col("links") > max_links).select(
+        "id_type", "id_value", "links", F.lit("links_too_many_identifiers").alias("reason")
+    )
+    known = placeholders.join(degree, on=["id_type", "id_value"], how="left").select(
+        "id_type", "id_value", F.coalesce("links", F.lit(0)).alias("links"), F.lit("placeholder_value").alias("reason"),
+    )
+    return known.unionByName(too_many.join(known, on=["id_type", "id_value"], how="left_anti"))

@@ -1,0 +1,120 @@
+"""The one way Portrait reads and writes tables: Delta Lake under one lakehouse root.
+
+Tables are named `layer.table` (`bronze.orders`, `gold.propensity_daily`) and live at
+`<lakehouse>/<layer>/<table>`. Every write is one Delta commit, so a reader sees the table
+before or after a job, never half of it; a failed job leaves the table as it was.
+
+- `replace_range` overwrites the rows of a date range (`replaceWhere`): rerunning a date
+  replaces its rows instead of duplicating them; rows outside the range are untouched, and a
+  row outside it in the new data fails the write.
+- `overwrite` replaces a current-state table (e.g. the identity map) in one commit.
+- `append_once` appends under a (app_id, version) transaction id: a retried append is a no-op.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from portrait import tables
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """A lakehouse root and the session that reads and writes it."""
+
+    spark: SparkSession
+    root: str
+
+    def path(self, name: str) -> str:
+        layer, _, table = name.partition(".")
+        if not table or layer not in ("bronze", "silver", "gold"):
+            raise ValueError(f"table name must be bronze|silver|gold.<table>, got {name!r}")
+        return f"{self.root.rstrip('/')}/{layer}/{table}"
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def read(self, name: str) -> DataFrame:
+        """Read a table; a missing one is an error that names it and the job that writes it."""
+        if not self.exists(name):
+            spec = tables.spec(name)
+            raise FileNotFoundError(
+                f"table {name} does not exist at {self.path(name)}: run the `{spec.written_by}` job first"
+            )
+        return self.spark.read.format("delta").load(self.path(name))
+
+    def version(self, name: str) -> int:
+        return DeltaTable.forPath(self.spark, self.path(name)).history(1).select("version").first()[0]
+
+    def replace_range(
+        self, df: DataFrame, name: str, *, start: dt.date, end: dt.date | None = None,
+        where: str | None = None,
+    ) -> None:
+        """Replace the rows of `name` whose date column lies in [start, end] with `df`.
+
+        `where` narrows the replaced rows further (e.g. one source of a shared table).
+        """
+        spec = tables.spec(name)
+        end = end or start
+        self._ensure(df, name)
+        predicate = f"{spec.date_column} >= '{start.isoformat()}' AND {spec.date_column} <= '{end.isoformat()}'"
+        if where:
+            predicate = f"({predicate}) AND ({where})"
+        (
+            df.select(*self._columns(name, df))
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            .save(self.path(name))
+        )
+
+    def overwrite(self, df: DataFrame, name: str) -> None:
+        """Replace the whole content of a current-state table in one commit."""
+        self._ensure(df, name)
+        df.select(*self._columns(name, df)).write.format("delta").mode("overwrite").save(self.path(name))
+
+    def append_once(self, df: DataFrame, name: str, *, app_id: str, version: int) -> None:
+        """Append `df` unless a commit with this (app_id, version) already exists."""
+        self._ensure(df, name)
+        (
+            df.select(*self._columns(name, df))
+            .write.format("delta")
+            .mode("append")
+            .option("txnAppId", app_id)
+            .option("txnVersion", version)
+            .save(self.path(name))
+        )
+
+    def _columns(self, name: str, df: DataFrame) -> list[str]:
+        # Write in the table's column order so that the contract, not the transform, fixes it.
+        if not self.exists(name):
+            return df.columns
+        existing = self.spark.read.format("delta").load(self.path(name)).columns
+        extra = [c for c in df.columns if c not in existing]
+        missing = [c for c in existing if c not in df.columns]
+        if extra or missing:
+            raise ValueError(
+                f"schema of {name} would change (new columns {extra}, missing {missing}); "
+                "published schemas only grow through a migration, never a silent rewrite"
+            )
+        return existing
+
+    def _ensure(self, df: DataFrame, name: str) -> None:
+        """Create the table with its partitioning, properties and comment if it does not exist."""
+        if self.exists(name):
+            return
+        spec = tables.spec(name)
+        builder = (
+            DeltaTable.createIfNotExists(self.spark)
+            .location(self.path(name))
+            .addColumns(df.schema)
+            .comment(spec.comment)
+        )
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        for key, value in spec.properties.items():
+            builder = builder.property(key, value)
+        builder.execute()

@@ -1,0 +1,67 @@
+"""MLflow: the tracking store, logging Spark models, the registry and its `champion` alias."""
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import mlflow.spark
+from mlflow.tracking import MlflowClient
+from pyspark.ml import PipelineModel
+
+from portrait.config import MlflowConfig
+
+CHAMPION = "champion"
+
+
+def configure(cfg: MlflowConfig) -> str:
+    """Point MLflow at the configured store and experiment; return the experiment id."""
+    if cfg.tracking_uri.startswith("sqlite:///"):
+        Path(cfg.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_registry_uri(cfg.registry_uri or cfg.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(cfg.experiment)
+    if experiment is None:
+        if cfg.artifact_root and cfg.artifact_root.startswith("file:"):
+            os.makedirs(urlparse(cfg.artifact_root).path, exist_ok=True)
+        location = f"{cfg.artifact_root.rstrip('/')}/{cfg.experiment.strip('/')}" if cfg.artifact_root else None
+        return mlflow.create_experiment(cfg.experiment, artifact_location=location)
+    return experiment.experiment_id
+
+
+def _requirements() -> list[str]:
+    # Explicit requirements: inferring them starts another JVM (~14 s per model, STACK-NOTES).
+    return [f"{p}=={metadata.version(p)}" for p in ("pyspark", "mlflow", "pandas", "numpy")]
+
+
+def log_and_register(model: PipelineModel, *, name: str, tags: dict[str, str] | None = None) -> str:
+    """Log a Spark model in the active run and register it; return the new version."""
+    info = mlflow.spark.log_model(model, artifact_path="model", registered_model_name=name,
+                                  pip_requirements=_requirements())
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(name, version, key, value)
+    return version
+
+
+def set_champion(name: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+
+
+def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
+    """The `champion` of a registered model: the model, its version and its version tags."""
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"registered model {name!r} has no '{CHAMPION}' alias: run the `train` job first") from exc
+    model = mlflow.spark.load_model(f"models:/{name}@{CHAMPION}")
+    return model, mv.version, dict(mv.tags)
+
+
+def segment_names_tag(names: dict[int, str]) -> str:
+    return json.dumps({str(k): v for k, v in sorted(names.items())})

@@ -1,0 +1,87 @@
+"""The one place a SparkSession is built.
+
+Under spark-submit or in a cluster notebook a session (and its JVM) already exists: we reuse it
+and only set runtime SQL options. Locally we build one with Delta configured, bound to loopback,
+with the Delta jars from `spark.jars_dir` (fetched by `make setup`) so that no network is needed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from portrait import jars
+from portrait.config import SparkConfig
+
+_DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def get_session(cfg: SparkConfig) -> SparkSession:
+    """Return the active session, or build a local one with Delta Lake configured.
+
+    Args:
+        cfg: the `spark` section of the config.
+
+    Raises:
+        RuntimeError: if Delta Lake's classes are not on the classpath, saying how to add them.
+    """
+    active = SparkSession.getActiveSession()
+    if active is None:
+        active = _build(cfg)
+    active.conf.set("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+    active.conf.set("spark.sql.session.timeZone", "UTC")
+    for key, value in cfg.conf.items():
+        if active.conf.isModifiable(key):  # static settings only take effect at build time
+            active.conf.set(key, value)
+    _check_delta(active)
+    return active
+
+
+def _build(cfg: SparkConfig) -> SparkSession:
+    # Python workers must run the interpreter that has our packages; Spark binds to loopback
+    # locally because the default is an address on the external interface.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(cfg.app_name)
+    if cfg.master:
+        builder = builder.master(cfg.master)
+        if cfg.master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            builder = (
+                builder.config("spark.driver.host", "127.0.0.1")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+            )
+    if cfg.jars_dir:
+        paths = jars.jar_paths(cfg.jars_dir)
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise RuntimeError(
+                f"Delta Lake jars missing: {', '.join(missing)}. Run `make setup` "
+                f"(or `python -m portrait.jars fetch {cfg.jars_dir}`)."
+            )
+        builder = builder.config("spark.jars", ",".join(str(p) for p in paths))
+    for key, value in {**_DELTA_CONF, **cfg.conf}.items():
+        builder = builder.config(key, value)
+    builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _check_delta(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the only way to probe the classpath
+    try:
+        jvm.java.lang.Class.forName(
+            "io.delta.tables.DeltaTable", True, jvm.Thread.currentThread().getContextClassLoader()
+        )
+    except Exception as exc:  # py4j wraps ClassNotFoundException in its own error type
+        coords = ",".join(f"{g}:{a}:{v}" for g, a, v in jars.delta_artifacts())
+        raise RuntimeError(
+            "Delta Lake is not on this Spark session's classpath. Pass "
+            f"`--packages {coords}` (or `--jars` with the files from `make setup`) to spark-submit."
+        ) from exc

@@ -1,0 +1,59 @@
+"""Every table Portrait writes: where it is partitioned, its properties and who writes it.
+
+Published tables (`gold.*_daily`) carry the change data feed so that downstream systems can
+consume daily changes; their column contracts live in `portrait.schemas`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_CDF = {"delta.enableChangeDataFeed": "true"}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    written_by: str
+    comment: str
+    date_column: str = "date"
+    partition_by: tuple[str, ...] = ("date",)
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+_SPECS = [
+    TableSpec("bronze.clickstream", "ingest", "Clickstream events as tracked, schema enforced, by landing date"),
+    TableSpec("bronze.orders", "ingest", "Order lines, PII hashed, by landing date"),
+    TableSpec("bronze.social", "ingest", "Social posts, comments and reviews, by landing date"),
+    TableSpec("bronze.crm", "ingest", "CRM change extracts, PII hashed, by extract date"),
+    TableSpec("bronze.quarantine", "ingest", "Rows that failed validation, with the raw record and a reason code"),
+    TableSpec(
+        "bronze.ingest_audit", "ingest",
+        "Per run and source: rows read = rows kept + rows quarantined + duplicates dropped",
+        date_column="date", partition_by=(),
+    ),
+    TableSpec("silver.identity_map", "identity", "Every identifier (hashed where PII) and the person it resolves to",
+              date_column="as_of_date", partition_by=()),
+    TableSpec("silver.identity_excluded", "identity", "Identifiers left out of linking (placeholders, shared devices)",
+              date_column="as_of_date", partition_by=()),
+    TableSpec("silver.events", "identity", "Clickstream events with person_id"),
+    TableSpec("silver.orders", "identity", "Order lines with person_id"),
+    TableSpec("silver.social", "identity", "Social records with person_id"),
+    TableSpec("silver.customers", "identity", "Latest CRM record per account with person_id and consent",
+              date_column="as_of_date", partition_by=()),
+    TableSpec("gold.portrait", "features", "Point-in-time portrait per person and as-of date",
+              date_column="as_of_date", partition_by=("as_of_date",)),
+    TableSpec("gold.segments_daily", "score", "Segment of every person per date", properties=_CDF),
+    TableSpec("gold.propensity_daily", "score", "Purchase propensity of every person per date", properties=_CDF),
+    TableSpec("gold.next_actions_daily", "score",
+              "Next best action per person per date, with reason, channel, consent and holdout", properties=_CDF),
+]
+
+SPECS: dict[str, TableSpec] = {s.name: s for s in _SPECS}
+PUBLISHED = ("gold.segments_daily", "gold.propensity_daily", "gold.next_actions_daily")
+
+
+def spec(name: str) -> TableSpec:
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(SPECS))}") from None
