@@ -72,8 +72,9 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
 
     An identifier is a hub when it links to more than `max_links` distinct identifiers of one
     other type (a kiosk cookie logged into by many accounts, a call-centre phone on many
-    orders): linking through it would stitch different persons together. Known placeholder
-    values (hashed like real ones) are always excluded.
+    orders): linking through it would stitch different persons together. Accounts are never
+    hubs: an account is one customer, and many cookies or phones on it are that customer's.
+    Known placeholder values (hashed like real ones) are always excluded.
     """
     both = pairs.unionByName(
         pairs.select(
@@ -82,7 +83,8 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
         )
     )
     degree = (
-        both.groupBy("type_a", "value_a", "type_b")
+        both.where(F.col("type_a") != "account")
+        .groupBy("type_a", "value_a", "type_b")
         .agg(F.count("*").alias("links"))
         .groupBy(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value"))
         .agg(F.max("links").alias("links"))
