@@ -40,7 +40,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean-lake:
 	rm -rf lakehouse landing truth mlflow spark-warehouse

@@ -28,8 +28,11 @@ def configure(cfg: MlflowConfig) -> str:
         if cfg.artifact_root and cfg.artifact_root.startswith("file:"):
             os.makedirs(urlparse(cfg.artifact_root).path, exist_ok=True)
         location = f"{cfg.artifact_root.rstrip('/')}/{cfg.experiment.strip('/')}" if cfg.artifact_root else None
-        return mlflow.create_experiment(cfg.experiment, artifact_location=location)
-    return experiment.experiment_id
+        experiment_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
 
 
 def _requirements() -> list[str]:

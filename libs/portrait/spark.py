@@ -46,6 +46,14 @@ def _build(cfg: SparkConfig) -> SparkSession:
     # locally because the default is an address on the external interface.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(cfg.app_name)
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Launched by spark-submit: its --master, --jars/--packages and --conf rule; the conf
+        # file's local settings (master, jars_dir) must not override them.
+        for key, value in {**_DELTA_CONF, **cfg.conf}.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        return session
     if cfg.master:
         builder = builder.master(cfg.master)
         if cfg.master.startswith("local"):

@@ -8,6 +8,8 @@ copies of events, orders, social records and customers with `person_id`.
 """
 from __future__ import annotations
 
+from functools import reduce
+
 import datetime as dt
 import logging
 
@@ -94,8 +96,7 @@ def _placeholders(spark: SparkSession, cfg: Config) -> DataFrame:
     ]
     if not hashed:
         return spark.createDataFrame([], "id_type string, id_value string")
-    first, *rest = hashed
-    return first.unionByName(*rest) if rest else first
+    return reduce(DataFrame.unionByName, hashed)
 
 
 def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:

@@ -8,6 +8,8 @@ date replaces its rows, so the job is idempotent and a killed run is finished by
 """
 from __future__ import annotations
 
+from functools import reduce
+
 import datetime as dt
 import logging
 import uuid
@@ -95,8 +97,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
         log.info("ingest %s %s..%s: %s", name, start, date, counts[name])
 
     in_sources = ", ".join(f"'{n}'" for n in names)
-    first, *rest = quarantined
-    all_quarantined = first.unionByName(*rest) if rest else first
+    all_quarantined = reduce(DataFrame.unionByName, quarantined)
     lake.replace_range(all_quarantined, "bronze.quarantine", start=start, end=date, where=f"source IN ({in_sources})")
     _write_audit(lake, counts, run_id=run_id, start=start, end=date)
     for df in persisted:

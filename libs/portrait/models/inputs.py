@@ -11,19 +11,15 @@ from pyspark.ml.feature import SQLTransformer, VectorAssembler
 NEVER_DAYS = 999.0
 
 
-def _impute(column: str) -> str:
+def _value(column: str, *, log_scale: bool) -> str:
     fill = NEVER_DAYS if column.startswith("days_since_") else 0.0
-    return f"coalesce(cast(`{column}` AS double), {fill}) AS `f_{column}`"
+    value = f"coalesce(cast(`{column}` AS double), {fill})"
+    return f"ln(1.0 + greatest({value}, 0.0))" if log_scale else value
 
 
 def input_stages(columns: list[str], *, output: str = "features", log_scale: bool = False) -> list:
     """SQLTransformer (impute, optionally log1p) + VectorAssembler over `columns`."""
-    exprs = []
-    for c in columns:
-        e = _impute(c)
-        if log_scale:
-            e = f"ln(1 + greatest({e.split(' AS ')[0]}, 0.0)) AS `f_{c}`"
-        exprs.append(e)
-    sql = SQLTransformer(statement=f"SELECT *, {', '.join(exprs)} FROM __THIS__")
+    exprs = ", ".join(f"{_value(c, log_scale=log_scale)} AS `f_{c}`" for c in columns)
+    sql = SQLTransformer(statement=f"SELECT *, {exprs} FROM __THIS__")
     assembler = VectorAssembler(inputCols=[f"f_{c}" for c in columns], outputCol=output, handleInvalid="keep")
     return [sql, assembler]
