@@ -36,7 +36,7 @@ def test_first_deliverable_rule_wins_and_consent_is_respected(spark):
         ("a", "cart_reminder", "cart_reminder", "push", "abandoned cart", False, "t1"),
         ("b", "cart_reminder", "cart_reminder", "sms", "abandoned cart", False, "t1"),
         ("c", "winback", "winback", "email", "drifting", False, "t1"),
-        ("d", "none", "none", None, "no_consent", False, "t1"),
+        ("d", "cart_reminder", "none", None, "no_consent", False, "t1"),
         ("e", "none", "none", None, "no rule matched", False, "t1"),
         ("f", "cart_reminder", "none", None, "holdout", True, "t1"),
     ], "person_id string, intended_action string, action string, channel string, reason string, "

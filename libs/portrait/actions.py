@@ -2,7 +2,7 @@
 
 Rules are tried in order; a rule applies when its `when` expression holds and the person
 consented to one of its channels (the first such channel is used). A person whose matching rules
-all lack consent gets no action with reason `no_consent`. Holdout persons get no action either,
+all lack consent gets no action with reason `no_consent` (its `intended_action` still names the blocked action). Holdout persons get no action either,
 with reason `holdout`, but keep the action the policy intended, to measure uplift later.
 """
 from __future__ import annotations
@@ -95,10 +95,17 @@ def with_next_action(df: DataFrame, policy: Policy, *, holdout: Column) -> DataF
     no_consent = F.struct(F.lit("none").alias("action"), F.lit(None).cast("string").alias("channel"),
                           F.lit("no_consent").alias("reason"))
     chosen = F.coalesce(*deliverable, F.when(any_match, no_consent), none)
+    # What the policy wanted, before consent and holdout: the first deliverable rule, else the
+    # first matching one (blocked by consent), else the default.
+    intended = F.coalesce(
+        *[F.when(c & _first_consented(r.channels).isNotNull(), F.lit(r.action)) for r, c in matched],
+        *[F.when(c, F.lit(r.action)) for r, c in matched],
+        F.lit(policy.default_action),
+    )
     return (
         df.withColumn("_choice", chosen)
         .withColumn("holdout", holdout)
-        .withColumn("intended_action", F.col("_choice.action"))
+        .withColumn("intended_action", intended)
         .withColumn("action", F.when(F.col("holdout"), F.lit("none")).otherwise(F.col("_choice.action")))
         .withColumn("channel", F.when(F.col("holdout"), F.lit(None).cast("string")).otherwise(F.col("_choice.channel")))
         .withColumn("reason", F.when(F.col("holdout"), F.lit("holdout")).otherwise(F.col("_choice.reason")))
