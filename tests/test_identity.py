@@ -1,6 +1,7 @@
 """Identity: connected components in Spark, hub exclusion, stable person ids."""
 from __future__ import annotations
 
+import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -79,3 +80,26 @@ def test_person_id_is_anchored_on_the_account_and_survives_new_identifiers(spark
     before = person_of_a1(clicks)
     more = clicks.unionByName(spark.createDataFrame([("c0000", "A1")], "anonymous_id string, user_id string"))
     assert person_of_a1(more) == before
+
+
+def test_pairwise_quality_counts_over_and_under_stitching(spark):
+    from portrait.identity.quality import pairwise_quality
+
+    truth = spark.createDataFrame([
+        ("cookie", "c1", 1), ("account", "A1", 1), ("phone", "h1", 1),   # person 1: 3 identifiers, 3 true pairs
+        ("cookie", "c2", 2), ("account", "A2", 2),                       # person 2: 1 true pair
+        ("cookie", "shared", 1), ("cookie", "shared", 2),                 # shared: not judged
+    ], "id_type string, id_value string, person_key long")
+    resolved = spark.createDataFrame([
+        ("cookie", "c1", "pA"), ("account", "A1", "pA"),                 # phone h1 missed (recall)
+        ("phone", "h1", "pB"),
+        ("cookie", "c2", "pA"), ("account", "A2", "pC"),                 # c2 stitched into pA (precision)
+        ("cookie", "shared", "pA"),
+    ], "id_type string, id_value string, person_id string")
+    excluded = spark.createDataFrame([], "id_type string, id_value string")
+    q = pairwise_quality(truth, resolved, excluded)
+    # Predicted pairs: pA has c1, A1, c2 -> 3 pairs, of which 1 (c1-A1) is true. True pairs: 3 + 1 = 4.
+    assert q["precision"] == pytest.approx(1 / 3)
+    assert q["recall"] == pytest.approx(1 / 4)
+    assert q["true_persons_whole"] == 0.0
+    assert q["identifiers_judged"] == 5
