@@ -64,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     result["quality"] = pairwise_quality(truth, imap, excluded)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"identity_sf{result['scale']:g}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    Path(f"{stem}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Identity benchmark, SF {result['scale']:g}", "", f"Machine: {result['machine']}", ""]
     lines += [f"- {k}: {v:,.4f}" if isinstance(v, float) else f"- {k}: {v}" for k, v in result.items()
               if k not in ("machine", "quality", "benchmark")]
     lines += ["", "| quality | value |", "|---|---|"] + [f"| {k} | {v:,.4f} |" for k, v in result["quality"].items()]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

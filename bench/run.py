@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"pipeline_sf{args.scale:g}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    Path(f"{stem}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Pipeline benchmark, SF {args.scale:g}", "",
              f"Machine: {result['machine']}", "",
              f"Generation: {generate_s:.1f} s; rows {generated}", "",
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"Pipeline (median sum): {result['pipeline_seconds_median']:.1f} s", "",
               "| throughput | rows/s/core |", "|---|---|"]
     lines += [f"| {k} | {v:,.0f} |" for k, v in result["throughput_rows_per_s_per_core"].items()]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
