@@ -103,3 +103,14 @@ def test_pairwise_quality_counts_over_and_under_stitching(spark):
     assert q["recall"] == pytest.approx(1 / 4)
     assert q["true_persons_whole"] == 0.0
     assert q["identifiers_judged"] == 5
+
+
+def test_a_customer_next_to_a_call_centre_phone_is_not_a_hub(spark):
+    # Guest orders pair each customer's email with their own phone and, sometimes, the call-centre phone.
+    rows = [("phone", "own1", "email", "e1"), ("phone", "cc", "email", "e1")]
+    rows += [("phone", "cc", "email", f"e{i}") for i in range(2, 8)]
+    pairs = spark.createDataFrame(rows, "type_a string, value_a string, type_b string, value_b string")
+    none = spark.createDataFrame([], "id_type string, id_value string")
+    excluded = graph.hubs(pairs, max_links=1, placeholders=none)
+    assertDataFrameEqual(excluded.select("id_type", "id_value", "links"),
+                         spark.createDataFrame([("phone", "cc", 7)], "id_type string, id_value string, links long"))

@@ -81,14 +81,28 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
             F.col("type_b").alias("type_a"), F.col("value_b").alias("value_a"),
             F.col("type_a").alias("type_b"), F.col("value_a").alias("value_b"),
         )
+    ).where(F.col("type_a") != "account")
+
+    def link_counts(links: DataFrame) -> DataFrame:
+        return (
+            links.groupBy("type_a", "value_a", "type_b").agg(F.count("*").alias("links"))
+            .groupBy(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value"))
+            .agg(F.max("links").alias("links"))
+        )
+
+    # A neighbour more connected than the identifier itself is the bigger hub (a call-centre
+    # phone next to a customer's email): it does not count against the identifier.
+    raw = link_counts(both)
+    neighbour = raw.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b"),
+                           F.col("links").alias("neighbour_links"))
+    own = raw.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"),
+                     F.col("links").alias("own_links"))
+    kept = (
+        both.join(own, on=["type_a", "value_a"], how="inner")
+        .join(neighbour, on=["type_b", "value_b"], how="left")
+        .where(F.coalesce(F.col("neighbour_links"), F.lit(0)) <= F.col("own_links"))
     )
-    degree = (
-        both.where(F.col("type_a") != "account")
-        .groupBy("type_a", "value_a", "type_b")
-        .agg(F.count("*").alias("links"))
-        .groupBy(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value"))
-        .agg(F.max("links").alias("links"))
-    )
+    degree = link_counts(kept)
     too_many = degree.where(F.col("links") > max_links).select(
         "id_type", "id_value", "links", F.lit("links_too_many_identifiers").alias("reason")
     )
