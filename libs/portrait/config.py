@@ -15,12 +15,14 @@ Environment variables override paths and supply secrets (never read from files i
 | PORTRAIT_MLFLOW_TRACKING_URI  | mlflow.tracking_uri      |
 | PORTRAIT_MLFLOW_ARTIFACT_ROOT | mlflow.artifact_root     |
 | PORTRAIT_SPARK_MASTER         | spark.master             |
+| (ingest.mappings.<name>.path_env) | that mapping's `path` |
 | (privacy.key_env, default PORTRAIT_PII_KEY) | the key for hashing PII |
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -84,10 +86,53 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class OrdersColumns:
+    """Which column of an orders export holds each bronze orders field (the others stay null)."""
+
+    order_id: str
+    product_id: str
+    quantity: str
+    order_ts: str
+    unit_price: str
+    account_id: Optional[str] = None
+    description: Optional[str] = None
+    country: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OrdersMappingConfig:
+    """An orders export in its own layout (one file, not landing-date folders), read as it is.
+
+    `header` is the file's header line as a list of columns, in file order; `columns` maps the
+    bronze fields onto them. `path` is relative to the working directory unless absolute; the
+    environment variable `path_env`, when set, replaces it. `account_id_pattern` is a regex whose
+    group 1 is the customer number (a value that does not match is quarantined), prefixed with
+    `account_id_prefix`. Invoices starting with `return_prefix` are returns. `line_classes` maps
+    a class name to stock-code regexes (whole code, case-insensitive), first match wins; any other
+    line is `product` (or `stock_adjustment` / `free_item` at price 0, see `ingest.mapping`).
+    """
+
+    target: str
+    path: str
+    header: list[str]
+    columns: OrdersColumns
+    timestamp_format: str
+    currency: str
+    format: str = "csv"
+    path_env: Optional[str] = None
+    account_id_pattern: str = "^(.+)$"
+    account_id_prefix: str = ""
+    return_prefix: Optional[str] = None
+    channel: Optional[str] = None
+    line_classes: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IngestConfig:
     sources: list[str] = field(default_factory=lambda: ["clickstream", "orders", "social", "crm"])
     max_field_chars: int = 4096
     earliest_valid_date: str = "2000-01-01"
+    mappings: dict[str, OrdersMappingConfig] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,7 +248,42 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     raw["source_file"] = str(path)
     raw.setdefault("profile", path.stem)
     cfg = _build(Config, raw, where="", file=str(path))
+    _check_mappings(cfg.ingest.mappings, file=str(path))
     return _absolutise(cfg)
+
+
+_MAPPING_TARGETS = ("orders",)
+_MAPPING_FORMATS = ("csv",)
+_DERIVED_LINE_CLASSES = ("product", "stock_adjustment", "free_item")
+
+
+def _check_mappings(mappings: dict[str, OrdersMappingConfig], *, file: str) -> None:
+    """Values of `ingest.mappings` that types alone cannot check."""
+    for name, m in mappings.items():
+        where = f"ingest.mappings.{name}"
+        if m.target not in _MAPPING_TARGETS:
+            raise ConfigError(f"{file}: '{where}.target' must be one of {list(_MAPPING_TARGETS)}, got {m.target!r}")
+        if m.format not in _MAPPING_FORMATS:
+            raise ConfigError(f"{file}: '{where}.format' must be one of {list(_MAPPING_FORMATS)}, got {m.format!r}")
+        if len(set(m.header)) != len(m.header):
+            raise ConfigError(f"{file}: '{where}.header' names a column twice: {m.header}")
+        for role, column in dataclasses.asdict(m.columns).items():
+            if column is not None and column not in m.header:
+                raise ConfigError(
+                    f"{file}: '{where}.columns.{role}' is {column!r}, which is not in '{where}.header' {m.header}"
+                )
+        patterns = {"account_id_pattern": m.account_id_pattern}
+        patterns.update({f"line_classes.{c}[{i}]": p for c, ps in m.line_classes.items() for i, p in enumerate(ps)})
+        for key, pattern in patterns.items():
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{file}: '{where}.{key}' is not a valid regex: {exc}") from None
+            if key == "account_id_pattern" and compiled.groups < 1:
+                raise ConfigError(f"{file}: '{where}.account_id_pattern' needs a group: the customer number")
+        reserved = sorted(set(m.line_classes) & set(_DERIVED_LINE_CLASSES))
+        if reserved:
+            raise ConfigError(f"{file}: '{where}.line_classes' may not define {reserved}: they are derived")
 
 
 def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -325,4 +405,9 @@ def _absolutise(cfg: Config) -> Config:
         artifact_root = Path(artifact_root).resolve().as_uri()
     mlflow_cfg = dataclasses.replace(cfg.mlflow, tracking_uri=tracking, artifact_root=artifact_root)
     spark_cfg = dataclasses.replace(cfg.spark, jars_dir=local(cfg.spark.jars_dir))
-    return dataclasses.replace(cfg, paths=paths, mlflow=mlflow_cfg, spark=spark_cfg)
+    mappings = {
+        name: dataclasses.replace(m, path=local((m.path_env and os.environ.get(m.path_env)) or m.path))
+        for name, m in cfg.ingest.mappings.items()
+    }
+    ingest_cfg = dataclasses.replace(cfg.ingest, mappings=mappings)
+    return dataclasses.replace(cfg, paths=paths, mlflow=mlflow_cfg, spark=spark_cfg, ingest=ingest_cfg)

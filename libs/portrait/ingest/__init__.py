@@ -5,6 +5,10 @@ typed, validated and pseudonymised (`validate.classify`). Kept rows replace the 
 `bronze.<source>`; quarantined rows replace that source's rows of those dates in
 `bronze.quarantine`; one audit row per source is appended to `bronze.ingest_audit`. Rerunning a
 date replaces its rows, so the job is idempotent and a killed run is finished by a rerun.
+
+Exports mapped in conf (`ingest.mappings`, e.g. the Online Retail orders file) are one file read
+as landed on the run date and go to their own table (`ingest.mapping`); their audit counts add a
+breakdown per line class, returns linked or not, and quarantine reason.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait.config import Config
-from portrait.ingest import validate
+from portrait.config import OrdersMappingConfig
+from portrait.ingest import mapping, validate
 from portrait.ingest.sources import SOURCES, Source
 from portrait.io import Lakehouse
 
@@ -62,9 +67,13 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
     if start > date:
         raise ValueError(f"start {start} is after date {date}")
     names = sources or cfg.ingest.sources
-    unknown = [n for n in names if n not in SOURCES]
+    mappings = cfg.ingest.mappings
+    unknown = [n for n in names if n not in SOURCES and n not in mappings]
     if unknown:
-        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(SOURCES)}")
+        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(SOURCES)}, mapped: {sorted(mappings)}")
+    clash = sorted(set(names) & set(SOURCES) & set(mappings))
+    if clash:
+        raise ValueError(f"ingest.mappings {clash} have the name of a built-in source; rename the mapping")
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     key = cfg.pii_key()
     earliest = dt.date.fromisoformat(cfg.ingest.earliest_valid_date)
@@ -74,6 +83,15 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
     persisted: list[DataFrame] = []
 
     for name in names:
+        if name in mappings:
+            counts[name], rows_quarantined, cached = _ingest_export(
+                lake, name, mappings[name], start=start, date=date, pii_key=key, earliest=earliest,
+                max_field_chars=cfg.ingest.max_field_chars, run_id=run_id,
+            )
+            quarantined.append(rows_quarantined)
+            persisted.extend(cached)
+            log.info("ingest %s (export %s) as of %s: %s", name, mappings[name].path, date, counts[name])
+            continue
         source = SOURCES[name]
         lines = read_lines(spark, cfg.paths.landing, source, start, date)
         rows = validate.classify(
@@ -87,13 +105,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
         lake.replace_range(
             rows.where(F.col("_status") == validate.KEPT).select(*out_cols), f"bronze.{name}", start=start, end=date
         )
-        quarantined.append(
-            rows.where(F.col("_status") == validate.QUARANTINED).select(
-                F.lit(name).alias("source"), "date", "source_file", F.col("_reason").alias("reason"),
-                F.col("_raw_record").alias("raw_record"),
-                F.lit(run_id).alias("run_id"),
-            )
-        )
+        quarantined.append(_quarantine_rows(rows, name, run_id))
         log.info("ingest %s %s..%s: %s", name, start, date, counts[name])
 
     in_sources = ", ".join(f"'{n}'" for n in names)
@@ -103,6 +115,66 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
     for df in persisted:
         df.unpersist()
     return counts
+
+
+def _quarantine_rows(rows: DataFrame, name: str, run_id: str) -> DataFrame:
+    return rows.where(F.col("_status") == validate.QUARANTINED).select(
+        F.lit(name).alias("source"), "date", "source_file", F.col("_reason").alias("reason"),
+        F.col("_raw_record").alias("raw_record"),
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def _ingest_export(
+    lake: Lakehouse, name: str, m: OrdersMappingConfig, *, start: dt.date, date: dt.date, pii_key: bytes,
+    earliest: dt.date, max_field_chars: int, run_id: str,
+) -> tuple[dict[str, int], DataFrame, list[DataFrame]]:
+    """Validate a mapped export as landed on `date`, write its kept lines to its own table.
+
+    Returns:
+        The reconciled counts plus the breakdown (`class_<c>`, `guest_lines`, `returns`,
+        `returns_linked`, `returns_unlinked`, `quarantined_<reason>`), the quarantined rows
+        (written by the caller with the other sources) and the cached frames to release.
+    """
+    source = mapping.source(name, m)
+    lines = mapping.read_export(lake.spark, m.path, date)
+    rows = validate.classify(
+        validate.parse_lines(lines, source), source,
+        pii_key=pii_key, earliest=earliest, max_field_chars=max_field_chars,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    by_reason = rows.groupBy("_status", "_reason").agg(F.count(F.lit(1)).alias("n")).collect()
+    by_status: dict[str, int] = {}
+    for r in by_reason:
+        by_status[r["_status"]] = by_status.get(r["_status"], 0) + r["n"]
+    counts = _reconcile(name, by_status)
+    if counts["header_lines"] < 1:  # the layout changed: fail rather than quarantine every line
+        rows.unpersist()
+        raise ValueError(
+            f"{m.path}: no line equals the header {source.header!r} of ingest.mappings.{name}.header; "
+            "fix the mapping to the file's columns"
+        )
+    orders = mapping.to_orders(rows.where(F.col("_status") == validate.KEPT), mapping=m).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    breakdown = mapping.summary(orders).collect()
+
+    def total(pred) -> int:
+        return sum(r["n"] for r in breakdown if pred(r))
+
+    if total(lambda r: True) != counts["rows_kept"]:  # the return link must not add or lose lines
+        raise AssertionError(f"{name}: {total(lambda r: True)} lines mapped, {counts['rows_kept']} kept")
+    lake.replace_range(orders, mapping.table_name(name, m), start=start, end=date)
+
+    for cls in sorted({r["line_class"] for r in breakdown}):
+        counts[f"class_{cls}"] = total(lambda r: r["line_class"] == cls)
+    counts["guest_lines"] = total(lambda r: r["guest"])
+    counts["returns"] = total(lambda r: r["status"] == mapping.RETURNED)
+    counts["returns_linked"] = total(lambda r: r["status"] == mapping.RETURNED and r["linked"])
+    counts["returns_unlinked"] = counts["returns"] - counts["returns_linked"]
+    for r in sorted(by_reason, key=lambda r: r["_reason"] or ""):
+        if r["_status"] == validate.QUARANTINED:
+            counts[f"quarantined_{r['_reason']}"] = r["n"]
+    return counts, _quarantine_rows(rows, name, run_id), [rows, orders]
 
 
 def _reconcile(name: str, by_status: dict[str, int]) -> dict[str, int]:

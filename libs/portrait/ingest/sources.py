@@ -28,6 +28,7 @@ class Field:
     type: str = "string"
     required: bool = False
     pii: Optional[str] = None
+    format: Optional[str] = None  # timestamp pattern, e.g. "yyyy-MM-dd HH:mm:ss"; None: ISO-8601 cast
 
     @property
     def output_name(self) -> str:
@@ -47,10 +48,11 @@ class Source:
     time_column: Optional[str] = None  # checked against the valid range
     id_per_date: bool = False  # ids repeat across days (change extracts): de-duplicate per date
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    header_line: Optional[str] = None  # the CSV header as exported, when the fields are renamed
 
     @property
     def header(self) -> str:
-        return ",".join(f.name for f in self.fields)
+        return self.header_line or ",".join(f.name for f in self.fields)
 
 
 CLICKSTREAM = Source(

@@ -43,7 +43,10 @@ def _typed(source: Source) -> dict[str, Column]:
     for f in source.fields:
         raw = F.col(f"r.{f.name}")
         value = F.when(~_blank(raw), F.trim(raw) if f.type != "string" else raw)
-        out[f.name] = value if f.type == "string" else value.try_cast(f.type)
+        if f.format and f.type in ("timestamp", "date"):
+            out[f.name] = F.try_to_timestamp(value, F.lit(f.format)).cast(f.type)
+        else:
+            out[f.name] = value if f.type == "string" else value.try_cast(f.type)
     return out
 
 

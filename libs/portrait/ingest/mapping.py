@@ -1,0 +1,231 @@
+"""Orders exports in their own layout, ingested through a mapping in conf (`ingest.mappings`).
+
+An export is one file (e.g. the UCI "Online Retail" CSV), not landing-date folders. It is read as
+text lines stamped with the ingest date, validated by the shared rules (`validate.classify`) under
+a `Source` built from the mapping, and the kept lines are mapped onto the bronze orders columns:
+
+- `line_no`: not in the file; the rank of the line in its invoice by its own content, so it is the
+  same on every run and partitioning (kept lines are unique, exact repeats are dropped before).
+- `account_id`: the customer number cut out of the raw id and prefixed (17850.0 -> OR17850); a
+  blank id is a guest order (null account), kept.
+- `status`: `returned` for invoices starting with `return_prefix` (negative quantities), else
+  `completed`.
+- `line_class`: from stock-code patterns in conf (postage, fee, discount, ...); other lines are
+  `product`, or at price 0 `stock_adjustment` (no customer: write-offs, found stock) or `free_item`.
+- `original_order_id`: for a return of a known customer, the latest non-returned invoice of that
+  customer at or before it with the same stock code and at least the returned quantity (null when
+  there is none).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from portrait.config import OrdersMappingConfig
+from portrait.ingest.sources import Field, Source
+
+PRODUCT, STOCK_ADJUSTMENT, FREE_ITEM = "product", "stock_adjustment", "free_item"
+COMPLETED, RETURNED = "completed", "returned"  # of sources.ORDER_STATUSES
+
+# Typed fields of a mapped orders export. unit_price keeps 3 decimals: real exports have 0.001.
+_ROLE_TYPES = {
+    "order_id": "string", "product_id": "string", "description": "string", "quantity": "int",
+    "order_ts": "timestamp", "unit_price": "decimal(12,3)", "account_id": "string", "country": "string",
+}
+_REQUIRED = ("order_id", "product_id", "quantity", "order_ts", "unit_price")
+
+# bronze.orders columns, then what only a mapped export has.
+ORDERS_COLUMNS = (
+    ("order_id", "string"), ("line_no", "int"), ("account_id", "string"), ("phone_hash", "string"),
+    ("email_hash", "string"), ("order_ts", "timestamp"), ("product_id", "string"), ("category", "string"),
+    ("quantity", "int"), ("unit_price", "decimal(12,3)"), ("discount_amount", "decimal(12,2)"),
+    ("coupon_code", "string"), ("channel", "string"), ("status", "string"), ("ship_city", "string"),
+    ("line_class", "string"), ("original_order_id", "string"), ("description", "string"),
+    ("country", "string"), ("currency", "string"), ("source_file", "string"), ("date", "date"),
+)
+
+
+def table_name(name: str, mapping: OrdersMappingConfig) -> str:
+    """The bronze table of a mapped export: its own, so the generated pipeline never reads it."""
+    return f"bronze.{mapping.target}_{name}"
+
+
+def source(name: str, mapping: OrdersMappingConfig) -> Source:
+    """The `Source` that validates an export: fields named by their bronze role, in file order.
+
+    Header columns that no role maps are kept as string fields under their own name.
+    """
+    role_of = {col: role for role, col in dataclasses.asdict(mapping.columns).items() if col is not None}
+    clash = sorted(set(mapping.header) & set(_ROLE_TYPES) - set(role_of))
+    if clash:  # an unmapped column named like a role would be read as that role
+        raise ValueError(f"mapping {name}: unmapped header column(s) {clash} are named like bronze fields")
+    fields = []
+    for col in mapping.header:
+        role = role_of.get(col, col)
+        fields.append(Field(
+            role, _ROLE_TYPES.get(role, "string"), required=role in _REQUIRED,
+            format=mapping.timestamp_format if role == "order_ts" else None,
+        ))
+    roles = [f.name for f in fields if f.name in _ROLE_TYPES]
+    return Source(
+        name=name,
+        format=mapping.format,
+        fields=tuple(fields),
+        # No line key in the file: a line repeated exactly is a duplicate, whatever it holds.
+        id_columns=tuple(roles),
+        time_column="order_ts",
+        rules=_rules(mapping),
+        header_line=",".join(mapping.header),
+    )
+
+
+def _is_return(order_id: Column, mapping: OrdersMappingConfig) -> Column:
+    return order_id.startswith(mapping.return_prefix) if mapping.return_prefix else F.lit(False)
+
+
+def _rules(mapping: OrdersMappingConfig):
+    def invalid_quantity(c: dict[str, Column]) -> Column:
+        is_return = _is_return(c["order_id"], mapping)
+        guest = c["account_id"].isNull() if "account_id" in c else F.lit(True)
+        write_off = (c["unit_price"] == 0) & guest  # stock taken out of the books, not a sale
+        return (c["quantity"] == 0) | (is_return & (c["quantity"] > 0)) | (
+            ~is_return & (c["quantity"] < 0) & ~write_off
+        )
+
+    rules = [
+        # A credit is a return line (negative quantity), never a negative price: the two
+        # "Adjust bad debt" reversals of Online Retail are quarantined here.
+        ("negative_price", lambda c: c["unit_price"] < 0),
+        ("invalid_quantity", invalid_quantity),
+    ]
+    if mapping.columns.account_id:
+        rules.append(("bad_account_id", lambda c: ~c["account_id"].rlike(mapping.account_id_pattern)))
+    return tuple(rules)
+
+
+def read_export(spark: SparkSession, path: str, date: dt.date) -> DataFrame:
+    """Text lines of an export file (gzip is read as text) stamped with the ingest date."""
+    try:
+        lines = spark.read.text(path)
+    except AnalysisException as exc:
+        if "PATH_NOT_FOUND" not in str(exc) and "Path does not exist" not in str(exc):
+            raise
+        raise FileNotFoundError(f"export file not found: {path} (set the mapping's path or path_env)") from None
+    # A gzip file is one split: spread its lines (by content, so deterministically) before parsing.
+    return lines.select(
+        "value", F.col("_metadata.file_path").alias("source_file"), F.lit(date).cast("date").alias("date")
+    ).repartition("value")
+
+
+def with_line_class(orders: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
+    """Add `line_class`: the first conf class whose stock-code patterns match, else a derived one."""
+    code = F.col("product_id")
+    by_code = [
+        (F.lit(name), code.rlike(f"(?i)^(?:{'|'.join(patterns)})$"))
+        for name, patterns in mapping.line_classes.items()
+        if patterns
+    ]
+    expr = None
+    for name, matches in by_code:
+        expr = F.when(matches, name) if expr is None else expr.when(matches, name)
+    zero_price = F.col("unit_price") == 0
+    derived = (
+        F.when(zero_price & F.col("account_id").isNull(), F.lit(STOCK_ADJUSTMENT))
+        .when(zero_price, F.lit(FREE_ITEM))
+        .otherwise(F.lit(PRODUCT))
+    )
+    return orders.withColumn("line_class", derived if expr is None else expr.otherwise(derived))
+
+
+def with_line_no(orders: DataFrame) -> DataFrame:
+    """Add `line_no` (1, 2, ...) per invoice, ordered by the line's whole content.
+
+    Kept lines are unique on these columns (exact repeats were dropped), so the order is total
+    and the numbers do not depend on how the file was split or on the run.
+    """
+    w = Window.partitionBy("order_id").orderBy(
+        "product_id", "quantity", "unit_price", "description", "order_ts", "account_id", "country"
+    )
+    return orders.withColumn("line_no", F.row_number().over(w))
+
+
+def with_original_order(orders: DataFrame) -> DataFrame:
+    """Add `original_order_id` to returned lines: the latest completed invoice line of the same
+    account and stock code at or before the return with at least the returned quantity.
+
+    Guest returns (no account) and returns with no such line get null. `orders` must be unique
+    on (order_id, line_no); the result has exactly its rows.
+    """
+    returns = orders.where((F.col("status") == RETURNED) & F.col("account_id").isNotNull()).select(
+        "order_id", "line_no", "account_id", "product_id", "order_ts", "quantity"
+    )
+    originals = orders.where((F.col("status") == COMPLETED) & F.col("account_id").isNotNull()).select(
+        "account_id", "product_id",
+        F.col("order_id").alias("o_order_id"), F.col("line_no").alias("o_line_no"),
+        F.col("order_ts").alias("o_order_ts"), F.col("quantity").alias("o_quantity"),
+    )
+    candidates = returns.join(originals, on=["account_id", "product_id"], how="inner").where(
+        (F.col("o_order_ts") <= F.col("order_ts")) & (F.col("o_quantity") >= -F.col("quantity"))
+    )
+    latest_first = Window.partitionBy("order_id", "line_no").orderBy(
+        F.col("o_order_ts").desc(), F.col("o_order_id").desc(), F.col("o_line_no").desc()
+    )
+    best = (
+        candidates.withColumn("_rank", F.row_number().over(latest_first))
+        .where(F.col("_rank") == 1)
+        .select("order_id", "line_no", F.col("o_order_id").alias("original_order_id"))
+    )  # one row per return line: (order_id, line_no) is unique here
+    # Join the few returns, not every line, to their link; the other lines have none.
+    linked = orders.where(F.col("status") == RETURNED).join(best, on=["order_id", "line_no"], how="left")
+    others = orders.where(F.col("status") != RETURNED).withColumn("original_order_id", F.lit(None).cast("string"))
+    return others.unionByName(linked)
+
+
+def to_orders(kept: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
+    """Map kept lines of `validate.classify` (role-named typed columns) onto the orders columns.
+
+    Args:
+        kept: the rows of `validate.classify` with status kept.
+        mapping: the export's mapping.
+
+    Returns:
+        One row per kept line with the columns of `ORDERS_COLUMNS`.
+    """
+    def col_or_null(name: str) -> Column:
+        return F.col(name) if name in kept.columns else F.lit(None)
+
+    mapped = kept.select(
+        "order_id",
+        F.when(
+            col_or_null("account_id").isNotNull(),
+            F.concat(F.lit(mapping.account_id_prefix),
+                     F.regexp_extract(col_or_null("account_id"), mapping.account_id_pattern, 1)),
+        ).alias("account_id"),
+        "order_ts", "product_id", "quantity", "unit_price",
+        F.when(_is_return(F.col("order_id"), mapping), F.lit(RETURNED)).otherwise(F.lit(COMPLETED)).alias("status"),
+        col_or_null("description").alias("description"),
+        col_or_null("country").alias("country"),
+        "source_file", "date",
+    )
+    out = (
+        mapped.transform(with_line_class, mapping=mapping)
+        .transform(with_line_no)
+        .transform(with_original_order)
+    )
+    constants = {"channel": mapping.channel, "currency": mapping.currency}
+    return out.select(*[
+        (F.col(c) if c in out.columns else F.lit(constants.get(c))).cast(t).alias(c) for c, t in ORDERS_COLUMNS
+    ])
+
+
+def summary(orders: DataFrame) -> DataFrame:
+    """Counts of kept lines per class, status, guest or not, and linked or not (for the audit log)."""
+    return orders.groupBy(
+        "line_class", "status",
+        F.col("account_id").isNull().alias("guest"),
+        F.col("original_order_id").isNotNull().alias("linked"),
+    ).agg(F.count(F.lit(1)).alias("n"))
