@@ -1,7 +1,8 @@
 """`portrait <job> --conf conf/local.yaml --date YYYY-MM-DD` and the thin `jobs/<job>.py` entry points.
 
 Jobs: generate, ingest, identity, features, train, score, and `demo` (all of them in order on
-the embedded default, then a summary of what was published).
+the embedded default, then a summary of what was published). `erase` removes a person everywhere:
+`portrait erase --conf ... --date D --identifier phone=13812345678` (or `--person-id p_...`).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Callable
 
 from portrait.config import Config, ConfigError, load_config
 
-JOBS = ("generate", "ingest", "identity", "features", "train", "score")
+JOBS = ("generate", "ingest", "identity", "features", "train", "score", "erase")
 
 
 def _date(text: str) -> dt.date:
@@ -33,6 +34,11 @@ def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", dest="sources", help="ingest: only this source (repeatable)")
     p.add_argument("--scale", type=float, help="generate/demo: scale factor (overrides generator.scale)")
     p.add_argument("--seed", type=int, help="generate/demo: seed (overrides generator.seed)")
+    p.add_argument("--identifier", action="append", dest="identifiers", metavar="TYPE=VALUE",
+                   help="erase: a clear identifier of the person, TYPE one of phone, email, wechat_id, "
+                        "account, cookie (repeatable)")
+    p.add_argument("--person-id", action="append", dest="person_ids", metavar="P_ID",
+                   help="erase: a person id from silver.identity_map (repeatable)")
     return p
 
 
@@ -67,6 +73,10 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
         from portrait import scoring
 
         return scoring.run(spark, cfg, args.date)
+    if job == "erase":
+        from portrait import erase
+
+        return erase.run(spark, cfg, args.date, identifiers=args.identifiers, person_ids=args.person_ids)
     raise ValueError(f"unknown job {job!r}")
 
 

@@ -25,6 +25,9 @@ _SPECS = [
     TableSpec("bronze.orders", "ingest", "Order lines, PII hashed, by landing date"),
     TableSpec("bronze.social", "ingest", "Social posts, comments and reviews, by landing date"),
     TableSpec("bronze.crm", "ingest", "CRM change extracts, PII hashed, by extract date"),
+    TableSpec("bronze.orders_online_retail", "ingest",
+              "Online Retail export lines (GBP) in bronze.orders columns plus line_class, original_order_id, "
+              "description, country, currency; by ingest date (the export's last day)"),
     TableSpec("bronze.quarantine", "ingest", "Rows that failed validation, with the raw record and a reason code"),
     TableSpec(
         "bronze.ingest_audit", "ingest",
@@ -46,6 +49,9 @@ _SPECS = [
     TableSpec("gold.propensity_daily", "score", "Purchase propensity of every person per date", properties=_CDF),
     TableSpec("gold.next_actions_daily", "score",
               "Next best action per person per date, with reason, channel, consent and holdout", properties=_CDF),
+    TableSpec("gold.erasure_log", "erase",
+              "One row per erasure: keyed hash of the person ids, rows deleted per table, tables vacuumed; no PII",
+              partition_by=()),
 ]
 
 SPECS: dict[str, TableSpec] = {s.name: s for s in _SPECS}
