@@ -34,9 +34,8 @@ CALL_CENTRE_ORDER_SHARE = 0.04
 GUEST_CHECKOUT_SHARE = 0.08
 
 SESSION_KEYS = ("person_key", "day", "s")
-# The session frame's contract. Kept narrow on purpose: Spark disables whole-stage code
-# generation for plan nodes wider than spark.sql.codegen.maxFields (100), which made the
-# clickstream 2.5x slower when every person column was carried along.
+# The session frame's contract: only what clickstream and orders use, so that the explodes
+# downstream do not carry the ~70 person columns along.
 SESSION_COLUMNS = (
     "person_key", "day", "s", "arch", "pref_cat1", "pref_cat2", "city", "has_account", "account_id",
     "phone", "email", "n_orders", "is_order", "is_call_centre", "is_guest_order", "is_purchase", "n_lines",
@@ -92,7 +91,7 @@ def _cookie_stages(seed: int) -> list[dict[str, Column]]:
     Own cookie 0 is the primary device; cookie 1 a second device (often a tablet);
     cookie 2 a newer phone. Device and channel are stable per cookie.
     """
-    n_own = F.size("own_cookies")
+    n_own = F.col("n_cookies")
     choice = {
         "use_kiosk": F.col("is_kiosk_user") & (
             rand.uniform(seed, "use_kiosk", *SESSION_KEYS) < F.lit(identifiers.KIOSK_SESSION_SHARE)),
@@ -120,31 +119,37 @@ def _cookie_stages(seed: int) -> list[dict[str, Column]]:
     use_kiosk, use_family = F.col("use_kiosk"), F.col("use_family")
     session = {
         "anonymous_id": F.when(use_kiosk, F.col("kiosk_cookie")).when(use_family, F.col("family_cookie"))
-        .otherwise(F.element_at("own_cookies", own_idx + F.lit(1))),
+        .otherwise(identifiers.own_cookie(seed, "own_idx")),
         "device_type": F.when(use_kiosk | use_family, F.lit("tablet")).otherwise(own_device),
         "channel": F.when(use_kiosk, F.lit("web")).when(use_family, F.lit("app")).otherwise(own_channel),
     }
     return [choice, device, session]
 
 
-def sessions(visit_days: DataFrame, spec: Spec) -> DataFrame:
+def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) -> DataFrame:
     """One row per session of a visit day, with the person's latent and identifier columns.
 
     Session ``s < n_orders`` carries order ``s``: ``is_order``, ``is_call_centre`` (placed by
     phone: no checkout session), ``is_guest_order``, ``is_purchase`` (online checkout),
     ``n_lines``. Every session has ``n_browse`` browsing events, ``logged_in``,
     ``start_ms`` (ms after midnight UTC), ``session_id``, ``anonymous_id``, ``device_type``
-    and ``channel``.
+    and ``channel``. With ``orders_only`` only the sessions carrying an order are built (the
+    same rows, with the same values, as in the full frame: every draw is keyed by person,
+    day and session index).
     """
     seed = spec.seed
+    if orders_only:
+        visit_days = visit_days.where(F.col("n_orders") > F.lit(0))
     df = spec.with_person_columns(visit_days).select(
         "person_key", "day", "n_orders", "arch", "pref_cat1", "pref_cat2", "city", "has_account", "account_id",
-        "phone", "email", "habit_hour", "pref_channel", "primary_device", "own_cookies", "is_family",
+        "phone", "email", "habit_hour", "pref_channel", "primary_device", "n_cookies", "is_family",
         "family_cookie", "is_kiosk_user", "kiosk_cookie")
     u_sessions = rand.uniform(seed, "n_sessions", "person_key", "day")
     n_sessions = F.greatest(F.col("n_orders"), F.lit(1)
                             + (u_sessions < by_archetype([p[0] for p in EXTRA_SESSION_P])).cast("int")
                             + (u_sessions < by_archetype([p[1] for p in EXTRA_SESSION_P])).cast("int"))
+    if orders_only:
+        n_sessions = F.col("n_orders")
     df = df.withColumn("s", F.explode(F.sequence(F.lit(0), n_sessions - F.lit(1))))
     is_order = F.col("s") < F.col("n_orders")
     u_lines = rand.uniform(seed, "n_lines", *SESSION_KEYS)

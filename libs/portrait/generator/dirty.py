@@ -7,8 +7,7 @@ The sink counts both and drops the markers.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import Column, DataFrame, functions as F
 
 from . import rand
 

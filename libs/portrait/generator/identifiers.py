@@ -47,12 +47,17 @@ def _url_base64(seed: int, salt: str, length: int) -> Column:
     return F.expr(f"substring(translate(base64(unhex({digest})), '+/=', '-_'), 1, {length})")
 
 
+def own_cookie(seed: int, index) -> Column:
+    """The person's own cookie number ``index`` (an int or the name of an int column)."""
+    return rand.uuid_like(seed, "cookie", "person_key", index)
+
+
 def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
     """Column stages adding identifiers to a frame with ``person_key`` and the latent columns.
 
     Returns:
         Stages adding ``has_account``, ``account_id`` (null without), ``signup_day`` (day
-        index, negative = before the window, null without account), ``own_cookies``,
+        index, negative = before the window, null without account), ``n_cookies``, ``own_cookies``,
         ``family_cookie`` and ``kiosk_cookie`` (null unless the person uses one), ``cookies``
         (all of them), ``phone``, ``email``, ``wechat_id`` (canonical, null when the person
         has none), ``author_wechat``, ``author_weibo``, ``author_xiaohongshu`` and
@@ -79,14 +84,14 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         "is_kiosk_user": rand.uniform(seed, "kiosk", pk) < F.lit(kiosk_user_share(n_persons)),
         "kiosk_hub": rand.randint(seed, "kiosk_hub", n_hubs(n_persons), pk),
         "signup_back": rand.randint(seed, "signup", 5 * 365, pk),
-        "own_cookies": F.slice(F.array(*[rand.uuid_like(seed, "cookie", pk, i) for i in range(3)]), 1, F.expr(
-            "1 + CAST(u_cookies < 0.35D AS INT) + CAST(u_cookies < 0.10D AS INT)")),
+        "n_cookies": F.expr("1 + CAST(u_cookies < 0.35D AS INT) + CAST(u_cookies < 0.10D AS INT)"),
         "author_wechat": F.concat(F.lit("oW"), _url_base64(seed, "openid", 26)),
         "author_weibo": (F.lit(5_000_000_000) + rand.scramble(pk, 10**9, 7_777_777, 99)).cast("string"),
         "author_xiaohongshu": F.concat(rand.hex16(seed, "xhs", pk),
                                        F.substring(rand.hex16(seed, "xhs2", pk), 1, 8)),
     }
     family = {
+        "own_cookies": F.slice(F.array(*[own_cookie(seed, i) for i in range(3)]), 1, F.col("n_cookies")),
         "family_size": F.lit(2) + rand.randint(seed, "family_size", 3, "family_grp"),
         "family_pick": rand.uniform(seed, "family", "family_grp"),
         "mail_domain_idx": rand.weighted_index("u_mail_domain", names.EMAIL_DOMAIN_WEIGHTS),

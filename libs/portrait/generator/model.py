@@ -10,8 +10,7 @@ history.
 
 from __future__ import annotations
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+from pyspark.sql import Column, functions as F
 
 from . import rand
 from .persons import DRIFTING, by_archetype
@@ -62,37 +61,37 @@ def _days(first: int, count: int) -> Column:
     return F.sequence(F.lit(first), F.lit(first + count - 1))
 
 
+def _future_sum(*, days: int, count: int, term) -> Column:
+    """Σ term(t) over the ``count`` days after the window.
+
+    Every rate is constant after the window except for drifting persons, so only they pay for
+    the day-by-day sum (a higher-order function, interpreted row by row).
+    """
+    day_by_day = F.aggregate(_days(days, count), F.lit(0.0), lambda acc, t: acc + term(t))
+    return F.when(F.col("arch") == F.lit(DRIFTING), day_by_day).otherwise(F.lit(float(count)) * term(F.lit(days)))
+
+
 def purchase_prob(*, days: int, horizon_days: int) -> Column:
-    """P(>= 1 completed order in (end_date, end_date + horizon]) = 1 - exp(-c Σ λ)."""
-    total = F.aggregate(_days(days, horizon_days), F.lit(0.0),
-                        lambda acc, t: acc + order_rate(t))
+    """P(>= 1 completed order in (end_date, end_date + horizon]) = 1 - exp(-c Σλ)."""
+    total = _future_sum(days=days, count=horizon_days, term=order_rate)
     return F.lit(1.0) - F.exp(F.lit(-COMPLETED_SHARE) * total)
 
 
 def quiet_prob(*, days: int, churn_days: int) -> Column:
-    """P(no visit and no order in the ``churn_days`` days after end_date)."""
-    log_p = F.aggregate(_days(days, churn_days), F.lit(0.0),
-                        lambda acc, t: acc + F.log1p(-visit_prob(t)) - order_rate(t))
+    """P(no visit and no order in the ``churn_days`` days after end_date) = Π (1 - v) e^-λ."""
+    log_p = _future_sum(days=days, count=churn_days, term=lambda t: F.log1p(-visit_prob(t)) - order_rate(t))
     return F.exp(log_p)
 
 
-def draw_purchased(seed: int, *, days: int, horizon_days: int) -> Column:
-    """A draw of 'completed order within the horizon', day by day from the model."""
-    pk = F.col("person_key")
-    return F.exists(_days(days, horizon_days), lambda t: rand.uniform(
-        seed, "future_completed", pk, t) < F.lit(1.0) - F.exp(F.lit(-COMPLETED_SHARE) * order_rate(t)))
+def future_draws(seed: int, *, purchase: Column, quiet: Column, coupled: bool) -> tuple[Column, Column]:
+    """Draws of (bought in the horizon, quiet in the churn window) with those probabilities.
 
-
-def draw_active(seed: int, *, days: int, churn_days: int) -> Column:
-    """A draw of 'any visit or order in the churn window', consistent with draw_purchased."""
-    pk = F.col("person_key")
-
-    def active_on(t: Column) -> Column:
-        completed = rand.uniform(seed, "future_completed", pk, t) < (
-            F.lit(1.0) - F.exp(F.lit(-COMPLETED_SHARE) * order_rate(t)))
-        other_order = rand.uniform(seed, "future_other_order", pk, t) < (
-            F.lit(1.0) - F.exp(F.lit(-(1.0 - COMPLETED_SHARE)) * order_rate(t)))
-        visit = rand.uniform(seed, "future_visit", pk, t) < visit_prob(t)
-        return completed | other_order | visit
-
-    return F.exists(_days(days, churn_days), active_on)
+    When the churn window covers the horizon the two events exclude each other (a quiet person
+    buys nothing) and ``quiet <= 1 - purchase``: one uniform then draws both, consistently.
+    Otherwise they are drawn independently.
+    """
+    u = rand.uniform(seed, "future", "person_key")
+    bought = u >= F.lit(1.0) - purchase
+    if coupled:
+        return bought, u < quiet
+    return bought, rand.uniform(seed, "future_quiet", "person_key") < quiet

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from pyspark.sql import DataFrame, Observation, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, Observation, SparkSession, functions as F
 
 _CSV_OPTIONS = {
     "header": "true", "quote": '"', "escape": '"', "encoding": "UTF-8",

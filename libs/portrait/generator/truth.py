@@ -17,7 +17,7 @@ def persons(persons_df: DataFrame, visit_days: DataFrame, spec: Spec) -> DataFra
     """One row per person with archetype, canonical identifiers and future outcomes.
 
     ``purchase_prob`` is 1 - exp(-c Σλ) over the ``horizon_days`` after ``end_date`` and
-    ``purchased_in_horizon`` a day-by-day draw from the same model; ``churn_prob`` is the
+    ``purchased_in_horizon`` a draw with that probability; ``churn_prob`` is the
     probability of no visit and no order in the ``churn_days`` after ``end_date`` for persons
     active (a visit or order) in the last 90 days of history, else 0, and ``churned`` its draw.
 
@@ -30,16 +30,20 @@ def persons(persons_df: DataFrame, visit_days: DataFrame, spec: Spec) -> DataFra
     lookback = min(CHURN_LOOKBACK_DAYS, days)
     recent = (visit_days.where(F.col("day") >= F.lit(days - lookback))
               .groupBy("person_key").agg(F.max("day").alias("last_active_day")))
-    df = persons_df.join(recent, on="person_key", how="left")
+    df = persons_df.join(recent, on="person_key", how="left").withColumns({
+        "purchase_prob": model.purchase_prob(days=days, horizon_days=spec.horizon_days),
+        "quiet_prob": model.quiet_prob(days=days, churn_days=spec.churn_days),
+    })
     active = F.col("last_active_day").isNotNull()
-    quiet = model.quiet_prob(days=days, churn_days=spec.churn_days)
+    bought, quiet = model.future_draws(spec.seed, purchase=F.col("purchase_prob"), quiet=F.col("quiet_prob"),
+                                       coupled=spec.horizon_days <= spec.churn_days)
     return df.select(
         F.col("person_key").cast("long").alias("person_key"),
         "archetype", "account_id", "cookies", "phone", "email", "wechat_id", "preferred_categories",
-        model.purchase_prob(days=days, horizon_days=spec.horizon_days).alias("purchase_prob"),
-        model.draw_purchased(spec.seed, days=days, horizon_days=spec.horizon_days).alias("purchased_in_horizon"),
-        (active & ~model.draw_active(spec.seed, days=days, churn_days=spec.churn_days)).alias("churned"),
-        F.when(active, quiet).otherwise(F.lit(0.0)).alias("churn_prob"),
+        "purchase_prob",
+        bought.alias("purchased_in_horizon"),
+        (active & quiet).alias("churned"),
+        F.when(active, F.col("quiet_prob")).otherwise(F.lit(0.0)).alias("churn_prob"),
         active.alias("active_in_history"),
         "name", "gender", "birth_year", "city", "city_tier",
         activity.date_string(spec.start_date, F.col("signup_day")).cast("date").alias("signup_date"),
