@@ -102,11 +102,7 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         .otherwise(F.col("next_offset_ms") - F.col("offset_ms")).cast("long"),
     }
     df = df.select(*EVENT_KEYS, *[v.alias(k) for k, v in fields.items()])
-    df = df.withColumns({
-        "_dirty": dirty.is_dirty(seed, "clickstream", spec.dirty_fraction, *EVENT_KEYS),
-        "_kind": dirty.kind(seed, "clickstream", N_DIRTY_KINDS, *EVENT_KEYS),
-        "_dup": dirty.is_duplicated(seed, "clickstream", spec.dirty_fraction, *EVENT_KEYS),
-    })
+    df = dirty.with_markers(df, seed, "clickstream", spec.dirty_fraction, N_DIRTY_KINDS, *EVENT_KEYS)
     damaged = F.col("_dirty")
     df = df.withColumns({
         "event_type": F.when(damaged & (F.col("_kind") == F.lit(1)), rand.pick_uniform(

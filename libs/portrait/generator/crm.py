@@ -106,11 +106,7 @@ def rows(persons: DataFrame, spec: Spec) -> DataFrame:
                                        activity.time_string(F.col("updated_ms"), millis=False)),
     }
     df = df.select(*ROW_KEYS, "file_day", *[v.alias(k) for k, v in fields.items()])
-    df = df.withColumns({
-        "_dirty": dirty.is_dirty(seed, "crm", spec.dirty_fraction, *ROW_KEYS),
-        "_kind": dirty.kind(seed, "crm", N_DIRTY_KINDS, *ROW_KEYS),
-        "_dup": dirty.is_duplicated(seed, "crm", spec.dirty_fraction, *ROW_KEYS),
-    })
+    df = dirty.with_markers(df, seed, "crm", spec.dirty_fraction, N_DIRTY_KINDS, *ROW_KEYS)
     damaged = F.col("_dirty")
     df = df.withColumns({
         "account_id": F.when(damaged & (F.col("_kind") == F.lit(0)), F.lit(None).cast("string"))

@@ -29,6 +29,15 @@ def is_duplicated(seed: int, source: str, fraction: float, *keys) -> Column:
     return rand.uniform(seed, "dup_" + source, *keys) < F.lit(float(fraction) * DUPLICATE_SHARE_OF_DIRTY)
 
 
+def with_markers(df: DataFrame, seed: int, source: str, fraction: float, n_kinds: int, *keys) -> DataFrame:
+    """Add the ``_dirty``, ``_kind`` and ``_dup`` markers every source builder needs."""
+    return df.withColumns({
+        "_dirty": is_dirty(seed, source, fraction, *keys),
+        "_kind": kind(seed, source, n_kinds, *keys),
+        "_dup": is_duplicated(seed, source, fraction, *keys),
+    })
+
+
 def truncate(line: Column, u: Column) -> Column:
     """A line cut at 30-80 % of its length (as a crashed writer leaves it)."""
     cut = F.greatest(F.lit(5), F.floor(F.length(line) * (F.lit(0.3) + F.lit(0.5) * u))).cast("int")

@@ -99,11 +99,7 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         "ship_city": ship_city,
     }
     df = df.select(*LINE_KEYS, *[v.alias(k) for k, v in fields.items()])
-    df = df.withColumns({
-        "_dirty": dirty.is_dirty(seed, "orders", spec.dirty_fraction, *LINE_KEYS),
-        "_kind": dirty.kind(seed, "orders", N_DIRTY_KINDS, *LINE_KEYS),
-        "_dup": dirty.is_duplicated(seed, "orders", spec.dirty_fraction, *LINE_KEYS),
-    })
+    df = dirty.with_markers(df, seed, "orders", spec.dirty_fraction, N_DIRTY_KINDS, *LINE_KEYS)
     damaged = F.col("_dirty")
     df = df.withColumns({
         "unit_price": F.when(damaged & (F.col("_kind") == F.lit(0)),

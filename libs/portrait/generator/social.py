@@ -96,11 +96,7 @@ def posts(persons: DataFrame, spec: Spec) -> DataFrame:
     }
     df = df.select(*POST_KEYS, "day", "sentiment_idx", "topic_idx", "post_ms",
                    *[v.alias(k) for k, v in fields.items()])
-    df = df.withColumns({
-        "_dirty": dirty.is_dirty(seed, "social", spec.dirty_fraction, *POST_KEYS),
-        "_kind": dirty.kind(seed, "social", N_DIRTY_KINDS, *POST_KEYS),
-        "_dup": dirty.is_duplicated(seed, "social", spec.dirty_fraction, *POST_KEYS),
-    })
+    df = dirty.with_markers(df, seed, "social", spec.dirty_fraction, N_DIRTY_KINDS, *POST_KEYS)
     damaged = F.col("_dirty")
     bad_ts = F.when(rand.uniform(seed, "bad_ts", *POST_KEYS) < F.lit(0.5), F.lit("1999-12-31T23:59:59.000Z")) \
         .otherwise(activity.iso_ts(spec.end_date, F.lit(500) + rand.randint(seed, "bad_day", 900, *POST_KEYS),
