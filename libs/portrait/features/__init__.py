@@ -24,9 +24,15 @@ def daily_from_silver(lake: Lakehouse, cfg: Config, *, upto: dt.date) -> DataFra
     return daily_activity(events, orders, social, categories=cfg.features.categories)
 
 
-def portraits(lake: Lakehouse, cfg: Config, as_of_dates: list[dt.date], *, upto: dt.date | None = None) -> DataFrame:
-    """Portraits at several as-of dates (training uses this; the daily run uses one date)."""
-    daily = daily_from_silver(lake, cfg, upto=upto or max(as_of_dates))
+def portraits(lake: Lakehouse, cfg: Config, as_of_dates: list[dt.date], *, upto: dt.date | None = None,
+              daily: DataFrame | None = None) -> DataFrame:
+    """Portraits at several as-of dates (training uses this; the daily run uses one date).
+
+    `daily` is the `daily_from_silver` frame when the caller already has it (training keeps it
+    for the labels too), so the silver tables are aggregated once.
+    """
+    if daily is None:
+        daily = daily_from_silver(lake, cfg, upto=upto or max(as_of_dates))
     return build_portrait(
         daily, lake.read("silver.customers"), as_of_dates,
         categories=cfg.features.categories, history_days=cfg.features.history_days,

@@ -42,7 +42,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, dict]:
     dates = propensity.training_dates(date, horizon_days=tc.horizon_days, count=tc.training_dates,
                                       step_days=tc.training_step_days)
     daily = features.daily_from_silver(lake, cfg, upto=date).persist(StorageLevel.MEMORY_AND_DISK)
-    rows = features.portraits(lake, cfg, dates, upto=date)
+    rows = features.portraits(lake, cfg, dates, daily=daily)
     labelled = propensity.with_purchase_label(rows, daily, horizon_days=tc.horizon_days)
     labelled = labelled.persist(StorageLevel.MEMORY_AND_DISK)
     train_rows, test_rows = propensity.split_by_person(labelled, fraction=tc.test_fraction, salt="test")
