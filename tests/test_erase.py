@@ -197,3 +197,19 @@ def test_person_rows_condition_matches_ids_as_whole_tokens(spark):
     cond = erase.person_rows(df.columns, {"account": ["A1"], "phone": ["ab" * 32]}, ["p_x"])
     assertDataFrameEqual(df.where(cond), spark.createDataFrame(
         [('{"account_id":"A1"}',), ("x,A1.2",), ("ab" * 32,)], "raw_record string"))
+
+
+def test_no_delta_log_file_holds_the_person(lake):
+    """The transaction log (commit JSON, checkpoints, checksums) must not name the person either:
+    neither the file statistics (min/max values) nor the DELETE predicates of the erasure."""
+    markers = lake["markers"]
+    root = Path(lake["cfg"].paths.lakehouse)
+    logs = [p for p in root.rglob("*") if "_delta_log" in p.parts and p.is_file()]
+    assert logs
+    leaked = {}
+    for p in logs:
+        text = str(pq.read_table(p).to_pylist()) if p.suffix == ".parquet" else p.read_text(errors="replace")
+        found = [m for m in markers if m in text]
+        if found:
+            leaked[str(p.relative_to(root))] = found
+    assert leaked == {}

@@ -81,15 +81,20 @@ class Lakehouse:
         self._ensure(df, name)
         df.select(*self._columns(name, df)).write.format("delta").mode("overwrite").save(self.path(name))
 
-    def append_once(self, df: DataFrame, name: str, *, app_id: str, version: int) -> None:
-        """Append `df` unless a commit with this (app_id, version) already exists."""
+    def append_once(self, df: DataFrame, name: str, *, app_id: str, version: int, merge_schema: bool = False) -> None:
+        """Append `df` unless a commit with this (app_id, version) already exists.
+
+        `merge_schema` lets a log table grow: columns of `df` that the table lacks are added
+        (existing rows read them as null); a column of the table missing from `df` still fails.
+        """
         self._ensure(df, name)
         (
-            df.select(*self._columns(name, df))
+            df.select(*self._columns(name, df, allow_new=merge_schema))
             .write.format("delta")
             .mode("append")
             .option("txnAppId", app_id)
             .option("txnVersion", version)
+            .option("mergeSchema", str(merge_schema).lower())
             .save(self.path(name))
         )
 
@@ -112,8 +117,10 @@ class Lakehouse:
         Deletion vectors are purged first (rewriting the files they mark), then a full VACUUM runs
         with retention 0, which Delta refuses unless `retentionDurationCheck` is off: it is turned
         off for this call only. The listing runs with `shuffle.partitions` tasks instead of the
-        default 10,000 (half a minute per tiny table locally). This ends time travel to older
-        versions and can break readers or writers running at the same moment; only erasure calls it.
+        default 10,000 (half a minute per tiny table locally). Last, the log before a fresh
+        checkpoint is deleted (`_forget_log_before_checkpoint`): old commits hold statistics and
+        predicates naming the removed rows. This ends time travel to older versions and can break
+        readers or writers running at the same moment; only erasure calls it.
         """
         path = self.path(name)
         props = DeltaTable.forPath(self.spark, path).detail().select("properties").first()[0] or {}
@@ -125,14 +132,41 @@ class Lakehouse:
                 self.spark.conf.get("spark.sql.shuffle.partitions"),
         }):
             DeltaTable.forPath(self.spark, path).vacuum(0.0)
+        self._forget_log_before_checkpoint(name)
 
-    def _columns(self, name: str, df: DataFrame) -> list[str]:
+    def _forget_log_before_checkpoint(self, name: str) -> None:
+        """Checkpoint the current version, then delete the log entries of every earlier version.
+
+        The transaction log names the removed rows too: each commit's `add` actions carry min/max
+        statistics of the files they added, and a DELETE commit records its predicate with the
+        values it matched. A checkpoint holds only the live files (whose statistics no longer see
+        the deleted rows) and path-only tombstones, so once it exists, the earlier commits,
+        checksums and checkpoints are what Delta's own log cleanup would delete — except that
+        Delta waits `logRetentionDuration` (30 days, rounded to whole days). Erasure cannot wait.
+        """
+        path = self.path(name)
+        version = self.version(name)
+        jvm = self.spark._jvm
+        jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, path).checkpoint()
+        log_dir = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
+        fs = log_dir.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        checkpoint = f"{version:020d}.checkpoint"
+        if not any(s.getPath().getName().startswith(checkpoint) for s in fs.listStatus(log_dir)):
+            raise RuntimeError(f"{name}: no checkpoint of version {version} was written; log history not purged")
+        for status in fs.listStatus(log_dir):
+            entry = status.getPath().getName()
+            if status.isFile() and entry[:20].isdigit() and int(entry[:20]) < version:
+                fs.delete(status.getPath(), False)
+
+    def _columns(self, name: str, df: DataFrame, *, allow_new: bool = False) -> list[str]:
         # Write in the table's column order so that the contract, not the transform, fixes it.
         if not self.exists(name):
             return df.columns
         existing = self.spark.read.format("delta").load(self.path(name)).columns
         extra = [c for c in df.columns if c not in existing]
         missing = [c for c in existing if c not in df.columns]
+        if allow_new and not missing:
+            return existing + extra
         if extra or missing:
             raise ValueError(
                 f"schema of {name} would change (new columns {extra}, missing {missing}); "
