@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from portrait.config import Config, ConfigError, load_config
@@ -27,9 +28,11 @@ def _date(text: str) -> dt.date:
 
 def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Portrait: customer portraits on Spark, Delta and MLflow")
-    p.add_argument("job", choices=(*JOBS, "demo"), help="the job to run")
+    p.add_argument("job", choices=(*JOBS, "demo", "catalog"),
+                   help="the job to run; `catalog` prints the feature catalog (Markdown) for the conf's categories")
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
-    p.add_argument("--date", required=True, type=_date, help="the run date D (YYYY-MM-DD)")
+    p.add_argument("--date", type=_date, help="the run date D (YYYY-MM-DD); required by every job but catalog")
+    p.add_argument("--out", help="catalog: write the Markdown to this file instead of printing it")
     p.add_argument("--start", type=_date, help="ingest: first landing date of a backfill (default: --date)")
     p.add_argument("--source", action="append", dest="sources", help="ingest: only this source (repeatable)")
     p.add_argument("--scale", type=float, help="generate/demo: scale factor (overrides generator.scale)")
@@ -85,7 +88,10 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if job is not None:
         argv = [job, *argv]
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.job != "catalog" and args.date is None:
+        parser.error(f"{args.job}: --date is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "mlflow", "alembic", "hyperopt"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -96,6 +102,16 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     except ConfigError as exc:
         print(f"portrait: bad configuration: {exc}", file=sys.stderr)
         return 2
+    if args.job == "catalog":  # no Spark needed: the catalog is read from the feature registry
+        from portrait.features import catalog
+
+        text = catalog.to_markdown(catalog.catalog(cfg.features.categories))
+        if args.out:
+            Path(args.out).write_text(text)
+            print(f"feature catalog: {args.out}")
+        else:
+            print(text)
+        return 0
     from portrait.spark import get_session
 
     spark = get_session(cfg.spark)

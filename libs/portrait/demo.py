@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
         return result
 
     print(f"Portrait demo: scale {scale}, seed {seed}, date {date}, lakehouse {cfg.paths.lakehouse}")
+    _fresh_lakehouse(cfg)
     if _landing_is_current(cfg, scale, seed, date):
         print(f"  generate  (reusing the landing zone in {cfg.paths.landing})")
     else:
@@ -62,6 +64,18 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
     print(f"  pipeline total (after generation): {pipeline:.1f} s\n")
     _summary(Lakehouse(spark, cfg.paths.lakehouse), cfg, date, models)
     return 0
+
+
+def _fresh_lakehouse(cfg: Config) -> None:
+    """The demo rebuilds its (local) lakehouse from the landing zone on every run, so a lake left by
+    an older version, with other table schemas, never gets in the way. A production lake is never
+    removed: `Lakehouse` refuses a silent schema change there. The MLflow store is kept, so model
+    versions accumulate across demo runs like they would in production."""
+    root = Path(cfg.paths.lakehouse)
+    if "://" in cfg.paths.lakehouse or not root.exists():
+        return
+    print(f"  (rebuilding the demo lakehouse: removing {root})")
+    shutil.rmtree(root)
 
 
 def _short(result) -> str:

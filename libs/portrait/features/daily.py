@@ -2,68 +2,109 @@
 
 Each source is aggregated once to (person_id, day); the portrait's windows then move over these
 rows. A new day of data only adds rows here, which is what makes an incremental run cheap.
+
+Days are UTC days (the as-of date D ends at 24:00 UTC); hour-of-day and day-of-week habits use
+the customers' local clock (`LOCAL_TIMEZONE`), because "evening" means the evening where they live.
 """
 from __future__ import annotations
 
 from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+# The customers' clock for time-of-day and weekday habits (the generator's persons live in China time).
+LOCAL_TIMEZONE = "Asia/Shanghai"
+# Local hour ranges [start, end) of the four day parts.
+DAY_PARTS = {"night": (0, 6), "morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
+# Values the tracking SDK sends (generator/catalog.py); any other value counts only in the totals.
+CHANNELS = ("app", "web", "mini_program")
+DEVICES = ("mobile", "desktop", "tablet")
+
 EVENT_METRICS = (
-    "events", "page_views", "product_views", "searches", "cart_adds", "checkouts", "sessions",
-    "sessions_with_cart", "sessions_with_cart_checkout", "dwell_ms", "mobile_events",
+    "events", "page_views", "product_views", "searches", "cart_adds", "cart_removes", "checkouts", "sessions",
+    "sessions_with_view", "sessions_with_cart", "sessions_with_cart_checkout", "dwell_ms", "visit_days",
+    "weekend_events",
+    *[f"{part}_events" for part in DAY_PARTS],
+    *[f"channel_{c}_events" for c in CHANNELS],
+    *[f"device_{d}_events" for d in DEVICES],
 )
 ORDER_METRICS = ("orders", "revenue", "items", "discount", "coupon_lines", "order_lines", "returned_lines")
-SOCIAL_METRICS = ("posts", "reviews", "rating_sum", "likes_received", "shares_received")
+SOCIAL_METRICS = ("posts", "reviews", "ratings", "rating_sum", "likes_received", "shares_received")
 
 
 def category_column(category: str) -> str:
+    """Daily product views of `category`."""
     return f"views_{category}"
 
 
-def event_days(events: DataFrame, *, categories: list[str]) -> DataFrame:
+def spend_column(category: str) -> str:
+    """Daily completed spend on `category`."""
+    return f"spend_{category}"
+
+
+def daily_metrics(categories: list[str]) -> list[str]:
+    """Every metric column of `daily_activity`, in order."""
+    return [*EVENT_METRICS, *map(category_column, categories), *ORDER_METRICS, *map(spend_column, categories),
+            *SOCIAL_METRICS]
+
+
+def _count(condition: Column) -> Column:
+    return F.sum(condition.cast("int"))
+
+
+def event_days(events: DataFrame, *, categories: list[str], timezone: str = LOCAL_TIMEZONE) -> DataFrame:
     """Clickstream events -> one row per (person_id, day, session) folded to (person_id, day)."""
+    # from_utc_timestamp shifts the instant so that hour()/dayofweek() in the UTC session read local time.
+    local = F.from_utc_timestamp(F.col("ts"), timezone)
     e = events.where(F.col("person_id").isNotNull()).withColumn("day", F.to_date("ts"))
-    is_type = {t: (F.col("event_type") == t).cast("int") for t in
-               ("page_view", "product_view", "search", "add_to_cart", "checkout")}
+    is_type = lambda t: F.col("event_type") == t  # noqa: E731 - one-line predicate
+    hour = F.hour(local)
     per_session = e.groupBy("person_id", "day", "session_id").agg(
         F.count("*").alias("events"),
-        F.sum(is_type["page_view"]).alias("page_views"),
-        F.sum(is_type["product_view"]).alias("product_views"),
-        F.sum(is_type["search"]).alias("searches"),
-        F.sum(is_type["add_to_cart"]).alias("cart_adds"),
-        F.sum(is_type["checkout"]).alias("checkouts"),
+        _count(is_type("page_view")).alias("page_views"),
+        _count(is_type("product_view")).alias("product_views"),
+        _count(is_type("search")).alias("searches"),
+        _count(is_type("add_to_cart")).alias("cart_adds"),
+        _count(is_type("remove_from_cart")).alias("cart_removes"),
+        _count(is_type("checkout")).alias("checkouts"),
         F.sum(F.coalesce("dwell_ms", F.lit(0))).alias("dwell_ms"),
-        F.sum((F.col("device_type") == "mobile").cast("int")).alias("mobile_events"),
-        *[
-            F.sum(((F.col("event_type") == "product_view") & (F.col("category") == c)).cast("int")).alias(category_column(c))
-            for c in categories
-        ],
+        _count(F.dayofweek(local).isin(1, 7)).alias("weekend_events"),
+        *[_count((hour >= lo) & (hour < hi)).alias(f"{part}_events") for part, (lo, hi) in DAY_PARTS.items()],
+        *[_count(F.col("channel") == c).alias(f"channel_{c}_events") for c in CHANNELS],
+        *[_count(F.col("device_type") == d).alias(f"device_{d}_events") for d in DEVICES],
+        *[_count(is_type("product_view") & (F.col("category") == c)).alias(category_column(c)) for c in categories],
     )
+    summed = [m for m in EVENT_METRICS if m not in ("sessions", "sessions_with_view", "sessions_with_cart",
+                                                     "sessions_with_cart_checkout", "visit_days")]
+    has = lambda m: F.coalesce(F.col(m), F.lit(0)) > 0  # noqa: E731 - one-line predicate
     return per_session.groupBy("person_id", "day").agg(
-        *[F.sum(m).alias(m) for m in ("events", "page_views", "product_views", "searches", "cart_adds",
-                                      "checkouts", "dwell_ms", "mobile_events")],
+        *[F.sum(m).alias(m) for m in summed],
         F.count("*").alias("sessions"),
-        F.sum((F.col("cart_adds") > 0).cast("int")).alias("sessions_with_cart"),
-        F.sum(((F.col("cart_adds") > 0) & (F.col("checkouts") > 0)).cast("int")).alias("sessions_with_cart_checkout"),
+        _count(has("product_views")).alias("sessions_with_view"),
+        _count(has("cart_adds")).alias("sessions_with_cart"),
+        _count(has("cart_adds") & has("checkouts")).alias("sessions_with_cart_checkout"),
+        F.lit(1).alias("visit_days"),
         *[F.sum(category_column(c)).alias(category_column(c)) for c in categories],
     )
 
 
-def order_days(orders: DataFrame) -> DataFrame:
+def order_days(orders: DataFrame, *, categories: list[str]) -> DataFrame:
     """Completed order lines -> (person_id, day) counts and amounts (returns counted apart)."""
     o = orders.where(F.col("person_id").isNotNull()).withColumn("day", F.to_date("order_ts"))
     completed = F.col("status") == "completed"
-    amount = F.col("quantity") * F.col("unit_price").cast("double") - F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))
+    discount = F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))
+    amount = F.col("quantity") * F.col("unit_price").cast("double") - discount
     return o.groupBy("person_id", "day").agg(
         F.countDistinct(F.when(completed, F.col("order_id"))).alias("orders"),
         F.sum(F.when(completed, amount).otherwise(0.0)).alias("revenue"),
         F.sum(F.when(completed, F.col("quantity")).otherwise(0)).alias("items"),
-        F.sum(F.when(completed, F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))).otherwise(0.0)).alias("discount"),
-        F.sum((completed & F.col("coupon_code").isNotNull()).cast("int")).alias("coupon_lines"),
-        F.sum(completed.cast("int")).alias("order_lines"),
-        F.sum((F.col("status") == "returned").cast("int")).alias("returned_lines"),
+        F.sum(F.when(completed, discount).otherwise(0.0)).alias("discount"),
+        _count(completed & F.col("coupon_code").isNotNull()).alias("coupon_lines"),
+        _count(completed).alias("order_lines"),
+        _count(F.col("status") == "returned").alias("returned_lines"),
+        *[F.sum(F.when(completed & (F.col("category") == c), amount).otherwise(0.0)).alias(spend_column(c))
+          for c in categories],
     )
 
 
@@ -72,20 +113,29 @@ def social_days(social: DataFrame) -> DataFrame:
     s = social.where(F.col("person_id").isNotNull()).withColumn("day", F.to_date("ts"))
     return s.groupBy("person_id", "day").agg(
         F.count("*").alias("posts"),
-        F.sum((F.col("post_type") == "review").cast("int")).alias("reviews"),
-        F.sum(F.coalesce("rating", F.lit(0))).alias("rating_sum"),
+        _count(F.col("post_type") == "review").alias("reviews"),
+        F.count("rating").alias("ratings"),
+        F.sum("rating").alias("rating_sum"),
         F.sum(F.coalesce("likes", F.lit(0))).alias("likes_received"),
         F.sum(F.coalesce("shares", F.lit(0))).alias("shares_received"),
     )
 
 
-def daily_activity(events: DataFrame, orders: DataFrame, social: DataFrame, *, categories: list[str]) -> DataFrame:
-    """One row per (person_id, day) with every daily metric (0 where a source had nothing)."""
-    parts = [event_days(events, categories=categories), order_days(orders), social_days(social)]
-    metrics = list(EVENT_METRICS) + [category_column(c) for c in categories] + list(ORDER_METRICS) + list(SOCIAL_METRICS)
+def daily_activity(events: DataFrame, orders: DataFrame, social: DataFrame, *, categories: list[str],
+                   timezone: str = LOCAL_TIMEZONE) -> DataFrame:
+    """One row per (person_id, day) with every daily metric (0 where a source had nothing).
+
+    A row exists only for a day with at least one event, order line or social record: the portrait
+    reads "has a row in the window" as "was active".
+    """
+    parts = [event_days(events, categories=categories, timezone=timezone),
+             order_days(orders, categories=categories), social_days(social)]
+    metrics = daily_metrics(categories)
     # Union with typed zero-filled columns instead of two full outer joins: one shuffle, no row blow-up.
     aligned = [
-        p.select("person_id", "day", *[(F.col(m) if m in p.columns else F.lit(0)).cast("double").alias(m) for m in metrics])
+        p.select("person_id", "day",
+                 *[F.coalesce(F.col(m).cast("double"), F.lit(0.0)).alias(m) if m in p.columns
+                   else F.lit(0.0).alias(m) for m in metrics])
         for p in parts
     ]
     stacked = reduce(DataFrame.unionByName, aligned)

@@ -18,6 +18,7 @@ from pyspark.storagelevel import StorageLevel
 
 from portrait import features, registry, tuning
 from portrait.config import Config
+from portrait.features.point_in_time import assert_point_in_time
 from portrait.features.portrait import numeric_feature_columns
 from portrait.io import Lakehouse
 from portrait.models import propensity, segmentation
@@ -45,6 +46,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, dict]:
     rows = features.portraits(lake, cfg, dates, daily=daily)
     labelled = propensity.with_purchase_label(rows, daily, horizon_days=tc.horizon_days)
     labelled = labelled.persist(StorageLevel.MEMORY_AND_DISK)
+    assert_point_in_time(labelled)  # every feature input precedes its label window, or training stops
     train_rows, test_rows = propensity.split_by_person(labelled, fraction=tc.test_fraction, salt="test")
     feature_cols = numeric_feature_columns(rows)
     space = {
