@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from portrait import features, generator, identity, ingest, scoring, train
+from portrait import features, generator, identity, ingest, scoring, text, train
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     stages = {
         "ingest": lambda: ingest.run(spark, cfg, date, start=start),
         "identity": lambda: identity.run(spark, cfg, date),
+        "text": lambda: text.run(spark, cfg, date),
         "features": lambda: features.run(spark, cfg, date),
         "train": lambda: train.run(spark, cfg, date),
         "score": lambda: scoring.run(spark, cfg, date),

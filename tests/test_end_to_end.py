@@ -1,6 +1,6 @@
 """Every job, end to end, on a tiny generated lake: real Delta tables, a real MLflow store and registry.
 
-The pipeline runs once per module (generate -> ingest -> identity -> features -> train -> score);
+The pipeline runs once per module (generate -> ingest -> identity -> text -> features -> train -> score);
 each test then checks one promise about what it published.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from helpers import ROOT, make_config
-from portrait import features, identity, ingest, registry, schemas, scoring, tables, train
+from portrait import features, identity, ingest, registry, schemas, scoring, tables, text, train
 from portrait.config import Config
 from portrait.io import Lakehouse
 
@@ -37,6 +37,7 @@ def pipeline(spark, tmp_path_factory):
                        end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
     counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
     identity.run(spark, cfg, D)
+    text.run(spark, cfg, D)
     features.run(spark, cfg, D)
     models = train.run(spark, cfg, D)
     scoring.run(spark, cfg, D)
@@ -181,3 +182,24 @@ def test_a_job_runs_under_spark_submit(spark, pipeline):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assertDataFrameEqual(lake.read("gold.portrait"), before)
+
+
+def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
+    cfg, _, _ = pipeline
+    lake = _lake(spark, cfg)
+    registry.configure(cfg.mlflow)
+    version, tags = registry.champion_info(cfg.text.model_name)
+    assert tags["trained_on"] == D.isoformat()
+    social = lake.read("silver.social").where(F.col("text").isNotNull() & (F.trim("text") != ""))
+    signals = lake.read("silver.social_signals")
+    assertDataFrameEqual(signals.select("post_id", "person_id"), social.select("post_id", "person_id"))
+    assert {r["model_version"] for r in signals.select("model_version").distinct().collect()} == {version}
+    assert signals.where(~F.col("sentiment_score").between(-1.0, 1.0)).count() == 0
+    # The generator's labels are recovered on the posts (most were trained on; the metric is in bench/text.py).
+    labels = spark.read.parquet(f"{cfg.paths.truth}/social_labels")
+    joined = signals.join(labels, on="post_id", how="inner")
+    agree = joined.where(signals["sentiment"] == labels["sentiment"]).count() / joined.count()
+    assert agree > 0.8
+    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(D))
+    assert portrait.where(F.col("interest_topic_90d").isNotNull()).count() > 0
+    assert portrait.where(F.col("avg_sentiment_90d").isNotNull()).count() > 0

@@ -1,6 +1,6 @@
 """`portrait <job> --conf conf/local.yaml --date YYYY-MM-DD` and the thin `jobs/<job>.py` entry points.
 
-Jobs: generate, ingest, identity, features, train, score, and `demo` (all of them in order on
+Jobs: generate, ingest, identity, text, features, train, score, and `demo` (all of them in order on
 the embedded default, then a summary of what was published). `erase` removes a person everywhere:
 `portrait erase --conf ... --date D --identifier phone=13812345678` (or `--person-id p_...`).
 """
@@ -16,7 +16,7 @@ from typing import Callable
 
 from portrait.config import Config, ConfigError, load_config
 
-JOBS = ("generate", "ingest", "identity", "features", "train", "score", "erase")
+JOBS = ("generate", "ingest", "identity", "text", "features", "train", "score", "erase")
 
 
 def _date(text: str) -> dt.date:
@@ -64,6 +64,10 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
         from portrait import identity
 
         return identity.run(spark, cfg, args.date)
+    if job == "text":
+        from portrait import text
+
+        return text.run(spark, cfg, args.date)
     if job == "features":
         from portrait import features
 

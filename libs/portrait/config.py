@@ -169,6 +169,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """Text signals (`portrait.text`): the labelled posts, the held-out share and the model's settings."""
+
+    model_name: str = "portrait_text_signals"
+    labels_path: Optional[str] = None  # parquet (post_id, sentiment, topic); None: <paths.truth>/social_labels
+    test_fraction: float = 0.2
+    num_features: int = 65536
+    reg_param: float = 0.01
+    max_iter: int = 40
+    retrain_days: int = 7              # the text job retrains when the champion is this old
+
+
+@dataclass(frozen=True)
 class ScoreConfig:
     policy_file: str = "actions.yaml"
     holdout_fraction: float = 0.1
@@ -190,6 +203,7 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    text: TextConfig = field(default_factory=TextConfig)
 
     @property
     def conf_dir(self) -> Path:

@@ -1,7 +1,7 @@
 """`portrait demo`: the whole pipeline end to end on the embedded default, then a summary.
 
 Generates a synthetic landing zone if the one on disk is not for this scale, seed and date, runs
-ingest (the whole window) -> identity -> features -> train -> score in one Spark session, times
+ingest (the whole window) -> identity -> text -> features -> train -> score in one Spark session, times
 each stage, and prints the tables with their row counts, the champion models with their metrics
 and a few rows of the next-action table.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from portrait import features, identity, ingest, scoring, tables, train
+from portrait import features, identity, ingest, scoring, tables, text, train
 from portrait.config import Config
 from portrait.io import Lakehouse
 
@@ -57,6 +57,7 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     stage("ingest", lambda: ingest.run(spark, cfg, date, start=start))
     stage("identity", lambda: identity.run(spark, cfg, date))
+    stage("text", lambda: text.run(spark, cfg, date))
     stage("features", lambda: features.run(spark, cfg, date))
     models = stage("train", lambda: train.run(spark, cfg, date))
     stage("score", lambda: scoring.run(spark, cfg, date))
@@ -79,8 +80,8 @@ def _fresh_lakehouse(cfg: Config) -> None:
 
 
 def _short(result) -> str:
-    text = json.dumps(result, default=str)
-    return text if len(text) <= 160 else text[:157] + "..."
+    shown = json.dumps(result, default=str)
+    return shown if len(shown) <= 160 else shown[:157] + "..."
 
 
 def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:

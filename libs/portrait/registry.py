@@ -55,6 +55,15 @@ def set_champion(name: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, CHAMPION, version)
 
 
+def champion_info(name: str) -> tuple[str, dict[str, str]]:
+    """The `champion` version of a registered model and its tags, without loading the model."""
+    try:
+        mv = MlflowClient().get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"registered model {name!r} has no '{CHAMPION}' alias") from exc
+    return mv.version, dict(mv.tags)
+
+
 def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
     """The `champion` of a registered model: the model, its version and its version tags."""
     client = MlflowClient()

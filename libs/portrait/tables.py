@@ -41,6 +41,9 @@ _SPECS = [
     TableSpec("silver.events", "identity", "Clickstream events with person_id"),
     TableSpec("silver.orders", "identity", "Order lines with person_id"),
     TableSpec("silver.social", "identity", "Social records with person_id"),
+    TableSpec("silver.social_signals", "text",
+              "Sentiment and interest topic of every social record (post_id, person_id), by the text model "
+              "version in model_version", date_column="as_of_date", partition_by=()),
     TableSpec("silver.customers", "identity", "Latest CRM record per account with person_id and consent",
               date_column="as_of_date", partition_by=()),
     TableSpec("gold.portrait", "features", "Point-in-time portrait per person and as-of date",

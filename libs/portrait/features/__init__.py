@@ -21,6 +21,9 @@ def daily_from_silver(lake: Lakehouse, cfg: Config, *, upto: dt.date) -> DataFra
     events = lake.read("silver.events").where(day_ok(F.col("ts")))
     orders = lake.read("silver.orders").where(day_ok(F.col("order_ts")))
     social = lake.read("silver.social").where(day_ok(F.col("ts")))
+    if lake.exists("silver.social_signals"):  # written by the `text` job; without it text features are 0/null
+        signals = lake.read("silver.social_signals").select("post_id", "sentiment", "sentiment_score", "topic")
+        social = social.join(signals, on="post_id", how="left")
     return daily_activity(events, orders, social, categories=cfg.features.categories)
 
 

@@ -31,6 +31,8 @@ EVENT_METRICS = (
 )
 ORDER_METRICS = ("orders", "revenue", "items", "discount", "coupon_lines", "order_lines", "returned_lines")
 SOCIAL_METRICS = ("posts", "reviews", "ratings", "rating_sum", "likes_received", "shares_received")
+# From `silver.social_signals` (the text model): records scored, by sentiment, and the score sum.
+TEXT_METRICS = ("scored_posts", "positive_posts", "negative_posts", "sentiment_sum")
 
 
 def category_column(category: str) -> str:
@@ -43,10 +45,15 @@ def spend_column(category: str) -> str:
     return f"spend_{category}"
 
 
+def topic_column(category: str) -> str:
+    """Daily social records whose text the text model gives the topic `category`."""
+    return f"topic_{category}_posts"
+
+
 def daily_metrics(categories: list[str]) -> list[str]:
     """Every metric column of `daily_activity`, in order."""
     return [*EVENT_METRICS, *map(category_column, categories), *ORDER_METRICS, *map(spend_column, categories),
-            *SOCIAL_METRICS]
+            *SOCIAL_METRICS, *TEXT_METRICS, *map(topic_column, categories)]
 
 
 def _count(condition: Column) -> Column:
@@ -108,10 +115,22 @@ def order_days(orders: DataFrame, *, categories: list[str]) -> DataFrame:
     )
 
 
-def social_days(social: DataFrame) -> DataFrame:
-    """Social records -> (person_id, day) posts, reviews, ratings and engagement received."""
+def social_days(social: DataFrame, *, categories: list[str] = ()) -> DataFrame:
+    """Social records -> (person_id, day) posts, reviews, ratings, engagement received and text signals.
+
+    The text signals (`sentiment`, `sentiment_score`, `topic` from `silver.social_signals`) are
+    optional columns: without them (no text model yet) their metrics are 0.
+    """
     s = social.where(F.col("person_id").isNotNull()).withColumn("day", F.to_date("ts"))
+    for name, kind in (("sentiment", "string"), ("sentiment_score", "double"), ("topic", "string")):
+        if name not in s.columns:
+            s = s.withColumn(name, F.lit(None).cast(kind))
     return s.groupBy("person_id", "day").agg(
+        F.count("sentiment").alias("scored_posts"),
+        _count(F.col("sentiment") == "positive").alias("positive_posts"),
+        _count(F.col("sentiment") == "negative").alias("negative_posts"),
+        F.sum("sentiment_score").alias("sentiment_sum"),
+        *[_count(F.col("topic") == c).alias(topic_column(c)) for c in categories],
         F.count("*").alias("posts"),
         _count(F.col("post_type") == "review").alias("reviews"),
         F.count("rating").alias("ratings"),
@@ -129,7 +148,7 @@ def daily_activity(events: DataFrame, orders: DataFrame, social: DataFrame, *, c
     reads "has a row in the window" as "was active".
     """
     parts = [event_days(events, categories=categories, timezone=timezone),
-             order_days(orders, categories=categories), social_days(social)]
+             order_days(orders, categories=categories), social_days(social, categories=categories)]
     metrics = daily_metrics(categories)
     # Union with typed zero-filled columns instead of two full outer joins: one shuffle, no row blow-up.
     aligned = [

@@ -20,7 +20,7 @@ from typing import Callable, Union
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from portrait.features.daily import CHANNELS, DAY_PARTS, DEVICES, category_column, spend_column
+from portrait.features.daily import CHANNELS, DAY_PARTS, DEVICES, category_column, spend_column, topic_column
 
 CONSENT_CHANNELS = ("sms", "email", "push", "wechat")
 AGE_BANDS = ((0, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, 200, "55_plus"))
@@ -233,6 +233,31 @@ def _social() -> list[Feature]:
     ]
 
 
+def _text(categories: list[str]) -> list[Feature]:
+    scored = Sum("scored_posts", 90)
+    out = [
+        _window("positive_posts_90d", "text", "social records the text model reads as positive", "posts",
+                "positive_posts", 90),
+        _window("negative_posts_90d", "text", "social records the text model reads as negative", "posts",
+                "negative_posts", 90),
+        Feature("avg_sentiment_90d", "text", "mean of P(positive) - P(negative) over the scored records",
+                "score -1..1", 90, (Sum("sentiment_sum", 90), scored), ratio),
+    ]
+    out += [_share(f"topic_share_{c}_90d", "text", f"share of scored records about {c}", topic_column(c),
+                   "scored_posts", 90) for c in categories]
+    if categories:
+        topics = [Sum(topic_column(c), 90) for c in categories]
+
+        def top(*cols: Column) -> Column:
+            best = F.greatest(*cols)
+            return F.coalesce(*[F.when((c == best) & (best > 0), F.lit(name)) for c, name in zip(cols, categories)])
+
+        out.append(Feature("interest_topic_90d", "text", "topic the person writes about most (first configured "
+                           "category on ties); null without scored records", "category", 90, tuple(topics), top,
+                           dtype="string"))
+    return out
+
+
 def _band(value: Column, bands: tuple) -> Column:
     return F.coalesce(*[F.when((value >= lo) & (value < hi), F.lit(name)) for lo, hi, name in bands], F.lit(UNKNOWN))
 
@@ -288,7 +313,7 @@ KEYS = (
 def features(categories: list[str]) -> list[Feature]:
     """Every portrait column, in table order, for the configured product categories."""
     return [*KEYS, *_rfm(), *_engagement(), *_funnel(), *_interest(list(categories)), *_habits(), *_trends(),
-            *_social(), *_profile(), *_consent(), *_lineage()]
+            *_social(), *_text(list(categories)), *_profile(), *_consent(), *_lineage()]
 
 
 def window_inputs(feats: list[Feature]) -> tuple[list[Sum], list[Last]]:

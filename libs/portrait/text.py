@@ -1,0 +1,195 @@
+"""Text signals: the sentiment and the interest topic of every social post and review.
+
+Method: a Spark ML pipeline — tokens (English words, single Chinese characters, emoji and `!?`),
+their bigrams (so that negations such as `不太好` / `not great` and sarcasm such as `great, another
+broken` are features, not a keyword lookup), hashed term frequencies, IDF, and one multinomial
+logistic regression per label. Everything is native Spark ML, so it runs distributed, inside the
+same session, with no Python UDF and no model download.
+
+Why this and not a lexicon or an embedding model (measured by `bench/text.py`, see README):
+a lexicon cannot read negation or sarcasm in mixed Chinese/English text; a small multilingual
+embedding model installs from PyPI but runs in a pandas UDF on CPU at a few hundred texts per
+second per core, two to three orders of magnitude slower than this pipeline, and its sentence
+vectors still need a classifier trained on labelled text. The labels come from a labelled set
+(`text.labels_path`: post_id, sentiment, topic — for the generated data, the generator's truth);
+held-out posts (a hash of post_id) measure accuracy.
+
+`run` (the `text` job, between identity and features) trains when due, registers the model in
+MLflow as `text.model_name` with the `champion` alias, and writes `silver.social_signals`;
+`score_posts` applies a fitted model to `silver.social` rows and
+returns one row per post: `sentiment`, `sentiment_score` = P(positive) − P(negative) in [−1, 1],
+`topic`, `topic_confidence`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import mlflow
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import IDF, HashingTF, IndexToString, NGram, SQLTransformer
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.storagelevel import StorageLevel
+
+from portrait import registry
+from portrait.config import Config
+from portrait.io import Lakehouse
+
+log = logging.getLogger(__name__)
+
+SENTIMENTS = ("positive", "neutral", "negative")
+# English words and numbers, one Chinese character, one emoji or other symbol, ! and ?.
+TOKEN_PATTERN = r"[a-z0-9]+|\\p{IsHan}|[\\p{So}\\p{Sk}]|[!?！？]"
+
+
+def _label_index(label: Column, values: tuple[str, ...]) -> Column:
+    """0-based position of `label` in `values` (null when unknown)."""
+    pos = F.array_position(F.array(*[F.lit(v) for v in values]), label)
+    return F.when(pos > 0, (pos - 1).cast("double"))
+
+
+def build_pipeline(*, topics: tuple[str, ...], num_features: int, reg_param: float, max_iter: int,
+                   bigrams: bool = True) -> Pipeline:
+    """Featurisation and the two classifiers (input `text`, training labels `sentiment_idx`, `topic_idx`).
+
+    `bigrams=False` keeps single tokens only (the ablation `bench/text.py` measures).
+    """
+    tokens = SQLTransformer(statement=(
+        "SELECT *, regexp_extract_all(lower(coalesce(text, '')), "
+        f"'{TOKEN_PATTERN}', 0) AS text_tokens FROM __THIS__"
+    ))
+    pairs = NGram(n=2, inputCol="text_tokens", outputCol="text_bigrams")
+    terms = SQLTransformer(statement=(
+        "SELECT *, concat(text_tokens, text_bigrams) AS text_terms FROM __THIS__" if bigrams
+        else "SELECT *, text_tokens AS text_terms FROM __THIS__"
+    ))
+    tf = HashingTF(inputCol="text_terms", outputCol="text_tf", numFeatures=num_features)
+    idf = IDF(inputCol="text_tf", outputCol="text_features", minDocFreq=2)
+
+    def classifier(label: str) -> LogisticRegression:
+        return LogisticRegression(
+            featuresCol="text_features", labelCol=f"{label}_idx", family="multinomial",
+            regParam=reg_param, elasticNetParam=0.0, maxIter=max_iter,
+            predictionCol=f"{label}_pred", probabilityCol=f"{label}_prob", rawPredictionCol=f"{label}_raw",
+        )
+
+    decode = [
+        IndexToString(inputCol="sentiment_pred", outputCol="sentiment", labels=list(SENTIMENTS)),
+        IndexToString(inputCol="topic_pred", outputCol="topic", labels=list(topics)),
+    ]
+    return Pipeline(stages=[tokens, pairs, terms, tf, idf, classifier("sentiment"), classifier("topic"), *decode])
+
+
+def training_rows(social: DataFrame, labels: DataFrame, *, topics: tuple[str, ...]) -> DataFrame:
+    """Posts with text joined to their labels (post_id unique on both sides), labels as indices."""
+    texts = social.where(F.col("text").isNotNull() & (F.trim("text") != "")).select("post_id", "text")
+    labelled = texts.join(labels.select("post_id", F.col("sentiment").alias("sentiment_label"),
+                                        F.col("topic").alias("topic_label")), on="post_id", how="inner")
+    return labelled.select(
+        "post_id", "text", "sentiment_label", "topic_label",
+        _label_index(F.col("sentiment_label"), SENTIMENTS).alias("sentiment_idx"),
+        _label_index(F.col("topic_label"), topics).alias("topic_idx"),
+    ).where(F.col("sentiment_idx").isNotNull() & F.col("topic_idx").isNotNull())
+
+
+def split(rows: DataFrame, *, test_fraction: float) -> tuple[DataFrame, DataFrame]:
+    """Train / held-out posts by a hash of post_id (stable across runs and partitionings)."""
+    bucket = F.pmod(F.xxhash64(F.lit("text-holdout"), "post_id"), F.lit(10_000)) / 10_000.0
+    return rows.where(bucket >= test_fraction), rows.where(bucket < test_fraction)
+
+
+def score_posts(model: PipelineModel, social: DataFrame) -> DataFrame:
+    """One row per post with text: `post_id`, `sentiment`, `sentiment_score`, `topic`, `topic_confidence`."""
+    with_text = social.where(F.col("text").isNotNull() & (F.trim("text") != ""))
+    scored = model.transform(with_text.select("post_id", "text"))
+    sentiment_p = vector_to_array("sentiment_prob")
+    topic_p = vector_to_array("topic_prob")
+    return scored.select(
+        "post_id",
+        "sentiment",
+        (sentiment_p[0] - sentiment_p[2]).alias("sentiment_score"),
+        "topic",
+        F.array_max(topic_p).alias("topic_confidence"),
+    )
+
+
+def evaluate(model: PipelineModel, rows: DataFrame) -> dict[str, float]:
+    """Accuracy and macro-F1 of both labels on labelled rows (from `training_rows`)."""
+    scored = model.transform(rows)
+    metrics: dict[str, float] = {}
+    for label in ("sentiment", "topic"):
+        truth, pred = F.col(f"{label}_label"), F.col(label)
+        per_class = scored.groupBy(truth.alias("c")).agg(
+            F.count(F.lit(1)).alias("support"), F.sum((pred == truth).cast("long")).alias("tp"),
+        ).join(
+            scored.groupBy(pred.alias("c")).agg(F.count(F.lit(1)).alias("predicted")), on="c", how="full",
+        ).select(
+            F.coalesce("tp", F.lit(0)).alias("tp"), F.coalesce("support", F.lit(0)).alias("support"),
+            F.coalesce("predicted", F.lit(0)).alias("predicted"),
+        ).select(
+            "tp", "support",
+            F.when(F.col("support") + F.col("predicted") > 0,
+                   2.0 * F.col("tp") / (F.col("support") + F.col("predicted"))).otherwise(0.0).alias("f1"),
+        )
+        agg = per_class.agg(F.sum("tp").alias("tp"), F.sum("support").alias("n"), F.avg("f1").alias("f1")).first()
+        metrics[f"{label}_accuracy"] = float(agg["tp"]) / max(int(agg["n"]), 1)
+        metrics[f"{label}_macro_f1"] = float(agg["f1"] or 0.0)
+    metrics["held_out_posts"] = float(rows.count())
+    return metrics
+
+
+def _champion_trained_on(model_name: str) -> dt.date | None:
+    try:
+        _, tags = registry.champion_info(model_name)
+    except LookupError:
+        return None
+    return dt.date.fromisoformat(tags["trained_on"]) if "trained_on" in tags else None
+
+
+def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict:
+    """Train the text model when due, then score every social record up to `date` into `silver.social_signals`.
+
+    Training is due when there is no champion yet or the champion is `text.retrain_days` old, and
+    needs the labelled posts at `text.labels_path`. Every run rescores all posts (one overwrite), so
+    the table always carries the current person ids and the current model's version.
+    """
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    tc = cfg.text
+    registry.configure(cfg.mlflow)
+    topics = tuple(cfg.features.categories)
+    social = lake.read("silver.social").where(F.to_date("ts") <= F.lit(date))
+    result: dict = {}
+    trained_on = _champion_trained_on(tc.model_name)
+    if trained_on is None or (date - trained_on).days >= tc.retrain_days:
+        labels_path = tc.labels_path or f"{cfg.paths.truth}/social_labels"
+        labels = spark.read.parquet(labels_path)
+        rows = training_rows(social, labels, topics=topics).persist(StorageLevel.MEMORY_AND_DISK)
+        train_rows, test_rows = split(rows, test_fraction=tc.test_fraction)
+        with mlflow.start_run(run_name=f"text-{date}") as run_:
+            mlflow.set_tags({"model": tc.model_name, "portrait.as_of_date": date.isoformat(),
+                             "delta_version.silver.social": str(lake.version("silver.social")),
+                             "labels_path": labels_path})
+            mlflow.log_params({"num_features": tc.num_features, "reg_param": tc.reg_param,
+                               "max_iter": tc.max_iter, "test_fraction": tc.test_fraction,
+                               "topics": ",".join(topics)})
+            model = build_pipeline(topics=topics, num_features=tc.num_features, reg_param=tc.reg_param,
+                                   max_iter=tc.max_iter).fit(train_rows)
+            metrics = evaluate(model, test_rows)
+            mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
+            version = registry.log_and_register(model, name=tc.model_name, tags={
+                "run_id": run_.info.run_id, "trained_on": date.isoformat()})
+            registry.set_champion(tc.model_name, version)
+        rows.unpersist()
+        result.update({"trained": True, **{f"test_{k}": v for k, v in metrics.items()}})
+    model, version, _ = registry.load_champion(tc.model_name)
+    signals = score_posts(model, social.select("post_id", "text")).join(
+        social.select("post_id", "person_id"), on="post_id", how="inner"
+    ).select("post_id", "person_id", "sentiment", "sentiment_score", "topic", "topic_confidence",
+             F.lit(version).alias("model_version"), F.lit(date).alias("as_of_date"))
+    lake.overwrite(signals, "silver.social_signals")
+    result.update({"model_version": version, "posts_scored": lake.read("silver.social_signals").count()})
+    log.info("text signals as of %s: %s", date, result)
+    return result

@@ -1,0 +1,84 @@
+"""Text signals: tokens of mixed Chinese/English text, the held-out split, the metrics and a fitted model."""
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from portrait import text
+
+TOPICS = ("sneakers", "beauty")
+
+
+def _labelled(spark, rows):
+    return spark.createDataFrame(rows, "post_id string, text string, sentiment_label string, topic_label string")
+
+
+def test_tokens_split_chinese_characters_english_words_and_emoji(spark):
+    df = spark.createDataFrame([("p1", "这双Sneakers 不太好!! 😤 10/10",)], "post_id string, text string")
+    stage = text.build_pipeline(topics=TOPICS, num_features=64, reg_param=0.1, max_iter=1).getStages()[0]
+    got = stage.transform(df).select("text_tokens").first()[0]
+    assert got == ["这", "双", "sneakers", "不", "太", "好", "!", "!", "😤", "10", "10"]
+
+
+def test_training_rows_keep_labelled_posts_with_known_labels_only(spark):
+    social = spark.createDataFrame([("a", "好"), ("b", "差"), ("c", None), ("d", "ok"), ("e", "meh")],
+                                   "post_id string, text string")
+    labels = spark.createDataFrame([("a", "positive", "beauty"), ("b", "negative", "sneakers"),
+                                    ("c", "neutral", "beauty"), ("d", "furious", "beauty"), ("x", "neutral", "beauty")],
+                                   "post_id string, sentiment string, topic string")
+    got = text.training_rows(social, labels, topics=TOPICS)
+    want = spark.createDataFrame([("a", "好", "positive", "beauty", 0.0, 1.0), ("b", "差", "negative", "sneakers", 2.0, 0.0)],
+                                 "post_id string, text string, sentiment_label string, topic_label string, "
+                                 "sentiment_idx double, topic_idx double")
+    assertDataFrameEqual(got, want)
+
+
+def test_split_is_a_stable_partition_by_post_id(spark):
+    rows = spark.range(2000).select(F.concat(F.lit("p"), F.col("id").cast("string")).alias("post_id"))
+    train, test = text.split(rows, test_fraction=0.2)
+    train_ids = {r[0] for r in train.collect()}
+    test_ids = {r[0] for r in test.collect()}
+    assert not train_ids & test_ids and len(train_ids | test_ids) == 2000
+    assert 300 < len(test_ids) < 500
+    _, again = text.split(rows.repartition(7), test_fraction=0.2)
+    assert {r[0] for r in again.collect()} == test_ids
+
+
+@pytest.fixture(scope="module")
+def fitted(spark):
+    words = {("positive", "sneakers"): ["这双球鞋超级舒服", "great sneakers love it", "球鞋质量很好"],
+             ("negative", "sneakers"): ["这双球鞋质量很差", "sneakers broke, not great", "球鞋不太好"],
+             ("neutral", "sneakers"): ["这双球鞋还行吧", "sneakers are ok", "球鞋一般般"],
+             ("positive", "beauty"): ["这支口红超级舒服", "lipstick love it", "口红质量很好"],
+             ("negative", "beauty"): ["这支口红质量很差", "lipstick not great", "口红不太好"],
+             ("neutral", "beauty"): ["这支口红还行吧", "lipstick is ok", "口红一般般"]}
+    rows = [(f"{s}-{t}-{i}-{k}", phrase, s, t) for (s, t), phrases in words.items()
+            for i, phrase in enumerate(phrases) for k in range(4)]
+    social = _labelled(spark, rows).select("post_id", "text")
+    labels = _labelled(spark, rows).select("post_id", F.col("sentiment_label").alias("sentiment"),
+                                           F.col("topic_label").alias("topic"))
+    train_rows = text.training_rows(social, labels, topics=TOPICS)
+    model = text.build_pipeline(topics=TOPICS, num_features=1024, reg_param=0.01, max_iter=50).fit(train_rows)
+    return model
+
+
+def test_a_fitted_model_reads_negation_and_topic_in_new_texts(spark, fitted):
+    new = spark.createDataFrame([("n1", "口红不太好, 差"), ("n2", "love these sneakers, 超级舒服"), ("n3", None)],
+                                "post_id string, text string")
+    got = text.score_posts(fitted, new).select("post_id", "sentiment", "topic")
+    assertDataFrameEqual(got, spark.createDataFrame([("n1", "negative", "beauty"), ("n2", "positive", "sneakers")],
+                                                    "post_id string, sentiment string, topic string"))
+    scores = {r["post_id"]: r["sentiment_score"] for r in text.score_posts(fitted, new).collect()}
+    assert scores["n1"] < 0 < scores["n2"]
+
+
+def test_evaluate_counts_accuracy_and_macro_f1(spark, fitted):
+    rows = _labelled(spark, [("a", "口红不太好", "positive", "beauty"),       # wrong sentiment, right topic
+                             ("b", "这双球鞋超级舒服", "positive", "sneakers")])  # both right
+    rows = rows.select("*", F.lit(0.0).alias("sentiment_idx"), F.lit(0.0).alias("topic_idx"))
+    m = text.evaluate(fitted, rows)
+    assert m["sentiment_accuracy"] == 0.5 and m["topic_accuracy"] == 1.0
+    # sentiment: positive F1 = 2*1/(2+1) = 2/3, negative F1 = 0 (predicted once, never true) -> mean 1/3
+    assert m["sentiment_macro_f1"] == pytest.approx(1 / 3)
+    assert m["topic_macro_f1"] == 1.0
