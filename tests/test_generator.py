@@ -18,11 +18,11 @@ DIRTY = 0.02
 DATES = [(END - dt.timedelta(days=d)).isoformat() for d in range(DAYS)]
 
 CLICK_FIELDS = ["event_id", "anonymous_id", "user_id", "session_id", "event_type", "ts", "product_id",
-                "category", "price", "search_query", "device_type", "channel", "dwell_ms"]
+                "category", "price", "search_query", "device_type", "channel", "dwell_ms", "order_id"]
 ORDER_HEADER = ("order_id,line_no,account_id,phone,email,order_ts,product_id,category,quantity,unit_price,"
                 "discount_amount,coupon_code,channel,status,ship_city")
-SOCIAL_FIELDS = ["post_id", "platform", "wechat_id", "author_id", "post_type", "text", "rating", "product_id",
-                 "likes", "shares", "ts"]
+SOCIAL_FIELDS = ["post_id", "platform", "wechat_id", "author_id", "account_id", "post_type", "text", "rating",
+                 "product_id", "likes", "shares", "ts"]
 CRM_HEADER = ("account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
               "consent_email,consent_push,consent_wechat,consent_updated_at")
 EVENT_TYPES = ["page_view", "product_view", "search", "add_to_cart", "remove_from_cart", "checkout", "login"]
@@ -59,7 +59,8 @@ def lake_other(spark, tmp_path_factory) -> Lake:
 CLICK_SCHEMA = ("event_id string, anonymous_id string, user_id string, session_id string, event_type string, "
                 "ts string, product_id string, category string, price double, search_query string, "
                 "device_type string, channel string, dwell_ms long, _corrupt_record string")
-SOCIAL_SCHEMA = ("post_id string, platform string, wechat_id string, author_id string, post_type string, "
+SOCIAL_SCHEMA = ("post_id string, platform string, wechat_id string, author_id string, account_id string, "
+                 "post_type string, "
                  "text string, rating long, product_id string, likes long, shares long, ts string, "
                  "_corrupt_record string")
 
@@ -239,6 +240,7 @@ def test_raw_identifiers_all_map_to_truth_or_shared_values(spark, lake):
     assert unmatched(posts.select(F.col("wechat_id").alias("v")), persons.select(F.col("wechat_id").alias("v"))) == 0
     assert unmatched(posts.select(F.col("author_id").alias("v")),
                      persons.select(F.explode("social_author_ids").alias("v"))) == 0
+    assert unmatched(posts.select(F.col("account_id").alias("v")), accounts) == 0
 
 
 def test_shared_identifiers_are_really_shared(spark, lake):
@@ -393,6 +395,50 @@ def test_crm_holds_a_full_extract_then_changes(spark, lake):
     assert later.where(F.col("signup_date").cast("string") == F.col("date").cast("string")).count() > 0
     # An account has at most one row per day (exact duplicate lines aside).
     assert crm.distinct().groupBy("date", "account_id").count().where("count > 1").count() == 0
+
+
+# --- identity evidence --------------------------------------------------------------------------
+
+def test_social_records_carry_the_bound_account_and_wechat_ids_only_on_wechat(spark, lake):
+    posts = _json(spark, lake, "social").where(F.col("_corrupt_record").isNull())
+    authors = _persons(spark, lake).select(
+        F.col("account_id").alias("true_account"), F.col("wechat_id").alias("true_wechat"),
+        F.posexplode("social_author_ids").alias("platform_idx", "author_id"))
+    joined = posts.join(authors, "author_id", "inner")
+    assert joined.count() > 0  # every author is a true person's (test_raw_identifiers_all_map_...)
+    # Each record's account and WeChat id are its author's own.
+    assert joined.where(F.col("account_id").isNotNull() & (F.col("account_id") != F.col("true_account"))).count() == 0
+    assert joined.where(F.col("wechat_id").isNotNull() & (F.col("wechat_id") != F.col("true_wechat"))).count() == 0
+    # WeChat ids come with WeChat records only, and with every WeChat record of a person who has one.
+    on_wechat = F.col("platform") == "wechat"
+    assert joined.where(F.col("wechat_id").isNotNull() & ~on_wechat).count() == 0
+    assert joined.where(on_wechat & F.col("true_wechat").isNotNull() & F.col("wechat_id").isNull()).count() == 0
+    # Most, not all, members' records carry their account; binding holds per author and platform.
+    members = joined.where(F.col("true_account").isNotNull())
+    bound = members.agg(F.avg(F.col("account_id").isNotNull().cast("double"))).first()[0]
+    assert 0.6 < bound < 0.98
+    per_author = members.groupBy("author_id").agg(F.countDistinct(F.col("account_id").isNotNull()).alias("states"))
+    assert per_author.where("states > 1").count() == 0
+    assert joined.where(F.col("true_account").isNull() & F.col("account_id").isNotNull()).count() == 0
+
+
+def test_account_holders_show_their_account_on_nearly_every_own_cookie(spark, lake):
+    events = _json(spark, lake, "clickstream").where(F.col("_corrupt_record").isNull())
+    shared = spark.read.parquet(str(lake.truth / "shared_identifiers")).select(F.col("value").alias("anonymous_id"))
+    persons = _persons(spark, lake).select(F.col("account_id").isNotNull().alias("member"),
+                                           F.explode("cookies").alias("anonymous_id"))
+    cookies = (events.join(shared, "anonymous_id", "left_anti").groupBy("anonymous_id")
+               .agg(F.max(F.col("user_id").isNotNull().cast("int")).alias("signed"))
+               .join(persons, "anonymous_id", "inner"))
+    shares = cookies.groupBy("member").agg(F.avg("signed").alias("signed")).collect()
+    by_member = {r["member"]: r["signed"] for r in shares}
+    assert by_member[True] > 0.9
+    assert by_member[False] == 0.0
+    # Remembered devices carry the account on every event of a session, with no login event.
+    sessions = events.where(F.col("session_id").isNotNull()).groupBy("session_id").agg(
+        F.min(F.col("user_id").isNotNull().cast("int")).alias("all_signed"),
+        F.max((F.col("event_type") == "login").cast("int")).alias("login"))
+    assert sessions.where("all_signed = 1 AND login = 0").count() > 0
 
 
 # --- truth --------------------------------------------------------------------------------------

@@ -101,10 +101,10 @@ def test_lines_are_classified_linked_kept_or_quarantined(spark, retail_cfg):
 
     quarantine = lake.read("bronze.quarantine").where(F.col("source") == "online_retail")
     assertDataFrameEqual(
-        quarantine.select("reason", F.get_json_object("raw_record", "$.order_id").alias("order_id")),
-        spark.createDataFrame([("negative_price", "A563186"), ("bad_type_order_ts", "536600"),
-                               ("invalid_quantity", "536601"), ("bad_account_id", "536603")],
-                              "reason string, order_id string"),
+        quarantine.select("reason", F.get_json_object("raw_record", "$.order_id").alias("order_id"), "line_number"),
+        spark.createDataFrame([("negative_price", "A563186", 14), ("bad_type_order_ts", "536600", 15),
+                               ("invalid_quantity", "536601", 16), ("bad_account_id", "536603", 17)],
+                              "reason string, order_id string, line_number long"),
     )
     audit = lake.read("bronze.ingest_audit").where(F.col("source") == "online_retail")
     assertDataFrameEqual(

@@ -133,6 +133,8 @@ class IngestConfig:
     max_field_chars: int = 4096
     earliest_valid_date: str = "2000-01-01"
     mappings: dict[str, OrdersMappingConfig] = field(default_factory=dict)
+    duplicate_lookback_days: int = 7  # an id kept on one of these earlier dates is a duplicate (CRM exempt)
+    late_lookback_days: int = 30  # earlier landing dates searched for files not ingested yet
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,9 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     raw.setdefault("profile", path.stem)
     cfg = _build(Config, raw, where="", file=str(path))
     _check_mappings(cfg.ingest.mappings, file=str(path))
+    for key in ("duplicate_lookback_days", "late_lookback_days"):
+        if getattr(cfg.ingest, key) < 0:
+            raise ConfigError(f"{path}: 'ingest.{key}' must be >= 0, got {getattr(cfg.ingest, key)}")
     return _absolutise(cfg)
 
 

@@ -34,9 +34,22 @@ _SPECS = [
         "Per run and source: rows read = rows kept + rows quarantined + duplicates dropped",
         date_column="date", partition_by=(),
     ),
+    TableSpec(
+        "bronze.ingest_files", "ingest",
+        "Per run, source and landing file: lines read, kept, quarantined, duplicates; status ok/empty/truncated",
+        date_column="date", partition_by=(),
+    ),
     TableSpec("silver.identity_map", "identity", "Every identifier (hashed where PII) and the person it resolves to",
               date_column="as_of_date", partition_by=()),
     TableSpec("silver.identity_excluded", "identity", "Identifiers left out of linking (placeholders, shared devices)",
+              date_column="as_of_date", partition_by=()),
+    TableSpec("silver.identity_history", "identity",
+              "Per identity run, what happened to persons since the previous run: new, grow, shrink, merge, "
+              "split or gone, with the related person ids and the identifiers added and removed",
+              date_column="as_of_date", partition_by=("as_of_date",)),
+    TableSpec("silver.identity_map_previous", "identity",
+              "The identity map of the last identity run before the current map's date: what a run, "
+              "or a rerun of the same date, compares with to keep person ids and record changes",
               date_column="as_of_date", partition_by=()),
     TableSpec("silver.events", "identity", "Clickstream events with person_id"),
     TableSpec("silver.orders", "identity", "Order lines with person_id"),

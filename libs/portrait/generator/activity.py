@@ -8,6 +8,14 @@ The person-day frame is ``spark.range`` over ``day * n_persons + person_key``: S
 a range into contiguous id blocks, and with the partition counts chosen here every
 partition holds whole days, so the writers get one file per day without a shuffle and no
 per-person data ever passes through the driver.
+
+Sign-in: account holders stay signed in on most of their own devices (a cookie of theirs is
+remembered with probability ``STAY_SIGNED_IN_SHARE``, drawn once per person and cookie): every
+session there is ``signed_in`` and carries the account on every event, without a login event.
+On their other cookies, and on shared family tablets and store kiosks, they log in during a
+session with the archetype's ``LOGIN_PROB`` (always to check out with their account). So
+nearly every own cookie of an account holder shows its account at least once in 90 days;
+the cookies of persons without an account never do.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ EVENT_JITTER_MS = 40_000
 EXTRA_SESSION_P = ((0.25, 0.06), (0.22, 0.05), (0.28, 0.08), (0.22, 0.05), (0.15, 0.03), (0.08, 0.01))
 BROWSE_MEAN_EXTRA = (1.8, 2.2, 2.6, 1.9, 1.6, 1.2)
 LOGIN_PROB = (0.70, 0.45, 0.35, 0.60, 0.40, 0.30)
+STAY_SIGNED_IN_SHARE = 0.90
 EXTRA_LINE_P = ((0.40, 0.15), (0.15, 0.04), (0.10, 0.02), (0.20, 0.05), (0.15, 0.04), (0.10, 0.02))
 CALL_CENTRE_ORDER_SHARE = 0.04
 GUEST_CHECKOUT_SHARE = 0.08
@@ -39,7 +48,7 @@ SESSION_KEYS = ("person_key", "day", "s")
 SESSION_COLUMNS = (
     "person_key", "day", "s", "arch", "pref_cat1", "pref_cat2", "city", "has_account", "account_id",
     "phone", "email", "n_orders", "is_order", "is_call_centre", "is_guest_order", "is_purchase", "n_lines",
-    "n_browse", "start_ms", "session_id", "anonymous_id", "device_type", "channel", "logged_in",
+    "n_browse", "start_ms", "session_id", "anonymous_id", "device_type", "channel", "signed_in", "logged_in",
 )
 
 
@@ -131,7 +140,8 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
 
     Session ``s < n_orders`` carries order ``s``: ``is_order``, ``is_call_centre`` (placed by
     phone: no checkout session), ``is_guest_order``, ``is_purchase`` (online checkout),
-    ``n_lines``. Every session has ``n_browse`` browsing events, ``logged_in``,
+    ``n_lines``. Every session has ``n_browse`` browsing events, ``signed_in`` (on a remembered
+    own cookie: the account on every event), ``logged_in`` (a login event in the session),
     ``start_ms`` (ms after midnight UTC), ``session_id``, ``anonymous_id``, ``device_type``
     and ``channel``. With ``orders_only`` only the sessions carrying an order are built (the
     same rows, with the same values, as in the full frame: every draw is keyed by person,
@@ -177,7 +187,11 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
             F.col("is_call_centre") | ~F.col("has_account") | F.col("guest_checkout")),
         "is_purchase": F.col("is_order") & ~F.col("is_call_centre"),
     })
-    df = df.withColumn("logged_in", F.col("has_account") & F.when(
+    remembered = (F.col("has_account") & ~F.col("use_kiosk") & ~F.col("use_family")
+                  & (rand.uniform(seed, "stay_signed_in", "person_key", "own_idx") < F.lit(STAY_SIGNED_IN_SHARE)))
+    # A guest checkout is made signed out, even on a remembered device.
+    df = df.withColumn("signed_in", remembered & ~(F.col("is_purchase") & F.col("is_guest_order")))
+    df = df.withColumn("logged_in", F.col("has_account") & ~F.col("signed_in") & F.when(
         F.col("is_purchase"), ~F.col("is_guest_order")).otherwise(F.col("login_draw")))
     return df.select(*SESSION_COLUMNS)
 

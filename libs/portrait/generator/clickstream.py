@@ -2,7 +2,10 @@
 
 A session is ``page_view [login] browse... [add_to_cart x lines, checkout x lines]``: the
 checkout tail appears in sessions that carry an online order and has one ``checkout``
-event per order line (same product as the order line).
+event per order line (same product as the order line). Events after the login carry the
+account as ``user_id``; in a session on a device where the person stays signed in every event
+carries it and there is no login event. Checkout events carry the ``order_id`` of the order
+(as order-confirmation tracking does), which links a guest order's phone/e-mail to the cookie.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import datetime
 
 from pyspark.sql import Column, DataFrame, functions as F
 
-from . import activity, catalog, dirty, rand, text
+from . import activity, catalog, dirty, orders, rand, text
 from .persons import BARGAIN, by_archetype
 from .spec import Spec
 
@@ -29,7 +32,7 @@ BROWSE_WEIGHTS = (
 )
 UNKNOWN_EVENT_TYPES = ("purchase", "click", "PAGEVIEW", "page-view", "app_start", "")
 FIELDS = ("event_id", "anonymous_id", "user_id", "session_id", "event_type", "ts", "product_id",
-          "category", "price", "search_query", "device_type", "channel", "dwell_ms")
+          "category", "price", "search_query", "device_type", "channel", "dwell_ms", "order_id")
 N_DIRTY_KINDS = 4  # truncated line, unknown event_type, missing event_id, ts out of range
 EVENT_KEYS = ("person_key", "day", "s", "e")
 
@@ -87,7 +90,7 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
     fields = {
         "event_id": rand.uuid_like(seed, "event", *EVENT_KEYS),
         "anonymous_id": F.col("anonymous_id"),
-        "user_id": F.when(F.col("logged_in") & (e >= F.lit(1)), F.col("account_id")),
+        "user_id": F.when(F.col("signed_in") | (F.col("logged_in") & (e >= F.lit(1))), F.col("account_id")),
         "session_id": F.col("session_id"),
         "event_type": F.col("event_type"),
         "ts": activity.iso_ts(spec.start_date, F.col("day"), F.col("start_ms") + F.col("offset_ms")),
@@ -100,6 +103,8 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         "channel": F.col("channel"),
         "dwell_ms": F.when(is_last, F.lit(5_000) + rand.randint(seed, "dwell", 55_000, *EVENT_KEYS))
         .otherwise(F.col("next_offset_ms") - F.col("offset_ms")).cast("long"),
+        # Order-confirmation tracking: checkout events name the order they placed (signed in or guest).
+        "order_id": F.when(F.col("event_type") == F.lit("checkout"), orders.order_id_column(spec)),
     }
     df = df.select(*EVENT_KEYS, *[v.alias(k) for k, v in fields.items()])
     df = dirty.with_markers(df, seed, "clickstream", spec.dirty_fraction, N_DIRTY_KINDS, *EVENT_KEYS)

@@ -48,16 +48,25 @@ def _buyer_contacts(seed: int) -> dict[str, Column]:
     return {"phone_canonical": phone, "email_canonical": email}
 
 
+def order_id_column(spec: Spec) -> Column:
+    """The order id of the order a session carries (``O<yyyymmdd><scrambled person><session>``).
+
+    The clickstream's checkout events carry the same id, as a shop's order-confirmation tracking does.
+    """
+    digits = identifiers.account_digits(spec.n_persons)
+    date = activity.date_string(spec.start_date, F.col("day"))
+    return F.concat(F.lit("O"), F.regexp_replace(date, "-", ""),
+                    F.lpad(rand.scramble("person_key", 10**digits, 2_718_281, 77).cast("string"), digits, "0"),
+                    F.col("s").cast("string"))
+
+
 def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
     """Order-line rows (all string columns of ``COLUMNS``) plus ``date``, ``_dirty``, ``_dup``."""
     seed = spec.seed
     orders = sessions.where(F.col("is_order")).withColumns(_buyer_contacts(seed))
     df = orders.withColumn("i", F.explode(F.sequence(F.lit(0), F.col("n_lines") - F.lit(1))))
-    digits = identifiers.account_digits(spec.n_persons)
     date = activity.date_string(spec.start_date, F.col("day"))
-    order_id = F.concat(F.lit("O"), F.regexp_replace(date, "-", ""),
-                        F.lpad(rand.scramble("person_key", 10**digits, 2_718_281, 77).cast("string"), digits, "0"),
-                        F.col("s").cast("string"))
+    order_id = order_id_column(spec)
     df = df.withColumns({
         "checkout_e": F.col("n_browse") + F.col("n_lines"),
         "u_qty": rand.uniform(seed, "quantity", *LINE_KEYS),

@@ -4,6 +4,15 @@ A person writes about ``Binomial(SLOTS, p)`` texts over the window, p from the a
 social rate and the person's social multiplier. Sentiment follows the archetype
 (drifting persons complain), topics follow preferred categories, review ratings follow
 sentiment.
+
+Who wrote a record is known as a brand knows it. ``author_id`` is the platform's id of the
+author (a WeChat openid, a Weibo uid, a Xiaohongshu user id). Records on WeChat also carry
+the author's WeChat id (``wechat_id``, the unionid the brand's official account sees) when
+the person has one; Weibo and Xiaohongshu never reveal it. An author who has bound their
+brand membership on a platform (through the brand's mini-program or official account, or
+by signing in to review an order) has their ``account_id`` on every record there: members
+bind on a platform with probability ``MEMBER_BINDING_SHARE`` (most, not all); persons
+without an account have nothing to bind.
 """
 
 from __future__ import annotations
@@ -18,13 +27,17 @@ SLOTS = 12
 POST_TYPES = ("review", "post", "comment")
 POST_TYPE_SHARES = (0.40, 0.35, 0.25)
 PLATFORM_PREFIX = ("wx", "wb", "xhs")
+WECHAT = 0  # catalog.PLATFORMS index
+# Per platform (catalog.PLATFORMS order): share of account holders whose records there carry
+# their account_id. WeChat binds most (the mini-program signs members in with WeChat).
+MEMBER_BINDING_SHARE = (0.90, 0.80, 0.80)
 # Per archetype: shares of positive, neutral, negative.
 SENTIMENT_SHARES = (
     (0.65, 0.25, 0.10), (0.45, 0.35, 0.20), (0.40, 0.45, 0.15),
     (0.55, 0.30, 0.15), (0.15, 0.30, 0.55), (0.30, 0.40, 0.30),
 )
-FIELDS = ("post_id", "platform", "wechat_id", "author_id", "post_type", "text", "rating", "product_id",
-          "likes", "shares", "ts")
+FIELDS = ("post_id", "platform", "wechat_id", "author_id", "account_id", "post_type", "text", "rating",
+          "product_id", "likes", "shares", "ts")
 N_DIRTY_KINDS = 4  # truncated line, missing post_id, rating out of range, ts out of range
 POST_KEYS = ("person_key", "slot")
 
@@ -83,8 +96,12 @@ def posts(persons: DataFrame, spec: Spec) -> DataFrame:
         "post_id": F.concat(rand.pick(PLATFORM_PREFIX, "platform_idx"), F.lit("_"),
                             rand.hex16(seed, "post_id", *POST_KEYS)),
         "platform": rand.pick(catalog.PLATFORMS, "platform_idx"),
-        "wechat_id": F.col("wechat_id"),
+        "wechat_id": F.when(F.col("platform_idx") == F.lit(WECHAT), F.col("wechat_id")),
         "author_id": F.element_at("social_author_ids", F.col("platform_idx") + F.lit(1)),
+        # Binding is a state of (person, platform): every record of a bound author carries it.
+        "account_id": F.when(F.col("has_account") & (
+            rand.uniform(seed, "member_binding", "person_key", "platform_idx")
+            < rand.pick(MEMBER_BINDING_SHARE, "platform_idx")), F.col("account_id")),
         "post_type": F.col("post_type"),
         "text": text.compose(seed, POST_KEYS, F.col("sentiment_idx"), F.col("topic_idx")),
         "rating": F.when(is_review, _rating(F.col("sentiment_idx"), rand.uniform(seed, "rating", *POST_KEYS))),

@@ -2,9 +2,12 @@
 
 `run` builds the identity graph from bronze up to date D, leaves hubs and placeholders out of
 linking, resolves connected components in Spark and names each person after its best anchor
-identifier (an account if it has one), so a known person keeps their id when new cookies or
-phones join them. It writes `silver.identity_map`, `silver.identity_excluded` and the silver
-copies of events, orders, social records and customers with `person_id`.
+identifier (an account if it has one). A person known before keeps their id when new
+identifiers join them, when they absorb another person, and (the larger part) when they split
+(`history.carry_over_ids`, against the map of the previous run). It writes `silver.identity_map`,
+`silver.identity_excluded`, `silver.identity_history` (new, grow, shrink, merge, split, gone per
+run), and the silver copies of events, orders (with anomaly flags, `cleaning`), social records
+and customers with `person_id`.
 """
 from __future__ import annotations
 
@@ -18,21 +21,28 @@ from pyspark.sql import functions as F
 
 from portrait import privacy
 from portrait.config import Config
-from portrait.identity import graph
+from portrait.identity import cleaning, graph, history
 from portrait.identity.components import connected_components
 from portrait.io import Lakehouse
 
 log = logging.getLogger(__name__)
 BEGINNING = dt.date(1900, 1, 1)
+PREVIOUS_MAP = "silver.identity_map_previous"
+MAP_COLUMNS = "id_type string, id_value string, person_id string"
 
 
-def resolve(ids: DataFrame, pairs: DataFrame, excluded: DataFrame, *, max_iterations: int) -> DataFrame:
+def resolve(ids: DataFrame, pairs: DataFrame, excluded: DataFrame, *, max_iterations: int,
+            previous: DataFrame | None = None) -> DataFrame:
     """Map every identifier to a person.
 
     Args:
         ids: (`id_type`, `id_value`) of every identifier seen.
         pairs: identifier links from `graph.links`.
         excluded: identifiers not used for linking (`graph.hubs`); they get no person.
+        max_iterations: safety net of the connected-components loop.
+        previous: the identity map of the previous run (`id_type`, `id_value`, `person_id`), or
+            None. With it, persons keep their previous ids through growth, merges and splits
+            (`history.carry_over_ids`); without it, every person is named after its best anchor.
 
     Returns:
         (`id_type`, `id_value`, `person_id`), one row per identifier not excluded.
@@ -54,10 +64,13 @@ def resolve(ids: DataFrame, pairs: DataFrame, excluded: DataFrame, *, max_iterat
     rank = F.create_map(*[x for k, v in graph.ANCHOR_RANK.items() for x in (F.lit(k), F.lit(v))])
     anchor = F.min(F.struct(rank[F.col("id_type")].alias("rank"), F.col("id_type"), F.col("id_value")))
     anchors = labelled.groupBy("component").agg(anchor.alias("a")).select(
-        "component",
-        F.concat(F.lit("p_"), F.substring(F.sha2(F.concat_ws(":", "a.id_type", "a.id_value"), 256), 1, 20)).alias("person_id"),
+        "component", F.concat_ws(":", "a.id_type", "a.id_value").alias("anchor_key"),
     )
-    return labelled.join(anchors, on="component", how="inner").select("id_type", "id_value", "person_id")
+    if previous is None:
+        names = anchors.select("component", history.person_id_of(F.col("anchor_key")).alias("person_id"))
+    else:
+        names = history.carry_over_ids(labelled.select("id_type", "id_value", "component"), anchors, previous)
+    return labelled.join(names, on="component", how="inner").select("id_type", "id_value", "person_id")
 
 
 def _lookup(identity_map: DataFrame, id_type: str, column: str) -> DataFrame:
@@ -99,6 +112,40 @@ def _placeholders(spark: SparkSession, cfg: Config) -> DataFrame:
     return reduce(DataFrame.unionByName, hashed)
 
 
+def _as_of(lake: Lakehouse, name: str) -> dt.date | None:
+    """The `as_of_date` of a current-state table (all its rows share one), or None if it is absent or empty."""
+    if not lake.exists(name):
+        return None
+    row = lake.read(name).select("as_of_date").limit(1).first()  # one date, no person data
+    return row[0] if row else None
+
+
+def previous_map(lake: Lakehouse, date: dt.date) -> DataFrame | None:
+    """The identity map of the last identity run before `date`, or None if there is none.
+
+    The current map is first copied to `silver.identity_map_previous` when it is older than
+    `date`. A rerun of `date` finds the map already at `date` and compares with that copy instead,
+    so it keeps the same ids and records the same history as the first run of the date.
+
+    Args:
+        lake: the lakehouse.
+        date: the date of this run.
+
+    Returns:
+        (`id_type`, `id_value`, `person_id`, `as_of_date`) of the previous run, or None.
+    """
+    current = _as_of(lake, "silver.identity_map")
+    if current is not None and current < date:
+        lake.overwrite(lake.read("silver.identity_map"), PREVIOUS_MAP)
+    before = _as_of(lake, PREVIOUS_MAP)
+    if before is None or before >= date:
+        if current is not None and current > date:
+            log.warning("identity for %s runs after the map of %s: no earlier map to compare with, "
+                        "person ids are derived from anchors and every person is recorded as new", date, current)
+        return None
+    return lake.read(PREVIOUS_MAP)
+
+
 def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     """Resolve identities over bronze up to `date` and rewrite the silver layer as of `date`."""
     lake = Lakehouse(spark, cfg.paths.lakehouse)
@@ -108,22 +155,27 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     social = lake.read("bronze.social").where(upto)
     crm = lake.read("bronze.crm").where(upto)
 
-    pairs = graph.links(clicks, orders, crm).persist()
+    pairs = graph.links(clicks, orders, social, crm).persist()
     excluded = graph.hubs(
         pairs, max_links=cfg.identity.max_persons_per_identifier, placeholders=_placeholders(spark, cfg)
     ).persist()
     ids = graph.identifiers(clicks, orders, social, crm)
-    identity_map = resolve(ids, pairs, excluded, max_iterations=cfg.identity.max_iterations)
+    previous = previous_map(lake, date)
+    identity_map = resolve(ids, pairs, excluded, max_iterations=cfg.identity.max_iterations, previous=previous)
     identity_map = identity_map.withColumn("as_of_date", F.lit(date)).localCheckpoint(eager=True)
 
     lake.overwrite(identity_map, "silver.identity_map")
+    # Replaces this date's history: a rerun compares with the same previous map and writes the same rows.
+    before = previous if previous is not None else spark.createDataFrame([], MAP_COLUMNS)
+    lake.replace_range(history.changes(before, identity_map, as_of=date), "silver.identity_history", start=date)
     lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)), "silver.identity_excluded")
     lake.replace_range(
         with_person_id(clicks, identity_map, [("account", "user_id"), ("cookie", "anonymous_id")]),
         "silver.events", start=BEGINNING, end=date,
     )
     lake.replace_range(
-        with_person_id(orders, identity_map, [("account", "account_id"), ("phone", "phone_hash"), ("email", "email_hash")]),
+        with_person_id(orders, identity_map, [("account", "account_id"), ("phone", "phone_hash"), ("email", "email_hash")])
+        .transform(cleaning.with_anomaly_flags),
         "silver.orders", start=BEGINNING, end=date,
     )
     lake.replace_range(

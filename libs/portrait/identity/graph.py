@@ -1,9 +1,11 @@
 """The identity graph: identifiers seen in every source and the deterministic links between them.
 
 Identifier types: `cookie` (clickstream anonymous_id), `account` (account_id), `phone`, `email`,
-`wechat_id` (keyed hashes from ingest) and `social_author` (platform author id for social records
-without a WeChat id). Links: login events (cookie-account), orders (account-phone, account-email,
-and phone-email on guest orders), CRM (account-phone/email/wechat_id).
+`wechat_id` (keyed hashes from ingest) and `social_author` (a platform's author id on social
+records). Links: signed-in events (cookie-account), orders (account-phone, account-email, and
+phone-email on guest orders), checkout events naming a guest order (cookie-phone, cookie-email), CRM (account-phone/email/wechat_id) and social records (the author
+with the brand account a member bound on that platform, and with the WeChat id WeChat records
+carry; that WeChat id with the account).
 """
 from __future__ import annotations
 
@@ -30,10 +32,23 @@ def _pairs(df: DataFrame, a: tuple[str, str], b: tuple[str, str]) -> DataFrame:
     )
 
 
-def links(clickstream: DataFrame, orders: DataFrame, crm: DataFrame) -> DataFrame:
-    """Distinct identifier pairs (`type_a`, `value_a`, `type_b`, `value_b`) from every source."""
+def links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame) -> DataFrame:
+    """Distinct identifier pairs (`type_a`, `value_a`, `type_b`, `value_b`) from every source.
+
+    Every pair comes from one record that names both identifiers. `social` needs `author_id`,
+    `wechat_id_hash` and `account_id` (the brand account bound by the author, may be null).
+    """
     guest = orders.where(F.col("account_id").isNull())
+    # A checkout event names its order: the cookie that placed a guest order gets its phone/e-mail.
+    checkouts = clickstream.where(F.col("order_id").isNotNull()).select("order_id", "anonymous_id").distinct()
+    ordered = checkouts.join(guest.select("order_id", "phone_hash", "email_hash").distinct(),
+                             on="order_id", how="inner")
     parts = [
+        _pairs(ordered, ("cookie", "anonymous_id"), ("phone", "phone_hash")),
+        _pairs(ordered, ("cookie", "anonymous_id"), ("email", "email_hash")),
+        _pairs(social, ("social_author", "author_id"), ("account", "account_id")),
+        _pairs(social, ("social_author", "author_id"), ("wechat_id", "wechat_id_hash")),
+        _pairs(social, ("account", "account_id"), ("wechat_id", "wechat_id_hash")),  # as CRM orients it
         _pairs(clickstream, ("cookie", "anonymous_id"), ("account", "user_id")),
         _pairs(orders, ("account", "account_id"), ("phone", "phone_hash")),
         _pairs(orders, ("account", "account_id"), ("email", "email_hash")),
@@ -58,7 +73,8 @@ def identifiers(clickstream: DataFrame, orders: DataFrame, social: DataFrame, cr
         ids(orders, "phone", "phone_hash"),
         ids(orders, "email", "email_hash"),
         ids(social, "wechat_id", "wechat_id_hash"),
-        ids(social.where(F.col("wechat_id_hash").isNull()), "social_author", "author_id"),
+        ids(social, "social_author", "author_id"),
+        ids(social, "account", "account_id"),
         ids(crm, "account", "account_id"),
         ids(crm, "phone", "phone_hash"),
         ids(crm, "email", "email_hash"),
@@ -84,8 +100,9 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
     ).where(F.col("type_a") != "account")
 
     def link_counts(links: DataFrame) -> DataFrame:
+        # Distinct neighbours: two sources may state one link in opposite directions.
         return (
-            links.groupBy("type_a", "value_a", "type_b").agg(F.count("*").alias("links"))
+            links.groupBy("type_a", "value_a", "type_b").agg(F.countDistinct("value_b").alias("links"))
             .groupBy(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value"))
             .agg(F.max("links").alias("links"))
         )

@@ -8,6 +8,8 @@ lower it). Computed from counts per (true person, resolved person), all in Spark
 Only identifiers that the pipeline saw (in the identity map or the excluded list) and that belong
 to exactly one true person are judged: a value shared by several real people (a family tablet, a
 placeholder email) has no single right answer. An excluded identifier counts as a person alone.
+
+`missed_pairs` says where recall is lost: true pairs not found, by the types of their two identifiers.
 """
 from __future__ import annotations
 
@@ -38,13 +40,11 @@ def _pairs(n: Column) -> Column:
     return n * (n - 1) / 2
 
 
-def pairwise_quality(truth_ids: DataFrame, identity_map: DataFrame, excluded: DataFrame) -> dict[str, float]:
-    """Pairwise precision and recall, and person-level purity and completeness.
+def judged_cells(truth_ids: DataFrame, identity_map: DataFrame, excluded: DataFrame) -> DataFrame:
+    """Judged identifiers with their true and resolved person: (`id_type`, `id_value`, `person_key`, `person_id`).
 
-    Args:
-        truth_ids: `truth_identifiers` output.
-        identity_map: `silver.identity_map` (id_type, id_value, person_id).
-        excluded: `silver.identity_excluded` (id_type, id_value).
+    Only identifiers of exactly one true person that the pipeline saw are judged; an excluded
+    identifier gets a resolved person of its own.
     """
     unique_truth = (
         truth_ids.groupBy("id_type", "id_value").agg(F.countDistinct("person_key").alias("n"), F.first("person_key").alias("person_key"))
@@ -54,7 +54,69 @@ def pairwise_quality(truth_ids: DataFrame, identity_map: DataFrame, excluded: Da
         excluded.select("id_type", "id_value",
                         F.concat(F.lit("excluded:"), F.col("id_type"), F.lit(":"), F.col("id_value")).alias("person_id"))
     )
-    judged = unique_truth.join(seen, on=["id_type", "id_value"], how="inner")
+    return unique_truth.join(seen, on=["id_type", "id_value"], how="inner")
+
+
+def _pairs_by_type(counts: DataFrame, keys: list[str]) -> DataFrame:
+    """Pairs of identifiers within each group of `keys`, by (`type_a`, `type_b`), type_a <= type_b.
+
+    `counts` holds `keys`, `id_type` and `n` (identifiers of that type in the group).
+    """
+    a = counts.select(*keys, F.col("id_type").alias("type_a"), F.col("n").alias("n_a"))
+    b = counts.select(*keys, F.col("id_type").alias("type_b"), F.col("n").alias("n_b"))
+    pairs = F.when(F.col("type_a") == F.col("type_b"), _pairs(F.col("n_a"))).otherwise(F.col("n_a") * F.col("n_b"))
+    return (a.join(b, on=keys, how="inner").where(F.col("type_a") <= F.col("type_b"))
+            .groupBy("type_a", "type_b").agg(F.sum(pairs).alias("pairs")))
+
+
+def missed_pairs(cells: DataFrame) -> DataFrame:
+    """True pairs not found, by identifier types: (`type_a`, `type_b`, `true_pairs`, `missed_pairs`).
+
+    Args:
+        cells: `judged_cells` output.
+
+    Returns:
+        One row per pair of types (type_a <= type_b) with at least one true pair.
+    """
+    per_truth = cells.groupBy("person_key", "id_type").agg(F.count("*").alias("n"))
+    per_cell = cells.groupBy("person_key", "person_id", "id_type").agg(F.count("*").alias("n"))
+    true = _pairs_by_type(per_truth, ["person_key"]).withColumnRenamed("pairs", "true_pairs")
+    found = _pairs_by_type(per_cell, ["person_key", "person_id"]).withColumnRenamed("pairs", "found_pairs")
+    return true.join(found, on=["type_a", "type_b"], how="left").select(
+        "type_a", "type_b", F.col("true_pairs").cast("long").alias("true_pairs"),
+        (F.col("true_pairs") - F.coalesce(F.col("found_pairs"), F.lit(0))).cast("long").alias("missed_pairs"),
+    ).where(F.col("true_pairs") > 0)
+
+
+def stranded_identifiers(cells: DataFrame) -> DataFrame:
+    """Identifiers outside the main resolved person of their true person, by type.
+
+    The main resolved person of a true person is the one holding most of their identifiers
+    (ties: the smallest person_id). Returns (`id_type`, `judged`, `stranded`, `alone`): `alone`
+    counts stranded identifiers that resolved to a person with no other judged identifier.
+    """
+    per_cell = cells.groupBy("person_key", "person_id").agg(F.count("*").alias("n"))
+    main = per_cell.groupBy("person_key").agg(
+        F.min(F.struct((-F.col("n")).alias("neg_n"), F.col("person_id"))).getField("person_id").alias("main_id"))
+    size = cells.groupBy("person_id").agg(F.count("*").alias("resolved_size"))
+    flagged = cells.join(main, on="person_key", how="inner").join(size, on="person_id", how="inner")
+    stranded = F.col("person_id") != F.col("main_id")
+    return flagged.groupBy("id_type").agg(
+        F.count("*").alias("judged"),
+        F.sum(stranded.cast("long")).alias("stranded"),
+        F.sum((stranded & (F.col("resolved_size") == 1)).cast("long")).alias("alone"),
+    )
+
+
+def pairwise_quality(truth_ids: DataFrame, identity_map: DataFrame, excluded: DataFrame) -> dict[str, float]:
+    """Pairwise precision and recall, and person-level purity and completeness.
+
+    Args:
+        truth_ids: `truth_identifiers` output.
+        identity_map: `silver.identity_map` (id_type, id_value, person_id).
+        excluded: `silver.identity_excluded` (id_type, id_value).
+    """
+    judged = judged_cells(truth_ids, identity_map, excluded)
     cells = judged.groupBy("person_key", "person_id").agg(F.count("*").alias("n"))
     resolved = cells.groupBy("person_id").agg(F.sum("n").alias("n"), F.count("*").alias("true_persons"))
     truth = cells.groupBy("person_key").agg(F.sum("n").alias("n"), F.count("*").alias("resolved_persons"))

@@ -1,10 +1,19 @@
 """Ingest: landing-zone files -> bronze Delta tables, quarantine and an audit of the counts.
 
-For each source, the files of the landing dates in [start, end] are read as text lines, parsed,
-typed, validated and pseudonymised (`validate.classify`). Kept rows replace the same dates in
-`bronze.<source>`; quarantined rows replace that source's rows of those dates in
-`bronze.quarantine`; one audit row per source is appended to `bronze.ingest_audit`. Rerunning a
-date replaces its rows, so the job is idempotent and a killed run is finished by a rerun.
+For each source, the files of the landing dates in [start, end] are listed (`landing.list_files`),
+read as numbered text lines, parsed by each file's own header (CSV) or keys (JSON), typed,
+validated and pseudonymised (`validate.classify`). Every line gets one status: kept, quarantined
+(with a reason code and its line number), a duplicate (dropped and counted) or a CSV header.
+Kept rows replace the same dates in `bronze.<source>` (unknown keys or columns in `extra`);
+quarantined rows replace that source's rows of those dates in `bronze.quarantine`; one audit row
+per source is appended to `bronze.ingest_audit` and one row per file to `bronze.ingest_files`
+(status ok / empty / truncated). Rerunning a date replaces its rows, so the job is idempotent and
+a killed run is finished by a rerun.
+
+Nothing is missed silently: an id already kept on an earlier date (within
+`ingest.duplicate_lookback_days`) is a duplicate or a `duplicate_id`; an earlier landing date
+(within `ingest.late_lookback_days`) holding a file that `bronze.ingest_files` has not recorded is
+re-ingested whole in the same run.
 
 Exports mapped in conf (`ingest.mappings`, e.g. the Online Retail orders file) are one file read
 as landed on the run date and go to their own table (`ingest.mapping`); their audit counts add a
@@ -17,51 +26,49 @@ from functools import reduce
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass, field
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait.config import Config
+from portrait.config import Config, IngestConfig
 from portrait.config import OrdersMappingConfig
-from portrait.ingest import mapping, validate
+from portrait.ingest import landing, mapping, validate
 from portrait.ingest.sources import SOURCES, Source
 from portrait.io import Lakehouse
 
 log = logging.getLogger(__name__)
 
 AUDIT_COLUMNS = ("rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")
+FILE_OK, FILE_EMPTY, FILE_TRUNCATED = "ok", "empty", "truncated"
+# Columns added to tables that exist in lakes written before them (explicit, logged migration).
+_NEW_COLUMNS = {"bronze.quarantine": {"line_number": "BIGINT"}}
+_EXTRA_COLUMN = {"extra": "MAP<STRING, STRING>"}
 
 
-def read_lines(spark: SparkSession, landing: str, source: Source, start: dt.date, end: dt.date) -> DataFrame:
-    """Text lines of a source's landing files for dates in [start, end] (`value`, `source_file`, `date`).
+@dataclass
+class _SourceResult:
+    """What one source's ingest hands back to `run` for the shared writes."""
 
-    A source with no folder yet gives no lines (reported in the audit as zero rows read).
-    """
-    root = f"{landing.rstrip('/')}/{source.name}"
-    try:
-        lines = spark.read.option("basePath", root).text(root)
-    except AnalysisException as exc:
-        if "PATH_NOT_FOUND" not in str(exc) and "Path does not exist" not in str(exc):
-            raise
-        log.warning("no landing folder for source %s at %s", source.name, root)
-        return spark.createDataFrame([], "value string, source_file string, date date")
-    if "date" not in lines.columns:
-        raise ValueError(f"landing folder {root} must hold date=YYYY-MM-DD sub-folders")
-    return lines.where(F.col("date").between(F.lit(start), F.lit(end))).select(
-        "value",
-        F.col("_metadata.file_path").alias("source_file"),
-        F.col("date").cast("date").alias("date"),
-    )
+    counts: dict[str, int]
+    quarantined: DataFrame
+    dates: list[dt.date]
+    cached: list[DataFrame]
+    files: list[dict] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+    late_dates: list[dt.date] = field(default_factory=list)
 
 
 def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None,
         sources: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Ingest the landing dates [start, date] (start defaults to date) of the configured sources.
+    """Ingest the landing dates [start, date] (start defaults to date) of the configured sources,
+    plus every earlier date (within `ingest.late_lookback_days`) where a file arrived late.
 
     Returns:
-        Per source, the reconciled counts written to `bronze.ingest_audit`.
+        Per source, the reconciled counts written to `bronze.ingest_audit`; built-in sources add
+        `files`, `files_empty`, `files_truncated` and `late_dates` (how many earlier dates were
+        re-ingested).
     """
     start = start or date
     if start > date:
@@ -78,48 +85,190 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
     key = cfg.pii_key()
     earliest = dt.date.fromisoformat(cfg.ingest.earliest_valid_date)
     run_id = uuid.uuid4().hex
-    counts: dict[str, dict[str, int]] = {}
-    quarantined: list[DataFrame] = []
-    persisted: list[DataFrame] = []
+    recorded = _recorded_files(lake, start - dt.timedelta(days=cfg.ingest.late_lookback_days), start)
+    results: dict[str, _SourceResult] = {}
 
     for name in names:
         if name in mappings:
-            counts[name], rows_quarantined, cached = _ingest_export(
+            counts, rows_quarantined, cached = _ingest_export(
                 lake, name, mappings[name], start=start, date=date, pii_key=key, earliest=earliest,
                 max_field_chars=cfg.ingest.max_field_chars, run_id=run_id,
             )
-            quarantined.append(rows_quarantined)
-            persisted.extend(cached)
-            log.info("ingest %s (export %s) as of %s: %s", name, mappings[name].path, date, counts[name])
+            results[name] = _SourceResult(counts, rows_quarantined, _days(start, date), cached)
+            log.info("ingest %s (export %s) as of %s: %s", name, mappings[name].path, date, counts)
             continue
-        source = SOURCES[name]
-        lines = read_lines(spark, cfg.paths.landing, source, start, date)
-        rows = validate.classify(
-            validate.parse_lines(lines, source), source,
-            pii_key=key, earliest=earliest, max_field_chars=cfg.ingest.max_field_chars,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        persisted.append(rows)
-        by_status = {r["_status"]: r["n"] for r in rows.groupBy("_status").agg(F.count("*").alias("n")).collect()}
-        counts[name] = _reconcile(name, by_status)
-        out_cols = [f.output_name for f in source.fields] + ["source_file", "date"]
-        lake.replace_range(
-            rows.where(F.col("_status") == validate.KEPT).select(*out_cols), f"bronze.{name}", start=start, end=date
+        results[name] = _ingest_source(
+            lake, SOURCES[name], cfg.paths.landing, cfg.ingest, start=start, date=date, pii_key=key,
+            earliest=earliest, run_id=run_id, recorded=recorded,
         )
-        quarantined.append(_quarantine_rows(rows, name, run_id))
-        log.info("ingest %s %s..%s: %s", name, start, date, counts[name])
 
-    in_sources = ", ".join(f"'{n}'" for n in names)
-    all_quarantined = reduce(DataFrame.unionByName, quarantined)
-    lake.replace_range(all_quarantined, "bronze.quarantine", start=start, end=date, where=f"source IN ({in_sources})")
-    _write_audit(lake, counts, run_id=run_id, start=start, end=date)
-    for df in persisted:
-        df.unpersist()
-    return counts
+    _migrate(lake, "bronze.quarantine", _NEW_COLUMNS["bronze.quarantine"])
+    all_quarantined = reduce(DataFrame.unionByName, [r.quarantined for r in results.values()])
+    all_dates = [d for r in results.values() for d in r.dates]
+    in_sources = " OR ".join(f"(source = '{n}' AND {_dates_in(r.dates)})" for n, r in results.items())
+    lake.replace_range(all_quarantined, "bronze.quarantine", start=min(all_dates), end=max(all_dates),
+                       where=in_sources)
+    _write_audit(lake, results, run_id=run_id, start=start, end=date)
+    _write_file_report(lake, results, run_id=run_id)
+    for r in results.values():
+        for df in r.cached:
+            df.unpersist()
+    return {name: r.counts for name, r in results.items()}
+
+
+def _ingest_source(
+    lake: Lakehouse, source: Source, landing_root: str, conf: IngestConfig, *, start: dt.date, date: dt.date,
+    pii_key: bytes, earliest: dt.date, run_id: str, recorded: dict[str, set[tuple[str, int, int]]] | None,
+) -> _SourceResult:
+    """Read, classify and write one built-in source; report its files.
+
+    The dates ingested are [start, date] plus the earlier dates with a file not in `recorded`
+    (none when `recorded` is None: no file report exists yet to compare with).
+    """
+    spark, name = lake.spark, source.name
+    late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
+    listed = landing.list_files(spark, landing_root, name, late_from, date)
+    known = recorded.get(name, set()) if recorded is not None else set()
+    late_dates = sorted({f.date for f in listed if f.date < start and f.key not in known})
+    if late_dates:
+        log.warning("ingest %s: files arrived late for %s; re-ingesting those dates whole", name, late_dates)
+    dates = late_dates + _days(start, date)
+    files = [f for f in listed if f.date in set(dates)]
+
+    scan = landing.scan_lines(spark, files).persist(StorageLevel.MEMORY_AND_DISK)
+    lines = landing.with_line_numbers(scan)
+    headers: list[tuple[str, ...]] | None = None
+    header_extra: dict[str, list[str]] = {}
+    if source.format == "csv":
+        # One header line per file: file metadata, small enough for the driver.
+        first = lines.where(F.col("line_number") == 1).select("source_file", "value").collect()
+        columns_of = {r["source_file"]: landing.header_columns(r["value"]) for r in first}
+        headers = sorted(set(columns_of.values()))
+        known_fields = {f.name for f in source.fields}
+        header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items()}
+        lines = landing.with_header_index(lines, {p: headers.index(c) for p, c in columns_of.items()})
+
+    table = f"bronze.{name}"
+    prior = None
+    if conf.duplicate_lookback_days > 0 and lake.exists(table):
+        prior = lake.read(table).where(
+            F.col("date").between(F.lit(dates[0] - dt.timedelta(days=conf.duplicate_lookback_days)), F.lit(dates[-1]))
+            & ~F.col("date").isin(*dates)
+        )
+    rows = validate.classify(
+        validate.parse_lines(lines, source, headers=headers), source,
+        pii_key=pii_key, earliest=earliest, max_field_chars=conf.max_field_chars,
+        prior=prior, lookback_days=conf.duplicate_lookback_days,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    by_status = {r["_status"]: r["n"] for r in rows.groupBy("_status").agg(F.count("*").alias("n")).collect()}
+    counts = _reconcile(name, by_status)
+    reports = _file_reports(rows, files, header_extra)
+    _reconcile_files(name, counts, reports)
+    extra_columns = sorted({c for f in reports for c in f["extra_columns"]})
+    counts.update(
+        files=len(reports), files_empty=sum(f["status"] == FILE_EMPTY for f in reports),
+        files_truncated=sum(f["status"] == FILE_TRUNCATED for f in reports), late_dates=len(late_dates),
+    )
+    if extra_columns:
+        log.warning("ingest %s: unknown columns kept in bronze.%s.extra: %s", name, name, extra_columns)
+
+    _migrate(lake, table, _EXTRA_COLUMN)
+    out_cols = [f.output_name for f in source.fields] + ["extra", "source_file", "date"]
+    lake.replace_range(
+        rows.where(F.col("_status") == validate.KEPT).select(*out_cols), table, start=dates[0], end=date,
+        where=_dates_in(dates) if late_dates else None,
+    )
+    log.info("ingest %s %s..%s (late %s): %s", name, start, date, late_dates, counts)
+    return _SourceResult(counts, _quarantine_rows(rows, name, run_id), dates, [scan, rows], reports,
+                         extra_columns, late_dates)
+
+
+def _file_reports(rows: DataFrame, files: list[landing.LandingFile],
+                  header_extra: dict[str, list[str]]) -> list[dict]:
+    """One report per listed file (a 0-byte file has no lines but is reported), from one aggregate."""
+    status = F.col("_status")
+
+    def count_if(cond, name: str):
+        return F.count(F.when(cond, F.lit(1))).alias(name)
+
+    per_file = rows.groupBy("source_file").agg(
+        F.count(F.lit(1)).alias("lines_read"),
+        count_if(status == validate.HEADER, "header_lines"),
+        count_if(status == validate.KEPT, "rows_kept"),
+        count_if(status == validate.QUARANTINED, "rows_quarantined"),
+        count_if(status == validate.DUPLICATE, "duplicates_dropped"),
+        count_if(F.col("_reason") == validate.TRUNCATED, "truncated_lines"),
+        F.flatten(F.collect_set(F.map_keys("extra"))).alias("extra_columns"),
+    ).collect()  # one row per file
+    stats = {r["source_file"]: r for r in per_file}
+    unlisted = sorted(set(stats) - {f.path for f in files})
+    if unlisted:  # a path Spark spells other than the file system listed: would be lost from the report
+        raise AssertionError(f"lines read from files that were not listed: {unlisted}")
+    reports = []
+    for f in files:
+        s = stats.get(f.path)
+        c = {k: (s[k] if s else 0) for k in ("lines_read", "header_lines", "rows_kept", "rows_quarantined",
+                                              "duplicates_dropped", "truncated_lines")}
+        if c["lines_read"] != c["header_lines"] + c["rows_kept"] + c["rows_quarantined"] + c["duplicates_dropped"]:
+            raise AssertionError(f"{f.path}: counts do not reconcile: {c}")
+        status_ = (FILE_TRUNCATED if c["truncated_lines"] else
+                   FILE_EMPTY if c["lines_read"] == c["header_lines"] else FILE_OK)
+        extra = sorted(set(s["extra_columns"] if s else []) | set(header_extra.get(f.path, [])))
+        reports.append({"file": f, "status": status_, "extra_columns": extra, **c})
+    return reports
+
+
+def _reconcile_files(name: str, counts: dict[str, int], reports: list[dict]) -> None:
+    """The per-file counts must add up to the source's counts."""
+    summed = {k: sum(f[k] for f in reports) for k in ("rows_kept", "rows_quarantined", "duplicates_dropped",
+                                                      "header_lines")}
+    summed["rows_read"] = sum(f["lines_read"] - f["header_lines"] for f in reports)
+    if any(summed[k] != counts[k] for k in summed):
+        raise AssertionError(f"{name}: per-file counts {summed} do not add up to the source's {counts}")
+
+
+def _recorded_files(lake: Lakehouse, start: dt.date, end: dt.date) -> dict[str, set[tuple[str, int, int]]] | None:
+    """(path, size, modification time) of the files already ingested for dates in [start, end), per source.
+
+    None when `bronze.ingest_files` does not exist yet: late files are then not looked for (the
+    first run after an upgrade would otherwise re-ingest the whole lookback).
+    """
+    if not lake.exists("bronze.ingest_files"):
+        return None
+    recorded = (
+        lake.read("bronze.ingest_files")
+        .where((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(end)))
+        .select("source", "file", "file_size", "file_modified_ms").distinct().collect()
+    )  # file names, not data
+    out: dict[str, set[tuple[str, int, int]]] = {}
+    for r in recorded:
+        out.setdefault(r["source"], set()).add((r["file"], r["file_size"], r["file_modified_ms"]))
+    return out
+
+
+def _migrate(lake: Lakehouse, name: str, columns: dict[str, str]) -> None:
+    """Add `columns` to an existing table written before they existed (null in its old rows)."""
+    if not lake.exists(name):
+        return
+    have = set(lake.read(name).columns)
+    missing = {c: t for c, t in columns.items() if c not in have}
+    if missing:
+        log.warning("adding columns %s to %s", sorted(missing), name)
+        ddl = ", ".join(f"{c} {t}" for c, t in missing.items())
+        lake.spark.sql(f"ALTER TABLE delta.`{lake.path(name)}` ADD COLUMNS ({ddl})")
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _dates_in(dates: list[dt.date]) -> str:
+    return "date IN (" + ", ".join(f"'{d.isoformat()}'" for d in sorted(set(dates))) + ")"
 
 
 def _quarantine_rows(rows: DataFrame, name: str, run_id: str) -> DataFrame:
     return rows.where(F.col("_status") == validate.QUARANTINED).select(
-        F.lit(name).alias("source"), "date", "source_file", F.col("_reason").alias("reason"),
+        F.lit(name).alias("source"), "date", "source_file", "line_number", F.col("_reason").alias("reason"),
         F.col("_raw_record").alias("raw_record"),
         F.lit(run_id).alias("run_id"),
     )
@@ -189,15 +338,38 @@ def _reconcile(name: str, by_status: dict[str, int]) -> dict[str, int]:
             "duplicates_dropped": duplicates, "header_lines": headers}
 
 
-def _write_audit(lake: Lakehouse, counts: dict[str, dict[str, int]], *, run_id: str,
+def _write_audit(lake: Lakehouse, results: dict[str, _SourceResult], *, run_id: str,
                  start: dt.date, end: dt.date) -> None:
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [
-        (run_id, name, start, end, *(c[k] for k in AUDIT_COLUMNS), now)
-        for name, c in counts.items()
+        (run_id, name, start, end, *(r.counts[k] for k in AUDIT_COLUMNS), now, r.extra_columns,
+         r.counts.get("files_empty", 0), r.counts.get("files_truncated", 0), r.late_dates)
+        for name, r in results.items()
     ]
     schema = (
         "run_id string, source string, start_date date, date date, rows_read long, rows_kept long, "
-        "rows_quarantined long, duplicates_dropped long, header_lines long, ingested_at timestamp"
+        "rows_quarantined long, duplicates_dropped long, header_lines long, ingested_at timestamp, "
+        "extra_columns array<string>, files_empty long, files_truncated long, late_dates array<date>"
     )
-    lake.append_once(lake.spark.createDataFrame(rows, schema), "bronze.ingest_audit", app_id=f"ingest-{run_id}", version=0)
+    # The audit table predates the last four columns in existing lakes: let it grow.
+    lake.append_once(lake.spark.createDataFrame(rows, schema), "bronze.ingest_audit", app_id=f"ingest-{run_id}",
+                     version=0, merge_schema=True)
+
+
+def _write_file_report(lake: Lakehouse, results: dict[str, _SourceResult], *, run_id: str) -> None:
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    late = {name: set(r.late_dates) for name, r in results.items()}
+    rows = [
+        (run_id, name, f["file"].date, f["file"].path, f["file"].size, f["file"].modified_ms,
+         f["file"].date in late[name], f["lines_read"], f["header_lines"], f["rows_kept"], f["rows_quarantined"],
+         f["duplicates_dropped"], f["status"], f["extra_columns"], now)
+        for name, r in results.items()
+        for f in r.files
+    ]
+    schema = (
+        "run_id string, source string, date date, file string, file_size long, file_modified_ms long, "
+        "late boolean, lines_read long, header_lines long, rows_kept long, rows_quarantined long, "
+        "duplicates_dropped long, status string, extra_columns array<string>, ingested_at timestamp"
+    )
+    lake.append_once(lake.spark.createDataFrame(rows, schema), "bronze.ingest_files",
+                     app_id=f"ingest-files-{run_id}", version=0)

@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from portrait.config import OrdersMappingConfig
+from portrait.ingest import landing
 from portrait.ingest.sources import Field, Source
 
 PRODUCT, STOCK_ADJUSTMENT, FREE_ITEM = "product", "stock_adjustment", "free_item"
@@ -108,17 +109,29 @@ def _rules(mapping: OrdersMappingConfig):
 
 
 def read_export(spark: SparkSession, path: str, date: dt.date) -> DataFrame:
-    """Text lines of an export file (gzip is read as text) stamped with the ingest date."""
+    """Text lines of an export file (gzip is read as text) stamped with the ingest date.
+
+    Returns:
+        `value`, `source_file`, `date` and `line_number` (1-based; the header is line 1).
+    """
     try:
         lines = spark.read.text(path)
     except AnalysisException as exc:
         if "PATH_NOT_FOUND" not in str(exc) and "Path does not exist" not in str(exc):
             raise
         raise FileNotFoundError(f"export file not found: {path} (set the mapping's path or path_env)") from None
-    # A gzip file is one split: spread its lines (by content, so deterministically) before parsing.
-    return lines.select(
-        "value", F.col("_metadata.file_path").alias("source_file"), F.lit(date).cast("date").alias("date")
-    ).repartition("value")
+    scan = lines.select(
+        "value",
+        F.col("_metadata.file_path").alias("source_file"),
+        F.lit(date).cast("date").alias("date"),
+        F.col("_metadata.file_block_start").alias("_block_start"),
+        F.spark_partition_id().alias("_pid"),
+        F.monotonically_increasing_id().alias("_row_id"),
+        F.lit(True).alias("_ends_with_newline"),
+    )
+    # Line numbers come from the file's splits (a gzip file is one), which are the same on every
+    # evaluation of this scan. Then spread the lines (by content, so deterministically) before parsing.
+    return landing.with_line_numbers(scan).drop("_unterminated").repartition("value")
 
 
 def with_line_class(orders: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:

@@ -72,6 +72,7 @@ CLICKSTREAM = Source(
         Field("device_type"),
         Field("channel"),
         Field("dwell_ms", "long"),
+        Field("order_id"),  # checkout events: the order placed (order-confirmation tracking)
     ),
     id_columns=("event_id",),
     time_column="ts",
@@ -120,6 +121,7 @@ SOCIAL = Source(
         Field("platform", required=True),
         Field("wechat_id", pii="wechat_id"),
         Field("author_id"),
+        Field("account_id"),  # the brand account the author bound on this platform, if any
         Field("post_type", required=True),
         Field("text"),
         Field("rating", "int"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import reduce
+from typing import Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -16,22 +17,82 @@ from portrait.ingest.sources import Source
 
 KEPT, QUARANTINED, DUPLICATE, HEADER = "kept", "quarantined", "duplicate", "header"
 _CORRUPT = "_corrupt_record"
+# The text source keeps a line's bytes as they are, so bytes that are not UTF-8 are found by
+# `is_valid_utf8`; a line decoded upstream may carry the replacement character instead.
+REPLACEMENT_CHAR = "\ufffd"
+TRUNCATED = "truncated_record"
+_EXTRA_TYPE = "map<string,string>"
 
 
-def parse_lines(lines: DataFrame, source: Source) -> DataFrame:
-    """Parse text lines (`value`, `source_file`, `date`) into a struct `r` of raw string fields.
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
-    Malformed lines get `r._corrupt_record` set (or `r` null for an empty line).
+
+def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[Sequence[str]]] = None) -> DataFrame:
+    """Parse text lines into a struct `r` of the source's raw string fields, plus `extra`.
+
+    Args:
+        lines: `value`, `source_file`, `date` (and `line_number`, `_header_idx` for CSV with `headers`).
+        source: the source definition.
+        headers: CSV only: the distinct header columns of the files read; each line's `_header_idx`
+            says which one its file has, and line 1 of a file is its header. Without it (an export
+            of one known layout) a line equal to `source.header` is a header and columns are
+            taken in the source's order.
+
+    Returns:
+        `lines` with `r` (malformed lines get `r._corrupt_record` set, `r` null for an empty line),
+        `_is_header`, `_missing_column` (`missing_column_<name>` when the file's header lacks a
+        required field, else null) and `extra` (map of unknown keys or columns to their raw
+        values, null when none).
     """
-    ddl = ", ".join([f"`{f.name}` STRING" for f in source.fields] + [f"`{_CORRUPT}` STRING"])
+    known = [f.name for f in source.fields]
+    ddl = ", ".join([f"{_quoted(n)} STRING" for n in known] + [f"`{_CORRUPT}` STRING"])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    no_extra = F.lit(None).cast(_EXTRA_TYPE)
+    no_missing = F.lit(None).cast("string")
     if source.format == "json":
-        parsed = F.from_json("value", ddl, options)
-    elif source.format == "csv":
-        parsed = F.from_csv("value", ddl, options)
-    else:  # a Source definition error, not bad data
+        as_map = F.from_json("value", _EXTRA_TYPE)
+        unknown = F.map_filter(as_map, lambda k, v: ~k.isin(*known))
+        return lines.select(
+            "*",
+            F.from_json("value", ddl, options).alias("r"),
+            F.lit(False).alias("_is_header"),
+            no_missing.alias("_missing_column"),
+            F.when(F.size(unknown) > 0, unknown).alias("extra"),
+        )
+    if source.format != "csv":  # a Source definition error, not bad data
         raise ValueError(f"source {source.name}: unknown format {source.format!r}")
-    return lines.withColumn("r", parsed)
+    if headers is None:
+        return lines.select(
+            "*",
+            F.from_csv("value", ddl, options).alias("r"),
+            (F.trim(F.col("value")) == source.header).alias("_is_header"),
+            no_missing.alias("_missing_column"),
+            no_extra.alias("extra"),
+        )
+    r, missing, extra = F.lit(None), no_missing, no_extra
+    for idx, columns in reversed(list(enumerate(headers))):
+        parsed = F.from_csv(
+            "value", ", ".join([f"{_quoted(c)} STRING" for c in columns] + [f"`{_CORRUPT}` STRING"]), options
+        )
+        this_file = F.col("_header_idx") == idx
+        r = F.when(this_file, F.struct(
+            *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
+            parsed[_CORRUPT].alias(_CORRUPT),
+        )).otherwise(r)
+        lacking = [f.name for f in source.fields if f.required and f.name not in columns]
+        missing = F.when(this_file, F.lit(f"missing_column_{lacking[0]}" if lacking else None)).otherwise(missing)
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            extra = F.when(this_file, F.map_from_arrays(
+                F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])
+            )).otherwise(extra)
+    if not headers:
+        r = F.from_csv("value", ddl, options)
+    return lines.select(
+        "*", r.alias("r"), (F.col("line_number") == 1).alias("_is_header"),
+        missing.alias("_missing_column"), extra.alias("extra"),
+    )
 
 
 def _blank(c: Column) -> Column:
@@ -61,25 +122,34 @@ def classify(
     pii_key: bytes,
     earliest: dt.date,
     max_field_chars: int,
+    prior: Optional[DataFrame] = None,
+    lookback_days: int = 0,
 ) -> DataFrame:
     """Type, validate, de-duplicate and pseudonymise parsed lines.
 
     Args:
-        parsed: output of `parse_lines`.
+        parsed: output of `parse_lines`; with `line_number` and `_unterminated` (the last line of a
+            file with no final newline) when read by `landing.read_lines`.
         source: the source definition.
         pii_key: the HMAC key for PII fields.
         earliest: timestamps before this date are impossible.
         max_field_chars: a longer raw field is quarantined as oversized.
+        prior: rows already kept in `bronze.<source>` on other dates (its output columns and
+            `date`); an id kept there within `lookback_days` before a line's date makes the
+            line a duplicate (same typed content) or a `duplicate_id`. Needs `line_number`.
+        lookback_days: see `prior`.
 
     Returns:
-        One row per input line: the typed output columns of the source (PII hashed),
-        `date`, `source_file`, `_status`, `_reason` and `_raw_record` (PII masked).
+        One row per input line: the typed output columns of the source (PII hashed), `extra`
+        (unknown keys or columns, null when none), `date`, `source_file`, `line_number`,
+        `_status`, `_reason` and `_raw_record` (PII masked).
     """
     typed = _typed(source)
     raw = {f.name: F.col(f"r.{f.name}") for f in source.fields}
 
     conditions: list[tuple[str, Column]] = [
         ("empty_line", F.col("r").isNull() | (F.trim(F.col("value")) == "")),
+        ("bad_encoding", ~F.is_valid_utf8("value") | F.col("value").contains(REPLACEMENT_CHAR)),
         ("unparseable", F.col(f"r.{_CORRUPT}").isNotNull()),
         ("oversized_field", reduce(lambda a, b: a | b, [F.length(c) > max_field_chars for c in raw.values()])),
     ]
@@ -98,12 +168,17 @@ def classify(
         ]
     conditions += [(code, rule(typed)) for code, rule in source.rules]
 
-    is_header = F.lit(source.format == "csv") & (F.trim(F.col("value")) == source.header)
+    # A header without a required column fails every line of its file with that reason.
+    reason = F.coalesce(F.col("_missing_column"), _first_reason(conditions))
+    if "_unterminated" in parsed.columns:
+        # The last line of a file with no final newline that does not parse was cut off.
+        cut_off = (reason == "unparseable") | (reason.startswith("missing_") & ~reason.startswith("missing_column_")) \
+            | reason.startswith("bad_type_")
+        reason = F.when(F.col("_unterminated") & cut_off, F.lit(TRUNCATED)).otherwise(reason)
     with_reason = parsed.select(
         "*",
-        is_header.alias("_is_header"),
         *[typed[name].alias(f"t_{name}") for name in typed],
-        _first_reason(conditions).alias("_reason"),
+        reason.alias("_reason"),
     )
     status = _dedupe_status(with_reason, source)
     hashed = {
@@ -112,21 +187,58 @@ def classify(
     masked_record = F.to_json(
         F.struct(*[(hashed[f.name] if f.pii else raw[f.name]).alias(f.output_name) for f in source.fields])
     )
-    return status.select(
+    line_number = F.col("line_number").cast("long") if "line_number" in parsed.columns else F.lit(None).cast("long")
+    typed_rows = status.select(
         *[
             (hashed[f.name] if f.pii else F.col(f"t_{f.name}")).alias(f.output_name)
             for f in source.fields
         ],
+        # Unknown fields may hold PII that no Field declares: mask what looks like it, as in quarantine.
+        F.when(~F.col("_is_header"), F.transform_values("extra", lambda _, v: privacy.redact_free_text(v)))
+        .alias("extra"),
         "date",
         "source_file",
+        line_number.alias("line_number"),
         "_status",
+        "_reason",
+        F.when(F.col(f"r.{_CORRUPT}").isNull() & F.col("r").isNotNull(), masked_record).otherwise(
+            privacy.redact_free_text(F.col("value"))
+        ).alias("_masked_record"),
+    )
+    if prior is not None and source.id_columns and not source.id_per_date:
+        typed_rows = _against_prior(typed_rows, prior, source, lookback_days)
+    return typed_rows.select(
+        *[c for c in typed_rows.columns if c not in ("_reason", "_masked_record")],
         F.when(F.col("_status") == QUARANTINED, F.col("_reason")).alias("_reason"),
-        F.when(
-            F.col("_status") == QUARANTINED,
-            F.when(F.col(f"r.{_CORRUPT}").isNull() & F.col("r").isNotNull(), masked_record).otherwise(
-                privacy.redact_free_text(F.col("value"))
-            ),
-        ).alias("_raw_record"),
+        F.when(F.col("_status") == QUARANTINED, F.col("_masked_record")).alias("_raw_record"),
+    )
+
+
+def _against_prior(rows: DataFrame, prior: DataFrame, source: Source, lookback_days: int) -> DataFrame:
+    """Kept rows whose id was kept on an earlier date within the lookback: a `duplicate` when all
+    typed output columns are equal (null-safe), else quarantined as `duplicate_id`."""
+    by_name = {f.name: f.output_name for f in source.fields}
+    ids = [by_name[c] for c in source.id_columns]
+    compared = [f.output_name for f in source.fields]
+    candidates = rows.where(F.col("_status") == KEPT).select(*compared, "date", "source_file", "line_number")
+    earlier = prior.select(*[F.col(c).alias(f"_p_{c}") for c in compared], F.col("date").alias("_p_date"))
+    on = [F.col(c) == F.col(f"_p_{c}") for c in ids] + [
+        F.col("_p_date") < F.col("date"), F.col("_p_date") >= F.date_sub(F.col("date"), lookback_days),
+    ]
+    identical = reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(f"_p_{c}")) for c in compared])
+    # One row per line: (source_file, line_number) is unique, so the join back adds no rows.
+    seen = candidates.join(earlier, on=reduce(lambda a, b: a & b, on), how="inner").groupBy(
+        "source_file", "line_number"
+    ).agg(F.max(identical.cast("int")).alias("_prior_identical"))
+    flagged = rows.join(seen, on=["source_file", "line_number"], how="left")
+    kept = F.col("_status") == KEPT
+    return flagged.select(
+        *[c for c in rows.columns if c not in ("_status", "_reason")],
+        F.when(kept & (F.col("_prior_identical") == 1), F.lit(DUPLICATE))
+        .when(kept & (F.col("_prior_identical") == 0), F.lit(QUARANTINED))
+        .otherwise(F.col("_status")).alias("_status"),
+        F.when(kept & (F.col("_prior_identical") == 0), F.lit("duplicate_id")).otherwise(F.col("_reason"))
+        .alias("_reason"),
     )
 
 
