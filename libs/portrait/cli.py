@@ -3,6 +3,8 @@
 Jobs: generate, ingest, identity, text, features, train, score, and `demo` (all of them in order on
 the embedded default, then a summary of what was published). `erase` removes a person everywhere:
 `portrait erase --conf ... --date D --identifier phone=13812345678` (or `--person-id p_...`).
+`tags` evaluates conf/tags.yaml into gold.tags; `audience --name X --where "<expression over tags
+and features>"` writes a named audience to gold.audiences and prints its size.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from typing import Callable
 
 from portrait.config import Config, ConfigError, load_config
 
-JOBS = ("generate", "ingest", "identity", "text", "features", "train", "score", "erase")
+JOBS = ("generate", "ingest", "identity", "text", "features", "tags", "audience", "train", "score", "erase")
+# Options that a job cannot run without (argparse only knows options required by every job).
+_REQUIRED_FOR = {"audience": ("name", "where")}
 
 
 def _date(text: str) -> dt.date:
@@ -26,8 +30,21 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+class _JobParser(argparse.ArgumentParser):
+    """Also fails, naming them, when options required by the chosen job (`_REQUIRED_FOR`) are missing."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed = super().parse_args(args, namespace)
+        if parsed.job != "catalog" and parsed.date is None:
+            self.error(f"the following arguments are required for {parsed.job}: --date")
+        missing = [f"--{o}" for o in _REQUIRED_FOR.get(parsed.job, ()) if not getattr(parsed, o, None)]
+        if missing:
+            self.error(f"the following arguments are required for {parsed.job}: {', '.join(missing)}")
+        return parsed
+
+
 def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Portrait: customer portraits on Spark, Delta and MLflow")
+    p = _JobParser(prog=prog, description="Portrait: customer portraits on Spark, Delta and MLflow")
     p.add_argument("job", choices=(*JOBS, "demo", "catalog"),
                    help="the job to run; `catalog` prints the feature catalog (Markdown) for the conf's categories")
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
@@ -42,6 +59,9 @@ def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
                         "account, cookie (repeatable)")
     p.add_argument("--person-id", action="append", dest="person_ids", metavar="P_ID",
                    help="erase: a person id from silver.identity_map (repeatable)")
+    p.add_argument("--name", help="audience: the audience's name in gold.audiences (snake_case)")
+    p.add_argument("--where", help="audience: Spark SQL over gold.portrait columns and tag names, e.g. "
+                                   "\"city_tier = 1 and sneaker_lover and frequent_buyer\"")
     return p
 
 
@@ -72,6 +92,14 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
         from portrait import features
 
         return features.run(spark, cfg, args.date)
+    if job == "tags":
+        from portrait import tags
+
+        return tags.run(spark, cfg, args.date)
+    if job == "audience":
+        from portrait import audience
+
+        return audience.run(spark, cfg, args.date, name=args.name, where=args.where)
     if job == "train":
         from portrait import train
 
@@ -92,10 +120,7 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if job is not None:
         argv = [job, *argv]
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.job != "catalog" and args.date is None:
-        parser.error(f"{args.job}: --date is required")
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "mlflow", "alembic", "hyperopt"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -190,6 +190,13 @@ class ScoreConfig:
 
 
 @dataclass(frozen=True)
+class TagsConfig:
+    """The tag catalog (`portrait.tags`): a YAML file relative to the conf folder."""
+
+    file: str = "tags.yaml"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; stages receive the typed piece they need."""
 
@@ -206,6 +213,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    tags: TagsConfig = field(default_factory=TagsConfig)
 
     @property
     def conf_dir(self) -> Path:

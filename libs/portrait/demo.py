@@ -1,9 +1,10 @@
 """`portrait demo`: the whole pipeline end to end on the embedded default, then a summary.
 
 Generates a synthetic landing zone if the one on disk is not for this scale, seed and date, runs
-ingest (the whole window) -> identity -> text -> features -> train -> score in one Spark session, times
-each stage, and prints the tables with their row counts, the champion models with their metrics
-and a few rows of the next-action table.
+ingest (the whole window) -> identity -> text -> features -> tags -> audience -> train -> score in
+one Spark session, times each stage, and prints the tables with their row counts, the 5 biggest
+tags and the example audience, the champion models with their metrics and a few rows of the
+next-action table.
 """
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from portrait import features, identity, ingest, scoring, tables, text, train
+from portrait import audience, features, identity, ingest, scoring, tables, text, train
+from portrait import tags as tag_stage
 from portrait.config import Config
 from portrait.io import Lakehouse
+
+
+DEMO_AUDIENCE = "demo_tier1_sneaker_frequent"
+DEMO_AUDIENCE_WHERE = "city_tier = 1 and sneaker_lover and frequent_buyer"
 
 
 def _landing_is_current(cfg: Config, scale: float, seed: int, date: dt.date) -> bool:
@@ -59,6 +65,8 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
     stage("identity", lambda: identity.run(spark, cfg, date))
     stage("text", lambda: text.run(spark, cfg, date))
     stage("features", lambda: features.run(spark, cfg, date))
+    stage("tags", lambda: tag_stage.run(spark, cfg, date))
+    stage("audience", lambda: audience.run(spark, cfg, date, name=DEMO_AUDIENCE, where=DEMO_AUDIENCE_WHERE))
     models = stage("train", lambda: train.run(spark, cfg, date))
     stage("score", lambda: scoring.run(spark, cfg, date))
     pipeline = sum(v for k, v in timings.items() if k != "generate")
@@ -98,6 +106,12 @@ def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
           f"params {p['params']}")
     print(f"  {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, silhouette {s['silhouette']:.3f}, "
           f"segments {sorted(s['names'].values())}")
+    tag_rows = lake.read("gold.tags").where(F.col("as_of_date") == F.lit(date))
+    print(f"\nThe 5 biggest tags of {date} (gold.tags, catalog conf/{cfg.tags.file}):")
+    for r in tag_rows.groupBy("tag").count().orderBy(F.col("count").desc(), "tag").limit(5).collect():
+        print(f"  {r['tag']:<24} {r['count']:>8,}")
+    size = lake.read("gold.audiences").where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
+    print(f"Audience {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}): {size:,} persons in gold.audiences")
     actions = lake.read("gold.next_actions_daily").where(F.col("date") == F.lit(date))
     print(f"\nNext actions for {date} by action:")
     for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():

@@ -61,6 +61,12 @@ _SPECS = [
               date_column="as_of_date", partition_by=()),
     TableSpec("gold.portrait", "features", "Point-in-time portrait per person and as-of date",
               date_column="as_of_date", partition_by=("as_of_date",)),
+    TableSpec("gold.tags", "tags",
+              "Tags of the catalog conf/tags.yaml per person and as-of date: one row per (person_id, as_of_date, tag)",
+              date_column="as_of_date", partition_by=("as_of_date",)),
+    TableSpec("gold.audiences", "audience",
+              "Named audiences: one row per (name, date, person_id) matching the expression over tags and "
+              "features in definition, with created_at; a rerun of a name on a date replaces it"),
     TableSpec("gold.segments_daily", "score", "Segment of every person per date", properties=_CDF),
     TableSpec("gold.propensity_daily", "score", "Purchase propensity of every person per date", properties=_CDF),
     TableSpec("gold.next_actions_daily", "score",

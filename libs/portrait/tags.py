@@ -1,0 +1,336 @@
+"""Tags: named yes/no facts about a person at an as-of date, from the catalog in conf/tags.yaml.
+
+A tag is either a `when` expression (Spark SQL, over `gold.portrait` columns; null counts as
+false) or a percentile tag: the persons whose `feature` is among the highest `top` share of that
+as-of date's population (the persons passing the optional `when` filter with a non-null feature).
+The threshold of each date is `percentile_approx(-feature, top)` in one groupBy(as_of_date),
+broadcast back to the rows: the value of the ceil(top * n)-th highest person (approximate for
+large n, within 1/10000 of the rank). Ties at the threshold are in, so a tag may hold slightly
+more than `top` of the population.
+
+    python -m portrait.tags --out docs/tag_catalog.md [--conf conf/local.yaml]
+
+renders the catalog as Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import yaml
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from portrait.config import Config, ConfigError, load_config
+from portrait.features.registry import features
+from portrait.io import Lakehouse
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("basic", "behaviour", "interest")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TAG_KEYS = ("name", "group", "description", "when", "percentile")
+_PERCENTILE_KEYS = ("feature", "top")
+_SPARK_TYPES = {"double": T.DoubleType(), "float": T.FloatType(), "int": T.IntegerType(), "long": T.LongType(),
+                "bigint": T.LongType(), "boolean": T.BooleanType(), "string": T.StringType(), "date": T.DateType(),
+                "timestamp": T.TimestampType()}
+
+
+@dataclass(frozen=True)
+class Percentile:
+    """The highest `top` share (0 < top < 1) of the population by `feature`, per as-of date."""
+
+    feature: str
+    top: float
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One catalog entry: a `when` expression, a `percentile`, or a percentile filtered by `when`."""
+
+    name: str
+    group: str
+    description: str
+    when: Optional[str] = None
+    percentile: Optional[Percentile] = None
+
+
+def portrait_schema(categories: Sequence[str]) -> T.StructType:
+    """The `gold.portrait` schema as the feature registry declares it (no data, no session)."""
+    feats = features(list(categories))
+    unknown = sorted({f"{f.name}: {f.dtype}" for f in feats if f.dtype not in _SPARK_TYPES})
+    if unknown:
+        raise ValueError(f"portrait.tags.portrait_schema does not know the dtype of {unknown}: add it to _SPARK_TYPES")
+    return T.StructType([T.StructField(f.name, _SPARK_TYPES[f.dtype], True) for f in feats])
+
+
+# --- loading and validation ------------------------------------------------------------------
+
+def parse_tags(path: str | Path, columns: Iterable[str]) -> tuple[Tag, ...]:
+    """Read a tag catalog and check its structure (no Spark): keys, groups, names, `top`.
+
+    Args:
+        path: the YAML file (a mapping with one key, `tags`: a list of tags).
+        columns: the `gold.portrait` columns; a tag may not be named like one, and a percentile's
+            feature must be one.
+
+    Raises:
+        ConfigError: naming the file, the tag and the bad key.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the tag catalog: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the tag catalog must be a mapping with the key 'tags'")
+    unknown = sorted(set(data) - {"tags"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{unknown[0]}' (allowed: tags)")
+    entries = data.get("tags")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: 'tags' must be a non-empty list")
+    columns = set(columns)
+    tags: list[Tag] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        tag = _parse_tag(entry, where=f"{path}: tags[{i}]", columns=columns)
+        if tag.name in seen:
+            raise ConfigError(f"{path}: tags[{i}] '{tag.name}': 'name' is used by an earlier tag")
+        seen.add(tag.name)
+        tags.append(tag)
+    return tuple(tags)
+
+
+def _parse_tag(entry: object, *, where: str, columns: set[str]) -> Tag:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: a tag must be a mapping with keys {', '.join(_TAG_KEYS)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigError(f"{where}: 'name' must be snake_case (^[a-z][a-z0-9_]{{0,62}}$), got {name!r}")
+    where = f"{where} '{name}'"
+    extra = sorted(set(entry) - set(_TAG_KEYS))
+    if extra:
+        raise ConfigError(f"{where}: unknown key '{extra[0]}' (allowed: {', '.join(_TAG_KEYS)})")
+    if name in columns:
+        raise ConfigError(f"{where}: 'name' is a gold.portrait column; audiences use tags as columns, pick another")
+    if entry.get("group") not in GROUPS:
+        raise ConfigError(f"{where}: 'group' must be one of {list(GROUPS)}, got {entry.get('group')!r}")
+    description = entry.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ConfigError(f"{where}: 'description' must be a non-empty string")
+    when = entry.get("when")
+    if when is not None and (not isinstance(when, str) or not when.strip()):
+        raise ConfigError(f"{where}: 'when' must be a Spark SQL boolean expression, got {when!r}")
+    percentile = _parse_percentile(entry["percentile"], where=where, columns=columns) if "percentile" in entry else None
+    if when is None and percentile is None:
+        raise ConfigError(f"{where}: needs 'when' (an expression) or 'percentile' ({{feature, top}})")
+    return Tag(name, entry["group"], description.strip(), when, percentile)
+
+
+def _parse_percentile(value: object, *, where: str, columns: set[str]) -> Percentile:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: 'percentile' must be a mapping {{feature: <column>, top: <share>}}")
+    extra = sorted(set(value) - set(_PERCENTILE_KEYS))
+    if extra:
+        raise ConfigError(f"{where}: unknown key 'percentile.{extra[0]}' (allowed: feature, top)")
+    feature, top = value.get("feature"), value.get("top")
+    if feature not in columns:
+        raise ConfigError(f"{where}: 'percentile.feature' {feature!r} is not a gold.portrait column")
+    if isinstance(top, bool) or not isinstance(top, (int, float)) or not 0 < top < 1:
+        raise ConfigError(f"{where}: 'percentile.top' must be a share strictly between 0 and 1, got {top!r}")
+    return Percentile(feature, float(top))
+
+
+def check_expressions(spark: SparkSession, tags: Sequence[Tag], schema: T.StructType, *, source: str = "") -> None:
+    """Analyse every tag's expressions against an empty DataFrame of `schema` (no data is read).
+
+    A `when` must parse, name known columns only and be boolean, without aggregates or windows;
+    a percentile's feature must be numeric.
+
+    Raises:
+        ConfigError: naming the tag, the key and Spark's message.
+    """
+    empty = spark.createDataFrame([], schema)
+    for tag in tags:
+        where = f"{source + ': ' if source else ''}tag '{tag.name}'"
+        if tag.when is not None:
+            check_boolean_expression(empty, tag.when, what=f"{where}: 'when'", error=ConfigError)
+        if tag.percentile is not None:
+            if tag.percentile.feature not in schema.fieldNames():
+                raise ConfigError(f"{where}: 'percentile.feature' {tag.percentile.feature!r} is not a column")
+            dtype = schema[tag.percentile.feature].dataType
+            if not isinstance(dtype, T.NumericType):
+                raise ConfigError(f"{where}: 'percentile.feature' {tag.percentile.feature!r} is "
+                                  f"{dtype.simpleString()}, not a number")
+
+
+def check_boolean_expression(df: DataFrame, expression: str, *, what: str, error: type[Exception]) -> None:
+    """Raise `error` (naming `what` and Spark's message) unless `expression` is a boolean row filter of `df`.
+
+    Only analyses the plan: no Spark job runs.
+    """
+    def analysed(plan):  # analysis only; ParseException is an AnalysisException
+        try:
+            return plan().schema
+        except AnalysisException as exc:
+            raise error(f"{what} {expression!r} is not a valid expression: {_first_line(exc)}") from None
+
+    dtype = analysed(lambda: df.select(F.expr(expression).alias("_value")))["_value"].dataType
+    if not isinstance(dtype, T.BooleanType):
+        raise error(f"{what} {expression!r} must be true/false, but it is {dtype.simpleString()}")
+    analysed(lambda: df.where(F.expr(expression)))  # a filter refuses aggregates and window functions
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_tags(path: str | Path, schema: T.StructType, *, spark: SparkSession) -> tuple[Tag, ...]:
+    """Read and fully validate a tag catalog against the portrait `schema`.
+
+    Example:
+        tags = load_tags("conf/tags.yaml", portrait_schema(cfg.features.categories), spark=spark)
+    """
+    tags = parse_tags(path, schema.fieldNames())
+    check_expressions(spark, tags, schema, source=str(path))
+    return tags
+
+
+def configured_tags(spark: SparkSession, cfg: Config) -> tuple[Tag, ...]:
+    """The catalog named by `tags.file` (relative to the conf folder), checked against the registry."""
+    return load_tags(cfg.conf_dir / cfg.tags.file, portrait_schema(cfg.features.categories), spark=spark)
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+def _holds(expression: Optional[str]) -> Column:
+    return F.coalesce(F.expr(expression), F.lit(False)) if expression else F.lit(True)
+
+
+def _eligible(tag: Tag) -> Column:
+    """A row in the percentile's population: a non-null feature and the `when` filter holds."""
+    return F.col(tag.percentile.feature).isNotNull() & _holds(tag.when)
+
+
+def _threshold(i: int) -> str:
+    return f"__tag_threshold_{i}"
+
+
+def evaluate(portrait: DataFrame, tags: Sequence[Tag]) -> DataFrame:
+    """The tags of every portrait row.
+
+    Args:
+        portrait: `gold.portrait` rows (any as-of dates; at least the columns the tags use).
+        tags: the catalog (`load_tags`).
+
+    Returns:
+        person_id string, as_of_date date, tag string: one row per tag that holds; a row whose
+        expression is null is not tagged.
+    """
+    if not tags:
+        raise ValueError("evaluate needs at least one tag")
+    percentiles = [(i, t) for i, t in enumerate(tags) if t.percentile is not None]
+    rows = portrait
+    if percentiles:
+        # One small row per as-of date: each percentile tag's threshold over its own population.
+        thresholds = portrait.groupBy("as_of_date").agg(*[
+            (-F.percentile_approx(F.when(_eligible(t), -F.col(t.percentile.feature).cast("double")),
+                                  F.lit(t.percentile.top))).alias(_threshold(i))
+            for i, t in percentiles
+        ])
+        rows = portrait.join(F.broadcast(thresholds), on="as_of_date", how="left")
+
+    def holds(i: int, tag: Tag) -> Column:
+        if tag.percentile is None:
+            return _holds(tag.when)
+        value = F.col(tag.percentile.feature).cast("double")
+        return _eligible(tag) & F.coalesce(value >= F.col(_threshold(i)), F.lit(False))
+
+    names = F.array(*[F.when(holds(i, t), F.lit(t.name)) for i, t in enumerate(tags)])
+    return rows.select("person_id", "as_of_date", F.explode(F.array_compact(names)).alias("tag")).select(
+        F.col("person_id").cast("string").alias("person_id"),
+        F.col("as_of_date").cast("date").alias("as_of_date"),
+        F.col("tag").cast("string").alias("tag"),
+    )
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
+    """Evaluate the catalog on `gold.portrait` of `date` and replace that date in `gold.tags`.
+
+    Returns:
+        persons per tag, in catalog order (0 for a tag nobody has).
+    """
+    tags = configured_tags(spark, cfg)
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    on_date = F.col("as_of_date") == F.lit(date)
+    portrait = lake.read("gold.portrait")
+    try:  # the catalog fits the registry; a table written by an older registry may lack columns
+        check_expressions(spark, tags, portrait.schema, source="gold.portrait")
+    except ConfigError as exc:
+        raise ValueError(f"{exc}\ngold.portrait does not have the columns of the feature registry: rebuild it "
+                         f"with `portrait features --date {date}` (and earlier dates) first") from None
+    lake.replace_range(evaluate(portrait.where(on_date), tags), "gold.tags", start=date)
+    # One row per tag (a few dozen), not per person.
+    counts = {r["tag"]: r["count"] for r in lake.read("gold.tags").where(on_date).groupBy("tag").count().collect()}
+    log.info("tags as of %s: %s", date, counts)
+    return {t.name: int(counts.get(t.name, 0)) for t in tags}
+
+
+# --- the catalog as Markdown -----------------------------------------------------------------
+
+def to_markdown(tags: Sequence[Tag], *, source: str = "conf/tags.yaml") -> str:
+    """The catalog as a Markdown document, one table per group."""
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = [
+        "# Tag catalog: `gold.tags`",
+        "",
+        f"Generated from `{source}` by `python -m portrait.tags --out docs/tag_catalog.md`; do not edit",
+        "by hand. A `when` tag holds where its expression over `gold.portrait` columns is true (null is",
+        "false). A percentile tag holds for the highest `top` share of the as-of date's population",
+        "(the persons passing `when` with a non-null feature), ties at the threshold included.",
+        "Tags combine with features in `portrait audience --where ...`.",
+    ]
+    for group in GROUPS:
+        lines += ["", f"## {group}", "", "| tag | description | definition |", "|---|---|---|"]
+        for t in (t for t in tags if t.group == group):
+            if t.percentile is None:
+                definition = f"`{t.when}`"
+            else:
+                definition = f"top {t.percentile.top:.0%} by `{t.percentile.feature}`"
+                definition += f" among `{t.when}`" if t.when else ""
+            lines.append(f"| `{t.name}` | {cell(t.description)} | {cell(definition)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write the tag catalog as Markdown (structure checked, no Spark).")
+    parser.add_argument("--conf", type=Path, default=Path("conf/local.yaml"),
+                        help="config naming the catalog (tags.file) and the categories (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="file to write (default: print)")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.conf)
+    path = cfg.conf_dir / cfg.tags.file
+    tags = parse_tags(path, portrait_schema(cfg.features.categories).fieldNames())
+    text = to_markdown(tags, source=f"{args.conf.parent / cfg.tags.file}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
