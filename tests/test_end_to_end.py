@@ -31,8 +31,10 @@ def pipeline(spark, tmp_path_factory):
     from portrait import generator
 
     tmp = tmp_path_factory.mktemp("e2e")
+    # The promotion floors are unit-tested (tests/test_models.py); at this tiny scale they would only
+    # decide whether scoring has a champion, so they are off here.
     cfg = make_config(tmp, **{"train.max_evals": 2, "train.training_dates": 3, "train.kmeans_k": 4,
-                              "generator.days": DAYS})
+                              "generator.days": DAYS, "train.min_auc": 0.0, "train.max_ece": 1.0})
     generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.003, seed=11,
                        end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
     counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
@@ -138,13 +140,16 @@ def test_models_are_registered_with_a_champion(pipeline):
 
     registry.configure(cfg.mlflow)
     client = MlflowClient()
-    for name, key in ((cfg.train.propensity_model, "propensity"), (cfg.train.segment_model, "segments")):
+    for name, key in ((cfg.train.propensity_model, "propensity"), (cfg.train.churn_model, "churn"),
+                      (cfg.train.segment_model, "segments")):
         mv = client.get_model_version_by_alias(name, registry.CHAMPION)
         assert str(mv.version) == models[key]["version"]
         assert mv.tags["delta_version.gold.portrait"].isdigit()
+    for key in ("propensity", "churn"):
+        assert models[key]["promoted"] and 0.0 <= models[key]["test_ece"] <= 1.0
     runs = client.search_runs([client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id])
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
-    assert len(trials) == cfg.train.max_evals
+    assert len(trials) == 2 * cfg.train.max_evals  # purchase and churn, each tuned
 
 
 def test_published_tables_read_without_spark(spark, pipeline):

@@ -50,7 +50,9 @@ def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
     p.add_argument("--date", type=_date, help="the run date D (YYYY-MM-DD); required by every job but catalog")
     p.add_argument("--out", help="catalog: write the Markdown to this file instead of printing it")
-    p.add_argument("--start", type=_date, help="ingest: first landing date of a backfill (default: --date)")
+    p.add_argument("--start", type=_date, help="ingest/features: first date of a backfill (default: --date)")
+    p.add_argument("--full", action="store_true",
+                   help="features: full build over all history instead of the incremental step from D-1")
     p.add_argument("--source", action="append", dest="sources", help="ingest: only this source (repeatable)")
     p.add_argument("--scale", type=float, help="generate/demo: scale factor (overrides generator.scale)")
     p.add_argument("--seed", type=int, help="generate/demo: seed (overrides generator.seed)")
@@ -91,7 +93,7 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
     if job == "features":
         from portrait import features
 
-        return features.run(spark, cfg, args.date)
+        return features.run(spark, cfg, args.date, start=args.start, incremental=not args.full)
     if job == "tags":
         from portrait import tags
 

@@ -156,18 +156,62 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    horizon_days: int = 30
+    """Training sets, tuning budget, calibration and the promotion gate (`portrait.train`).
+
+    Each label (purchase, churn) gets `training_dates` weekly as-of dates whose label window ends
+    by the run date; the latest `oot_dates` of them are the out-of-time test (test persons only).
+    """
+
+    horizon_days: int = 30            # purchase label: a completed order in (as_of, as_of + horizon]
+    churn_days: int = 60              # churn label: no visit and no order in (as_of, as_of + churn_days]
+    churn_lookback_days: int = 90     # ... for persons active in (as_of - lookback, as_of]
     training_dates: int = 6
     training_step_days: int = 7
+    oot_dates: int = 1
     test_fraction: float = 0.25
+    calibration_fraction: float = 0.2
     max_evals: int = 8
     seed: int = 7
-    kmeans_k: int = 6
+    kmeans_k_range: list[int] = field(default_factory=lambda: [4, 8])  # k with the best silhouette
+    kmeans_k: Optional[int] = None    # a fixed k instead of the range (tests, or to pin a k)
     segment_model: str = "portrait_segments"
     propensity_model: str = "portrait_purchase_propensity"
+    churn_model: str = "portrait_churn_propensity"
     max_depth: list[int] = field(default_factory=lambda: [2, 6])
     max_iter: list[int] = field(default_factory=lambda: [10, 60])
     step_size: list[float] = field(default_factory=lambda: [0.03, 0.3])
+    subsampling_rate: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    promotion_margin: float = 0.0     # a new version needs champion AUC + margin on the same OOT rows
+    min_auc: float = 0.6
+    max_ece: float = 0.1
+
+    def __post_init__(self) -> None:
+        for key in ("horizon_days", "churn_days", "churn_lookback_days", "training_step_days", "max_evals"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"'train.{key}' must be >= 1, got {getattr(self, key)}")
+        if not 1 <= self.oot_dates < self.training_dates:
+            raise ConfigError(f"'train.oot_dates' must be >= 1 and < train.training_dates "
+                              f"({self.training_dates}), got {self.oot_dates}: earlier dates are the train rows")
+        for key in ("test_fraction", "calibration_fraction"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise ConfigError(f"'train.{key}' must be in (0, 1), got {getattr(self, key)}")
+        for key in ("max_depth", "max_iter", "step_size", "subsampling_rate"):
+            low, high = getattr(self, key)
+            if not 0 < low <= high:
+                raise ConfigError(f"'train.{key}' must be [low, high] with 0 < low <= high, got {[low, high]}")
+        if self.subsampling_rate[1] > 1.0:
+            raise ConfigError(f"'train.subsampling_rate' must be within (0, 1], got {self.subsampling_rate}")
+        if len(self.kmeans_k_range) != 2 or not 2 <= self.kmeans_k_range[0] <= self.kmeans_k_range[1] <= 10:
+            raise ConfigError(f"'train.kmeans_k_range' must be [low, high] with 2 <= low <= high <= 10, "
+                              f"got {self.kmeans_k_range}")
+        if self.kmeans_k is not None and not 2 <= self.kmeans_k <= 10:
+            raise ConfigError(f"'train.kmeans_k' must be within [2, 10] (or unset), got {self.kmeans_k}")
+
+    @property
+    def kmeans_ks(self) -> list[int]:
+        """The k values the segment model tries: `kmeans_k` alone when set, else the range."""
+        low, high = (self.kmeans_k, self.kmeans_k) if self.kmeans_k is not None else self.kmeans_k_range
+        return list(range(low, high + 1))
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,10 @@ def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
     print(f"\nModels (MLflow {cfg.mlflow.tracking_uri}, alias 'champion'):")
     print(f"  {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
           f"PR-AUC {p['test_pr_auc']:.3f}, Brier {p['test_brier']:.4f}, base rate {p['test_base_rate']:.3f}, "
-          f"params {p['params']}")
+          f"ECE {p['test_ece']:.3f}, {p['decision']}")
+    c = models["churn"]
+    print(f"  {cfg.train.churn_model} v{c['version']}: test AUC {c['test_auc']:.3f}, PR-AUC {c['test_pr_auc']:.3f}, "
+          f"Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, base rate {c['test_base_rate']:.3f}, {c['decision']}")
     print(f"  {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, silhouette {s['silhouette']:.3f}, "
           f"segments {sorted(s['names'].values())}")
     tag_rows = lake.read("gold.tags").where(F.col("as_of_date") == F.lit(date))

@@ -64,7 +64,7 @@ IDENTIFIER_COLUMNS = {
     "author_id": "social_author",
 }
 # Tables that hold no row about a person (counts, and this job's own log).
-NO_PERSON_DATA = frozenset({"bronze.ingest_audit", "bronze.ingest_files", LOG_TABLE})
+NO_PERSON_DATA = frozenset({"bronze.ingest_audit", "bronze.ingest_files", "gold.segment_movement", LOG_TABLE})
 # Characters that may continue an id: a clear id matches a raw record only as a whole token.
 _ID_CHARS = "A-Za-z0-9_-"
 LOG_SCHEMA = (

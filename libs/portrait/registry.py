@@ -15,6 +15,7 @@ from pyspark.ml import PipelineModel
 from portrait.config import MlflowConfig
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"  # a registered version that was not promoted (models.promotion)
 
 
 def configure(cfg: MlflowConfig) -> str:
@@ -55,6 +56,24 @@ def set_champion(name: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, CHAMPION, version)
 
 
+def set_alias(name: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def set_version_tags(name: str, version: str, tags: dict[str, str]) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def load_champion_if_any(name: str) -> tuple[PipelineModel, str, dict[str, str]] | None:
+    """`load_champion`, or None when the model is not registered or has no `champion` alias yet."""
+    try:
+        return load_champion(name)
+    except LookupError:
+        return None
+
+
 def champion_info(name: str) -> tuple[str, dict[str, str]]:
     """The `champion` version of a registered model and its tags, without loading the model."""
     try:
@@ -70,7 +89,9 @@ def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException as exc:
-        raise LookupError(f"registered model {name!r} has no '{CHAMPION}' alias: run the `train` job first") from exc
+        raise LookupError(f"registered model {name!r} has no '{CHAMPION}' alias: run the `train` job first "
+                          f"(a version that failed the promotion gate is the '{CHALLENGER}', with a "
+                          "'promotion_decision' tag saying why)") from exc
     model = mlflow.spark.load_model(f"models:/{name}@{CHAMPION}")
     return model, mv.version, dict(mv.tags)
 

@@ -59,7 +59,17 @@ _SPECS = [
               "version in model_version", date_column="as_of_date", partition_by=()),
     TableSpec("silver.customers", "identity", "Latest CRM record per account with person_id and consent",
               date_column="as_of_date", partition_by=()),
+    TableSpec("silver.daily_activity", "features",
+              "One row per (person_id, day) with every daily metric of features.daily: the aggregate every "
+              "portrait window is summed from; a day's rows are replaced by the run of that day, and all rows "
+              "of persons whose past rows moved (identity change, late data)",
+              date_column="day", partition_by=("day",)),
     TableSpec("gold.portrait", "features", "Point-in-time portrait per person and as-of date",
+              date_column="as_of_date", partition_by=("as_of_date",)),
+    TableSpec("gold.portrait_state", "features",
+              "Window state per person active in the history window and as-of date: every Sum (decimal) and "
+              "Last input of the feature registry, latest_input_day and the text model version; the next "
+              "day's portrait is computed from it",
               date_column="as_of_date", partition_by=("as_of_date",)),
     TableSpec("gold.tags", "tags",
               "Tags of the catalog conf/tags.yaml per person and as-of date: one row per (person_id, as_of_date, tag)",
@@ -68,6 +78,10 @@ _SPECS = [
               "Named audiences: one row per (name, date, person_id) matching the expression over tags and "
               "features in definition, with created_at; a rerun of a name on a date replaces it"),
     TableSpec("gold.segments_daily", "score", "Segment of every person per date", properties=_CDF),
+    TableSpec("gold.segment_movement", "score",
+              "Per scoring date: persons in gold.segments_daily on both that date and previous_date, how many "
+              "changed segment_id, their share and the counts per 'from->to' segment name pair; no person data",
+              partition_by=()),
     TableSpec("gold.propensity_daily", "score", "Purchase propensity of every person per date", properties=_CDF),
     TableSpec("gold.next_actions_daily", "score",
               "Next best action per person per date, with reason, channel, consent and holdout", properties=_CDF),

@@ -7,10 +7,11 @@ logistic regression per label. Everything is native Spark ML, so it runs distrib
 same session, with no Python UDF and no model download.
 
 Why this and not a lexicon or an embedding model (measured by `bench/text.py`, see README):
-a lexicon cannot read negation or sarcasm in mixed Chinese/English text; a small multilingual
-embedding model installs from PyPI but runs in a pandas UDF on CPU at a few hundred texts per
-second per core, two to three orders of magnitude slower than this pipeline, and its sentence
-vectors still need a classifier trained on labelled text. The labels come from a labelled set
+a lexicon cannot read negation or sarcasm in mixed Chinese/English text (the unigram-only ablation
+already loses accuracy); a small multilingual embedding model installs from PyPI but runs in a
+pandas UDF on CPU (typically a few hundred texts per second per core for a MiniLM-size model: an
+estimate, not measured here), and its sentence vectors still need a classifier trained on
+labelled text. The labels come from a labelled set
 (`text.labels_path`: post_id, sentiment, topic — for the generated data, the generator's truth);
 held-out posts (a hash of post_id) measure accuracy.
 

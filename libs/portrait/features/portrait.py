@@ -1,10 +1,16 @@
 """The point-in-time portrait: every window feature at every as-of date in one pass.
 
-Daily activity rows and one empty "as-of" row per (person, as-of date) are stacked; a per-person
-window over the day number with `rangeBetween(-(n-1), 0)` then gives each n-day sum at each as-of
-row in one shuffle. The frames end at the as-of day itself, so nothing after the end of the as-of
-date can reach a feature. Which sums are computed, and what is derived from them, comes from the
-feature registry (`features.registry`).
+Two steps, shared by the full build and the incremental run (`features.incremental`):
+
+1. `window_state`: per person and as-of date, exactly the window sums and last days the feature
+   registry asks for (`features.registry.window_inputs`). For one as-of date this is a single
+   `groupBy(person_id)` with one conditional sum per window; for several, daily activity rows and
+   one empty "as-of" row per (person, as-of date) are stacked and a per-person window over the day
+   number with `rangeBetween(-(n-1), 0)` gives each n-day sum at each as-of row in one shuffle.
+   The frames end at the as-of day itself, so nothing after the end of the as-of date can reach a
+   feature.
+2. `portrait_from_state`: adds persons known only from the CRM, joins the CRM profile and applies
+   the registry's formulas.
 
 Every frame is bounded by `history_days`, so a row is the same whether its as-of date is computed
 alone (the daily run) or together with other dates (training).
@@ -19,8 +25,8 @@ from pyspark.sql import functions as F
 from portrait.features.daily import daily_metrics
 from portrait.features.registry import CONSENT_CHANNELS, Feature, features, window_inputs
 
-__all__ = ["CONSENT_CHANNELS", "as_of_rows", "build_portrait", "numeric_feature_columns", "person_profile",
-           "window_features"]
+__all__ = ["CONSENT_CHANNELS", "as_of_rows", "build_portrait", "checked_features", "numeric_feature_columns",
+           "person_profile", "portrait_from_state", "state_columns", "window_features", "window_state"]
 
 
 def _day_num(c: Column) -> Column:
@@ -33,19 +39,37 @@ def as_of_rows(daily: DataFrame, customers: DataFrame, as_of_dates: list[dt.date
     A candidate is anyone active on or before the date, or with an account by then. One whose only
     activity is older than the history window is dropped after the window pass unless `crm_known`.
     """
-    crm = customers.where(F.col("person_id").isNotNull()).groupBy("person_id").agg(
-        F.min("signup_date").alias("signup_day"), F.lit(True).alias("in_crm"))
     active = daily.groupBy("person_id").agg(F.min("day").alias("active_day"))
-    dates = daily.sparkSession.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
-    as_of = F.col("as_of_date")
-    # An account without a signup date counts as known at every date: nothing says otherwise.
-    crm_known = F.coalesce(F.col("in_crm"), F.lit(False)) & (F.col("signup_day").isNull() | (F.col("signup_day") <= as_of))
     return (
-        active.join(crm, on="person_id", how="full")
-        .crossJoin(F.broadcast(dates))
-        .where(crm_known | (F.col("active_day") <= as_of))
-        .select("person_id", "as_of_date", crm_known.alias("crm_known"))
+        active.join(_crm_signups(customers), on="person_id", how="full")
+        .crossJoin(F.broadcast(_dates(daily, as_of_dates)))
+        .where(_crm_known() | (F.col("active_day") <= F.col("as_of_date")))
+        .select("person_id", "as_of_date", _crm_known().alias("crm_known"))
     )
+
+
+def _dates(df: DataFrame, as_of_dates: list[dt.date]) -> DataFrame:
+    return df.sparkSession.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
+
+
+def _crm_signups(customers: DataFrame) -> DataFrame:
+    return customers.where(F.col("person_id").isNotNull()).groupBy("person_id").agg(
+        F.min("signup_date").alias("signup_day"), F.lit(True).alias("in_crm"))
+
+
+def _crm_known() -> Column:
+    # An account without a signup date counts as known at every date: nothing says otherwise.
+    signup = F.col("signup_day")
+    return F.coalesce(F.col("in_crm"), F.lit(False)) & (signup.isNull() | (signup <= F.col("as_of_date")))
+
+
+def _checked_metrics(feats: list[Feature], metrics: list[str]) -> list[str]:
+    sums, lasts = window_inputs(feats)
+    needed = sorted({s.metric for s in sums} | {last.metric for last in lasts})
+    unknown = [m for m in needed if m not in metrics]
+    if unknown:
+        raise ValueError(f"features ask for daily metrics {unknown} that daily_activity does not produce")
+    return needed
 
 
 def window_features(daily: DataFrame, markers: DataFrame, feats: list[Feature], *, metrics: list[str],
@@ -56,10 +80,7 @@ def window_features(daily: DataFrame, markers: DataFrame, feats: list[Feature], 
     `latest_input_day` (last day with any activity in the history window) and the inputs' columns.
     """
     sums, lasts = window_inputs(feats)
-    needed = sorted({s.metric for s in sums} | {last.metric for last in lasts})
-    unknown = [m for m in needed if m not in metrics]
-    if unknown:
-        raise ValueError(f"features ask for daily metrics {unknown} that daily_activity does not produce")
+    needed = _checked_metrics(feats, metrics)
     activity = daily.select(
         "person_id", _day_num(F.col("day")).alias("day_num"), F.lit(None).cast("date").alias("as_of_date"),
         F.lit(None).cast("boolean").alias("crm_known"), F.lit(True).alias("is_activity"), *needed,
@@ -79,6 +100,66 @@ def window_features(daily: DataFrame, markers: DataFrame, feats: list[Feature], 
         .select("person_id", "as_of_date", "crm_known", "day_num", latest, *windowed)
         .where(F.col("as_of_date").isNotNull())
     )
+
+
+def state_columns(feats: list[Feature]) -> list[str]:
+    """The columns of a window state row: keys, `latest_input_day`, then every Sum and Last input."""
+    sums, lasts = window_inputs(feats)
+    return ["person_id", "as_of_date", "latest_input_day", *[s.name for s in sums], *[last.name for last in lasts]]
+
+
+def window_state(daily: DataFrame, as_of_dates: list[dt.date], feats: list[Feature], *, metrics: list[str],
+                 history_days: int) -> DataFrame:
+    """The window inputs of every person active in the history window of each as-of date.
+
+    One row per (person_id, as_of_date) with `state_columns(feats)`; persons without activity in
+    the window have no row (`portrait_from_state` adds those with a CRM account). One as-of date
+    (the daily run) is a single `groupBy(person_id)` with a conditional sum per window; several
+    dates use one per-person range window over daily rows stacked with one marker row per
+    (person, date). Both give the same values.
+    """
+    sums, lasts = window_inputs(feats)
+    lo = min(as_of_dates) - dt.timedelta(days=history_days)
+    recent = daily.where(F.col("day").between(F.lit(lo), F.lit(max(as_of_dates))))
+    if len(as_of_dates) == 1:
+        needed = _checked_metrics(feats, metrics)
+        (as_of,) = as_of_dates
+        at, day = _day_num(F.lit(as_of)), _day_num(F.col("day"))
+        return recent.select("person_id", day.alias("day_num"), *needed).groupBy("person_id").agg(
+            F.lit(as_of).alias("as_of_date"),
+            F.max("day_num").alias("latest_input_day"),
+            *[F.sum(F.when(F.col("day_num") > at - s.days, F.col(s.metric)).otherwise(0.0)).alias(s.name)
+              for s in sums],
+            *[F.max(F.when(F.col(last.metric) > 0, F.col("day_num"))).alias(last.name) for last in lasts],
+        ).select(*state_columns(feats))
+    active = recent.groupBy("person_id").agg(F.min("day").alias("active_day"))
+    markers = (
+        active.crossJoin(F.broadcast(_dates(daily, as_of_dates)))
+        .where(F.col("active_day") <= F.col("as_of_date"))
+        .select("person_id", "as_of_date", F.lit(False).alias("crm_known"))
+    )
+    windows = window_features(recent, markers, feats, metrics=metrics, history_days=history_days)
+    return windows.where(F.col("latest_input_day").isNotNull()).select(*state_columns(feats))
+
+
+def portrait_from_state(state: DataFrame, customers: DataFrame, as_of_dates: list[dt.date],
+                        feats: list[Feature]) -> DataFrame:
+    """The portrait rows from window state rows (`window_state`, or the incremental step) and the CRM.
+
+    Everyone with a state row, plus everyone with a CRM account by the as-of date (all their sums
+    0, no last days). Sums are read as doubles whatever type the state keeps them in.
+    """
+    sums, lasts = window_inputs(feats)
+    crm = (
+        _crm_signups(customers).crossJoin(F.broadcast(_dates(customers, as_of_dates)))
+        .where(_crm_known()).select("person_id", "as_of_date", F.lit(True).alias("crm_known"))
+    )
+    rows = state.join(crm, on=["person_id", "as_of_date"], how="full").select(
+        "person_id", "as_of_date", _day_num(F.col("as_of_date")).alias("day_num"), "latest_input_day",
+        *[F.coalesce(F.col(s.name).cast("double"), F.lit(0.0)).alias(s.name) for s in sums],
+        *[F.col(last.name) for last in lasts],
+    )
+    return rows.join(person_profile(customers), on="person_id", how="left").select(*[f.column() for f in feats])
 
 
 def person_profile(customers: DataFrame) -> DataFrame:
@@ -113,17 +194,19 @@ def build_portrait(
         One row per (person_id, as_of_date) for everyone active in the history window or with a
         CRM account by then.
     """
+    feats = checked_features(categories, history_days)
+    state = window_state(daily, as_of_dates, feats, metrics=daily_metrics(categories), history_days=history_days)
+    return portrait_from_state(state, customers, as_of_dates, feats)
+
+
+def checked_features(categories: list[str], history_days: int) -> list[Feature]:
+    """The registry's features, refusing a history window shorter than the longest feature window."""
     feats = features(categories)
     longest = max(s.days for s in window_inputs(feats)[0])
     if history_days < longest:
         raise ValueError(f"features.history_days is {history_days}, shorter than the longest window "
                          f"({longest} days): raise it to at least {longest}")
-    lo = min(as_of_dates) - dt.timedelta(days=history_days)
-    recent = daily.where(F.col("day").between(F.lit(lo), F.lit(max(as_of_dates))))
-    markers = as_of_rows(recent, customers, as_of_dates)
-    windows = window_features(recent, markers, feats, metrics=daily_metrics(categories), history_days=history_days)
-    known = windows.where(F.col("crm_known") | F.col("latest_input_day").isNotNull())
-    return known.join(person_profile(customers), on="person_id", how="left").select(*[f.column() for f in feats])
+    return feats
 
 
 def numeric_feature_columns(portrait: DataFrame) -> list[str]:

@@ -16,7 +16,9 @@ from pyspark.storagelevel import StorageLevel
 from portrait import actions, registry, schemas
 from portrait.config import Config
 from portrait.io import Lakehouse
-from portrait.models.propensity import person_bucket, positive_probability
+from portrait.models.evaluation import model_probability
+from portrait.models import segmentation
+from portrait.models.propensity import person_bucket
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,21 @@ def decile(df: DataFrame, column: str) -> Column:
     return (F.lit(10) - above).cast("int")
 
 
+def _record_segment_movement(lake: Lakehouse, date: dt.date) -> dict[str, float]:
+    """Compare the segments of `date` with the latest earlier date (D-1 when scoring is daily) and
+    replace `date` in gold.segment_movement; nothing to record before the first scored date."""
+    segments = lake.read("gold.segments_daily")
+    previous_date = segments.where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
+    if previous_date is None:
+        return {}
+    on = lambda d: segments.where(F.col("date") == F.lit(d))  # noqa: E731 - one date of the table
+    movement = segmentation.segment_movement(on(date), on(previous_date), date=date, previous_date=previous_date)
+    lake.replace_range(movement, "gold.segment_movement", start=date)
+    row = lake.read("gold.segment_movement").where(F.col("date") == F.lit(date)).first()
+    log.info("segments %s vs %s: %d of %d persons moved", date, previous_date, row["persons_moved"], row["persons_compared"])
+    return {"segment_share_moved": row["share_moved"]}
+
+
 def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     """Publish segments, propensities and next actions for `date`."""
     lake = Lakehouse(spark, cfg.paths.lakehouse)
@@ -39,17 +56,20 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
     prop_model, prop_version, _ = registry.load_champion(cfg.train.propensity_model)
     seg_model, seg_version, seg_tags = registry.load_champion(cfg.train.segment_model)
-    names = {int(k): v for k, v in json.loads(seg_tags["segment_names"]).items()}
+    names = {int(k): v for k, v in json.loads(seg_tags["segment_names"]).items()}  # segment id -> name
     name_of = F.create_map(*[x for k, v in sorted(names.items()) for x in (F.lit(k), F.lit(v))])
+    # Stable ids: the version maps its clusters to segment ids (identity for versions before the tag).
+    cluster_to_segment = ({int(c): int(s) for c, s in json.loads(seg_tags.get("cluster_to_segment", "{}")).items()}
+                          or {k: k for k in names})
 
     portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
     scored = prop_model.transform(portrait)
-    scored = scored.select(*portrait.columns, positive_probability(scored).alias("purchase_propensity"))
-    segmented = seg_model.transform(scored)
+    scored = scored.select(*portrait.columns, model_probability(scored).alias("purchase_propensity"))
+    segmented = segmentation.with_segment_id(seg_model.transform(scored), cluster_to_segment)
     rows = segmented.select(
         *scored.columns,
-        F.col("prediction").cast("int").alias("segment_id"),
-        name_of[F.col("prediction").cast("int")].alias("segment_name"),
+        F.col("segment_id"),
+        name_of[F.col("segment_id")].alias("segment_name"),
     ).withColumns({
         "date": F.lit(date),
         "propensity_model_version": F.lit(prop_version),
@@ -66,5 +86,6 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
         lake.replace_range(schemas.conform(published, table), table, start=date)
     counts = {"persons": n, **{r["action"]: r["n"] for r in published.groupBy("action").agg(F.count("*").alias("n")).collect()}}
     published.unpersist()
+    counts.update(_record_segment_movement(lake, date))
     log.info("score %s: %s", date, counts)
     return counts
