@@ -34,7 +34,10 @@ def pipeline(spark, tmp_path_factory):
     # The promotion floors are unit-tested (tests/test_models.py); at this tiny scale they would only
     # decide whether scoring has a champion, so they are off here.
     cfg = make_config(tmp, **{"train.max_evals": 2, "train.training_dates": 3, "train.kmeans_k": 4,
-                              "generator.days": DAYS, "train.min_auc": 0.0, "train.max_ece": 1.0})
+                              "generator.days": DAYS, "train.min_auc": 0.0, "train.max_ece": 1.0,
+                              # 75 days of history: a 60-day churn window leaves one as-of date and,
+                              # at this scale, no churner in its test rows; 14 days after 30 active ones does.
+                              "train.churn_days": 14, "train.churn_lookback_days": 30})
     generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.003, seed=11,
                        end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
     counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
