@@ -136,12 +136,10 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     if args.job == "catalog":  # no Spark needed: the catalog is read from the feature registry
         from portrait.features import catalog
 
-        text = catalog.to_markdown(catalog.catalog(cfg.features.categories))
+        catalog.write_or_print(catalog.to_markdown(catalog.catalog(cfg.features.categories)),
+                               Path(args.out) if args.out else None)
         if args.out:
-            Path(args.out).write_text(text)
             print(f"feature catalog: {args.out}")
-        else:
-            print(text)
         return 0
     from portrait.spark import get_session
 

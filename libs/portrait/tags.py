@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from portrait.config import Config, ConfigError, load_config
+from portrait.features.catalog import write_or_print
 from portrait.features.registry import features
 from portrait.io import Lakehouse
 
@@ -324,12 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.conf)
     path = cfg.conf_dir / cfg.tags.file
     tags = parse_tags(path, portrait_schema(cfg.features.categories).fieldNames())
-    text = to_markdown(tags, source=f"{args.conf.parent / cfg.tags.file}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        print(text, end="")
+    write_or_print(to_markdown(tags, source=f"{args.conf.parent / cfg.tags.file}"), args.out)
 
 
 if __name__ == "__main__":

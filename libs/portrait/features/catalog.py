@@ -56,10 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--categories", help="comma-separated categories to expand (default: <category>)")
     args = parser.parse_args(argv)
     cats = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else None
-    text = to_markdown(catalog(cats))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    write_or_print(to_markdown(catalog(cats)), args.out)
+
+
+def write_or_print(text: str, out: Path | None) -> None:
+    """Write a generated document to `out` (creating its folder), or print it when `out` is None."""
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
     else:
         print(text, end="")
 
