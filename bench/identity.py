@@ -30,11 +30,12 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from bench.run import RESULTS, ROOT, machine
+from bench.run import ROOT, machine, write_results
 from portrait import generator, identity, ingest
 from portrait.config import Config, load_config
-from portrait.identity.quality import (judged_cells, missed_pairs, pairwise_quality, stranded_identifiers,
-                                      truth_identifiers)
+from portrait.identity import graph
+from portrait.identity.quality import (judged_cells, linkable_recall, missed_pairs, pairwise_quality,
+                                      stranded_identifiers, truth_identifiers)
 from portrait.io import Lakehouse
 from portrait.spark import get_session
 
@@ -135,6 +136,13 @@ def _markdown(result: dict) -> list[str]:
               "| persons | true persons | true pairs | missed pairs | recall |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {g['true_persons']:,} | {g['true_pairs']:,} | {g['missed_pairs']:,} | {g['recall']:.4f} |"
               for name, g in result["recall_by_account"].items()]
+    k = result["linkable"]
+    lines += ["", "Recall over the pairs some chain of records links (through the true person's own identifiers; "
+              "a deterministic resolver can find no more):", "",
+              "| true pairs | linkable pairs | linkable share | found linkable | linkable recall | "
+              "missed pairs no record links |", "|---|---|---|---|---|---|",
+              f"| {k['true_pairs']:,.0f} | {k['linkable_pairs']:,.0f} | {k['linkable_share']:.4f} | "
+              f"{k['found_linkable_pairs']:,.0f} | **{k['linkable_recall']:.4f}** | {k['unlinkable_share_of_missed']:.1%} |"]
     lines += ["", "True pairs missed, by identifier types:", "",
               "| type_a | type_b | true_pairs | missed_pairs | share of all missed |", "|---|---|---|---|---|"]
     missed_total = sum(r["missed_pairs"] for r in result["missed_pairs"]) or 1
@@ -192,16 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     result["quality"] = pairwise_quality(truth, imap, excluded)
     cells = judged_cells(truth, imap, excluded).persist()
     result["recall_by_account"] = _recall_by_account(cells, persons)
+    upto = F.col("date") <= F.lit(date)
+    evidence = graph.links(*[lake.read(f"bronze.{t}").where(upto) for t in ("clickstream", "orders", "social", "crm")])
+    result["linkable"] = linkable_recall(cells, evidence, max_iterations=cfg.identity.max_iterations)
     missed = missed_pairs(cells).orderBy("missed_pairs", ascending=False)
     result["missed_pairs"] = [r.asDict() for r in missed.collect()]  # at most 21 rows
     result["stranded_identifiers"] = [r.asDict() for r in stranded_identifiers(cells).orderBy("id_type").collect()]
     cells.unpersist()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"identity_sf{result['scale']:g}"
-    Path(f"{stem}.json").write_text(json.dumps(result, indent=2))
-    lines = _markdown(result)
-    Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(f"identity_sf{result['scale']:g}", result, _markdown(result))
     return 0
 
 

@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from bench.run import RESULTS, ROOT, machine
+from bench.run import ROOT, machine, write_results
 from bench.segments import archetype_of_persons
 from portrait import features, registry, scoring, text, train
 from portrait.config import load_config
@@ -199,12 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         result["score_persons_per_s_per_core"] = result["score_output"]["persons"] / (seconds["score"] * cores)
     result["propensity"] = propensity_vs_oracle(spark, cfg, lake, date)
     result["segments"] = segments_vs_archetypes(spark, cfg, lake, date)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"models_sf{result['scale']:g}"
-    Path(f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
-    lines = _markdown(result)
-    Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(f"models_sf{result['scale']:g}", result, _markdown(result))
     return 0
 
 

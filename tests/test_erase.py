@@ -106,10 +106,18 @@ def lake(spark, tmp_path_factory):
         (F.col("id_type") == "account") & (F.col("id_value") == "A0001")).first()["person_id"]
     markers = [person_id, "A0001", "ck-alice-1", "ck-alice-2", "au_alice",
                _hash(cfg, PHONE), _hash(cfg, "alice@example.com"), _hash(cfg, "wx_alice"), _hash(cfg, "Alice Li")]
+    # A later day's history as if Bob had absorbed an old person of Alice's and another one: his row
+    # names her id among the related persons. It must lose her id and stay.
+    bob = lh.read("silver.identity_map").where(F.col("id_value") == "A0002").first()["person_id"]
+    history = lh.read("silver.identity_history")
+    history.where(F.col("person_id") == bob).limit(1).withColumns({
+        "as_of_date": F.lit(D + dt.timedelta(days=1)), "change": F.lit("merge"),
+        "related_person_ids": F.array(F.lit(person_id), F.lit("p_someone_else")),
+    }).write.format("delta").mode("append").save(lh.path("silver.identity_history"))
     before = _snapshot(lh)
     files_before = _parquet_text(cfg.paths.lakehouse)
     result = erase.run(spark, cfg, D, identifiers=[f"phone=+86 {PHONE}"])
-    return {"cfg": cfg, "lake": lh, "person_id": person_id, "markers": markers, "before": before,
+    return {"cfg": cfg, "lake": lh, "person_id": person_id, "bob": bob, "markers": markers, "before": before,
             "files_before": files_before, "result": result}
 
 
@@ -125,10 +133,20 @@ def test_the_person_is_gone_and_everyone_else_untouched(spark, lake):
         if name == erase.LOG_TABLE:
             continue
         kept = df.where(~_mentions(df, markers))
+        if erase.RELATED_COLUMN in df.columns:  # other persons' rows keep everything but her id
+            kept = kept.withColumn(erase.RELATED_COLUMN,
+                                   F.array_except(erase.RELATED_COLUMN, F.array(F.lit(lake["person_id"]))))
         assertDataFrameEqual(lh.read(name), kept)
     assert lh.read("gold.portrait").count() == before["gold.portrait"].count() - 1 > 0
     assert lake["result"]["rows_deleted"] == {n: c for n, c in theirs.items()
                                               if n not in erase.NO_PERSON_DATA}
+
+
+def test_other_persons_history_rows_lose_her_id_and_stay(spark, lake):
+    merged = lake["lake"].read("silver.identity_history").where(
+        (F.col("person_id") == lake["bob"]) & (F.col("change") == "merge")).collect()
+    assert [r["related_person_ids"] for r in merged] == [["p_someone_else"]]
+    assert lake["result"]["rows_scrubbed"] == {"silver.identity_history": 1}
 
 
 def test_no_parquet_file_on_disk_holds_the_person(lake):

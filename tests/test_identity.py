@@ -397,3 +397,20 @@ def test_identity_history_across_days_and_a_rerun_of_the_same_day(spark, tmp_pat
     assertDataFrameEqual(lake.read("silver.identity_history"), first)
     assertDataFrameEqual(lake.read("silver.identity_map"), mapped)
     assertDataFrameEqual(mapped.select("person_id").distinct(), spark.createDataFrame([(a1,)], "person_id string"))
+
+
+def test_linkable_recall_separates_pairs_no_record_links_from_pairs_the_resolver_missed(spark):
+    from portrait.identity.quality import judged_cells, linkable_recall
+
+    truth, resolved, excluded = _quality_frames(spark)
+    # Records link c1-A1 (a login) and c2-A2; nothing names h1 with person 1's other identifiers,
+    # and the c2-A2 link is one the resolver missed (c2 in pA, A2 in pC). A link across persons
+    # (A1-c2, the shared cookie's doing) is not evidence for either person.
+    evidence = spark.createDataFrame([
+        ("cookie", "c1", "account", "A1"), ("cookie", "c2", "account", "A2"), ("account", "A1", "cookie", "c2"),
+    ], "type_a string, value_a string, type_b string, value_b string")
+    got = linkable_recall(judged_cells(truth, resolved, excluded), evidence)
+    # Person 1: 3 true pairs, 1 linkable (c1-A1), found c1-A1 only. Person 2: 1 true pair (c2-A2), linkable, missed.
+    assert (got["true_pairs"], got["linkable_pairs"], got["found_pairs"], got["found_linkable_pairs"]) == (4, 2, 1, 1)
+    assert got["linkable_recall"] == 0.5 and got["recall"] == 0.25
+    assert got["unlinkable_share_of_missed"] == pytest.approx(2 / 3)

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 LOG_TABLE = "gold.erasure_log"
 IDENTITY_TABLES = ("silver.identity_map", "silver.identity_excluded")
+# An array of other persons' ids in a row about someone else (identity history: who merged or split).
+RELATED_COLUMN = "related_person_ids"
 HASHED_TYPES = ("phone", "email", "wechat_id")
 ERASABLE_TYPES = (*HASHED_TYPES, "account", "cookie")
 # The identifier type held by a column, in whichever table has that column.
@@ -230,7 +232,8 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
     """Erase the persons named by `identifiers` (`type=value`, clear) and/or `person_ids` everywhere.
 
     Returns:
-        The erasure id, the number of persons, rows deleted per table and the tables vacuumed.
+        The erasure id, the number of persons, rows deleted per table, rows of other persons whose
+        `related_person_ids` named them (per table) and the tables vacuumed.
 
     Raises:
         ErasureError: nothing to erase, a malformed or unknown identifier; nothing is deleted.
@@ -272,6 +275,9 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
     log.info("erasure %s: %d person(s), %d identifier(s)", erasure_id, len(persons),
              sum(len(v) for v in ids.values()))
     rows_deleted = {n: (lake.delete_where(n, plan[n]) if plan[n] is not None else 0) for n in order}
+    # Other persons' rows may name them too (a merge in silver.identity_history): drop the id, keep the row.
+    rows_scrubbed = {n: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in order
+                     if persons and RELATED_COLUMN in lake.read(n).columns}
     for name in order:
         lake.purge_removed_files(name)
     requested_by = sorted({x.id_type for x in given} | ({"person_id"} if person_ids else set()))
@@ -280,5 +286,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
                         rows_deleted=rows_deleted, vacuumed=order, key=key),
         LOG_TABLE, app_id=f"erase-{erasure_id}", version=0,
     )
-    log.info("erasure %s: rows deleted %s", erasure_id, rows_deleted)
-    return {"erasure_id": erasure_id, "persons": len(persons), "rows_deleted": rows_deleted, "tables_vacuumed": order}
+    log.info("erasure %s: rows deleted %s, rows with the id removed from %s: %s", erasure_id, rows_deleted,
+             RELATED_COLUMN, rows_scrubbed)
+    return {"erasure_id": erasure_id, "persons": len(persons), "rows_deleted": rows_deleted,
+            "rows_scrubbed": rows_scrubbed, "tables_vacuumed": order}

@@ -111,6 +111,17 @@ class Lakehouse:
         deleted = ours.select(F.col("operationMetrics")["numDeletedRows"].alias("n")).collect()
         return sum(int(r["n"] or 0) for r in deleted)
 
+    def remove_from_array(self, name: str, column: str, values: list[str]) -> int:
+        """Remove `values` from the array `column` of every row of `name` holding one of them, in one
+        commit; return how many rows changed (read from the UPDATE commit's metrics)."""
+        table = DeltaTable.forPath(self.spark, self.path(name))
+        gone = F.array(*[F.lit(v) for v in values])
+        before = self.version(name)
+        table.update(F.arrays_overlap(F.col(column), gone), {column: F.array_except(F.col(column), gone)})
+        ours = table.history().where((F.col("version") > before) & (F.col("operation") == "UPDATE"))
+        updated = ours.select(F.col("operationMetrics")["numUpdatedRows"].alias("n")).collect()
+        return sum(int(r["n"] or 0) for r in updated)
+
     def purge_removed_files(self, name: str) -> None:
         """Physically remove every file the current version of `name` no longer references.
 

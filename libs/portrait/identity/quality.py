@@ -134,3 +134,53 @@ def pairwise_quality(truth_ids: DataFrame, identity_map: DataFrame, excluded: Da
         "true_persons": float(t["persons"]),
         "identifiers_judged": float(t["identifiers"]),
     }
+
+
+def linkable_recall(cells: DataFrame, evidence: DataFrame, *, max_iterations: int = 30) -> dict[str, float]:
+    """Recall over the true pairs that the records could link at all, and how much of the missed
+    recall no record could have found.
+
+    A true pair is *linkable* when a chain of evidence links (`graph.links`: pairs of identifiers
+    named together by one record) joins its two identifiers through identifiers of the same true
+    person only. A deterministic resolver can find at most the linkable pairs; the rest (a cookie
+    never signed in, an author id bound to nothing) need other evidence or probabilistic matching.
+    Hub exclusion is what stands between a resolver and the linkable pairs.
+
+    Args:
+        cells: `judged_cells` output.
+        evidence: `graph.links` output (all links, before hub exclusion).
+
+    Returns:
+        `true_pairs`, `linkable_pairs`, `found_pairs`, `found_linkable_pairs`, `linkable_share`
+        (linkable / true), `recall` (found / true), `linkable_recall` (found linkable / linkable)
+        and `unlinkable_share_of_missed` ((true - linkable) / (true - found)).
+    """
+    from portrait.identity.components import connected_components
+    from portrait.identity.graph import node_id
+
+    owner = cells.select("id_type", "id_value", "person_key", node_id(F.col("id_type"), "id_value").alias("node"))
+    a = owner.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"),
+                     F.col("person_key").alias("key_a"), F.col("node").alias("u"))
+    b = owner.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b"),
+                     F.col("person_key").alias("key_b"), F.col("node").alias("v"))
+    inside = (evidence.join(a, on=["type_a", "value_a"]).join(b, on=["type_b", "value_b"])
+              .where(F.col("key_a") == F.col("key_b")).select("u", "v"))
+    component = connected_components(inside, max_iterations=max_iterations)
+    grouped = (owner.join(component, on="node", how="left")
+               .withColumn("component", F.coalesce("component", "node"))  # no evidence: a group of its own
+               .join(cells.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"]))
+
+    def pairs(*keys: str) -> float:
+        counted = grouped.groupBy(*keys).agg(F.count("*").alias("n"))
+        return float(counted.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0)
+
+    true, linkable = pairs("person_key"), pairs("person_key", "component")
+    found, found_linkable = pairs("person_key", "person_id"), pairs("person_key", "component", "person_id")
+    missed = true - found
+    return {
+        "true_pairs": true, "linkable_pairs": linkable, "found_pairs": found, "found_linkable_pairs": found_linkable,
+        "linkable_share": linkable / true if true else 1.0,
+        "recall": found / true if true else 1.0,
+        "linkable_recall": found_linkable / linkable if linkable else 1.0,
+        "unlinkable_share_of_missed": (true - linkable) / missed if missed else 0.0,
+    }
