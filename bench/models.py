@@ -32,28 +32,30 @@ import json
 import time
 from pathlib import Path
 
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import DecisionTreeClassifier
+from pyspark.ml.feature import StringIndexer
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from bench.run import ROOT, machine, write_results
-from bench.segments import archetype_of_persons
+from bench.segments import archetype_of_persons, shared_identifiers
 from portrait import features, registry, scoring, text, train
 from portrait.config import load_config
-from portrait.identity.quality import truth_identifiers
+from portrait.features.portrait import numeric_feature_columns
 from portrait.io import Lakehouse
 from portrait.models import evaluation, labels, segmentation
+from portrait.models.inputs import input_stages
 from portrait.spark import get_session
 
 
 def matched_persons(truth: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
     """(`person_key`, `person_id`): each true person's resolved person holding most of their
     account and cookie identifiers."""
-    ids = truth_identifiers(truth, key=key).where(F.col("id_type").isin("account", "cookie"))
-    counts = (ids.join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
-              .groupBy("person_key", "person_id").agg(F.count("*").alias("n")))
     best = Window.partitionBy("person_key").orderBy(F.desc("n"), F.asc("person_id"))
-    return counts.withColumn("rank", F.row_number().over(best)).where("rank = 1").select("person_key", "person_id")
+    return (shared_identifiers(truth, identity_map, key=key).withColumn("rank", F.row_number().over(best))
+            .where("rank = 1").select("person_key", "person_id"))
 
 
 def _quality(scored: DataFrame, score: str) -> dict:
@@ -115,13 +117,6 @@ def supervised_reference_ari(rows: DataFrame, cfg) -> float:
     """ARI on the test persons of a decision tree told the archetypes of the other persons, over
     every numeric portrait feature: how far the portrait separates the archetypes at all. An
     unsupervised segmentation is not expected to beat it."""
-    from pyspark.ml import Pipeline
-    from pyspark.ml.classification import DecisionTreeClassifier
-    from pyspark.ml.feature import StringIndexer
-
-    from portrait.features.portrait import numeric_feature_columns
-    from portrait.models.inputs import input_stages
-
     cols = numeric_feature_columns(rows)
     test = labels.in_fraction("test", cfg.train.test_fraction)
     pipeline = Pipeline(stages=[*input_stages(cols), StringIndexer(inputCol="archetype", outputCol="label"),

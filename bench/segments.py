@@ -30,12 +30,18 @@ from portrait.models import segmentation
 from portrait.spark import get_session
 
 
+def shared_identifiers(persons: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
+    """(`person_key`, `person_id`, `n`): how many account and cookie identifiers of each true
+    person each resolved person holds."""
+    truth = truth_identifiers(persons, key=key).where(F.col("id_type").isin("account", "cookie"))
+    return (truth.join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
+            .groupBy("person_key", "person_id").agg(F.count("*").alias("n")))
+
+
 def archetype_of_persons(persons: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
     """(`person_id`, `archetype`): the majority archetype of the true persons behind each resolved one."""
-    truth = truth_identifiers(persons, key=key).where(F.col("id_type").isin("account", "cookie"))
     votes = (
-        truth.join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"], how="inner")
-        .select("person_id", "person_key").distinct()
+        shared_identifiers(persons, identity_map, key=key)
         .join(persons.select("person_key", "archetype"), on="person_key", how="inner")
         .groupBy("person_id", "archetype").agg(F.count("*").alias("votes"))
     )

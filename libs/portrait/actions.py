@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from portrait.config import ConfigError
+from portrait.config import ConfigError, load_yaml_mapping
 from portrait.features.portrait import CONSENT_CHANNELS
 
 
@@ -36,16 +35,7 @@ class Policy:
 
 def load_policy(path: str | Path) -> Policy:
     """Load and validate a policy file; errors name the file and the bad key."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the action policy: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the policy must be a mapping")
-    unknown = set(data) - {"version", "rules", "default"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown key '{sorted(unknown)[0]}' (allowed: version, rules, default)")
+    data = load_yaml_mapping(path, what="action policy", allowed=("version", "rules", "default"))
     if not isinstance(data.get("rules"), list) or not data["rules"]:
         raise ConfigError(f"{path}: 'rules' must be a non-empty list")
     rules = []

@@ -36,6 +36,22 @@ class ConfigError(ValueError):
     """A configuration file or override is wrong; the message names the key."""
 
 
+def load_yaml_mapping(path: str | Path, *, what: str, allowed: tuple[str, ...]) -> dict:
+    """A YAML file holding a mapping with no top-level keys but `allowed`; errors name the file,
+    `what` it is and the bad key. (The tag catalog and the action policy are read with it.)"""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the {what}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the {what} must be a mapping with the keys {', '.join(allowed)}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{unknown[0]}' (allowed: {', '.join(allowed)})")
+    return data
+
+
 @dataclass(frozen=True)
 class PathsConfig:
     """Where data lives. Local paths are made absolute against the working directory."""

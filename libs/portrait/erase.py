@@ -258,6 +258,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
 
     # Plan every table before deleting from any, so that a table we cannot handle stops the run first.
     plan: dict[str, Column | None] = {}
+    related: list[str] = []  # tables whose rows may name other persons (RELATED_COLUMN)
     for name in tables.SPECS:
         if name in NO_PERSON_DATA or not lake.exists(name):
             continue
@@ -268,6 +269,8 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
                 "portrait.erase.IDENTIFIER_COLUMNS, or list it in NO_PERSON_DATA if it holds no person data"
             )
         plan[name] = person_rows(columns, ids, persons)
+        if RELATED_COLUMN in columns:
+            related.append(name)
     # The identity map goes last: until it is gone, a rerun with the same identifiers finds the person.
     order = [n for n in plan if n not in IDENTITY_TABLES] + [n for n in IDENTITY_TABLES if n in plan]
 
@@ -276,8 +279,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
              sum(len(v) for v in ids.values()))
     rows_deleted = {n: (lake.delete_where(n, plan[n]) if plan[n] is not None else 0) for n in order}
     # Other persons' rows may name them too (a merge in silver.identity_history): drop the id, keep the row.
-    rows_scrubbed = {n: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in order
-                     if persons and RELATED_COLUMN in lake.read(n).columns}
+    rows_scrubbed = {n: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in related if persons}
     for name in order:
         lake.purge_removed_files(name)
     requested_by = sorted({x.id_type for x in given} | ({"person_id"} if person_ids else set()))

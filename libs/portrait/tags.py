@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-import yaml
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from portrait.config import Config, ConfigError, load_config
+from portrait.config import Config, ConfigError, load_config, load_yaml_mapping
 from portrait.features.catalog import write_or_print
 from portrait.features.registry import features
 from portrait.io import Lakehouse
@@ -85,16 +84,7 @@ def parse_tags(path: str | Path, columns: Iterable[str]) -> tuple[Tag, ...]:
     Raises:
         ConfigError: naming the file, the tag and the bad key.
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the tag catalog: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the tag catalog must be a mapping with the key 'tags'")
-    unknown = sorted(set(data) - {"tags"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown key '{unknown[0]}' (allowed: tags)")
+    data = load_yaml_mapping(path, what="tag catalog", allowed=("tags",))
     entries = data.get("tags")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: 'tags' must be a non-empty list")

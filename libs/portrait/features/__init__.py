@@ -83,17 +83,18 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
         `persons` (portrait rows of `date`) and `mode`: incremental, full or backfill.
     """
     lake = Lakehouse(spark, cfg.paths.lakehouse)
+    signals = _signals_version(lake)  # read once: the state records it, the incremental check compares it
     if start is not None and start < date:
         mode = "backfill"
-        _full(lake, cfg, [start + dt.timedelta(days=i) for i in range((date - start).days + 1)])
+        _full(lake, cfg, [start + dt.timedelta(days=i) for i in range((date - start).days + 1)], signals)
     else:
-        reason = _why_not_incremental(lake, date) if incremental else "incremental=False"
+        reason = _why_not_incremental(lake, date, signals) if incremental else "incremental=False"
         mode = "full" if reason else "incremental"
         if reason:
             log.info("features %s: full build (%s)", date, reason)
-            _full(lake, cfg, [date])
+            _full(lake, cfg, [date], signals)
         else:
-            _incremental(lake, cfg, date)
+            _incremental(lake, cfg, date, signals)
     persons = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date)).count()
     log.info("portrait as of %s (%s): %d persons", date, mode, persons)
     return {"persons": persons, "mode": mode}
@@ -111,7 +112,7 @@ def _signals_version(lake: Lakehouse) -> str | None:
     return row[0]
 
 
-def _why_not_incremental(lake: Lakehouse, date: dt.date) -> str | None:
+def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None) -> str | None:
     """Why the state of `date` - 1 cannot be moved on to `date` (None when it can)."""
     if not lake.exists(STATE) or not lake.exists(DAILY):
         return f"no {STATE} or {DAILY} yet"
@@ -121,22 +122,23 @@ def _why_not_incremental(lake: Lakehouse, date: dt.date) -> str | None:
     row = previous.select("signals_version").limit(1).collect()
     if not row:
         return f"no state as of {date - dt.timedelta(days=1)}"
-    if row[0][0] != _signals_version(lake):
-        return f"text signals changed model version ({row[0][0]} -> {_signals_version(lake)})"
+    if row[0][0] != signals:
+        return f"text signals changed model version ({row[0][0]} -> {signals})"
     return None
 
 
-def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date], feats: list) -> None:
+def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date], feats: list,
+           signals: str | None) -> None:
     """Write the state of `dates`, then the portrait computed from the written state."""
     start, end = min(dates), max(dates)
-    lake.replace_range(as_state_table(state, feats, signals_version=_signals_version(lake)), STATE,
+    lake.replace_range(as_state_table(state, feats, signals_version=signals), STATE,
                        start=start, end=end)
     written = lake.read(STATE).where(F.col("as_of_date").between(F.lit(start), F.lit(end))).drop("signals_version")
     portrait = portrait_from_state(written, lake.read("silver.customers"), dates, feats)
     lake.replace_range(portrait, "gold.portrait", start=start, end=end)
 
 
-def _full(lake: Lakehouse, cfg: Config, dates: list[dt.date]) -> None:
+def _full(lake: Lakehouse, cfg: Config, dates: list[dt.date], signals: str | None) -> None:
     """Full build of `dates` from silver: daily activity of every day, state and portrait."""
     feats = checked_features(cfg.features.categories, cfg.features.history_days)
     end = max(dates)
@@ -146,7 +148,7 @@ def _full(lake: Lakehouse, cfg: Config, dates: list[dt.date]) -> None:
     daily = lake.read(DAILY).where(F.col("day") <= F.lit(end))
     state = window_state(daily, dates, feats, metrics=daily_metrics(cfg.features.categories),
                          history_days=cfg.features.history_days)
-    _write(lake, cfg, state, dates, feats)
+    _write(lake, cfg, state, dates, feats, signals)
 
 
 def _persons_to_recompute(lake: Lakehouse, date: dt.date) -> list[str]:
@@ -179,7 +181,7 @@ def _relanded_dates(lake: Lakehouse, date: dt.date) -> list[dt.date]:
     return sorted(r[0] for r in rows)
 
 
-def _incremental(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
+def _incremental(lake: Lakehouse, cfg: Config, date: dt.date, signals: str | None) -> None:
     """State of `date` from the state of `date` - 1; persons whose past rows moved are recomputed."""
     spark, feats = lake.spark, checked_features(cfg.features.categories, cfg.features.history_days)
     redo = _persons_to_recompute(lake, date)
@@ -210,4 +212,4 @@ def _incremental(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
                                   metrics=daily_metrics(cfg.features.categories),
                                   history_days=cfg.features.history_days)
         state = state.unionByName(redo_state.select(*state.columns))
-    _write(lake, cfg, state, [date], feats)
+    _write(lake, cfg, state, [date], feats, signals)

@@ -17,6 +17,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from portrait import privacy
+from portrait.identity.components import connected_components
+from portrait.identity.graph import node_id
 
 
 def truth_identifiers(persons: DataFrame, *, key: bytes) -> DataFrame:
@@ -155,9 +157,6 @@ def linkable_recall(cells: DataFrame, evidence: DataFrame, *, max_iterations: in
         (linkable / true), `recall` (found / true), `linkable_recall` (found linkable / linkable)
         and `unlinkable_share_of_missed` ((true - linkable) / (true - found)).
     """
-    from portrait.identity.components import connected_components
-    from portrait.identity.graph import node_id
-
     owner = cells.select("id_type", "id_value", "person_key", node_id(F.col("id_type"), "id_value").alias("node"))
     a = owner.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"),
                      F.col("person_key").alias("key_a"), F.col("node").alias("u"))
@@ -168,14 +167,17 @@ def linkable_recall(cells: DataFrame, evidence: DataFrame, *, max_iterations: in
     component = connected_components(inside, max_iterations=max_iterations)
     grouped = (owner.join(component, on="node", how="left")
                .withColumn("component", F.coalesce("component", "node"))  # no evidence: a group of its own
-               .join(cells.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"]))
+               .join(cells.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
+               .groupBy("person_key", "component", "person_id").agg(F.count("*").alias("n"))
+               .persist())  # four sums below read it
 
     def pairs(*keys: str) -> float:
-        counted = grouped.groupBy(*keys).agg(F.count("*").alias("n"))
+        counted = grouped.groupBy(*keys).agg(F.sum("n").alias("n"))
         return float(counted.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0)
 
     true, linkable = pairs("person_key"), pairs("person_key", "component")
     found, found_linkable = pairs("person_key", "person_id"), pairs("person_key", "component", "person_id")
+    grouped.unpersist()
     missed = true - found
     return {
         "true_pairs": true, "linkable_pairs": linkable, "found_pairs": found, "found_linkable_pairs": found_linkable,
