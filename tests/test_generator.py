@@ -339,7 +339,7 @@ def test_window_shoppers_browse_and_drop_carts(spark, lake):
     assert stats["window_shopper"]["events"] / n["window_shopper"] > 10 * stats["dormant"]["events"] / n["dormant"]
 
 
-def test_drifting_persons_fade_and_new_customers_start_late(spark, lake):
+def test_drifting_persons_fade_and_new_customers_arrive_through_the_window(spark, lake):
     events = _json(spark, lake, "clickstream").where(
         F.col("_corrupt_record").isNull() & F.col("user_id").isNotNull())
     persons = _persons(spark, lake).select("archetype", F.col("account_id").alias("user_id"))
@@ -348,10 +348,12 @@ def test_drifting_persons_fade_and_new_customers_start_late(spark, lake):
         F.sum(first_half.cast("int")).alias("early"), F.sum((~first_half).cast("int")).alias("late")).collect()}
     assert rows["drifting_away"]["early"] > 2 * rows["drifting_away"]["late"]
     assert 0.6 < rows["loyal_high_value"]["early"] / rows["loyal_high_value"]["late"] < 1.6
-    # New customers exist only from their signup (within the last 30 days) on.
+    # New customers arrive all through the window and exist only from their signup on.
     new = _persons(spark, lake).where("archetype = 'new_customer'").select(
         F.col("account_id").alias("user_id"), "signup_date")
-    assert new.where(F.col("signup_date") < F.lit((END - dt.timedelta(days=29)).isoformat())).count() == 0
+    assert new.where(F.col("signup_date") < F.lit(DATES[-1])).count() == 0
+    assert new.where(first_half_signup := F.col("signup_date") < F.lit(DATES[DAYS // 2])).count() > 0
+    assert new.where(~first_half_signup).count() > 0
     assert events.join(new, "user_id").where(F.col("date") < F.col("signup_date")).count() == 0
     assert events.join(new, "user_id").count() > 0
 

@@ -31,9 +31,10 @@ def _exists(t: Column) -> Column:
 
 
 def _decay(t: Column, stretch: float) -> Column:
-    """exp(-t / (stretch tau)) for drifting persons, 1.0 for everybody else."""
+    """exp(-(t - drift_day)+ / (stretch tau)) for drifting persons, 1.0 for everybody else."""
+    faded = F.greatest(t - F.col("drift_day"), F.lit(0)).cast("double")
     return F.when(F.col("arch") == F.lit(DRIFTING),
-                  F.exp(-t.cast("double") / (F.lit(stretch) * F.col("tau")))).otherwise(F.lit(1.0))
+                  F.exp(-faded / (F.lit(stretch) * F.col("tau")))).otherwise(F.lit(1.0))
 
 
 def order_rate(t: Column) -> Column:

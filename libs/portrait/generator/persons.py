@@ -23,7 +23,6 @@ LOYAL, BARGAIN, WINDOW, NEW, DRIFTING, DORMANT = range(6)
 # Habitual session hours in UTC: 08:00, 12:00, 19:00, 21:00 and 23:00 China time.
 HABIT_HOURS_UTC = (0, 4, 11, 13, 15)
 HABIT_WEIGHTS = (0.15, 0.2, 0.25, 0.3, 0.1)
-NEW_CUSTOMER_WINDOW_DAYS = 30
 
 
 def person_partitions(n_persons: int) -> int:
@@ -46,20 +45,23 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
 
     Args:
         seed: generator seed.
-        days: length of the history window (new customers start in its last 30 days,
-            drifting persons decay on a time scale proportional to it).
+        days: length of the history window. New customers arrive on a uniform day of it and
+            drifting persons start to fade on a uniform day in [-days/2, days/2), so that every
+            day of the window has recent arrivals and persons at every stage of fading, as a
+            real customer base does (a model trained on earlier days then sees the kind of
+            persons it scores); the time scale of the fading is proportional to ``days``.
         end_year: year of the window's last day (birth years are relative to it).
 
     Returns:
         Stages adding ``arch`` (0-5), ``archetype``, rate multipliers ``mult_p`` (purchases),
         ``mult_v`` (visits), ``mult_s`` (social), ``start_day`` (first day index the person
-        exists), ``tau`` (decay time of drifting persons, days), ``habit_hour`` (UTC),
+        exists), ``drift_day`` (day index a drifting person starts to fade, may be negative),
+        ``tau`` (decay time of drifting persons, days), ``habit_hour`` (UTC),
         ``pref_cat1``/``pref_cat2`` (category indexes, the second may be null),
         ``preferred_categories``, ``gender``, ``birth_year``, ``city``, ``city_tier``,
         ``pref_channel``, ``primary_device``, ``pref_platform``, ``name`` and ``name_pinyin``.
     """
     pk = "person_key"
-    new_window = min(NEW_CUSTOMER_WINDOW_DAYS, days)
     z_p = rand.normal(seed, "noise_purchase", pk)
     draws = {
         f"u_{name}": rand.uniform(seed, name, pk)
@@ -77,7 +79,8 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         "given2": rand.randint(seed, "given2", len(names.GIVEN_MALE), pk),
         "two_given": rand.uniform(seed, "given_len", pk) < F.lit(0.7),
         "age": F.lit(18) + F.floor(F.lit(52.0) * F.pow(rand.uniform(seed, "age", pk), F.lit(1.7))).cast("int"),
-        "start_offset": rand.randint(seed, "start_day", new_window, pk),
+        "start_offset": rand.randint(seed, "start_day", days, pk),
+        "drift_offset": rand.randint(seed, "drift_day", days, pk),
         "tau": F.lit(float(days)) * (F.lit(0.2) + F.lit(0.25) * rand.uniform(seed, "tau", pk)),
         "is_mobile_first": rand.uniform(seed, "primary_device", pk) < F.lit(0.75),
     })
@@ -105,8 +108,8 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
     first_category = rand.pick(catalog.CATEGORIES, "pref_cat1")
     attributes = {
         "archetype": rand.pick(ARCHETYPES, "arch"),
-        "start_day": F.when(F.col("arch") == F.lit(NEW), F.lit(days - new_window) + F.col("start_offset"))
-        .otherwise(F.lit(0)),
+        "start_day": F.when(F.col("arch") == F.lit(NEW), F.col("start_offset")).otherwise(F.lit(0)),
+        "drift_day": F.col("drift_offset") - F.lit(days // 2),
         "habit_hour": rand.pick(HABIT_HOURS_UTC, "habit_idx"),
         "gender": F.when(F.col("is_male"), F.lit("M")).otherwise(F.lit("F")),
         "birth_year": (F.lit(end_year) - F.col("age")).cast("int"),
