@@ -127,7 +127,8 @@ def test_incremental_day_equals_a_full_build(spark, lake_after_d):
     cfg, lake, modes, _, _ = lake_after_d
     assert modes[:3] == ["full", "incremental", "incremental"]
     got = lake.read("gold.portrait").where(F.col("as_of_date") == D)
-    assertDataFrameEqual(got, _full_build(lake, cfg, D), rtol=1e-9, atol=1e-9)
+    # Window sums are exact integers in both (features.portrait.UNITS): equal to the last bit.
+    assertDataFrameEqual(got, _full_build(lake, cfg, D), rtol=0, atol=0)
 
 
 def test_what_moved_between_the_two_days(spark, lake_after_d):
@@ -174,4 +175,22 @@ def test_a_backfilled_range_equals_day_by_day_builds(spark, lake_after_d):
     for day in (ago(2), D):
         got = lake.read("gold.portrait").where(F.col("as_of_date") == day)
         # A backfill reads what landed by its last date (pL's late row reaches day -2 too).
-        assertDataFrameEqual(got, _full_build(lake, cfg, day, landed_by=D), rtol=1e-9, atol=1e-9)
+        assertDataFrameEqual(got, _full_build(lake, cfg, day, landed_by=D), rtol=0, atol=0)
+
+
+def test_a_state_of_an_older_layout_is_rebuilt_not_moved_on(spark, tmp_path):
+    """A state table whose sums are decimals (before long units) gives a full build that replaces it."""
+    cfg = make_config(tmp_path, **{"features.categories": CATS})
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    _write_silver(lake, _silver(spark, merged=True), upto=D)
+    lake.replace_range(spark.createDataFrame([], HISTORY), "silver.identity_history", start=D)
+    features.run(spark, cfg, ago(1), incremental=False)
+    state = lake.read(features.STATE)
+    sums = [f.name for f in state.schema.fields if f.dataType.typeName() == "long"]
+    old = state.select(*[F.col(c).cast("decimal(30,10)").alias(c) if c in sums else F.col(c) for c in state.columns])
+    lake.overwrite(spark.createDataFrame(old.collect(), old.schema), features.STATE, replace_schema=True)
+
+    assert features.run(spark, cfg, D)["mode"] == "full"
+    assert {lake.read(features.STATE).schema[c].dataType.typeName() for c in sums} == {"long"}
+    assert lake.read(features.STATE).select("as_of_date").distinct().collect() == [(D,)]
+    assert features.run(spark, cfg, D + dt.timedelta(days=1))["mode"] == "incremental"

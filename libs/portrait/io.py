@@ -76,10 +76,21 @@ class Lakehouse:
             .save(self.path(name))
         )
 
-    def overwrite(self, df: DataFrame, name: str) -> None:
-        """Replace the whole content of a current-state table in one commit."""
+    def overwrite(self, df: DataFrame, name: str, *, replace_schema: bool = False) -> None:
+        """Replace the whole content of a current-state table in one commit.
+
+        `replace_schema` replaces the columns and their types too (a derived table whose layout
+        changed, e.g. `gold.portrait_state`); published tables never use it.
+        """
         self._ensure(df, name)
-        df.select(*self._columns(name, df)).write.format("delta").mode("overwrite").save(self.path(name))
+        if not replace_schema:
+            df.select(*self._columns(name, df)).write.format("delta").mode("overwrite").save(self.path(name))
+            return
+        spec = tables.spec(name)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        writer.save(self.path(name))
 
     def append_once(self, df: DataFrame, name: str, *, app_id: str, version: int, merge_schema: bool = False) -> None:
         """Append `df` unless a commit with this (app_id, version) already exists.

@@ -67,7 +67,7 @@ _SPECS = [
     TableSpec("gold.portrait", "features", "Point-in-time portrait per person and as-of date",
               date_column="as_of_date", partition_by=("as_of_date",)),
     TableSpec("gold.portrait_state", "features",
-              "Window state per person active in the history window and as-of date: every Sum (decimal) and "
+              "Window state per person active in the history window and as-of date: every Sum (exact long units, features.portrait.UNITS) and "
               "Last input of the feature registry, latest_input_day and the text model version; the next "
               "day's portrait is computed from it",
               date_column="as_of_date", partition_by=("as_of_date",)),

@@ -16,10 +16,11 @@ import logging
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from portrait.config import Config
 from portrait.features.daily import daily_activity, daily_metrics
-from portrait.features.incremental import advance_state, as_state_table, leaving_days
+from portrait.features.incremental import STATE_SUM_TYPE, advance_state, as_state_table, leaving_days
 from portrait.features.portrait import build_portrait, checked_features, portrait_from_state, window_state
 from portrait.io import Lakehouse
 
@@ -118,6 +119,8 @@ def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None) ->
         return f"no {STATE} or {DAILY} yet"
     if not lake.exists("silver.identity_history"):
         return "no silver.identity_history: persons whose past rows moved cannot be told apart"
+    if _state_layout_changed(lake.read(STATE).schema):
+        return f"{STATE} was written by an older version (window sums not in long units)"
     previous = lake.read(STATE).where(F.col("as_of_date") == F.lit(date - dt.timedelta(days=1)))
     row = previous.select("signals_version").limit(1).collect()
     if not row:
@@ -127,12 +130,27 @@ def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None) ->
     return None
 
 
+def _state_layout_changed(schema: T.StructType) -> bool:
+    """Whether a `gold.portrait_state` schema keeps its window sums in another type than now."""
+    sums = [f for f in schema.fields if f.name not in ("person_id", "as_of_date", "latest_input_day",
+                                                         "signals_version") and not f.name.startswith("last_")]
+    return any(f.dataType.typeName() != STATE_SUM_TYPE for f in sums)
+
+
 def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date], feats: list,
            signals: str | None) -> None:
-    """Write the state of `dates`, then the portrait computed from the written state."""
+    """Write the state of `dates`, then the portrait computed from the written state.
+
+    A state table of an older layout is replaced whole (it is derived data: the states of other
+    dates are dropped, and the next day moves on from the one written here).
+    """
     start, end = min(dates), max(dates)
-    lake.replace_range(as_state_table(state, feats, signals_version=signals), STATE,
-                       start=start, end=end)
+    rows = as_state_table(state, feats, signals_version=signals)
+    if lake.exists(STATE) and _state_layout_changed(lake.read(STATE).schema):
+        log.warning("%s has an older layout: replaced by the state of %s..%s", STATE, start, end)
+        lake.overwrite(rows, STATE, replace_schema=True)
+    else:
+        lake.replace_range(rows, STATE, start=start, end=end)
     written = lake.read(STATE).where(F.col("as_of_date").between(F.lit(start), F.lit(end))).drop("signals_version")
     portrait = portrait_from_state(written, lake.read("silver.customers"), dates, feats)
     lake.replace_range(portrait, "gold.portrait", start=start, end=end)

@@ -8,10 +8,9 @@ A window state row (`portrait.state_columns`) holds, per person and as-of date, 
   the history window (then null); `latest_input_day` likewise with any activity;
 - a person stays while their `latest_input_day` is in the history window.
 
-Sums are kept as `decimal(30,10)` in the state table: adding and subtracting doubles day after day
-would drift (a 90-day revenue of a person who stopped buying would end at 1e-14 instead of 0, and
-a ratio guarded by `den > 0` would stop being null). Decimal addition is exact, so a window that
-empties returns to exactly 0; the portrait reads the sums back as doubles.
+Sums are exact fixed-point longs (`portrait.UNITS` per unit of the metric, see
+`features.portrait`): adding and subtracting them day after day cannot drift, so a window that
+empties returns to exactly 0 and the state equals a full build's.
 
 Which persons must be recomputed from silver instead (identity changes, late rows) is decided by
 the caller (`features.run`): this module only holds pure transforms.
@@ -23,9 +22,10 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait.features.portrait import to_units
 from portrait.features.registry import Feature, window_inputs
 
-STATE_SUM_TYPE = "decimal(30,10)"
+STATE_SUM_TYPE = "long"
 
 
 def _day_num(d: dt.date) -> Column:
@@ -38,7 +38,7 @@ def leaving_days(feats: list[Feature], as_of: dt.date) -> list[dt.date]:
 
 
 def as_state_table(state: DataFrame, feats: list[Feature], *, signals_version: str | None) -> DataFrame:
-    """State rows in the `gold.portrait_state` contract: sums as decimals, the text model version.
+    """State rows in the `gold.portrait_state` contract: sums as long units, the text model version.
 
     `signals_version` is the `silver.social_signals` model version the text metrics came from
     (null without text signals): a state built from another version cannot be moved on.
@@ -85,13 +85,13 @@ def advance_state(previous: DataFrame, today: DataFrame, leaving: DataFrame, *, 
     )
     entering = today.where(F.col("day") == F.lit(as_of)).select(
         "person_id", at.alias("latest_input_day"),
-        *[F.col(s.metric).cast(STATE_SUM_TYPE).alias(s.name) for s in sums],
+        *[to_units(F.col(s.metric)).alias(s.name) for s in sums],
         *[F.when(F.col(last.metric) > 0, at).alias(last.name) for last in lasts],
     )
     day = F.col("day")
     leaving_rows = leaving.where(day.isin(*leaving_days(feats, as_of))).select(
         "person_id", null_day.alias("latest_input_day"),
-        *[F.when(day == F.lit(as_of - dt.timedelta(days=s.days)), -F.col(s.metric).cast(STATE_SUM_TYPE))
+        *[F.when(day == F.lit(as_of - dt.timedelta(days=s.days)), -to_units(F.col(s.metric)))
           .otherwise(zero).alias(s.name) for s in sums],
         *[null_day.alias(last.name) for last in lasts],
     )
