@@ -76,3 +76,19 @@ def test_cli_reports_a_bad_key_and_exits_2(tmp_path, capsys):
     path = _write(tmp_path, MINIMAL + "score: {holdout: 0.1}\n")
     assert main(["features", "--conf", str(path), "--date", "2026-11-01"]) == 2
     assert "unknown key 'score.holdout'" in capsys.readouterr().err
+
+
+def test_catalogs_are_found_relative_to_the_conf_that_names_them(tmp_path):
+    """A conf elsewhere that extends conf/local.yaml uses conf/'s catalogs until it names its own."""
+    child = tmp_path / "cluster.yaml"
+    child.write_text(f"extends: {ROOT / 'conf' / 'local.yaml'}\n")
+    cfg = load_config(child)
+    assert cfg.conf_dir / cfg.tags.file == ROOT / "conf" / "tags.yaml"
+    assert cfg.conf_dir / cfg.score.policy_file == ROOT / "conf" / "actions.yaml"
+
+    (tmp_path / "sub").mkdir()
+    own = tmp_path / "sub" / "own.yaml"
+    own.write_text("extends: ../cluster.yaml\ntags: {file: my_tags.yaml}\n")
+    cfg = load_config(own)
+    assert cfg.conf_dir / cfg.tags.file == tmp_path / "sub" / "my_tags.yaml"
+    assert cfg.conf_dir / cfg.score.policy_file == ROOT / "conf" / "actions.yaml"

@@ -1,7 +1,10 @@
 """Typed, validated configuration.
 
 A conf file is YAML. It may name a parent with `extends: base.yaml` (relative to itself); the
-child's keys are merged over the parent's, section by section. The result is parsed into frozen
+child's keys are merged over the parent's, section by section. The catalogs a conf names
+(`tags.file`, `score.policy_file`) are relative to the file that names them; left at their
+defaults they are found next to the conf, else next to its parents (a cluster conf elsewhere that
+extends `conf/local.yaml` uses the catalogs in `conf/` until it has its own). The result is parsed into frozen
 dataclasses once, at load time: an unknown key, a missing key or a value of the wrong type fails
 with a `ConfigError` that names the key and the file.
 
@@ -318,7 +321,9 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         ConfigError: naming the file and key that is unknown, missing or of the wrong type.
     """
     path = Path(path).resolve()
-    raw = _read_with_parents(path, seen=())
+    chain: list[Path] = []
+    raw = _read_with_parents(path, seen=(), chain=chain)
+    _locate_catalogs(raw, chain)
     for env_name, (section, key) in _ENV_OVERRIDES.items():
         if os.environ.get(env_name):
             raw.setdefault(section, {})[key] = os.environ[env_name]
@@ -373,7 +378,24 @@ def _check_mappings(mappings: dict[str, OrdersMappingConfig], *, file: str) -> N
             raise ConfigError(f"{file}: '{where}.line_classes' may not define {reserved}: they are derived")
 
 
-def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+# Files a conf names, as (section, key, default): relative to the conf file that sets them.
+_CATALOGS = (("tags", "file", "tags.yaml"), ("score", "policy_file", "actions.yaml"))
+
+
+def _locate_catalogs(raw: dict[str, Any], chain: list[Path]) -> None:
+    """Make `_CATALOGS` paths absolute: a set value against its file, a default against the chain."""
+    for section, key, default in _CATALOGS:
+        block = raw.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str):
+            continue  # set by a file (made absolute when read) or by an override (taken as given)
+        if block is not None and not isinstance(block, dict):
+            continue  # _build reports the bad section
+        found = next((d.parent / default for d in chain if (d.parent / default).is_file()), chain[0].parent / default)
+        raw.setdefault(section, {})[key] = str(found)
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...], chain: list[Path]) -> dict[str, Any]:
+    chain.append(path)
     if path in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle through {[str(p) for p in seen]}")
     if not path.is_file():
@@ -385,10 +407,14 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for section, key, _ in _CATALOGS:
+        block = data.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str):
+            block[key] = str((path.parent / block[key]).resolve())
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    base = _read_with_parents((path.parent / parent).resolve(), seen + (path,))
+    base = _read_with_parents((path.parent / parent).resolve(), seen + (path,), chain)
     return _merge(base, data)
 
 

@@ -110,7 +110,7 @@ def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
     print(f"  {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, silhouette {s['silhouette']:.3f}, "
           f"segments {sorted(s['names'].values())}")
     tag_rows = lake.read("gold.tags").where(F.col("as_of_date") == F.lit(date))
-    print(f"\nThe 5 biggest tags of {date} (gold.tags, catalog conf/{cfg.tags.file}):")
+    print(f"\nThe 5 biggest tags of {date} (gold.tags, catalog {cfg.tags.file}):")
     for r in tag_rows.groupBy("tag").count().orderBy(F.col("count").desc(), "tag").limit(5).collect():
         print(f"  {r['tag']:<24} {r['count']:>8,}")
     size = lake.read("gold.audiences").where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
