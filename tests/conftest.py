@@ -22,7 +22,7 @@ def spark(tmp_path_factory):
         app_name="portrait-tests", master="local[2]", shuffle_partitions=4, jars_dir=str(ROOT / ".jars"),
         conf={
             "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.memory": "4g",
+            "spark.driver.memory": "6g",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.adaptive.enabled": "true",
         },

@@ -20,6 +20,14 @@ _DELTA_CONF = {
 }
 
 
+# Runtime SQL options set on every session unless the conf sets them. Spark renders each query's
+# plan as a string for its listeners; the iterative identity plans made one large enough to
+# exhaust a 4 GiB driver heap (`make test`, OutOfMemoryError in QueryExecution.explainString).
+_RUNTIME_DEFAULTS = {
+    "spark.sql.maxPlanStringLength": "1000000",
+}
+
+
 def get_session(cfg: SparkConfig) -> SparkSession:
     """Return the active session, or build a local one with Delta Lake configured.
 
@@ -34,7 +42,7 @@ def get_session(cfg: SparkConfig) -> SparkSession:
         active = _build(cfg)
     active.conf.set("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
     active.conf.set("spark.sql.session.timeZone", "UTC")
-    for key, value in cfg.conf.items():
+    for key, value in {**_RUNTIME_DEFAULTS, **cfg.conf}.items():
         if active.conf.isModifiable(key):  # static settings only take effect at build time
             active.conf.set(key, value)
     _check_delta(active)
