@@ -382,11 +382,17 @@ def _check_mappings(mappings: dict[str, OrdersMappingConfig], *, file: str) -> N
 _CATALOGS = (("tags", "file", "tags.yaml"), ("score", "policy_file", "actions.yaml"))
 
 
+def _catalog_set(data: dict[str, Any], section: str, key: str) -> bool:
+    """Whether `data` (one file's or the merged mapping) sets the catalog path `section.key`."""
+    block = data.get(section)
+    return isinstance(block, dict) and isinstance(block.get(key), str)
+
+
 def _locate_catalogs(raw: dict[str, Any], chain: list[Path]) -> None:
     """Make `_CATALOGS` paths absolute: a set value against its file, a default against the chain."""
     for section, key, default in _CATALOGS:
         block = raw.get(section)
-        if isinstance(block, dict) and isinstance(block.get(key), str):
+        if _catalog_set(raw, section, key):
             continue  # set by a file (made absolute when read) or by an override (taken as given)
         if block is not None and not isinstance(block, dict):
             continue  # _build reports the bad section
@@ -408,9 +414,8 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...], chain: list[Path]) ->
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     for section, key, _ in _CATALOGS:
-        block = data.get(section)
-        if isinstance(block, dict) and isinstance(block.get(key), str):
-            block[key] = str((path.parent / block[key]).resolve())
+        if _catalog_set(data, section, key):
+            data[section][key] = str((path.parent / data[section][key]).resolve())
     parent = data.pop("extends", None)
     if parent is None:
         return data

@@ -118,9 +118,7 @@ class Lakehouse:
         table = DeltaTable.forPath(self.spark, self.path(name))
         before = self.version(name)
         table.delete(condition)
-        ours = table.history().where((F.col("version") > before) & (F.col("operation") == "DELETE"))
-        deleted = ours.select(F.col("operationMetrics")["numDeletedRows"].alias("n")).collect()
-        return sum(int(r["n"] or 0) for r in deleted)
+        return self._rows_committed_since(table, before, operation="DELETE", metric="numDeletedRows")
 
     def remove_from_array(self, name: str, column: str, values: list[str]) -> int:
         """Remove `values` from the array `column` of every row of `name` holding one of them, in one
@@ -129,9 +127,14 @@ class Lakehouse:
         gone = F.array(*[F.lit(v) for v in values])
         before = self.version(name)
         table.update(F.arrays_overlap(F.col(column), gone), {column: F.array_except(F.col(column), gone)})
-        ours = table.history().where((F.col("version") > before) & (F.col("operation") == "UPDATE"))
-        updated = ours.select(F.col("operationMetrics")["numUpdatedRows"].alias("n")).collect()
-        return sum(int(r["n"] or 0) for r in updated)
+        return self._rows_committed_since(table, before, operation="UPDATE", metric="numUpdatedRows")
+
+    @staticmethod
+    def _rows_committed_since(table: DeltaTable, before: int, *, operation: str, metric: str) -> int:
+        """Sum of a row-count `metric` over the `operation` commits after version `before` (0 if
+        Delta skipped the commit because nothing matched)."""
+        ours = table.history().where((F.col("version") > before) & (F.col("operation") == operation))
+        return sum(int(r["n"] or 0) for r in ours.select(F.col("operationMetrics")[metric].alias("n")).collect())
 
     def purge_removed_files(self, name: str) -> None:
         """Physically remove every file the current version of `name` no longer references.

@@ -22,6 +22,7 @@ from portrait.config import Config
 from portrait.features.daily import daily_activity, daily_metrics
 from portrait.features.incremental import STATE_SUM_TYPE, advance_state, as_state_table, leaving_days
 from portrait.features.portrait import build_portrait, checked_features, portrait_from_state, window_state
+from portrait.features.registry import window_inputs
 from portrait.io import Lakehouse
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,18 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
     """
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     signals = _signals_version(lake)  # read once: the state records it, the incremental check compares it
+    feats = checked_features(cfg.features.categories, cfg.features.history_days)
     if start is not None and start < date:
         mode = "backfill"
-        _full(lake, cfg, [start + dt.timedelta(days=i) for i in range((date - start).days + 1)], signals)
+        _full(lake, cfg, [start + dt.timedelta(days=i) for i in range((date - start).days + 1)], feats, signals)
     else:
-        reason = _why_not_incremental(lake, date, signals) if incremental else "incremental=False"
+        reason = _why_not_incremental(lake, date, signals, feats) if incremental else "incremental=False"
         mode = "full" if reason else "incremental"
         if reason:
             log.info("features %s: full build (%s)", date, reason)
-            _full(lake, cfg, [date], signals)
+            _full(lake, cfg, [date], feats, signals)
         else:
-            _incremental(lake, cfg, date, signals)
+            _incremental(lake, cfg, date, feats, signals)
     persons = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date)).count()
     log.info("portrait as of %s (%s): %d persons", date, mode, persons)
     return {"persons": persons, "mode": mode}
@@ -113,13 +115,13 @@ def _signals_version(lake: Lakehouse) -> str | None:
     return row[0]
 
 
-def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None) -> str | None:
+def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None, feats: list) -> str | None:
     """Why the state of `date` - 1 cannot be moved on to `date` (None when it can)."""
     if not lake.exists(STATE) or not lake.exists(DAILY):
         return f"no {STATE} or {DAILY} yet"
     if not lake.exists("silver.identity_history"):
         return "no silver.identity_history: persons whose past rows moved cannot be told apart"
-    if _state_layout_changed(lake.read(STATE).schema):
+    if _state_layout_changed(lake.read(STATE).schema, feats):
         return f"{STATE} was written by an older version (window sums not in long units)"
     previous = lake.read(STATE).where(F.col("as_of_date") == F.lit(date - dt.timedelta(days=1)))
     row = previous.select("signals_version").limit(1).collect()
@@ -130,11 +132,10 @@ def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None) ->
     return None
 
 
-def _state_layout_changed(schema: T.StructType) -> bool:
-    """Whether a `gold.portrait_state` schema keeps its window sums in another type than now."""
-    sums = [f for f in schema.fields if f.name not in ("person_id", "as_of_date", "latest_input_day",
-                                                         "signals_version") and not f.name.startswith("last_")]
-    return any(f.dataType.typeName() != STATE_SUM_TYPE for f in sums)
+def _state_layout_changed(schema: T.StructType, feats: list) -> bool:
+    """Whether a `gold.portrait_state` schema keeps the registry's window sums in another type than now."""
+    sums = window_inputs(feats)[0]
+    return any(s.name in schema.names and schema[s.name].dataType.typeName() != STATE_SUM_TYPE for s in sums)
 
 
 def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date], feats: list,
@@ -146,7 +147,7 @@ def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date],
     """
     start, end = min(dates), max(dates)
     rows = as_state_table(state, feats, signals_version=signals)
-    if lake.exists(STATE) and _state_layout_changed(lake.read(STATE).schema):
+    if lake.exists(STATE) and _state_layout_changed(lake.read(STATE).schema, feats):
         log.warning("%s has an older layout: replaced by the state of %s..%s", STATE, start, end)
         lake.overwrite(rows, STATE, replace_schema=True)
     else:
@@ -156,9 +157,8 @@ def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date],
     lake.replace_range(portrait, "gold.portrait", start=start, end=end)
 
 
-def _full(lake: Lakehouse, cfg: Config, dates: list[dt.date], signals: str | None) -> None:
+def _full(lake: Lakehouse, cfg: Config, dates: list[dt.date], feats: list, signals: str | None) -> None:
     """Full build of `dates` from silver: daily activity of every day, state and portrait."""
-    feats = checked_features(cfg.features.categories, cfg.features.history_days)
     end = max(dates)
     # One file per day instead of one per day and shuffle partition: the incremental run reads a few days.
     daily = daily_from_silver(lake, cfg, upto=end, landed_by=end).repartition("day")
@@ -199,9 +199,9 @@ def _relanded_dates(lake: Lakehouse, date: dt.date) -> list[dt.date]:
     return sorted(r[0] for r in rows)
 
 
-def _incremental(lake: Lakehouse, cfg: Config, date: dt.date, signals: str | None) -> None:
+def _incremental(lake: Lakehouse, cfg: Config, date: dt.date, feats: list, signals: str | None) -> None:
     """State of `date` from the state of `date` - 1; persons whose past rows moved are recomputed."""
-    spark, feats = lake.spark, checked_features(cfg.features.categories, cfg.features.history_days)
+    spark = lake.spark
     redo = _persons_to_recompute(lake, date)
     redo_df = F.broadcast(spark.createDataFrame([(p,) for p in redo], "person_id string"))
 

@@ -16,7 +16,7 @@ Every frame is bounded by `history_days`, so a row is the same whether its as-of
 alone (the daily run) or together with other dates (training).
 
 Window sums are exact fixed-point integers: each daily metric enters a sum as
-`round(metric * UNITS)` (a long, micro-units), and the portrait reads `sum / UNITS` back as a
+`to_units(metric)` = floor(metric * UNITS + 0.5) (a long, micro-units), and the portrait reads `sum / UNITS` back as a
 double. The incremental step adds and subtracts the same integers, so a state moved on day after
 day equals a full build bit for bit (doubles would drift: a 90-day revenue of a person who stopped
 buying would end at 1e-14, not 0). Longs also aggregate in Spark's fast path, where the decimals
