@@ -88,9 +88,10 @@ def test_training_sets_keep_persons_and_dates_apart(spark):
     assert not persons["calibration"] & persons["test"]
     assert 60 < len(persons["test"]) < 140 and 40 < len(persons["calibration"]) < 120
     assert len(persons["train"]) + len(persons["calibration"]) + len(persons["test"]) == 400
-    oot = {r.as_of_date for r in sets.test.select("as_of_date").distinct().collect()}
-    earlier = {r.as_of_date for r in sets.train.unionByName(sets.calibration).select("as_of_date").distinct().collect()}
-    assert oot == {_d(-30)} and earlier == {_d(-37), _d(-44)}
+    dates_of = {name: {r.as_of_date for r in getattr(sets, name).select("as_of_date").distinct().collect()}
+                for name in ("train", "calibration", "test")}
+    # Trained before the out-of-time date; calibrated and tested at it, on different persons.
+    assert dates_of == {"train": {_d(-37), _d(-44)}, "calibration": {_d(-30)}, "test": {_d(-30)}}
 
 
 def test_ece_lift_and_gain_by_hand(spark):

@@ -83,8 +83,9 @@ def in_fraction(salt: str, fraction: float) -> Column:
 
 @dataclass(frozen=True)
 class TrainingSets:
-    """Disjoint by person: `train` (fit and tune) and `calibration` (the isotonic fit) hold earlier
-    as-of dates of the non-test persons; `test` holds the out-of-time dates of the test persons."""
+    """Disjoint by person: `train` (fit and tune) holds earlier as-of dates of the non-test,
+    non-calibration persons; `calibration` (the isotonic fit) the out-of-time dates of the
+    calibration persons; `test` the out-of-time dates of the test persons."""
 
     train: DataFrame
     calibration: DataFrame
@@ -95,20 +96,21 @@ def training_sets(labelled: DataFrame, *, oot_dates: list[dt.date], test_fractio
                   calibration_fraction: float) -> TrainingSets:
     """Split labelled rows by person hash and by time.
 
-    Test persons (`test_fraction`, salt "test") appear only in the out-of-time test, at `oot_dates`;
-    the other persons' rows before the earliest out-of-time date are split again by person into
-    calibration (`calibration_fraction`, salt "calibration") and train. Rows of test persons at
-    earlier dates and of other persons at out-of-time dates are not used, so no person and no
-    date is on both sides of the train/test line.
+    Test persons (`test_fraction`, salt "test") appear only in the out-of-time test, at `oot_dates`.
+    The other persons are split again by person: calibration persons (`calibration_fraction`, salt
+    "calibration") give the isotonic fit their rows at the same out-of-time dates, the rest train on
+    the dates before the earliest of them. Calibrating at the latest labelled dates rather than at
+    the training dates maps scores to the outcome rates nearest in time to the dates the model
+    scores. No person is on two sides, and no training row is as late as a test or calibration row.
     """
     if not oot_dates:
         raise ValueError("training_sets needs at least one out-of-time as-of date (train.oot_dates >= 1)")
     test_person = in_fraction("test", test_fraction)
+    calibration_person = ~test_person & in_fraction("calibration", calibration_fraction)
     is_oot = F.col("as_of_date").isin([F.lit(d) for d in oot_dates])
-    earlier = labelled.where((F.col("as_of_date") < F.lit(min(oot_dates))) & ~test_person)
-    calibration = in_fraction("calibration", calibration_fraction)
+    earlier = F.col("as_of_date") < F.lit(min(oot_dates))
     return TrainingSets(
-        train=earlier.where(~calibration),
-        calibration=earlier.where(calibration),
+        train=labelled.where(earlier & ~test_person & ~calibration_person),
+        calibration=labelled.where(is_oot & calibration_person),
         test=labelled.where(is_oot & test_person),
     )

@@ -3,9 +3,10 @@
 For each label (purchase in the next `horizon_days`, churn over the next `churn_days`) training
 rows are portraits at weekly as-of dates whose label window ends by the run date (`models.labels`).
 Persons are split by a hash of person_id: test persons appear only at the latest (out-of-time)
-as-of dates, the others are split again into train and calibration persons at earlier dates.
-GBT parameters are tuned with TPE (each trial a nested MLflow run), refitted on the train rows,
-calibrated with isotonic regression on the calibration persons, and evaluated out of time (AUC,
+as-of dates, the others are split again into calibration persons (at those same latest dates) and
+train persons (at the earlier dates). GBT parameters are tuned with TPE (each trial a nested MLflow
+run), refitted on the train rows, calibrated with isotonic regression on the calibration persons
+at the latest labelled dates, and evaluated out of time (AUC,
 PR-AUC, Brier, ECE, lift/gain, feature importance; metrics and plots). The registered version
 becomes `champion` only if it passes the floors and beats the champion on the same out-of-time
 rows (`models.promotion`); otherwise it is the `challenger`. Runs and versions carry lineage:
@@ -119,6 +120,7 @@ def _train_label(label: str, model_name: str, *, rows: DataFrame, daily: DataFra
             "oot_dates": ",".join(d.isoformat() for d in oot),
             "test_fraction": tc.test_fraction, "calibration_fraction": tc.calibration_fraction,
             "max_evals": tc.max_evals, "n_features": len(feature_cols), "calibration": "isotonic",
+            "calibration_dates": ",".join(d.isoformat() for d in oot),
             "promotion_margin": tc.promotion_margin, "min_auc": tc.min_auc, "max_ece": tc.max_ece,
         })
         mlflow.log_text("\n".join(feature_cols), "feature_columns.txt")
