@@ -19,6 +19,10 @@ landing zone. So the comparison is out of time (after all data) and out of sampl
   the truth's `purchase_prob`. Both are judged against the same drawn outcomes: AUC (and the ratio
   model / oracle, the figure issue 5 asks for), ECE over 10 equal-width bins, Brier. The oracle's
   own ECE shows how much ECE sampling noise alone gives on these rows.
+- Where the gap comes from: the AUCs again for the test persons resolved into exactly one person
+  and for the others, whose browsing and buying the lake holds under different persons; and the
+  ceiling of the portrait at D, the AUC of a GBT regressor told the true probabilities of the
+  other persons at D (`feature_ceiling`).
 - Segments: the segment champion on gold.portrait at D, adjusted Rand index against the majority
   archetype of the true persons behind each resolved person (`bench.segments`).
 
@@ -35,6 +39,7 @@ from pathlib import Path
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import DecisionTreeClassifier
 from pyspark.ml.feature import StringIndexer
+from pyspark.ml.regression import GBTRegressor
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
@@ -44,6 +49,7 @@ from bench.segments import archetype_of_persons, shared_identifiers
 from portrait import features, registry, scoring, text, train
 from portrait.config import load_config
 from portrait.features.portrait import numeric_feature_columns
+from portrait.identity.quality import truth_identifiers
 from portrait.io import Lakehouse
 from portrait.models import evaluation, labels, segmentation
 from portrait.models.inputs import input_stages
@@ -51,11 +57,20 @@ from portrait.spark import get_session
 
 
 def matched_persons(truth: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
-    """(`person_key`, `person_id`): each true person's resolved person holding most of their
-    account and cookie identifiers."""
+    """(`person_key`, `person_id`, `whole`): each true person's resolved person holding most of
+    their account and cookie identifiers (ties: the smallest person_id). `whole` is true when that
+    resolved person holds all of their account, cookie, phone and e-mail identifiers the lake saw,
+    and none of another true person's: where they browse and where they buy is one person."""
     best = Window.partitionBy("person_key").orderBy(F.desc("n"), F.asc("person_id"))
-    return (shared_identifiers(truth, identity_map, key=key).withColumn("rank", F.row_number().over(best))
-            .where("rank = 1").select("person_key", "person_id"))
+    matched = (shared_identifiers(truth, identity_map, key=key).withColumn("rank", F.row_number().over(best))
+               .where("rank = 1").select("person_key", "person_id"))
+    held = (truth_identifiers(truth, key=key).where(F.col("id_type").isin("account", "cookie", "phone", "email"))
+            .join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
+            .select("person_key", "person_id").distinct())
+    fragments = held.groupBy("person_key").agg(F.count("*").alias("fragments"))
+    owners = held.groupBy("person_id").agg(F.count("*").alias("owners"))
+    return (matched.join(fragments, on="person_key").join(owners, on="person_id")
+            .select("person_key", "person_id", ((F.col("owners") == 1) & (F.col("fragments") == 1)).alias("whole")))
 
 
 def _quality(scored: DataFrame, score: str) -> dict:
@@ -65,29 +80,55 @@ def _quality(scored: DataFrame, score: str) -> dict:
             "ece": evaluation.expected_calibration_error(table), "brier": brier, "calibration": table}
 
 
+def _resolution_quality(rows: DataFrame) -> dict:
+    model = evaluation.auc(rows, score="p_model", label="label")
+    oracle = evaluation.auc(rows, score="p_oracle", label="label")
+    ece = evaluation.expected_calibration_error(evaluation.calibration_table(rows, score="p_model", label="label"))
+    return {"persons": rows.count(), "auc": model, "oracle_auc": oracle, "auc_ratio": model / oracle, "ece": ece}
+
+
+def feature_ceiling(portrait: DataFrame, truth_rows: DataFrame, cfg) -> float:
+    """AUC on the test persons of a GBT regressor *told* the true purchase probability of every
+    other person at D, from the same model inputs: how much of the oracle the portrait at D can
+    carry at all, with no label noise and no shift between training dates and D. A model trained on
+    drawn outcomes at earlier dates is not expected to beat it."""
+    rows = portrait.join(truth_rows.select("person_id", "p_oracle", "label"), on="person_id")
+    test = labels.in_fraction("test", cfg.train.test_fraction)
+    cols = numeric_feature_columns(portrait)
+    regressor = GBTRegressor(labelCol="p_oracle", maxDepth=5, maxIter=60, stepSize=0.1, seed=cfg.train.seed)
+    model = Pipeline(stages=[*input_stages(cols), regressor]).fit(rows.where(~test))
+    return evaluation.auc(model.transform(rows.where(test)), score="prediction", label="label")
+
+
 def propensity_vs_oracle(spark, cfg, lake: Lakehouse, date: dt.date) -> dict:
     registry.configure(cfg.mlflow)
     model, version, _ = registry.load_champion(cfg.train.propensity_model)
     truth = spark.read.parquet(f"{cfg.paths.truth}/persons")
     matched = matched_persons(truth, lake.read("silver.identity_map"), key=cfg.pii_key())
     portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
+    truth_rows = (matched.join(truth.select("person_key", "archetype", F.col("purchase_prob").alias("p_oracle"),
+                                            F.col("purchased_in_horizon").cast("double").alias("label")),
+                               on="person_key")
+                  .persist(StorageLevel.MEMORY_AND_DISK))
     test = portrait.where(labels.in_fraction("test", cfg.train.test_fraction))
     predicted = model.transform(test)
     predicted = predicted.select("person_id", evaluation.model_probability(predicted).alias("p_model"))
-    rows = (predicted.join(matched, on="person_id")
-            .join(truth.select("person_key", "archetype", F.col("purchase_prob").alias("p_oracle"),
-                               F.col("purchased_in_horizon").cast("double").alias("label")), on="person_key")
-            .persist(StorageLevel.MEMORY_AND_DISK))
+    rows = predicted.join(truth_rows, on="person_id").persist(StorageLevel.MEMORY_AND_DISK)
     n = rows.count()
     result = {"model_version": version, "test_persons": n,
               "positive_rate": rows.agg(F.avg("label")).first()[0],
               "model": _quality(rows, "p_model"), "oracle": _quality(rows, "p_oracle")}
     result["auc_ratio"] = result["model"]["auc"] / result["oracle"]["auc"]
+    result["by_resolution"] = {"whole": _resolution_quality(rows.where("whole")),
+                               "split": _resolution_quality(rows.where("NOT whole"))}
+    result["ceiling_auc"] = feature_ceiling(portrait, truth_rows, cfg)
+    result["ceiling_ratio"] = result["ceiling_auc"] / result["oracle"]["auc"]
     by_archetype = rows.groupBy("archetype").agg(  # 6 rows: where the model's probabilities miss the truth
         F.count("*").alias("persons"), F.avg("p_model").alias("mean_p_model"),
         F.avg("p_oracle").alias("mean_p_oracle"), F.avg("label").alias("positive_rate")).orderBy("archetype")
     result["by_archetype"] = [r.asDict() for r in by_archetype.collect()]
     rows.unpersist()
+    truth_rows.unpersist()
     return result
 
 
@@ -141,6 +182,16 @@ def _markdown(result: dict) -> list[str]:
               f"{p['oracle']['brier']:.4f} |", "",
               f"**AUC ratio model / oracle: {p['auc_ratio']:.4f}** (goal >= 0.97); **model ECE {p['model']['ece']:.4f}** "
               "(goal <= 0.02)", "",
+              "Where the gap comes from:", "",
+              "| test persons | persons | model AUC | oracle AUC | ratio | model ECE |", "|---|---|---|---|---|---|"]
+    for name, what in (("whole", "resolved into exactly one person"),
+                       ("split", "split over several persons, or sharing one with others")):
+        r = p["by_resolution"][name]
+        lines += [f"| {what} | {r['persons']:,} | {r['auc']:.4f} | {r['oracle_auc']:.4f} | {r['auc_ratio']:.4f} | "
+                  f"{r['ece']:.4f} |"]
+    lines += ["", f"**Ceiling of the portrait at D: AUC {p['ceiling_auc']:.4f}, ratio {p['ceiling_ratio']:.4f}.** "
+              "A GBT regressor *told* the true probabilities of the other persons at D, from the same model inputs, "
+              "scored on the same test persons: no label noise, no drift between training dates and D.", "",
               "By archetype (mean probability of the model and of the oracle, and the drawn outcome's rate):", "",
               "| archetype | persons | model | oracle | outcome rate |", "|---|---|---|---|---|"]
     lines += [f"| {r['archetype']} | {r['persons']:,} | {r['mean_p_model']:.3f} | {r['mean_p_oracle']:.3f} | "
