@@ -98,6 +98,42 @@ def test_propensities_are_probabilities_and_rank_buyers(spark, pipeline):
     assert models["propensity"]["test_auc"] > 0.6
 
 
+def test_churn_propensity_is_published_for_the_churn_population_only(spark, pipeline):
+    cfg, _, models = pipeline
+    lake = _lake(spark, cfg)
+    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(D))
+    active = portrait.select("person_id", scoring.churn_population(cfg.train.churn_lookback_days).alias("active"))
+    prop = lake.read("gold.propensity_daily").where(F.col("date") == F.lit(D)).join(active, on="person_id")
+    assert models["churn"]["promoted"]
+    # Active in the last churn_lookback_days (30 here, not the default 90): scored, a probability.
+    scored = prop.where("active")
+    assert scored.count() > 0
+    assert scored.where(F.col("churn_propensity").isNull() | (F.col("churn_propensity") < 0)
+                        | (F.col("churn_propensity") > 1)).isEmpty()
+    # Nobody to churn: no visit and no order in the lookback.
+    assert prop.where("NOT active").count() > 0
+    assert prop.where("NOT active").where(F.col("churn_propensity").isNotNull()).isEmpty()
+    versions = {tuple(r) for r in prop.select("churn_model_version", "churn_days").distinct().collect()}
+    assert versions == {(models["churn"]["version"], cfg.train.churn_days)}
+
+
+def test_a_propensity_table_of_the_older_contract_gains_the_churn_columns(spark, pipeline, tmp_path):
+    cfg, _, _ = pipeline
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    current = _lake(spark, cfg).read("gold.propensity_daily")
+    old_contract = [c for c in current.columns if c not in schemas.ADDED_COLUMNS["gold.propensity_daily"]]
+    lake.replace_range(current.select(*old_contract), "gold.propensity_daily", start=D)
+    assert lake.add_columns("gold.propensity_daily", schemas.added_columns("gold.propensity_daily")) == \
+        sorted(schemas.ADDED_COLUMNS["gold.propensity_daily"])
+    assert lake.add_columns("gold.propensity_daily", schemas.added_columns("gold.propensity_daily")) == []
+    got = [(f.name, f.dataType.simpleString()) for f in lake.read("gold.propensity_daily").schema.fields]
+    assert got == [(name, sql_type) for name, sql_type, _ in schemas.PUBLISHED_COLUMNS["gold.propensity_daily"]]
+    assert lake.read("gold.propensity_daily").where(F.col("churn_propensity").isNotNull()).isEmpty()
+    # The next write carries the new columns into the migrated table.
+    lake.replace_range(schemas.conform(current, "gold.propensity_daily"), "gold.propensity_daily", start=D)
+    assertDataFrameEqual(lake.read("gold.propensity_daily"), current)
+
+
 def test_nobody_gets_an_action_on_a_channel_they_did_not_consent_to(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)

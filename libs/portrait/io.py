@@ -9,12 +9,14 @@ before or after a job, never half of it; a failed job leaves the table as it was
   row outside it in the new data fails the write.
 - `overwrite` replaces a current-state table (e.g. the identity map) in one commit.
 - `append_once` appends under a (app_id, version) transaction id: a retried append is a no-op.
+- `add_columns` adds the columns a published schema grew by (null in old rows), explicitly.
 - `delete_where` deletes matching rows in one commit; `purge_removed_files` then vacuums with
   retention 0 so that removed rows are gone from storage too (erasure only: see `portrait.erase`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -24,6 +26,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from portrait import tables
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,20 @@ class Lakehouse:
             .option("mergeSchema", str(merge_schema).lower())
             .save(self.path(name))
         )
+
+    def add_columns(self, name: str, columns: dict[str, str]) -> list[str]:
+        """Add `columns` (name -> Spark SQL type) that an existing table lacks, in one ALTER TABLE;
+        its old rows read them as null. The explicit migration of a published schema that grew.
+        Returns the names added (none when the table is missing or already has them)."""
+        if not self.exists(name):
+            return []
+        have = set(self.read(name).columns)
+        missing = {c: t for c, t in columns.items() if c not in have}
+        if missing:
+            log.warning("adding columns %s to %s", sorted(missing), name)
+            ddl = ", ".join(f"`{c}` {t}" for c, t in missing.items())
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(name)}` ADD COLUMNS ({ddl})")
+        return sorted(missing)
 
     def delete_where(self, name: str, condition: Column) -> int:
         """Delete the rows of `name` matching `condition` in one commit; return how many were deleted.

@@ -23,6 +23,11 @@ PUBLISHED_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("propensity_decile", "int", "1 = the top 10 % of propensity on this date, 10 = the lowest"),
         ("horizon_days", "int", "label horizon of the model"),
         ("propensity_model_version", "string", "registered version of the propensity model"),
+        ("churn_propensity", "double", "probability of no visit and no order in the next churn_days; null for "
+                                       "persons with neither in the churn lookback (train.churn_lookback_days: "
+                                       "no churn to predict) or without a churn champion"),
+        ("churn_days", "int", "churn window of the churn model"),
+        ("churn_model_version", "string", "registered version of the churn model; null without a champion"),
     ],
     "gold.next_actions_daily": [
         ("date", "date", "scoring date"),
@@ -44,3 +49,16 @@ PUBLISHED_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 def conform(df: DataFrame, table: str) -> DataFrame:
     """Select and cast `df` to the published contract of `table` (missing columns fail)."""
     return df.select(*[F.col(name).cast(sql_type).alias(name) for name, sql_type, _ in PUBLISHED_COLUMNS[table]])
+
+
+# Columns a published table gained after lakes were written with it: added by an explicit migration
+# (`Lakehouse.add_columns`) before the first write that carries them.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "gold.propensity_daily": ("churn_propensity", "churn_days", "churn_model_version"),
+}
+
+
+def added_columns(table: str) -> dict[str, str]:
+    """The columns `table` gained since its first release, with their SQL types (for `add_columns`)."""
+    types = {name: sql_type for name, sql_type, _ in PUBLISHED_COLUMNS[table]}
+    return {name: types[name].upper() for name in ADDED_COLUMNS.get(table, ())}

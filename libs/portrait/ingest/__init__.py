@@ -102,7 +102,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
             earliest=earliest, run_id=run_id, recorded=recorded,
         )
 
-    _migrate(lake, "bronze.quarantine", _NEW_COLUMNS["bronze.quarantine"])
+    lake.add_columns("bronze.quarantine", _NEW_COLUMNS["bronze.quarantine"])
     all_quarantined = reduce(DataFrame.unionByName, [r.quarantined for r in results.values()])
     all_dates = [d for r in results.values() for d in r.dates]
     in_sources = " OR ".join(f"(source = '{n}' AND {_dates_in(r.dates)})" for n, r in results.items())
@@ -172,7 +172,7 @@ def _ingest_source(
     if extra_columns:
         log.warning("ingest %s: unknown columns kept in bronze.%s.extra: %s", name, name, extra_columns)
 
-    _migrate(lake, table, _EXTRA_COLUMN)
+    lake.add_columns(table, _EXTRA_COLUMN)
     out_cols = [f.output_name for f in source.fields] + ["extra", "source_file", "date"]
     lake.replace_range(
         rows.where(F.col("_status") == validate.KEPT).select(*out_cols), table, start=dates[0], end=date,
@@ -244,18 +244,6 @@ def _recorded_files(lake: Lakehouse, start: dt.date, end: dt.date) -> dict[str, 
     for r in recorded:
         out.setdefault(r["source"], set()).add((r["file"], r["file_size"], r["file_modified_ms"]))
     return out
-
-
-def _migrate(lake: Lakehouse, name: str, columns: dict[str, str]) -> None:
-    """Add `columns` to an existing table written before they existed (null in its old rows)."""
-    if not lake.exists(name):
-        return
-    have = set(lake.read(name).columns)
-    missing = {c: t for c, t in columns.items() if c not in have}
-    if missing:
-        log.warning("adding columns %s to %s", sorted(missing), name)
-        ddl = ", ".join(f"{c} {t}" for c, t in missing.items())
-        lake.spark.sql(f"ALTER TABLE delta.`{lake.path(name)}` ADD COLUMNS ({ddl})")
 
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:

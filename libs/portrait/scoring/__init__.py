@@ -1,5 +1,8 @@
 """Score: the champion models applied to the portrait of date D -> the three published tables.
 
+Purchase propensity for everyone, churn propensity for the persons active in the churn lookback
+(the churn label's population), segments, and the next best action from the policy.
+
 Everything is computed once and kept, then the three tables are written, each in one Delta
 commit replacing date D: a rerun gives the same rows, and a reader sees a date whole or not at all.
 """
@@ -49,6 +52,32 @@ def _record_segment_movement(lake: Lakehouse, date: dt.date) -> dict[str, float]
     return {"segment_share_moved": row["share_moved"]}
 
 
+def churn_population(lookback_days: int) -> Column:
+    """Persons with a visit or a completed order in the `lookback_days` up to the as-of date: the
+    population the churn label is defined on (`models.labels.with_churn_label`)."""
+    never = F.lit(lookback_days)
+    return F.least(F.coalesce(F.col("days_since_last_visit"), never),
+                   F.coalesce(F.col("days_since_last_order"), never)) < never
+
+
+def _with_churn(scored: DataFrame, cfg: Config) -> DataFrame:
+    """`scored` with `churn_propensity` (null outside the churn population) and `churn_model_version`.
+
+    Without a churn champion (the first one failed its floors) both are null and a warning says
+    why: purchase propensities and actions do not wait for the churn model.
+    """
+    try:
+        model, version, _ = registry.load_champion(cfg.train.churn_model)
+    except LookupError as exc:
+        log.warning("churn_propensity left null: %s", exc)
+        return scored.withColumns({"churn_propensity": F.lit(None).cast("double"),
+                                   "churn_model_version": F.lit(None).cast("string")})
+    out = model.transform(scored)
+    active = churn_population(cfg.train.churn_lookback_days)
+    return out.select(*scored.columns, F.when(active, model_probability(out)).alias("churn_propensity"),
+                      F.lit(version).alias("churn_model_version"))
+
+
 def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     """Publish segments, propensities and next actions for `date`."""
     lake = Lakehouse(spark, cfg.paths.lakehouse)
@@ -65,6 +94,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
     scored = prop_model.transform(portrait)
     scored = scored.select(*portrait.columns, model_probability(scored).alias("purchase_propensity"))
+    scored = _with_churn(scored, cfg)
     segmented = segmentation.with_segment_id(seg_model.transform(scored), cluster_to_segment)
     rows = segmented.select(
         *scored.columns,
@@ -75,6 +105,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
         "propensity_model_version": F.lit(prop_version),
         "segment_model_version": F.lit(seg_version),
         "horizon_days": F.lit(cfg.train.horizon_days),
+        "churn_days": F.lit(cfg.train.churn_days),
     }).persist(StorageLevel.MEMORY_AND_DISK)
     rows = rows.withColumn("propensity_decile", decile(rows, "purchase_propensity"))
     holdout = person_bucket("holdout") < int(round(cfg.score.holdout_fraction * 1000))
@@ -83,6 +114,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     rows.unpersist()
 
     for table in ("gold.segments_daily", "gold.propensity_daily", "gold.next_actions_daily"):
+        lake.add_columns(table, schemas.added_columns(table))  # a table written before its contract grew
         lake.replace_range(schemas.conform(published, table), table, start=date)
     counts = {"persons": n, **{r["action"]: r["n"] for r in published.groupBy("action").agg(F.count("*").alias("n")).collect()}}
     published.unpersist()
