@@ -115,6 +115,11 @@ def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
         print(f"  {r['tag']:<24} {r['count']:>8,}")
     size = lake.read("gold.audiences").where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
     print(f"Audience {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}): {size:,} persons in gold.audiences")
+    churn = (lake.read("gold.propensity_daily").where(F.col("date") == F.lit(date))
+             .agg(F.count("churn_propensity").alias("n"), F.avg("churn_propensity").alias("mean")).first())
+    if churn["n"]:
+        print(f"\nChurn propensity (gold.propensity_daily) for the {churn['n']:,} persons active in the last "
+              f"{cfg.train.churn_lookback_days} days: mean {churn['mean']:.3f}")
     actions = lake.read("gold.next_actions_daily").where(F.col("date") == F.lit(date))
     print(f"\nNext actions for {date} by action:")
     for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():
