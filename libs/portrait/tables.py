@@ -82,7 +82,8 @@ _SPECS = [
               "Per scoring date: persons in gold.segments_daily on both that date and previous_date, how many "
               "changed segment_id, their share and the counts per 'from->to' segment name pair; no person data",
               partition_by=()),
-    TableSpec("gold.propensity_daily", "score", "Purchase (and, for active persons, churn) propensity of every person per date", properties=_CDF),
+    TableSpec("gold.propensity_daily", "score",
+              "Purchase (and, for active persons, churn) propensity of every person per date", properties=_CDF),
     TableSpec("gold.next_actions_daily", "score",
               "Next best action per person per date, with reason, channel, consent and holdout", properties=_CDF),
     TableSpec("gold.erasure_log", "erase",
