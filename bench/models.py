@@ -45,6 +45,7 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from bench.run import ROOT, machine, write_results
+from bench.scoring import workdir_overrides
 from bench.segments import archetype_of_persons, shared_identifiers
 from portrait import features, registry, scoring, text, train
 from portrait.config import load_config
@@ -220,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir)
     meta = json.loads((work / "truth" / "meta.json").read_text())
     date = dt.date.fromisoformat(meta["end_date"])
-    overrides = {"paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
-                 "paths.truth": str(work / "truth"), "mlflow.tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
-                 "mlflow.artifact_root": str(work / "mlflow-artifacts")}
+    overrides = workdir_overrides(work)
     if args.max_evals:
         overrides["train.max_evals"] = args.max_evals
     cfg = load_config(args.conf, overrides=overrides)
