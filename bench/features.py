@@ -32,7 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from bench.run import RESULTS, ROOT, machine
+from bench.run import RESULTS, ROOT, machine, workdir_overrides
 from portrait import features
 from portrait.config import load_config
 from portrait.io import Lakehouse
@@ -105,9 +105,7 @@ def _prepare(args, cfg_path: str) -> tuple:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="portrait-bench-features-"))
     work.mkdir(parents=True, exist_ok=True)
     source_cfg = load_config(cfg_path)
-    cfg = load_config(cfg_path, overrides={
-        "paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
-        "paths.truth": str(work / "truth")})
+    cfg = load_config(cfg_path, overrides=workdir_overrides(work))
     spark = get_session(cfg.spark)
     if args.scale is None:
         shutil.rmtree(work / "lakehouse", ignore_errors=True)

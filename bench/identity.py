@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from bench.run import ROOT, machine, write_results
+from bench.run import ROOT, machine, workdir_overrides, write_results
 from portrait import generator, identity, ingest
 from portrait.config import Config, load_config
 from portrait.identity import graph
@@ -181,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.existing:
         work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="portrait-bench-identity-"))
         work.mkdir(parents=True, exist_ok=True)
-        overrides = {"paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
-                     "paths.truth": str(work / "truth")}
+        overrides = workdir_overrides(work)
     cfg = load_config(args.conf, overrides=overrides)
     spark = get_session(cfg.spark)
     cores = int(spark.sparkContext.defaultParallelism)

@@ -44,9 +44,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from bench.run import ROOT, machine, write_results
-from bench.scoring import workdir_overrides
-from bench.segments import archetype_of_persons, shared_identifiers
+from bench.run import ROOT, machine, workdir_overrides, write_results
+from bench.segments import archetype_of_persons
 from portrait import features, registry, scoring, text, train
 from portrait.config import load_config
 from portrait.features.portrait import numeric_feature_columns
@@ -62,12 +61,12 @@ def matched_persons(truth: DataFrame, identity_map: DataFrame, *, key: bytes) ->
     their account and cookie identifiers (ties: the smallest person_id). `whole` is true when that
     resolved person holds all of their account, cookie, phone and e-mail identifiers the lake saw,
     and none of another true person's: where they browse and where they buy is one person."""
-    best = Window.partitionBy("person_key").orderBy(F.desc("n"), F.asc("person_id"))
-    matched = (shared_identifiers(truth, identity_map, key=key).withColumn("rank", F.row_number().over(best))
-               .where("rank = 1").select("person_key", "person_id"))
     held = (truth_identifiers(truth, key=key).where(F.col("id_type").isin("account", "cookie", "phone", "email"))
             .join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
-            .select("person_key", "person_id").distinct())
+            .groupBy("person_key", "person_id")
+            .agg(F.count(F.when(F.col("id_type").isin("account", "cookie"), 1)).alias("n")))  # shared_identifiers' n
+    best = Window.partitionBy("person_key").orderBy(F.desc("n"), F.asc("person_id"))
+    matched = held.where("n > 0").withColumn("rank", F.row_number().over(best)).where("rank = 1")
     fragments = held.groupBy("person_key").agg(F.count("*").alias("fragments"))
     owners = held.groupBy("person_id").agg(F.count("*").alias("owners"))
     return (matched.join(fragments, on="person_key").join(owners, on="person_id")
@@ -82,10 +81,10 @@ def _quality(scored: DataFrame, score: str) -> dict:
 
 
 def _resolution_quality(rows: DataFrame) -> dict:
-    model = evaluation.auc(rows, score="p_model", label="label")
+    model = _quality(rows, "p_model")
     oracle = evaluation.auc(rows, score="p_oracle", label="label")
-    ece = evaluation.expected_calibration_error(evaluation.calibration_table(rows, score="p_model", label="label"))
-    return {"persons": rows.count(), "auc": model, "oracle_auc": oracle, "auc_ratio": model / oracle, "ece": ece}
+    return {"persons": rows.count(), "auc": model["auc"], "oracle_auc": oracle, "auc_ratio": model["auc"] / oracle,
+            "ece": model["ece"]}
 
 
 def feature_ceiling(portrait: DataFrame, truth_rows: DataFrame, cfg) -> float:

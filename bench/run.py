@@ -40,6 +40,13 @@ def write_results(name: str, result: dict, lines: list[str]) -> None:
     print("\n".join(lines))
 
 
+def workdir_overrides(work: Path) -> dict[str, str]:
+    """The conf overrides that point a run at a bench workdir: lake, landing zone, truth, MLflow store."""
+    return {"paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
+            "paths.truth": str(work / "truth"), "mlflow.tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
+            "mlflow.artifact_root": str(work / "mlflow-artifacts")}
+
+
 def machine(spark) -> dict:
     mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
     return {
@@ -60,11 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     date = dt.date.fromisoformat(args.date)
     work = Path(tempfile.mkdtemp(prefix="portrait-bench-"))
-    cfg = load_config(args.conf, overrides={
-        "paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
-        "paths.truth": str(work / "truth"), "mlflow.tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
-        "mlflow.artifact_root": str(work / "artifacts"),
-    })
+    cfg = load_config(args.conf, overrides=workdir_overrides(work))
     spark = get_session(cfg.spark)
     cores = int(spark.sparkContext.defaultParallelism)
     started = time.perf_counter()

@@ -16,17 +16,10 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.run import ROOT, machine, write_results
+from bench.run import ROOT, machine, workdir_overrides, write_results
 from portrait import scoring
 from portrait.config import load_config
 from portrait.spark import get_session
-
-
-def workdir_overrides(work: Path) -> dict[str, str]:
-    """The conf overrides that point a run at a bench workdir (lake, landing, truth, MLflow store)."""
-    return {"paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
-            "paths.truth": str(work / "truth"), "mlflow.tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
-            "mlflow.artifact_root": str(work / "mlflow-artifacts")}
 
 
 def main(argv: list[str] | None = None) -> int:

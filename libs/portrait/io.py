@@ -117,7 +117,7 @@ class Lakehouse:
         """Add `columns` (name -> Spark SQL type) that an existing table lacks, in one ALTER TABLE;
         its old rows read them as null. The explicit migration of a published schema that grew.
         Returns the names added (none when the table is missing or already has them)."""
-        if not self.exists(name):
+        if not columns or not self.exists(name):  # nothing to add: no snapshot read
             return []
         have = set(self.read(name).columns)
         missing = {c: t for c, t in columns.items() if c not in have}
