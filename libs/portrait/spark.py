@@ -26,6 +26,13 @@ _DELTA_CONF = {
 _RUNTIME_DEFAULTS = {
     "spark.sql.maxPlanStringLength": "1000000",
 }
+# Static options set on every session we build unless the conf sets them (a session that already
+# exists, e.g. a notebook's, keeps its own). PySpark's DataFrame debugging makes every Column and
+# function call also walk the Python stack and make four more JVM calls to record its call site
+# for error messages: 3x the driver time of building a plan. Set it true in `spark.conf` to debug.
+_BUILD_DEFAULTS = {
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
+}
 
 
 def get_session(cfg: SparkConfig) -> SparkSession:
@@ -57,7 +64,7 @@ def _build(cfg: SparkConfig) -> SparkSession:
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         # Launched by spark-submit: its --master, --jars/--packages and --conf rule; the conf
         # file's local settings (master, jars_dir) must not override them.
-        for key, value in {**_DELTA_CONF, **cfg.conf}.items():
+        for key, value in {**_DELTA_CONF, **_BUILD_DEFAULTS, **cfg.conf}.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
@@ -80,7 +87,7 @@ def _build(cfg: SparkConfig) -> SparkSession:
                 f"(or `python -m portrait.jars fetch {cfg.jars_dir}`)."
             )
         builder = builder.config("spark.jars", ",".join(str(p) for p in paths))
-    for key, value in {**_DELTA_CONF, **cfg.conf}.items():
+    for key, value in {**_DELTA_CONF, **_BUILD_DEFAULTS, **cfg.conf}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
