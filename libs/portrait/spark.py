@@ -61,10 +61,11 @@ def _build(cfg: SparkConfig) -> SparkSession:
     # locally because the default is an address on the external interface.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(cfg.app_name)
+    settings = {**_DELTA_CONF, **_BUILD_DEFAULTS, **cfg.conf}
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         # Launched by spark-submit: its --master, --jars/--packages and --conf rule; the conf
         # file's local settings (master, jars_dir) must not override them.
-        for key, value in {**_DELTA_CONF, **_BUILD_DEFAULTS, **cfg.conf}.items():
+        for key, value in settings.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
@@ -87,7 +88,7 @@ def _build(cfg: SparkConfig) -> SparkSession:
                 f"(or `python -m portrait.jars fetch {cfg.jars_dir}`)."
             )
         builder = builder.config("spark.jars", ",".join(str(p) for p in paths))
-    for key, value in {**_DELTA_CONF, **_BUILD_DEFAULTS, **cfg.conf}.items():
+    for key, value in settings.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
