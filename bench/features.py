@@ -37,20 +37,21 @@ from portrait import features
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
+from portrait import catalog
 
 SILVER = ("events", "orders", "social", "customers", "social_signals", "identity_history")
 # Columns of each table the feature stage reads (features.daily, features.portrait), the limit query reads them too.
 USED = {
-    "silver.events": ("person_id", "session_id", "event_type", "ts", "category", "device_type", "channel",
+    catalog.SILVER_EVENTS: ("person_id", "session_id", "event_type", "ts", "category", "device_type", "channel",
                       "dwell_ms", "date"),
-    "silver.orders": ("person_id", "order_id", "order_ts", "status", "quantity", "unit_price", "discount_amount",
+    catalog.SILVER_ORDERS: ("person_id", "order_id", "order_ts", "status", "quantity", "unit_price", "discount_amount",
                       "coupon_code", "category", "date"),
-    "silver.social": ("person_id", "post_id", "post_type", "rating", "likes", "shares", "ts", "date"),
-    "silver.social_signals": ("person_id", "post_id", "sentiment", "sentiment_score", "topic"),
-    "silver.customers": ("person_id", "account_id", "gender", "birth_year", "city_tier", "signup_date",
+    catalog.SILVER_SOCIAL: ("person_id", "post_id", "post_type", "rating", "likes", "shares", "ts", "date"),
+    catalog.SILVER_SOCIAL_SIGNALS: ("person_id", "post_id", "sentiment", "sentiment_score", "topic"),
+    catalog.SILVER_CUSTOMERS: ("person_id", "account_id", "gender", "birth_year", "city_tier", "signup_date",
                          "consent_sms", "consent_email", "consent_push", "consent_wechat", "consent_updated_at"),
 }
-TS = {"silver.events": "ts", "silver.orders": "order_ts", "silver.social": "ts"}
+TS = {catalog.SILVER_EVENTS: "ts", catalog.SILVER_ORDERS: "order_ts", catalog.SILVER_SOCIAL: "ts"}
 HISTORY = ("as_of_date date, change string, person_id string, related_person_ids array<string>, "
            "identifiers_added long, identifiers_removed long")
 
@@ -139,12 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     work, cfg, spark, origin = _prepare(args, args.conf)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     notes = [origin]
-    if not lake.exists("silver.identity_history"):
+    if not lake.exists(catalog.SILVER_IDENTITY_HISTORY):
         empty = spark.createDataFrame([], HISTORY)
-        lake.replace_range(empty, "silver.identity_history", start=date)
+        lake.replace_range(empty, catalog.SILVER_IDENTITY_HISTORY, start=date)
         notes.append("silver.identity_history missing (lake predates it): written empty, so no person is "
                      "recomputed for identity changes")
-    events = lake.read("silver.events").where(F.col("date") <= F.lit(date)).count()
+    events = lake.read(catalog.SILVER_EVENTS).where(F.col("date") <= F.lit(date)).count()
     scale = args.scale if args.scale is not None else round(events / 1e7, 2)
 
     features.run(spark, cfg, date - dt.timedelta(days=1), incremental=False)  # the state of D-1
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                                     landed_by=date))
     result = {
         "benchmark": "features", "scale": scale, "date": args.date, "machine": machine(spark),
-        "events": events, "persons": lake.read("gold.portrait").where(F.col("as_of_date") == date).count(),
+        "events": events, "persons": lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == date).count(),
         "persons_recomputed_on_d": redo, "incremental_mode": mode, "notes": notes,
         "seconds_median": med, "seconds_all": times,
         "limit_ratio_stage": med["full_stage"] / med["limit_query"],

@@ -38,6 +38,7 @@ from portrait.identity.quality import (judged_cells, linkable_recall, missed_pai
                                       stranded_identifiers, truth_identifiers)
 from portrait.io import Lakehouse
 from portrait.spark import get_session
+from portrait import catalog
 
 MARKER = "generated.json"
 
@@ -193,14 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     meta = json.loads((Path(cfg.paths.truth) / "meta.json").read_text())
     result["scale"] = meta["scale"]
     lake = Lakehouse(spark, cfg.paths.lakehouse)
-    imap, excluded = lake.read("silver.identity_map"), lake.read("silver.identity_excluded")
+    imap, excluded = lake.read(catalog.SILVER_IDENTITY_MAP), lake.read(catalog.SILVER_IDENTITY_EXCLUDED)
     persons = spark.read.parquet(f"{cfg.paths.truth}/persons")
     truth = truth_identifiers(persons, key=cfg.pii_key())
     result["quality"] = pairwise_quality(truth, imap, excluded)
     cells = judged_cells(truth, imap, excluded).persist()
     result["recall_by_account"] = _recall_by_account(cells, persons)
     upto = F.col("date") <= F.lit(date)
-    evidence = graph.links(*[lake.read(f"bronze.{t}").where(upto) for t in ("clickstream", "orders", "social", "crm")])
+    evidence = graph.links(*[lake.read(catalog.BRONZE_SOURCES[t]).where(upto) for t in ("clickstream", "orders", "social", "crm")])
     result["linkable"] = linkable_recall(cells, evidence, max_iterations=cfg.identity.max_iterations)
     missed = missed_pairs(cells).orderBy("missed_pairs", ascending=False)
     result["missed_pairs"] = [r.asDict() for r in missed.collect()]  # at most 21 rows

@@ -54,6 +54,7 @@ from portrait.io import Lakehouse
 from portrait.models import evaluation, labels, segmentation
 from portrait.models.inputs import input_stages
 from portrait.spark import get_session
+from portrait import catalog
 
 
 def matched_persons(truth: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
@@ -104,8 +105,8 @@ def propensity_vs_oracle(spark, cfg, lake: Lakehouse, date: dt.date) -> dict:
     registry.configure(cfg.mlflow)
     model, version, _ = registry.load_champion(cfg.train.propensity_model)
     truth = spark.read.parquet(f"{cfg.paths.truth}/persons")
-    matched = matched_persons(truth, lake.read("silver.identity_map"), key=cfg.pii_key())
-    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
+    matched = matched_persons(truth, lake.read(catalog.SILVER_IDENTITY_MAP), key=cfg.pii_key())
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
     truth_rows = (matched.join(truth.select("person_key", "archetype", F.col("purchase_prob").alias("p_oracle"),
                                             F.col("purchased_in_horizon").cast("double").alias("label")),
                                on="person_key")
@@ -136,8 +137,8 @@ def segments_vs_archetypes(spark, cfg, lake: Lakehouse, date: dt.date) -> dict:
     model, version, tags = registry.load_champion(cfg.train.segment_model)
     mapping = {int(c): int(s) for c, s in json.loads(tags.get("cluster_to_segment", "{}")).items()}
     names = {int(k): v for k, v in json.loads(tags["segment_names"]).items()}
-    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
-    truth = archetype_of_persons(spark.read.parquet(f"{cfg.paths.truth}/persons"), lake.read("silver.identity_map"),
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
+    truth = archetype_of_persons(spark.read.parquet(f"{cfg.paths.truth}/persons"), lake.read(catalog.SILVER_IDENTITY_MAP),
                                  key=cfg.pii_key())
     labelled = (segmentation.with_segment_id(model.transform(portrait), mapping).select("person_id", "segment_id")
                 .join(truth, on="person_id", how="left").persist(StorageLevel.MEMORY_AND_DISK))

@@ -25,6 +25,7 @@ from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.models import online_retail as orm
 from portrait.spark import get_session
+from portrait import catalog
 
 EXPORT_DATE = dt.date(2011, 12, 9)
 REFERENCES = {"bg_nbd": 0.729, "rfm_logistic_regression": 0.723}
@@ -54,7 +55,7 @@ def main() -> None:
                             "rows_kept": counts["rows_kept"]}
 
     t0 = time.perf_counter()
-    lines = orm.customer_lines(Lakehouse(spark, lakehouse).read("bronze.orders_online_retail")).cache()
+    lines = orm.customer_lines(Lakehouse(spark, lakehouse).read(catalog.BRONZE_ORDERS_ONLINE_RETAIL)).cache()
     rows = orm.training_rows(lines, as_of=orm.CALIBRATION_DATE, horizon_days=orm.HORIZON_DAYS,
                              earlier=args.earlier).cache()
     tc = cfg.train

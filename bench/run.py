@@ -27,6 +27,7 @@ from portrait import features, generator, identity, ingest, scoring, text, train
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
+from portrait import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(time.perf_counter() - t0)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     raw_rows = sum(c["rows_read"] for c in outputs["ingest"].values())
-    identifiers = lake.read("silver.identity_map").count() + lake.read("silver.identity_excluded").count()
-    persons = lake.read("gold.propensity_daily").where(F.col("date") == F.lit(date)).count()
+    identifiers = lake.read(catalog.SILVER_IDENTITY_MAP).count() + lake.read(catalog.SILVER_IDENTITY_EXCLUDED).count()
+    persons = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date)).count()
     median = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "benchmark": "pipeline", "scale": args.scale, "repeats": args.repeats, "date": args.date,

@@ -28,6 +28,7 @@ from portrait.identity.quality import truth_identifiers
 from portrait.io import Lakehouse
 from portrait.models import segmentation
 from portrait.spark import get_session
+from portrait import catalog
 
 
 def shared_identifiers(persons: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
@@ -79,7 +80,7 @@ def main() -> None:
     names = segmentation.name_segments(profiles)
     name_of = F.create_map(*[F.lit(x) for k, v in sorted(names.items()) for x in (k, v)])
 
-    truth = archetype_of_persons(spark.read.parquet(f"{cfg.paths.truth}/persons"), lake.read("silver.identity_map"),
+    truth = archetype_of_persons(spark.read.parquet(f"{cfg.paths.truth}/persons"), lake.read(catalog.SILVER_IDENTITY_MAP),
                                  key=cfg.pii_key())
     labelled = (segmentation.with_segment_id(model.transform(portrait), mapping)
                 .select("person_id", "segment_id", name_of[F.col("segment_id")].alias("segment_name"))

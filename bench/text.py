@@ -21,6 +21,7 @@ from portrait import text
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
+from portrait import catalog
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     topics = tuple(cfg.features.categories)
     labels = spark.read.parquet(cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
-    social = lake.read("bronze.social")
+    social = lake.read(catalog.BRONZE_SOCIAL)
     rows = text.training_rows(social, labels, topics=topics).cache()
     train_rows, test_rows = text.split(rows, test_fraction=cfg.text.test_fraction)
     # Generated texts are composed from finite phrase lists, so many held-out texts also occur,

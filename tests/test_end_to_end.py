@@ -16,9 +16,10 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from helpers import ROOT, make_config
-from portrait import features, identity, ingest, registry, schemas, scoring, tables, text, train
+from portrait import features, identity, ingest, registry, scoring, text, train
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait import catalog
 
 pytestmark = pytest.mark.slow
 
@@ -56,11 +57,11 @@ def _lake(spark, cfg: Config) -> Lakehouse:
 def test_ingest_counts_reconcile_with_the_tables(spark, pipeline):
     cfg, counts, _ = pipeline
     lake = _lake(spark, cfg)
-    quarantine = lake.read("bronze.quarantine")
+    quarantine = lake.read(catalog.BRONZE_QUARANTINE)
     for source, c in counts.items():
         assert c["rows_read"] == c["rows_kept"] + c["rows_quarantined"] + c["duplicates_dropped"]
         assert c["rows_read"] > 0
-        assert lake.read(f"bronze.{source}").count() == c["rows_kept"]
+        assert lake.read(catalog.BRONZE_SOURCES[source]).count() == c["rows_kept"]
         assert quarantine.where(F.col("source") == source).count() == c["rows_quarantined"]
     # The generator plants dirty rows: some must have been caught, each with a reason.
     assert quarantine.count() > 0
@@ -70,18 +71,18 @@ def test_ingest_counts_reconcile_with_the_tables(spark, pipeline):
 def test_published_tables_follow_their_contracts(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    for table in tables.PUBLISHED:
+    for table in catalog.PUBLISHED:
         got = [(f.name, f.dataType.simpleString()) for f in lake.read(table).schema.fields]
-        assert got == [(name, sql_type) for name, sql_type, _ in schemas.PUBLISHED_COLUMNS[table]]
+        assert got == [(c.name, c.type) for c in table.columns]
 
 
 def test_one_row_per_person_per_date_for_everyone_in_the_portrait(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    persons = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(D)).select("person_id")
+    persons = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(D)).select("person_id")
     n = persons.count()
     assert n > 100
-    for table in tables.PUBLISHED:
+    for table in catalog.PUBLISHED:
         rows = lake.read(table).where(F.col("date") == F.lit(D))
         assert rows.count() == n
         assert rows.select("person_id").distinct().count() == n
@@ -90,7 +91,7 @@ def test_one_row_per_person_per_date_for_everyone_in_the_portrait(spark, pipelin
 
 def test_propensities_are_probabilities_and_rank_buyers(spark, pipeline):
     cfg, _, models = pipeline
-    prop = _lake(spark, cfg).read("gold.propensity_daily")
+    prop = _lake(spark, cfg).read(catalog.GOLD_PROPENSITY_DAILY)
     stats = prop.agg(F.min("purchase_propensity").alias("lo"), F.max("purchase_propensity").alias("hi")).first()
     assert 0.0 <= stats["lo"] <= stats["hi"] <= 1.0
     assert set(r[0] for r in prop.select("propensity_decile").distinct().collect()) <= set(range(1, 11))
@@ -101,9 +102,9 @@ def test_propensities_are_probabilities_and_rank_buyers(spark, pipeline):
 def test_churn_propensity_is_published_for_the_churn_population_only(spark, pipeline):
     cfg, _, models = pipeline
     lake = _lake(spark, cfg)
-    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(D))
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(D))
     active = portrait.select("person_id", scoring.churn_population(cfg.train.churn_lookback_days).alias("active"))
-    prop = lake.read("gold.propensity_daily").where(F.col("date") == F.lit(D)).join(active, on="person_id")
+    prop = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(D)).join(active, on="person_id")
     assert models["churn"]["promoted"]
     # Active in the last churn_lookback_days (30 here, not the default 90): scored, a probability.
     scored = prop.where("active")
@@ -120,25 +121,24 @@ def test_churn_propensity_is_published_for_the_churn_population_only(spark, pipe
 def test_a_propensity_table_of_the_older_contract_gains_the_churn_columns(spark, pipeline, tmp_path):
     cfg, _, _ = pipeline
     lake = Lakehouse(spark, str(tmp_path / "lake"))
-    current = _lake(spark, cfg).read("gold.propensity_daily")
-    old_contract = [c for c in current.columns if c not in schemas.ADDED_COLUMNS["gold.propensity_daily"]]
-    lake.replace_range(current.select(*old_contract), "gold.propensity_daily", start=D)
-    assert lake.add_columns("gold.propensity_daily", schemas.added_columns("gold.propensity_daily")) == \
-        sorted(schemas.ADDED_COLUMNS["gold.propensity_daily"])
-    assert lake.add_columns("gold.propensity_daily", schemas.added_columns("gold.propensity_daily")) == []
-    got = [(f.name, f.dataType.simpleString()) for f in lake.read("gold.propensity_daily").schema.fields]
-    assert got == [(name, sql_type) for name, sql_type, _ in schemas.PUBLISHED_COLUMNS["gold.propensity_daily"]]
-    assert lake.read("gold.propensity_daily").where(F.col("churn_propensity").isNotNull()).isEmpty()
+    current = _lake(spark, cfg).read(catalog.GOLD_PROPENSITY_DAILY)
+    old_contract = [c for c in current.columns if c not in catalog.GOLD_PROPENSITY_DAILY.migrations]
+    lake.replace_range(current.select(*old_contract), catalog.GOLD_PROPENSITY_DAILY, start=D)
+    assert lake.add_columns(catalog.GOLD_PROPENSITY_DAILY) == sorted(catalog.GOLD_PROPENSITY_DAILY.migrations)
+    assert lake.add_columns(catalog.GOLD_PROPENSITY_DAILY) == []
+    got = [(f.name, f.dataType.simpleString()) for f in lake.read(catalog.GOLD_PROPENSITY_DAILY).schema.fields]
+    assert got == [(c.name, c.type) for c in catalog.GOLD_PROPENSITY_DAILY.columns]
+    assert lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("churn_propensity").isNotNull()).isEmpty()
     # The next write carries the new columns into the migrated table.
-    lake.replace_range(schemas.conform(current, "gold.propensity_daily"), "gold.propensity_daily", start=D)
-    assertDataFrameEqual(lake.read("gold.propensity_daily"), current)
+    lake.replace_range(catalog.GOLD_PROPENSITY_DAILY.conform(current), catalog.GOLD_PROPENSITY_DAILY, start=D)
+    assertDataFrameEqual(lake.read(catalog.GOLD_PROPENSITY_DAILY), current)
 
 
 def test_nobody_gets_an_action_on_a_channel_they_did_not_consent_to(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    actions = lake.read("gold.next_actions_daily").where(F.col("date") == F.lit(D))
-    consent = lake.read("silver.customers").groupBy("person_id").agg(
+    actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(D))
+    consent = lake.read(catalog.SILVER_CUSTOMERS).groupBy("person_id").agg(
         *[F.max(F.coalesce(F.col(f"consent_{c}"), F.lit(False))).alias(c) for c in ("sms", "email", "push", "wechat")]
     )
     sent = actions.where(F.col("action") != "none")
@@ -162,8 +162,8 @@ def test_no_clear_pii_in_silver_gold_or_published_tables(spark, pipeline):
     planted += [r[0] for r in truth.where(F.col("email").isNotNull()).select("email").limit(30).collect()]
     assert len(planted) > 20
     pattern = "|".join(p.replace(".", r"\.").replace("+", r"\+") for p in planted)
-    for name in tables.SPECS:
-        if not lake.exists(name) or name == "bronze.ingest_audit":
+    for name in catalog.ALL:
+        if not lake.exists(name) or name == catalog.BRONZE_INGEST_AUDIT:
             continue
         df = lake.read(name)
         text_cols = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
@@ -195,7 +195,7 @@ def test_published_tables_read_without_spark(spark, pipeline):
     deltalake = pytest.importorskip("deltalake")
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    for table in tables.PUBLISHED:
+    for table in catalog.PUBLISHED:
         frame = deltalake.DeltaTable(lake.path(table)).to_pandas()
         assert len(frame) == lake.read(table).count()
 
@@ -203,16 +203,16 @@ def test_published_tables_read_without_spark(spark, pipeline):
 def test_rerunning_score_gives_the_same_tables(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    before = {t: lake.read(t).localCheckpoint() for t in tables.PUBLISHED}
+    before = {t: lake.read(t).localCheckpoint() for t in catalog.PUBLISHED}
     scoring.run(spark, cfg, D)
-    for t in tables.PUBLISHED:
+    for t in catalog.PUBLISHED:
         assertDataFrameEqual(lake.read(t), before[t])
 
 
 def test_a_job_runs_under_spark_submit(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    before = lake.read("gold.portrait").localCheckpoint()
+    before = lake.read(catalog.GOLD_PORTRAIT).localCheckpoint()
     bin_dir = Path(sys.executable).parent
     jars = ",".join(str(p) for p in sorted((ROOT / ".jars").glob("*.jar")))
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
@@ -225,7 +225,7 @@ def test_a_job_runs_under_spark_submit(spark, pipeline):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assertDataFrameEqual(lake.read("gold.portrait"), before)
+    assertDataFrameEqual(lake.read(catalog.GOLD_PORTRAIT), before)
 
 
 def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
@@ -234,8 +234,8 @@ def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
     registry.configure(cfg.mlflow)
     version, tags = registry.champion_info(cfg.text.model_name)
     assert tags["trained_on"] == D.isoformat()
-    social = lake.read("silver.social").where(F.col("text").isNotNull() & (F.trim("text") != ""))
-    signals = lake.read("silver.social_signals")
+    social = lake.read(catalog.SILVER_SOCIAL).where(F.col("text").isNotNull() & (F.trim("text") != ""))
+    signals = lake.read(catalog.SILVER_SOCIAL_SIGNALS)
     assertDataFrameEqual(signals.select("post_id", "person_id"), social.select("post_id", "person_id"))
     assert {r["model_version"] for r in signals.select("model_version").distinct().collect()} == {version}
     assert signals.where(~F.col("sentiment_score").between(-1.0, 1.0)).count() == 0
@@ -244,6 +244,6 @@ def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
     joined = signals.join(labels, on="post_id", how="inner")
     agree = joined.where(signals["sentiment"] == labels["sentiment"]).count() / joined.count()
     assert agree > 0.8
-    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(D))
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(D))
     assert portrait.where(F.col("interest_topic_90d").isNotNull()).count() > 0
     assert portrait.where(F.col("avg_sentiment_90d").isNotNull()).count() > 0

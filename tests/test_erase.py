@@ -19,8 +19,9 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from helpers import make_config, write_landing
-from portrait import cli, erase, features, identity, ingest, tables
+from portrait import cli, erase, features, identity, ingest
 from portrait.io import Lakehouse
+from portrait import catalog
 
 D = dt.date(2026, 11, 1)
 PHONE = "13812345678"
@@ -79,7 +80,7 @@ def _hash(cfg, value: str) -> str:
 
 
 def _snapshot(lake: Lakehouse) -> dict:
-    return {n: lake.read(n).localCheckpoint() for n in tables.SPECS if lake.exists(n)}
+    return {n: lake.read(n).localCheckpoint() for n in catalog.ALL if lake.exists(n)}
 
 
 def _parquet_text(root: str) -> dict[str, str]:
@@ -102,18 +103,18 @@ def lake(spark, tmp_path_factory):
     identity.run(spark, cfg, D)
     features.run(spark, cfg, D)
     lh = Lakehouse(spark, cfg.paths.lakehouse)
-    person_id = lh.read("silver.identity_map").where(
+    person_id = lh.read(catalog.SILVER_IDENTITY_MAP).where(
         (F.col("id_type") == "account") & (F.col("id_value") == "A0001")).first()["person_id"]
     markers = [person_id, "A0001", "ck-alice-1", "ck-alice-2", "au_alice",
                _hash(cfg, PHONE), _hash(cfg, "alice@example.com"), _hash(cfg, "wx_alice"), _hash(cfg, "Alice Li")]
     # A later day's history as if Bob had absorbed an old person of Alice's and another one: his row
     # names her id among the related persons. It must lose her id and stay.
-    bob = lh.read("silver.identity_map").where(F.col("id_value") == "A0002").first()["person_id"]
-    history = lh.read("silver.identity_history")
+    bob = lh.read(catalog.SILVER_IDENTITY_MAP).where(F.col("id_value") == "A0002").first()["person_id"]
+    history = lh.read(catalog.SILVER_IDENTITY_HISTORY)
     history.where(F.col("person_id") == bob).limit(1).withColumns({
         "as_of_date": F.lit(D + dt.timedelta(days=1)), "change": F.lit("merge"),
         "related_person_ids": F.array(F.lit(person_id), F.lit("p_someone_else")),
-    }).write.format("delta").mode("append").save(lh.path("silver.identity_history"))
+    }).write.format("delta").mode("append").save(lh.path(catalog.SILVER_IDENTITY_HISTORY))
     before = _snapshot(lh)
     files_before = _parquet_text(cfg.paths.lakehouse)
     result = erase.run(spark, cfg, D, identifiers=[f"phone=+86 {PHONE}"])
@@ -125,9 +126,9 @@ def test_the_person_is_gone_and_everyone_else_untouched(spark, lake):
     lh, before, markers = lake["lake"], lake["before"], lake["markers"]
     theirs = {n: df.where(_mentions(df, markers)).count() for n, df in before.items()}
     # Where the person was before (else this test could not fail): every layer, and quarantine.
-    for name in ("bronze.clickstream", "bronze.orders", "bronze.social", "bronze.crm", "bronze.quarantine",
-                 "silver.identity_map", "silver.events", "silver.orders", "silver.social", "silver.customers",
-                 "gold.portrait"):
+    for name in (catalog.BRONZE_CLICKSTREAM, catalog.BRONZE_ORDERS, catalog.BRONZE_SOCIAL, catalog.BRONZE_CRM, catalog.BRONZE_QUARANTINE,
+                 catalog.SILVER_IDENTITY_MAP, catalog.SILVER_EVENTS, catalog.SILVER_ORDERS, catalog.SILVER_SOCIAL, catalog.SILVER_CUSTOMERS,
+                 catalog.GOLD_PORTRAIT):
         assert theirs[name] > 0, name
     for name, df in before.items():
         if name == erase.LOG_TABLE:
@@ -137,16 +138,16 @@ def test_the_person_is_gone_and_everyone_else_untouched(spark, lake):
             kept = kept.withColumn(erase.RELATED_COLUMN,
                                    F.array_except(erase.RELATED_COLUMN, F.array(F.lit(lake["person_id"]))))
         assertDataFrameEqual(lh.read(name), kept)
-    assert lh.read("gold.portrait").count() == before["gold.portrait"].count() - 1 > 0
-    assert lake["result"]["rows_deleted"] == {n: c for n, c in theirs.items()
+    assert lh.read(catalog.GOLD_PORTRAIT).count() == before[catalog.GOLD_PORTRAIT].count() - 1 > 0
+    assert lake["result"]["rows_deleted"] == {n.full_name: c for n, c in theirs.items()
                                               if n not in erase.NO_PERSON_DATA}
 
 
 def test_other_persons_history_rows_lose_her_id_and_stay(spark, lake):
-    merged = lake["lake"].read("silver.identity_history").where(
+    merged = lake["lake"].read(catalog.SILVER_IDENTITY_HISTORY).where(
         (F.col("person_id") == lake["bob"]) & (F.col("change") == "merge")).collect()
     assert [r["related_person_ids"] for r in merged] == [["p_someone_else"]]
-    assert lake["result"]["rows_scrubbed"] == {"silver.identity_history": 1}
+    assert lake["result"]["rows_scrubbed"] == {catalog.SILVER_IDENTITY_HISTORY.full_name: 1}
 
 
 def test_no_parquet_file_on_disk_holds_the_person(lake):
@@ -168,8 +169,8 @@ def test_erasure_log_has_one_row_without_pii(spark, lake):
     assert row["erasure_id"] == lake["result"]["erasure_id"] and row["date"] == D
     assert row["person_hashes"] == [_hash(cfg, lake["person_id"])]
     assert row["requested_by"] == ["phone"]
-    assert row["rows_deleted"]["bronze.orders"] == 1 and row["rows_deleted"]["gold.portrait"] == 1
-    assert set(row["tables_vacuumed"]) == {n for n in tables.SPECS
+    assert row["rows_deleted"][catalog.BRONZE_ORDERS.full_name] == 1 and row["rows_deleted"][catalog.GOLD_PORTRAIT.full_name] == 1
+    assert set(row["tables_vacuumed"]) == {n.full_name for n in catalog.ALL
                                            if lh.exists(n) and n not in erase.NO_PERSON_DATA}
     text = str(row.asDict(recursive=True))
     for secret in (PHONE, *lake["markers"]):

@@ -10,6 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from portrait.identity import graph, history, resolve
 from portrait.identity.components import connected_components
+from portrait import catalog
 
 
 def test_components_of_a_chain_a_star_and_a_pair(spark):
@@ -336,18 +337,18 @@ def _bronze(spark, lake, day, clicks, orders):
     lake.replace_range(spark.createDataFrame([(day, f"e{day.day}{i}", c, u, None) for i, (c, u) in enumerate(clicks)],
                                              "date date, event_id string, anonymous_id string, user_id string, "
                                              "order_id string"),
-                       "bronze.clickstream", start=day)
+                       catalog.BRONZE_CLICKSTREAM, start=day)
     lake.replace_range(spark.createDataFrame(
         [(day, f"o{day.day}{i}", 1, a, ph, em, "P1", 1, 10.0, None) for i, (a, ph, em) in enumerate(orders)],
         "date date, order_id string, line_no int, account_id string, phone_hash string, email_hash string, "
-        "product_id string, quantity int, unit_price double, discount_amount double"), "bronze.orders", start=day)
+        "product_id string, quantity int, unit_price double, discount_amount double"), catalog.BRONZE_ORDERS, start=day)
     lake.replace_range(spark.createDataFrame(
         [], "date date, post_id string, wechat_id_hash string, author_id string, account_id string"),
-        "bronze.social", start=day)
+        catalog.BRONZE_SOCIAL, start=day)
     lake.replace_range(spark.createDataFrame(
         [(day, "A1", None, None, None, dt.datetime(2026, 1, 1), "f.csv")],
         "date date, account_id string, phone_hash string, email_hash string, wechat_id_hash string, "
-        "consent_updated_at timestamp, source_file string"), "bronze.crm", start=day)
+        "consent_updated_at timestamp, source_file string"), catalog.BRONZE_CRM, start=day)
 
 
 def test_a_rerun_of_a_date_compares_with_the_map_of_the_run_before_it(spark, tmp_path):
@@ -361,10 +362,10 @@ def test_a_rerun_of_a_date_compares_with_the_map_of_the_run_before_it(spark, tmp
         return spark.createDataFrame([("account", "A1", person, day)], MAP + ", as_of_date date")
 
     assert previous_map(lake, day1) is None                       # first run ever
-    lake.overwrite(map_of(day1, "p_day1"), "silver.identity_map")
+    lake.overwrite(map_of(day1, "p_day1"), catalog.SILVER_IDENTITY_MAP)
     assert previous_map(lake, day1) is None                       # a rerun of the first day
     assertDataFrameEqual(previous_map(lake, day2), map_of(day1, "p_day1"))
-    lake.overwrite(map_of(day2, "p_day2"), "silver.identity_map")
+    lake.overwrite(map_of(day2, "p_day2"), catalog.SILVER_IDENTITY_MAP)
     assertDataFrameEqual(previous_map(lake, day2), map_of(day1, "p_day1"))   # a rerun of day 2
     assert previous_map(lake, day1) is None                       # an earlier day has nothing before it
 
@@ -386,16 +387,16 @@ def test_identity_history_across_days_and_a_rerun_of_the_same_day(spark, tmp_pat
 
     identity.run(spark, cfg, day1)
     identity.run(spark, cfg, day2)
-    first = lake.read("silver.identity_history").localCheckpoint(eager=True)
-    mapped = lake.read("silver.identity_map").localCheckpoint(eager=True)
+    first = lake.read(catalog.SILVER_IDENTITY_HISTORY).localCheckpoint(eager=True)
+    mapped = lake.read(catalog.SILVER_IDENTITY_MAP).localCheckpoint(eager=True)
     identity.run(spark, cfg, day2)  # a rerun compares with day 1 again, not with its own output
 
     assertDataFrameEqual(first, spark.createDataFrame([
         (day1, "new", a1, [], 4, 0), (day1, "new", guest, [], 2, 0),
         (day2, "merge", a1, [guest], 3, 0),
     ], HISTORY))
-    assertDataFrameEqual(lake.read("silver.identity_history"), first)
-    assertDataFrameEqual(lake.read("silver.identity_map"), mapped)
+    assertDataFrameEqual(lake.read(catalog.SILVER_IDENTITY_HISTORY), first)
+    assertDataFrameEqual(lake.read(catalog.SILVER_IDENTITY_MAP), mapped)
     assertDataFrameEqual(mapped.select("person_id").distinct(), spark.createDataFrame([(a1,)], "person_id string"))
 
 

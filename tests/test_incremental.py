@@ -14,6 +14,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from portrait import features
 from portrait.io import Lakehouse
+from portrait import catalog
 from helpers import make_config
 
 D = dt.date(2026, 11, 1)
@@ -91,9 +92,9 @@ def _silver(spark, *, merged: bool):
 
 def _write_silver(lake: Lakehouse, frames, *, upto: dt.date) -> None:
     events, orders, social, customers = frames
-    for name, df in (("silver.events", events), ("silver.orders", orders), ("silver.social", social)):
+    for name, df in ((catalog.SILVER_EVENTS, events), (catalog.SILVER_ORDERS, orders), (catalog.SILVER_SOCIAL, social)):
         lake.replace_range(df.where(F.col("date") <= F.lit(upto)), name, start=features.BEGINNING, end=upto)
-    lake.overwrite(customers, "silver.customers")
+    lake.overwrite(customers, catalog.SILVER_CUSTOMERS)
 
 
 def _full_build(lake: Lakehouse, cfg, date: dt.date, landed_by: dt.date | None = None):
@@ -108,16 +109,16 @@ def lake_after_d(spark, tmp_path_factory):
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     _write_silver(lake, _silver(spark, merged=False), upto=ago(1))
     history = [(ago(1), "grow", "pB", [], 1, 0)]
-    lake.replace_range(spark.createDataFrame(history, HISTORY), "silver.identity_history", start=ago(1))
+    lake.replace_range(spark.createDataFrame(history, HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=ago(1))
     modes = [features.run(spark, cfg, ago(2))["mode"], features.run(spark, cfg, ago(1))["mode"]]
-    before = lake.read("gold.portrait").where(F.col("as_of_date") == ago(1))
+    before = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == ago(1))
     at_d_minus_1 = spark.createDataFrame(before.collect(), before.schema)
 
     _write_silver(lake, _silver(spark, merged=True), upto=D)
     history = [(D, "merge", "pM1", ["pM2"], 3, 0), (D, "new", "pN", [], 1, 0)]
-    lake.replace_range(spark.createDataFrame(history, HISTORY), "silver.identity_history", start=D)
+    lake.replace_range(spark.createDataFrame(history, HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=D)
     modes.append(features.run(spark, cfg, D)["mode"])
-    first = lake.read("gold.portrait").where(F.col("as_of_date") == D)
+    first = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D)
     first = spark.createDataFrame(first.collect(), first.schema)
     modes.append(features.run(spark, cfg, D)["mode"])
     return cfg, lake, modes, at_d_minus_1, first
@@ -126,7 +127,7 @@ def lake_after_d(spark, tmp_path_factory):
 def test_incremental_day_equals_a_full_build(spark, lake_after_d):
     cfg, lake, modes, _, _ = lake_after_d
     assert modes[:3] == ["full", "incremental", "incremental"]
-    got = lake.read("gold.portrait").where(F.col("as_of_date") == D)
+    got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D)
     # Window sums are exact integers in both (features.portrait.UNITS): equal to the last bit.
     assertDataFrameEqual(got, _full_build(lake, cfg, D), rtol=0, atol=0)
 
@@ -143,7 +144,7 @@ def test_what_moved_between_the_two_days(spark, lake_after_d):
                              ("pOld", 0.0, 0.0, 0.0, 0.0, 365, ago(366), "M"),
                              ("pY", 0.0, 0.0, 0.0, 3.33, 364, ago(365), "unknown"),
                          ], schema))
-    got = lake.read("gold.portrait").where(F.col("as_of_date") == D).select(*cols)
+    got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D).select(*cols)
     assertDataFrameEqual(got, spark.createDataFrame([
         ("pA", 1.0, 0.0, 1.0, 69.57, 0, D, "F"),           # day -7 left the 7-day window, day -90 the 90-day one
         ("pB", 3.0, 4.75, 1.0, 4.75, 0, D, "unknown"),     # D's event landed on D-1
@@ -164,7 +165,7 @@ def test_daily_activity_is_kept_equal_to_silver(spark, lake_after_d):
 def test_a_rerun_of_d_changes_nothing(spark, lake_after_d):
     _, lake, modes, _, first = lake_after_d
     assert modes[3] == "incremental"
-    assertDataFrameEqual(lake.read("gold.portrait").where(F.col("as_of_date") == D), first)
+    assertDataFrameEqual(lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D), first)
     # State rows are persons with activity in the history window: not pC (CRM only), nor pOld any more.
     assert lake.read(features.STATE).where(F.col("as_of_date") == D).count() == 6
 
@@ -173,7 +174,7 @@ def test_a_backfilled_range_equals_day_by_day_builds(spark, lake_after_d):
     cfg, lake, _, _, _ = lake_after_d
     features.run(spark, cfg, D, start=ago(2))
     for day in (ago(2), D):
-        got = lake.read("gold.portrait").where(F.col("as_of_date") == day)
+        got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == day)
         # A backfill reads what landed by its last date (pL's late row reaches day -2 too).
         assertDataFrameEqual(got, _full_build(lake, cfg, day, landed_by=D), rtol=0, atol=0)
 
@@ -183,7 +184,7 @@ def test_a_state_of_an_older_layout_is_rebuilt_not_moved_on(spark, tmp_path):
     cfg = make_config(tmp_path, **{"features.categories": CATS})
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     _write_silver(lake, _silver(spark, merged=True), upto=D)
-    lake.replace_range(spark.createDataFrame([], HISTORY), "silver.identity_history", start=D)
+    lake.replace_range(spark.createDataFrame([], HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=D)
     features.run(spark, cfg, ago(1), incremental=False)
     state = lake.read(features.STATE)
     sums = [f.name for f in state.schema.fields if f.dataType.typeName() == "long"]

@@ -13,6 +13,7 @@ from helpers import make_config, write_landing
 from portrait import ingest
 from portrait.ingest.sources import SOURCES
 from portrait.io import Lakehouse
+from portrait import catalog
 
 D = dt.date(2026, 11, 1)
 AUDIT = ("rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped")
@@ -53,16 +54,16 @@ def test_clickstream_lines_are_kept_quarantined_or_deduplicated(spark, lake_cfg)
                                      "files_truncated": 0, "late_dates": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
-        lake.read("bronze.clickstream").select("event_id", "event_type", "price"),
+        lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "event_type", "price"),
         spark.createDataFrame([("e1", "page_view", None), ("e2", "add_to_cart", 9.5)],
                               "event_id string, event_type string, price double"),
     )
-    reasons = lake.read("bronze.quarantine").groupBy("reason").count()
+    reasons = lake.read(catalog.BRONZE_QUARANTINE).groupBy("reason").count()
     assertDataFrameEqual(reasons, spark.createDataFrame([
         ("duplicate_id", 1), ("unparseable", 1), ("unknown_event_type", 1), ("missing_event_id", 1),
         ("timestamp_in_future", 1), ("timestamp_before_earliest", 1), ("bad_type_ts", 1), ("negative_price", 1),
     ], "reason string, count long"))
-    audit = lake.read("bronze.ingest_audit").first()
+    audit = lake.read(catalog.BRONZE_INGEST_AUDIT).first()
     assert audit["rows_read"] == audit["rows_kept"] + audit["rows_quarantined"] + audit["duplicates_dropped"]
 
 
@@ -84,16 +85,16 @@ def test_orders_hash_pii_and_quarantine_bad_values(spark, lake_cfg):
                                 "files_truncated": 0, "late_dates": 0}
 
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
-    bronze = lake.read("bronze.orders")
+    bronze = lake.read(catalog.BRONZE_ORDERS)
     assert "phone" not in bronze.columns and "email" not in bronze.columns
     hashes = bronze.orderBy("order_id").select("phone_hash", "email_hash").collect()
     # The same phone written two ways hashes to one value; the email is normalised too.
     assert hashes[0]["phone_hash"] == hashes[1]["phone_hash"] and len(hashes[0]["phone_hash"]) == 64
     assert hashes[0]["email_hash"] is not None and hashes[1]["email_hash"] is None
-    reasons = sorted(r["reason"] for r in lake.read("bronze.quarantine").collect())
+    reasons = sorted(r["reason"] for r in lake.read(catalog.BRONZE_QUARANTINE).collect())
     assert reasons == ["bad_type_quantity", "invalid_quantity", "missing_order_id", "negative_price", "unparseable"]
     # Quarantined raw records keep their shape but never clear PII.
-    dumped = " ".join(r["raw_record"] for r in lake.read("bronze.quarantine").collect())
+    dumped = " ".join(r["raw_record"] for r in lake.read(catalog.BRONZE_QUARANTINE).collect())
     assert "1234" not in dumped.replace("<phone>", "")
 
 
@@ -102,14 +103,14 @@ def test_rerun_replaces_the_date_instead_of_appending(spark, lake_cfg):
     ingest.run(spark, lake_cfg, D, sources=["clickstream"])
     ingest.run(spark, lake_cfg, D, sources=["clickstream"])
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
-    assert lake.read("bronze.clickstream").count() == 2
-    assert lake.read("bronze.ingest_audit").count() == 2  # the audit is a log: one row per run
+    assert lake.read(catalog.BRONZE_CLICKSTREAM).count() == 2
+    assert lake.read(catalog.BRONZE_INGEST_AUDIT).count() == 2  # the audit is a log: one row per run
 
 
 def test_missing_source_folder_reads_nothing(spark, lake_cfg):
     counts = ingest.run(spark, lake_cfg, D, sources=["social"])
     assert counts["social"]["rows_read"] == 0
-    assert Lakehouse(spark, lake_cfg.paths.lakehouse).read("bronze.social").count() == 0
+    assert Lakehouse(spark, lake_cfg.paths.lakehouse).read(catalog.BRONZE_SOCIAL).count() == 0
 
 
 def _write_bytes(cfg, source: str, date: dt.date, name: str, data: bytes) -> str:
@@ -121,8 +122,8 @@ def _write_bytes(cfg, source: str, date: dt.date, name: str, data: bytes) -> str
 
 def _assert_files_add_up_to_audit(lake):
     """Per run and source, the file report sums to the audit row, and the audit reconciles."""
-    audit = lake.read("bronze.ingest_audit")
-    summed = lake.read("bronze.ingest_files").groupBy("run_id", "source").agg(
+    audit = lake.read(catalog.BRONZE_INGEST_AUDIT)
+    summed = lake.read(catalog.BRONZE_INGEST_FILES).groupBy("run_id", "source").agg(
         F.sum(F.col("lines_read") - F.col("header_lines")).alias("rows_read"),
         *[F.sum(c).alias(c) for c in ("rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")],
     )
@@ -153,7 +154,7 @@ def test_quarantined_lines_carry_their_line_number_across_files_and_splits(spark
                       "header_lines": 0, "files": 3, "files_empty": 1, "files_truncated": 1, "late_dates": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
-        lake.read("bronze.quarantine").select("source_file", "line_number", "reason"),
+        lake.read(catalog.BRONZE_QUARANTINE).select("source_file", "line_number", "reason"),
         spark.createDataFrame([
             (path_a, 2, "unknown_event_type"), (path_a, 4, "bad_encoding"), (path_a, 14, "negative_price"),
             (path_b, 2, "empty_line"), (path_b, 3, "bad_type_ts"), (path_b, 4, "truncated_record"),
@@ -161,11 +162,11 @@ def test_quarantined_lines_carry_their_line_number_across_files_and_splits(spark
     )
     # Unknown keys are kept, not fatal; what looks like PII in them is masked.
     assertDataFrameEqual(
-        lake.read("bronze.clickstream").where(F.col("extra").isNotNull()).select("event_id", "extra"),
+        lake.read(catalog.BRONZE_CLICKSTREAM).where(F.col("extra").isNotNull()).select("event_id", "extra"),
         spark.createDataFrame([("e3", {"coupon": "X1", "contact": "<email>"})], "event_id string, extra map<string,string>"),
     )
     assertDataFrameEqual(
-        lake.read("bronze.ingest_files").select("file", "lines_read", "rows_kept", "rows_quarantined",
+        lake.read(catalog.BRONZE_INGEST_FILES).select("file", "lines_read", "rows_kept", "rows_quarantined",
                                                 "duplicates_dropped", "status", "extra_columns", "late"),
         spark.createDataFrame([
             (path_a, 14, 11, 3, 0, "ok", ["contact", "coupon"], False),
@@ -174,7 +175,7 @@ def test_quarantined_lines_carry_their_line_number_across_files_and_splits(spark
         ], "file string, lines_read long, rows_kept long, rows_quarantined long, duplicates_dropped long, "
            "status string, extra_columns array<string>, late boolean"),
     )
-    audit = lake.read("bronze.ingest_audit").first()
+    audit = lake.read(catalog.BRONZE_INGEST_AUDIT).first()
     assert (audit["files_empty"], audit["files_truncated"], audit["extra_columns"]) == (1, 1, ["contact", "coupon"])
     _assert_files_add_up_to_audit(lake)
 
@@ -198,20 +199,20 @@ def test_csv_files_are_read_by_their_own_header(spark, lake_cfg):
                       "header_lines": 3, "files": 3, "files_empty": 1, "files_truncated": 0, "late_dates": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
-        lake.read("bronze.orders").select("order_id", "quantity", "unit_price", "status", "ship_city", "extra"),
+        lake.read(catalog.BRONZE_ORDERS).select("order_id", "quantity", "unit_price", "status", "ship_city", "extra"),
         spark.createDataFrame([("O1", 2, 10.0, "completed", "Shanghai", {"gift_wrap": "yes"}),
                                ("O2", 3, 10.0, "completed", "Shanghai", {"gift_wrap": None})],
                               "order_id string, quantity int, unit_price double, status string, ship_city string, "
                               "extra map<string,string>").withColumn("unit_price", F.col("unit_price").cast("decimal(12,2)")),
     )
     assertDataFrameEqual(
-        lake.read("bronze.quarantine").select(F.regexp_extract("source_file", "[^/]+$", 0).alias("file"),
+        lake.read(catalog.BRONZE_QUARANTINE).select(F.regexp_extract("source_file", "[^/]+$", 0).alias("file"),
                                               "line_number", "reason"),
         spark.createDataFrame([("no_status.csv", 2, "missing_column_status"), ("no_status.csv", 3, "missing_column_status")],
                               "file string, line_number long, reason string"),
     )
     assertDataFrameEqual(
-        lake.read("bronze.ingest_files").select(F.regexp_extract("file", "[^/]+$", 0).alias("file"), "lines_read",
+        lake.read(catalog.BRONZE_INGEST_FILES).select(F.regexp_extract("file", "[^/]+$", 0).alias("file"), "lines_read",
                                                 "header_lines", "rows_kept", "rows_quarantined", "status",
                                                 "extra_columns"),
         spark.createDataFrame([("reordered.csv", 3, 1, 2, 0, "ok", ["gift_wrap"]),
@@ -220,7 +221,7 @@ def test_csv_files_are_read_by_their_own_header(spark, lake_cfg):
                               "file string, lines_read long, header_lines long, rows_kept long, rows_quarantined long, "
                               "status string, extra_columns array<string>"),
     )
-    assert lake.read("bronze.ingest_audit").first()["extra_columns"] == ["gift_wrap"]
+    assert lake.read(catalog.BRONZE_INGEST_AUDIT).first()["extra_columns"] == ["gift_wrap"]
     _assert_files_add_up_to_audit(lake)
 
 
@@ -241,12 +242,12 @@ def test_ids_kept_on_an_earlier_date_are_duplicates_or_quarantined(spark, lake_c
     assert {k: counts["crm"][k] for k in AUDIT} == {
         "rows_read": 1, "rows_kept": 1, "rows_quarantined": 0, "duplicates_dropped": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
-    assertDataFrameEqual(lake.read("bronze.clickstream").select("event_id", "event_type", "date"),
+    assertDataFrameEqual(lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "event_type", "date"),
                          spark.createDataFrame([("e1", "page_view", D), ("e2", "page_view", D), ("e3", "page_view", d2)],
                                                "event_id string, event_type string, date date"))
-    assertDataFrameEqual(lake.read("bronze.quarantine").select("date", "line_number", "reason"),
+    assertDataFrameEqual(lake.read(catalog.BRONZE_QUARANTINE).select("date", "line_number", "reason"),
                          spark.createDataFrame([(d2, 2, "duplicate_id")], "date date, line_number long, reason string"))
-    assert lake.read("bronze.crm").count() == 2
+    assert lake.read(catalog.BRONZE_CRM).count() == 2
     _assert_files_add_up_to_audit(lake)
 
 
@@ -262,13 +263,13 @@ def test_a_late_file_reingests_its_date_exactly_once(spark, lake_cfg):
 
     assert (counts["rows_read"], counts["rows_kept"], counts["late_dates"]) == (4, 4, 1)
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
-    assertDataFrameEqual(lake.read("bronze.clickstream").select("event_id", "date"),
+    assertDataFrameEqual(lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "date"),
                          spark.createDataFrame([("e1", D), ("e2", D), ("e4", D), ("e3", d2), ("e5", d3)],
                                                "event_id string, date date"))
-    last = lake.read("bronze.ingest_audit").orderBy(F.col("date").desc()).first()
+    last = lake.read(catalog.BRONZE_INGEST_AUDIT).orderBy(F.col("date").desc()).first()
     assert (last["date"], last["late_dates"], last["rows_read"]) == (d3, [D], 4)
     assertDataFrameEqual(
-        lake.read("bronze.ingest_files").where(F.col("run_id") == last["run_id"]).select(
+        lake.read(catalog.BRONZE_INGEST_FILES).where(F.col("run_id") == last["run_id"]).select(
             F.regexp_extract("file", "[^/]+$", 0).alias("file"), "date", "late", "rows_kept"),
         spark.createDataFrame([("part-0.txt", D, True, 2), ("late.txt", D, True, 1), ("part-0.txt", d3, False, 1)],
                               "file string, date date, late boolean, rows_kept long"),
@@ -283,26 +284,26 @@ def test_tables_of_an_older_lake_gain_the_new_columns(spark, lake_cfg):
         [("r0", "clickstream", earlier, earlier, 1, 1, 0, 0, 0, dt.datetime(2026, 10, 31))],
         "run_id string, source string, start_date date, date date, rows_read long, rows_kept long, "
         "rows_quarantined long, duplicates_dropped long, header_lines long, ingested_at timestamp")
-    lake.append_once(old_audit, "bronze.ingest_audit", app_id="old", version=0)
+    lake.append_once(old_audit, catalog.BRONZE_INGEST_AUDIT, app_id="old", version=0)
     old_quarantine = spark.createDataFrame(
         [("clickstream", earlier, "f", "unparseable", "{", "r0")],
         "source string, date date, source_file string, reason string, raw_record string, run_id string")
-    lake.replace_range(old_quarantine, "bronze.quarantine", start=earlier)
+    lake.replace_range(old_quarantine, catalog.BRONZE_QUARANTINE, start=earlier)
     fields = SOURCES["clickstream"].fields
     lake.replace_range(spark.createDataFrame(
         [], ", ".join(f"{f.output_name} {f.type}" for f in fields) + ", source_file string, date date"
-    ), "bronze.clickstream", start=earlier)
+    ), catalog.BRONZE_CLICKSTREAM, start=earlier)
     write_landing(lake_cfg, "clickstream", D, [_event("e1", coupon="X1"), "{"])
     ingest.run(spark, lake_cfg, D, sources=["clickstream"])
 
-    assertDataFrameEqual(lake.read("bronze.clickstream").select("event_id", "extra"),
+    assertDataFrameEqual(lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "extra"),
                          spark.createDataFrame([("e1", {"coupon": "X1"})], "event_id string, extra map<string,string>"))
 
-    audit = lake.read("bronze.ingest_audit")
+    audit = lake.read(catalog.BRONZE_INGEST_AUDIT)
     assertDataFrameEqual(audit.select("run_id", "rows_read", "extra_columns", "files_empty").where(F.col("run_id") == "r0"),
                          spark.createDataFrame([("r0", 1, None, None)],
                                                "run_id string, rows_read long, extra_columns array<string>, files_empty long"))
     assert audit.where(F.col("run_id") != "r0").select("extra_columns").first()[0] == ["coupon"]
-    assertDataFrameEqual(lake.read("bronze.quarantine").select("date", "line_number", "reason"),
+    assertDataFrameEqual(lake.read(catalog.BRONZE_QUARANTINE).select("date", "line_number", "reason"),
                          spark.createDataFrame([(earlier, None, "unparseable"), (D, 2, "unparseable")],
                                                "date date, line_number long, reason string"))

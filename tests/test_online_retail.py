@@ -16,9 +16,10 @@ from helpers import ROOT, make_config
 from portrait import ingest
 from portrait.config import ConfigError, load_config
 from portrait.io import Lakehouse
+from portrait import catalog
 
 D = dt.date(2011, 12, 9)
-TABLE = "bronze.orders_online_retail"
+TABLE = catalog.BRONZE_ORDERS_ONLINE_RETAIL
 REAL_FILE = Path("/work/shared/data/online_retail/online_retail.csv.gz")
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 NORMAL = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom"
@@ -99,14 +100,14 @@ def test_lines_are_classified_linked_kept_or_quarantined(spark, retail_cfg):
                                    "product_id", "category", "quantity", "unit_price", "discount_amount",
                                    "coupon_code", "channel", "status", "ship_city"]
 
-    quarantine = lake.read("bronze.quarantine").where(F.col("source") == "online_retail")
+    quarantine = lake.read(catalog.BRONZE_QUARANTINE).where(F.col("source") == "online_retail")
     assertDataFrameEqual(
         quarantine.select("reason", F.get_json_object("raw_record", "$.order_id").alias("order_id"), "line_number"),
         spark.createDataFrame([("negative_price", "A563186", 14), ("bad_type_order_ts", "536600", 15),
                                ("invalid_quantity", "536601", 16), ("bad_account_id", "536603", 17)],
                               "reason string, order_id string, line_number long"),
     )
-    audit = lake.read("bronze.ingest_audit").where(F.col("source") == "online_retail")
+    audit = lake.read(catalog.BRONZE_INGEST_AUDIT).where(F.col("source") == "online_retail")
     assertDataFrameEqual(
         audit.select("rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped", "date"),
         spark.createDataFrame([(16, 11, 4, 1, D)],
@@ -123,8 +124,8 @@ def test_rerun_replaces_and_generated_orders_are_untouched(spark, retail_cfg):
     lake = Lakehouse(spark, retail_cfg.paths.lakehouse)
     # Same lines, same line numbers: line_no depends on the content only.
     assertDataFrameEqual(lake.read(TABLE).select("order_id", "line_no", "product_id"), first_rows)
-    assert lake.read("bronze.quarantine").count() == 4
-    assert not lake.exists("bronze.orders")
+    assert lake.read(catalog.BRONZE_QUARANTINE).count() == 4
+    assert not lake.exists(catalog.BRONZE_ORDERS)
 
 
 def test_a_file_whose_header_does_not_match_the_mapping_fails(spark, tmp_path, monkeypatch):
@@ -205,7 +206,7 @@ def test_real_online_retail_file_reconciles(spark, tmp_path, monkeypatch):
 
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     quarantined_guests = (
-        lake.read("bronze.quarantine").where(F.get_json_object("raw_record", "$.account_id").isNull()).count()
+        lake.read(catalog.BRONZE_QUARANTINE).where(F.get_json_object("raw_record", "$.account_id").isNull()).count()
     )
     written = lake.read(TABLE).agg(
         F.count(F.lit(1)).alias("lines"),

@@ -10,6 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from helpers import ROOT
 from portrait.config import ConfigError, load_config
 from portrait.models import segmentation as seg
+from portrait import catalog
 
 D = dt.date(2026, 11, 1)
 
@@ -155,13 +156,13 @@ def test_scoring_records_movement_against_the_latest_earlier_date(spark, tmp_pat
     cols = "person_id string, segment_id int, segment_name string, date date"
     day0, day1 = D - dt.timedelta(days=1), D
     lake.replace_range(spark.createDataFrame([("a", 1, "loyal", day0), ("b", 1, "loyal", day0)], cols),
-                       "gold.segments_daily", start=day0)
+                       catalog.GOLD_SEGMENTS_DAILY, start=day0)
     assert _record_segment_movement(lake, day0) == {}  # nothing before the first date
     lake.replace_range(spark.createDataFrame([("a", 1, "loyal", day1), ("b", 2, "at_risk", day1)], cols),
-                       "gold.segments_daily", start=day1)
+                       catalog.GOLD_SEGMENTS_DAILY, start=day1)
     for _ in range(2):  # a rerun replaces the date's row
         assert _record_segment_movement(lake, day1) == {"segment_share_moved": 0.5}
     assertDataFrameEqual(
-        lake.read("gold.segment_movement").select("date", "previous_date", "persons_moved", "moves"),
+        lake.read(catalog.GOLD_SEGMENT_MOVEMENT).select("date", "previous_date", "persons_moved", "moves"),
         spark.createDataFrame([(day1, day0, 1, {"loyal->at_risk": 1})],
                               "date date, previous_date date, persons_moved long, moves map<string,bigint>"))

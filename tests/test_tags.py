@@ -12,6 +12,7 @@ from portrait import audience, cli, erase, tags
 from portrait.config import ConfigError
 from portrait.io import Lakehouse
 from portrait.tags import Percentile, Tag
+from portrait import catalog
 
 D1 = dt.date(2026, 10, 1)
 D2 = dt.date(2026, 11, 1)
@@ -211,7 +212,7 @@ def test_audience_job_needs_name_and_where(capsys):
 
 
 def test_erase_covers_tags_and_audiences():
-    for name in ("gold.tags", "gold.audiences"):
+    for name in (catalog.GOLD_TAGS, catalog.GOLD_AUDIENCES):
         assert name not in erase.NO_PERSON_DATA
     assert erase.person_rows(["name", "date", "person_id", "definition", "created_at"], {}, ["p_1"]) is not None
 
@@ -226,7 +227,7 @@ def test_tags_and_audience_jobs_write_and_replace(spark, tmp_path):
         ("p_a", D2, 1, 4.0, "sneakers"), ("p_b", D2, 1, 1.0, "sneakers"), ("p_c", D2, 2, 5.0, "beauty"),
         ("p_d", D2, 1, 3.0, None),
     ], "person_id string, as_of_date date, city_tier int, orders_90d double, preferred_category_90d string"))
-    lake.replace_range(portrait, "gold.portrait", start=D2)
+    lake.replace_range(portrait, catalog.GOLD_PORTRAIT, start=D2)
 
     counts = tags.run(spark, cfg, D2)
     assert tags.run(spark, cfg, D2) == counts  # a rerun replaces the date
@@ -240,7 +241,7 @@ def test_tags_and_audience_jobs_write_and_replace(spark, tmp_path):
     again = audience.run(spark, cfg, D2, name="tier1_frequent",
                          where="city_tier = 1 and sneaker_lover and frequent_buyer")
     assert again["persons"] == 1
-    got = lake.read("gold.audiences").drop("created_at")
+    got = lake.read(catalog.GOLD_AUDIENCES).drop("created_at")
     want = spark.createDataFrame([
         ("tier1_frequent", D2, "p_a", "city_tier = 1 and sneaker_lover and frequent_buyer"),
         ("sneaker_fans", D2, "p_a", "sneaker_lover"), ("sneaker_fans", D2, "p_b", "sneaker_lover"),
@@ -255,7 +256,7 @@ def test_tags_job_on_a_portrait_older_than_the_registry_says_to_rebuild_it(spark
     cfg = make_config(tmp_path)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     stale = full_portrait(spark.createDataFrame([("p_a", D2, 1)], "person_id string, as_of_date date, city_tier int"))
-    lake.replace_range(stale.drop("age_band"), "gold.portrait", start=D2)
+    lake.replace_range(stale.drop("age_band"), catalog.GOLD_PORTRAIT, start=D2)
     with pytest.raises(ValueError, match=r"(?s)tag 'age_under_25'.*age_band.*rebuild it with `portrait features"):
         tags.run(spark, cfg, D2)
-    assert not lake.exists("gold.tags")
+    assert not lake.exists(catalog.GOLD_TAGS)

@@ -20,10 +20,11 @@ from pyspark.sql import functions as F
 from portrait.config import Config
 from portrait.io import Lakehouse
 from portrait.tags import NAME_PATTERN, check_boolean_expression, configured_tags
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
-TABLE = "gold.audiences"
+TABLE = catalog.GOLD_AUDIENCES
 
 
 def with_tag_flags(portrait: DataFrame, tags: DataFrame, tag_names: Sequence[str]) -> DataFrame:
@@ -96,13 +97,13 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: st
     tag_names = [t.name for t in configured_tags(spark, cfg)]
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     on_date = F.col("as_of_date") == F.lit(date)
-    portrait_d = lake.read("gold.portrait").where(on_date)
-    tags_d = lake.read("gold.tags").where(on_date)
+    portrait_d = lake.read(catalog.GOLD_PORTRAIT).where(on_date)
+    tags_d = lake.read(catalog.GOLD_TAGS).where(on_date)
     if not tags_d.limit(1).count():
         raise ValueError(f"gold.tags has no rows for {date}: run `portrait tags --date {date}` first")
     members = build(portrait_d, tags_d, where, tag_names=tag_names)
     lake.replace_range(audience_rows(members, name=name, date=date, where=where), TABLE, start=date,
-                       where=f"name = '{name}'")  # name is checked against NAME_PATTERN: safe to quote
+                       where=F.col("name") == F.lit(name))
     persons = lake.read(TABLE).where((F.col("date") == F.lit(date)) & (F.col("name") == F.lit(name))).count()
     log.info("audience %s on %s (%s): %d persons", name, date, where, persons)
     return {"name": name, "date": date.isoformat(), "persons": persons}

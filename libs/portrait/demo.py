@@ -18,10 +18,11 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from portrait import audience, features, identity, ingest, scoring, tables, text, train
+from portrait import audience, features, identity, ingest, scoring, text, train
 from portrait import tags as tag_stage
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait import catalog
 
 
 DEMO_AUDIENCE = "demo_tier1_sneaker_frequent"
@@ -94,10 +95,10 @@ def _short(result) -> str:
 
 def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
     print("Tables (Delta, readable by Spark or any Delta reader such as `deltalake`):")
-    for name in tables.SPECS:
-        if lake.exists(name):
-            marker = "  published" if name in tables.PUBLISHED else ""
-            print(f"  {name:<26} {lake.read(name).count():>10,} rows  {lake.path(name)}{marker}")
+    for table in catalog.ALL:
+        if lake.exists(table):
+            marker = "  published" if table.published else ""
+            print(f"  {table.full_name:<26} {lake.read(table).count():>10,} rows  {lake.path(table)}{marker}")
     p = models["propensity"]
     s = models["segments"]
     print(f"\nModels (MLflow {cfg.mlflow.tracking_uri}, alias 'champion'):")
@@ -109,18 +110,18 @@ def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
           f"Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, base rate {c['test_base_rate']:.3f}, {c['decision']}")
     print(f"  {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, silhouette {s['silhouette']:.3f}, "
           f"segments {sorted(s['names'].values())}")
-    tag_rows = lake.read("gold.tags").where(F.col("as_of_date") == F.lit(date))
+    tag_rows = lake.read(catalog.GOLD_TAGS).where(F.col("as_of_date") == F.lit(date))
     print(f"\nThe 5 biggest tags of {date} (gold.tags, catalog {cfg.tags.file}):")
     for r in tag_rows.groupBy("tag").count().orderBy(F.col("count").desc(), "tag").limit(5).collect():
         print(f"  {r['tag']:<24} {r['count']:>8,}")
-    size = lake.read("gold.audiences").where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
+    size = lake.read(catalog.GOLD_AUDIENCES).where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
     print(f"Audience {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}): {size:,} persons in gold.audiences")
-    churn = (lake.read("gold.propensity_daily").where(F.col("date") == F.lit(date))
+    churn = (lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date))
              .agg(F.count("churn_propensity").alias("n"), F.avg("churn_propensity").alias("mean")).first())
     if churn["n"]:
         print(f"\nChurn propensity (gold.propensity_daily) for the {churn['n']:,} persons active in the last "
               f"{cfg.train.churn_lookback_days} days: mean {churn['mean']:.3f}")
-    actions = lake.read("gold.next_actions_daily").where(F.col("date") == F.lit(date))
+    actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(date))
     print(f"\nNext actions for {date} by action:")
     for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():
         print(f"  {r['action']:<24} {r['count']:>8,}")

@@ -3,7 +3,7 @@
 `run` resolves the identifiers given (clear phone, email, WeChat id, account id or cookie id,
 normalised and hashed exactly as ingest does) or person ids through `silver.identity_map`,
 collects every identifier of those persons, then deletes their rows from every existing table
-of `tables.SPECS`: bronze by identifier columns, `bronze.quarantine` by the identifiers found
+of `catalog.ALL`: bronze by identifier columns, `bronze.quarantine` by the identifiers found
 in its raw records, silver and gold by `person_id` (and identifier columns where a table has
 them). Each table's delete is one Delta commit. Every table that can hold person data is then
 vacuumed with retention 0, and one row with no PII is appended to `gold.erasure_log`.
@@ -43,14 +43,15 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from portrait import privacy, tables
+from portrait import privacy
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
-LOG_TABLE = "gold.erasure_log"
-IDENTITY_TABLES = ("silver.identity_map", "silver.identity_excluded")
+LOG_TABLE = catalog.GOLD_ERASURE_LOG
+IDENTITY_TABLES = (catalog.SILVER_IDENTITY_MAP, catalog.SILVER_IDENTITY_EXCLUDED)
 # An array of other persons' ids in a row about someone else (identity history: who merged or split).
 RELATED_COLUMN = "related_person_ids"
 HASHED_TYPES = ("phone", "email", "wechat_id")
@@ -66,7 +67,7 @@ IDENTIFIER_COLUMNS = {
     "author_id": "social_author",
 }
 # Tables that hold no row about a person (counts, and this job's own log).
-NO_PERSON_DATA = frozenset({"bronze.ingest_audit", "bronze.ingest_files", "gold.segment_movement", LOG_TABLE})
+NO_PERSON_DATA = frozenset({catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_INGEST_FILES, catalog.GOLD_SEGMENT_MOVEMENT, LOG_TABLE})
 # Characters that may continue an id: a clear id matches a raw record only as a whole token.
 _ID_CHARS = "A-Za-z0-9_-"
 LOG_SCHEMA = (
@@ -247,8 +248,8 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
         raise ErasureError(f"not a person id (p_...): {', '.join(bad)}")
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     key = cfg.pii_key()
-    identity_map = lake.read("silver.identity_map")
-    excluded = lake.read("silver.identity_excluded")
+    identity_map = lake.read(catalog.SILVER_IDENTITY_MAP)
+    excluded = lake.read(catalog.SILVER_IDENTITY_EXCLUDED)
 
     persons = sorted(set(person_ids) | set(resolve_persons(identity_map, excluded, hashed(spark, given, key=key))))
     ids, known = identifiers_of(identity_map, persons)
@@ -257,9 +258,9 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
                     "deleting their rows by person_id only", ", ".join(sorted(set(persons) - known)))
 
     # Plan every table before deleting from any, so that a table we cannot handle stops the run first.
-    plan: dict[str, Column | None] = {}
-    related: list[str] = []  # tables whose rows may name other persons (RELATED_COLUMN)
-    for name in tables.SPECS:
+    plan: dict[catalog.Table, Column | None] = {}
+    related: list[catalog.Table] = []  # tables whose rows may name other persons (RELATED_COLUMN)
+    for name in catalog.ALL:
         if name in NO_PERSON_DATA or not lake.exists(name):
             continue
         columns = lake.read(name).columns
@@ -277,18 +278,18 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
     erasure_id = uuid.uuid4().hex
     log.info("erasure %s: %d person(s), %d identifier(s)", erasure_id, len(persons),
              sum(len(v) for v in ids.values()))
-    rows_deleted = {n: (lake.delete_where(n, plan[n]) if plan[n] is not None else 0) for n in order}
+    rows_deleted = {n.full_name: (lake.delete_where(n, plan[n]) if plan[n] is not None else 0) for n in order}
     # Other persons' rows may name them too (a merge in silver.identity_history): drop the id, keep the row.
-    rows_scrubbed = {n: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in related if persons}
+    rows_scrubbed = {n.full_name: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in related if persons}
     for name in order:
         lake.purge_removed_files(name)
     requested_by = sorted({x.id_type for x in given} | ({"person_id"} if person_ids else set()))
     lake.append_once(
         erasure_log_row(spark, erasure_id=erasure_id, date=date, person_ids=persons, requested_by=requested_by,
-                        rows_deleted=rows_deleted, vacuumed=order, key=key),
+                        rows_deleted=rows_deleted, vacuumed=[n.full_name for n in order], key=key),
         LOG_TABLE, app_id=f"erase-{erasure_id}", version=0,
     )
     log.info("erasure %s: rows deleted %s, rows with the id removed from %s: %s", erasure_id, rows_deleted,
              RELATED_COLUMN, rows_scrubbed)
     return {"erasure_id": erasure_id, "persons": len(persons), "rows_deleted": rows_deleted,
-            "rows_scrubbed": rows_scrubbed, "tables_vacuumed": order}
+            "rows_scrubbed": rows_scrubbed, "tables_vacuumed": [n.full_name for n in order]}

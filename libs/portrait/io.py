@@ -1,33 +1,66 @@
 """The one way Portrait reads and writes tables: Delta Lake under one lakehouse root.
 
-Tables are named `layer.table` (`bronze.orders`, `gold.propensity_daily`) and live at
-`<lakehouse>/<layer>/<table>`. Every write is one Delta commit, so a reader sees the table
-before or after a job, never half of it; a failed job leaves the table as it was.
+Tables are typed handles from `portrait.catalog` (`catalog.SILVER_EVENTS`) and live at
+`<lakehouse>/<layer>/<name>`. Every write is one Delta commit, so a reader sees the table before or
+after a job, never half of it; a failed job leaves the table as it was. Every write returns the
+`Commit` it made, with Delta's own row metrics, so a stage never reads back what it wrote to count it.
 
-- `replace_range` overwrites the rows of a date range (`replaceWhere`): rerunning a date
-  replaces its rows instead of duplicating them; rows outside the range are untouched, and a
-  row outside it in the new data fails the write.
+- `replace_range` overwrites the rows of a date range (`replaceWhere`, given as a `Column`):
+  rerunning a date replaces its rows instead of duplicating them; rows outside the range are
+  untouched, and a row outside it in the new data fails the write.
 - `overwrite` replaces a current-state table (e.g. the identity map) in one commit.
 - `append_once` appends under a (app_id, version) transaction id: a retried append is a no-op.
 - `add_columns` adds the columns a published schema grew by (null in old rows), explicitly.
 - `delete_where` deletes matching rows in one commit; `purge_removed_files` then vacuums with
   retention 0 so that removed rows are gone from storage too (erasure only: see `portrait.erase`).
+
+A table is created on its first write with its partitioning, properties, comment, the meanings of
+its declared columns as column comments, and its CHECK constraints; a table created before its
+constraints were declared gets them (`ALTER TABLE ... ADD CONSTRAINT`) on its next write.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from portrait import tables
+from portrait.catalog import Table
 
 log = logging.getLogger(__name__)
+
+# Delta's row metrics, by what they count, over the operations that report them.
+_WRITTEN = ("numOutputRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numUpdatedRows")
+_DELETED = ("numDeletedRows", "numTargetRowsDeleted")
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One Delta commit a write made: its version, operation and row metrics (`DESCRIBE HISTORY`)."""
+
+    table: str
+    version: int
+    operation: str
+    metrics: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        """Rows the commit wrote (inserted, updated or copied into new files)."""
+        return sum(self.metrics.get(k, 0) for k in (*_WRITTEN, "numCopiedRows", "numTargetRowsCopied"))
+
+    @property
+    def rows_new(self) -> int:
+        """Rows the commit wrote that the input DataFrame held (not rows it copied along)."""
+        return sum(self.metrics.get(k, 0) for k in _WRITTEN)
+
+    @property
+    def rows_deleted(self) -> int:
+        return sum(self.metrics.get(k, 0) for k in _DELETED)
 
 
 @dataclass(frozen=True)
@@ -37,125 +70,131 @@ class Lakehouse:
     spark: SparkSession
     root: str
 
-    def path(self, name: str) -> str:
-        layer, _, table = name.partition(".")
-        if not table or layer not in ("bronze", "silver", "gold"):
-            raise ValueError(f"table name must be bronze|silver|gold.<table>, got {name!r}")
-        return f"{self.root.rstrip('/')}/{layer}/{table}"
+    def path(self, table: Table) -> str:
+        return f"{self.root.rstrip('/')}/{table.layer}/{table.name}"
 
-    def exists(self, name: str) -> bool:
-        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+    def exists(self, table: Table) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
 
-    def read(self, name: str) -> DataFrame:
+    def read(self, table: Table) -> DataFrame:
         """Read a table; a missing one is an error that names it and the job that writes it."""
-        if not self.exists(name):
-            spec = tables.spec(name)
+        if not self.exists(table):
             raise FileNotFoundError(
-                f"table {name} does not exist at {self.path(name)}: run the `{spec.written_by}` job first"
+                f"table {table} does not exist at {self.path(table)}: run the `{table.written_by}` job first"
             )
-        return self.spark.read.format("delta").load(self.path(name))
+        return self.spark.read.format("delta").load(self.path(table))
 
-    def version(self, name: str) -> int:
-        return DeltaTable.forPath(self.spark, self.path(name)).history(1).select("version").first()[0]
+    def version(self, table: Table) -> int:
+        return self.last_commit(table).version
+
+    def last_commit(self, table: Table) -> Commit:
+        """The latest commit of `table`, with its row metrics."""
+        row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select(
+            "version", "operation", "operationMetrics").first()
+        metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v is not None and v.isdigit()}
+        return Commit(table.full_name, int(row["version"]), row["operation"], metrics)
+
+    def replace_where(self, df: DataFrame, table: Table, condition: Column) -> Commit:
+        """Replace the rows of `table` matching `condition` with `df` (whose rows must all match it)."""
+        self._ensure(df, table)
+        df.select(*self._columns(table, df)).writeTo(self._identifier(table)).overwrite(condition)
+        return self.last_commit(table)
 
     def replace_range(
-        self, df: DataFrame, name: str, *, start: dt.date, end: dt.date | None = None,
-        where: str | None = None,
-    ) -> None:
-        """Replace the rows of `name` whose date column lies in [start, end] with `df`.
+        self, df: DataFrame, table: Table, *, start: dt.date, end: dt.date | None = None,
+        where: Column | None = None,
+    ) -> Commit:
+        """Replace the rows of `table` whose date column lies in [start, end] with `df`.
 
         `where` narrows the replaced rows further (e.g. one source of a shared table).
         """
-        spec = tables.spec(name)
-        end = end or start
-        self._ensure(df, name)
-        predicate = f"{spec.date_column} >= '{start.isoformat()}' AND {spec.date_column} <= '{end.isoformat()}'"
-        if where:
-            predicate = f"({predicate}) AND ({where})"
-        (
-            df.select(*self._columns(name, df))
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", predicate)
-            .save(self.path(name))
-        )
+        if table.date_column is None:
+            raise ValueError(f"{table} has no date column to replace a range of")
+        day = F.col(table.date_column)
+        predicate = (day >= F.lit(start)) & (day <= F.lit(end or start))
+        return self.replace_where(df, table, predicate if where is None else predicate & where)
 
-    def overwrite(self, df: DataFrame, name: str, *, replace_schema: bool = False) -> None:
+    def overwrite(self, df: DataFrame, table: Table, *, replace_schema: bool = False) -> Commit:
         """Replace the whole content of a current-state table in one commit.
 
         `replace_schema` replaces the columns and their types too (a derived table whose layout
         changed, e.g. `gold.portrait_state`); published tables never use it.
         """
-        self._ensure(df, name)
+        self._ensure(df, table)
         if not replace_schema:
-            df.select(*self._columns(name, df)).write.format("delta").mode("overwrite").save(self.path(name))
-            return
-        spec = tables.spec(name)
+            df.select(*self._columns(table, df)).write.format("delta").mode("overwrite").save(self.path(table))
+            return self.last_commit(table)
+        if table.published:
+            raise ValueError(f"{table} is published: its schema only grows through a migration")
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        if spec.partition_by:
-            writer = writer.partitionBy(*spec.partition_by)
-        writer.save(self.path(name))
+        if table.partition_by:
+            writer = writer.partitionBy(*table.partition_by)
+        writer.save(self.path(table))
+        return self.last_commit(table)
 
-    def append_once(self, df: DataFrame, name: str, *, app_id: str, version: int, merge_schema: bool = False) -> None:
+    def append_once(self, df: DataFrame, table: Table, *, app_id: str, version: int,
+                    merge_schema: bool = False) -> Commit:
         """Append `df` unless a commit with this (app_id, version) already exists.
 
         `merge_schema` lets a log table grow: columns of `df` that the table lacks are added
         (existing rows read them as null); a column of the table missing from `df` still fails.
         """
-        self._ensure(df, name)
+        self._ensure(df, table)
         (
-            df.select(*self._columns(name, df, allow_new=merge_schema))
+            df.select(*self._columns(table, df, allow_new=merge_schema))
             .write.format("delta")
             .mode("append")
             .option("txnAppId", app_id)
             .option("txnVersion", version)
             .option("mergeSchema", str(merge_schema).lower())
-            .save(self.path(name))
+            .save(self.path(table))
         )
+        return self.last_commit(table)
 
-    def add_columns(self, name: str, columns: dict[str, str]) -> list[str]:
-        """Add `columns` (name -> Spark SQL type) that an existing table lacks, in one ALTER TABLE;
-        its old rows read them as null. The explicit migration of a published schema that grew.
-        Returns the names added (none when the table is missing or already has them)."""
-        if not columns or not self.exists(name):  # nothing to add: no snapshot read
+    def add_columns(self, table: Table, columns: Mapping[str, str] | None = None) -> list[str]:
+        """Add `columns` (name -> Spark SQL type; default: the table's `migrations`) that an existing
+        table lacks, in one ALTER TABLE; its old rows read them as null. The explicit migration of a
+        schema that grew. Returns the names added (none when the table is missing or has them)."""
+        columns = table.migrations if columns is None else columns
+        if not columns or not self.exists(table):  # nothing to add: no snapshot read
             return []
-        have = set(self.read(name).columns)
+        have = set(self.read(table).columns)
         missing = {c: t for c, t in columns.items() if c not in have}
         if missing:
-            log.warning("adding columns %s to %s", sorted(missing), name)
+            log.warning("adding columns %s to %s", sorted(missing), table)
             ddl = ", ".join(f"`{c}` {t}" for c, t in missing.items())
-            self.spark.sql(f"ALTER TABLE delta.`{self.path(name)}` ADD COLUMNS ({ddl})")
+            self.spark.sql(f"ALTER TABLE {self._identifier(table)} ADD COLUMNS ({ddl})")
         return sorted(missing)
 
-    def delete_where(self, name: str, condition: Column) -> int:
-        """Delete the rows of `name` matching `condition` in one commit; return how many were deleted.
+    def delete_where(self, table: Table, condition: Column) -> int:
+        """Delete the rows of `table` matching `condition` in one commit; return how many were deleted.
 
         The count is read from the DELETE commit's metrics; a condition that matches nothing
         returns 0 (Delta may skip the commit).
         """
-        table = DeltaTable.forPath(self.spark, self.path(name))
-        before = self.version(name)
-        table.delete(condition)
-        return self._rows_committed_since(table, before, operation="DELETE", metric="numDeletedRows")
+        delta = DeltaTable.forPath(self.spark, self.path(table))
+        before = self.version(table)
+        delta.delete(condition)
+        return self._rows_committed_since(delta, before, operation="DELETE", metric="numDeletedRows")
 
-    def remove_from_array(self, name: str, column: str, values: list[str]) -> int:
-        """Remove `values` from the array `column` of every row of `name` holding one of them, in one
+    def remove_from_array(self, table: Table, column: str, values: list[str]) -> int:
+        """Remove `values` from the array `column` of every row of `table` holding one of them, in one
         commit; return how many rows changed (read from the UPDATE commit's metrics)."""
-        table = DeltaTable.forPath(self.spark, self.path(name))
+        delta = DeltaTable.forPath(self.spark, self.path(table))
         gone = F.array(*[F.lit(v) for v in values])
-        before = self.version(name)
-        table.update(F.arrays_overlap(F.col(column), gone), {column: F.array_except(F.col(column), gone)})
-        return self._rows_committed_since(table, before, operation="UPDATE", metric="numUpdatedRows")
+        before = self.version(table)
+        delta.update(F.arrays_overlap(F.col(column), gone), {column: F.array_except(F.col(column), gone)})
+        return self._rows_committed_since(delta, before, operation="UPDATE", metric="numUpdatedRows")
 
     @staticmethod
-    def _rows_committed_since(table: DeltaTable, before: int, *, operation: str, metric: str) -> int:
+    def _rows_committed_since(delta: DeltaTable, before: int, *, operation: str, metric: str) -> int:
         """Sum of a row-count `metric` over the `operation` commits after version `before` (0 if
         Delta skipped the commit because nothing matched)."""
-        ours = table.history().where((F.col("version") > before) & (F.col("operation") == operation))
+        ours = delta.history().where((F.col("version") > before) & (F.col("operation") == operation))
         return sum(int(r["n"] or 0) for r in ours.select(F.col("operationMetrics")[metric].alias("n")).collect())
 
-    def purge_removed_files(self, name: str) -> None:
-        """Physically remove every file the current version of `name` no longer references.
+    def purge_removed_files(self, table: Table) -> None:
+        """Physically remove every file the current version of `table` no longer references.
 
         Deletion vectors are purged first (rewriting the files they mark), then a full VACUUM runs
         with retention 0, which Delta refuses unless `retentionDurationCheck` is off: it is turned
@@ -165,7 +204,7 @@ class Lakehouse:
         predicates naming the removed rows. This ends time travel to older versions and can break
         readers or writers running at the same moment; only erasure calls it.
         """
-        path = self.path(name)
+        path = self.path(table)
         props = DeltaTable.forPath(self.spark, path).detail().select("properties").first()[0] or {}
         if props.get("delta.enableDeletionVectors", "false").lower() == "true":
             self.spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
@@ -175,9 +214,9 @@ class Lakehouse:
                 self.spark.conf.get("spark.sql.shuffle.partitions"),
         }):
             DeltaTable.forPath(self.spark, path).vacuum(0.0)
-        self._forget_log_before_checkpoint(name)
+        self._forget_log_before_checkpoint(table)
 
-    def _forget_log_before_checkpoint(self, name: str) -> None:
+    def _forget_log_before_checkpoint(self, table: Table) -> None:
         """Checkpoint the current version, then delete the log entries of every earlier version.
 
         The transaction log names the removed rows too: each commit's `add` actions carry min/max
@@ -187,52 +226,70 @@ class Lakehouse:
         checksums and checkpoints are what Delta's own log cleanup would delete — except that
         Delta waits `logRetentionDuration` (30 days, rounded to whole days). Erasure cannot wait.
         """
-        path = self.path(name)
-        version = self.version(name)
+        path = self.path(table)
+        version = self.version(table)
         jvm = self.spark._jvm
         jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, path).checkpoint()
         log_dir = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
         fs = log_dir.getFileSystem(self.spark._jsc.hadoopConfiguration())
         checkpoint = f"{version:020d}.checkpoint"
         if not any(s.getPath().getName().startswith(checkpoint) for s in fs.listStatus(log_dir)):
-            raise RuntimeError(f"{name}: no checkpoint of version {version} was written; log history not purged")
+            raise RuntimeError(f"{table}: no checkpoint of version {version} was written; log history not purged")
         for status in fs.listStatus(log_dir):
             entry = status.getPath().getName()
             if status.isFile() and entry[:20].isdigit() and int(entry[:20]) < version:
                 fs.delete(status.getPath(), False)
 
-    def _columns(self, name: str, df: DataFrame, *, allow_new: bool = False) -> list[str]:
+    def _identifier(self, table: Table) -> str:
+        """The path-based identifier SQL and DataFrameWriterV2 use for `table`."""
+        return f"delta.`{self.path(table)}`"
+
+    def _columns(self, table: Table, df: DataFrame, *, allow_new: bool = False) -> list[str]:
         # Write in the table's column order so that the contract, not the transform, fixes it.
-        if not self.exists(name):
+        if not self.exists(table):
             return df.columns
-        existing = self.spark.read.format("delta").load(self.path(name)).columns
+        existing = self.spark.read.format("delta").load(self.path(table)).columns
         extra = [c for c in df.columns if c not in existing]
         missing = [c for c in existing if c not in df.columns]
         if allow_new and not missing:
             return existing + extra
         if extra or missing:
             raise ValueError(
-                f"schema of {name} would change (new columns {extra}, missing {missing}); "
+                f"schema of {table} would change (new columns {extra}, missing {missing}); "
                 "published schemas only grow through a migration, never a silent rewrite"
             )
         return existing
 
-    def _ensure(self, df: DataFrame, name: str) -> None:
-        """Create the table with its partitioning, properties and comment if it does not exist."""
-        if self.exists(name):
+    def _ensure(self, df: DataFrame, table: Table) -> None:
+        """Create the table with its partitioning, properties, comments and constraints if it does not
+        exist; give an existing table the constraints it lacks."""
+        if self.exists(table):
+            if table.constraints:
+                self._ensure_constraints(table)
             return
-        spec = tables.spec(name)
-        builder = (
-            DeltaTable.createIfNotExists(self.spark)
-            .location(self.path(name))
-            .addColumns(df.schema)
-            .comment(spec.comment)
-        )
-        if spec.partition_by:
-            builder = builder.partitionedBy(*spec.partition_by)
-        for key, value in spec.properties.items():
+        builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).comment(table.comment)
+        if table.columns:
+            declared = {c.name for c in table.columns}
+            undeclared = [f.name for f in df.schema.fields if f.name not in declared]
+            if undeclared:
+                raise ValueError(f"{table}: columns {undeclared} are not in its declared contract (portrait.catalog)")
+            for col in table.columns:
+                builder = builder.addColumn(col.name, col.type, nullable=col.nullable, comment=col.meaning)
+        else:
+            builder = builder.addColumns(df.schema)
+        if table.partition_by:
+            builder = builder.partitionedBy(*table.partition_by)
+        for key, value in table.properties.items():
             builder = builder.property(key, value)
         builder.execute()
+        self._ensure_constraints(table)
+
+    def _ensure_constraints(self, table: Table) -> None:
+        """Add the CHECK constraints of `table` that its Delta table lacks (one metadata read)."""
+        props = DeltaTable.forPath(self.spark, self.path(table)).detail().select("properties").first()[0] or {}
+        for name, check in table.constraints.items():
+            if f"delta.constraints.{name.lower()}" not in props:
+                self.spark.sql(f"ALTER TABLE {self._identifier(table)} ADD CONSTRAINT {name} CHECK ({check})")
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from portrait.config import Config, ConfigError, load_config, load_yaml_mapping
 from portrait.features.catalog import write_or_print
 from portrait.features.registry import features
 from portrait.io import Lakehouse
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
@@ -265,15 +266,15 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     tags = configured_tags(spark, cfg)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     on_date = F.col("as_of_date") == F.lit(date)
-    portrait = lake.read("gold.portrait")
+    portrait = lake.read(catalog.GOLD_PORTRAIT)
     try:  # the catalog fits the registry; a table written by an older registry may lack columns
-        check_expressions(spark, tags, portrait.schema, source="gold.portrait")
+        check_expressions(spark, tags, portrait.schema, source=catalog.GOLD_PORTRAIT)
     except ConfigError as exc:
         raise ValueError(f"{exc}\ngold.portrait does not have the columns of the feature registry: rebuild it "
                          f"with `portrait features --date {date}` (and earlier dates) first") from None
-    lake.replace_range(evaluate(portrait.where(on_date), tags), "gold.tags", start=date)
+    lake.replace_range(evaluate(portrait.where(on_date), tags), catalog.GOLD_TAGS, start=date)
     # One row per tag (a few dozen), not per person.
-    counts = {r["tag"]: r["count"] for r in lake.read("gold.tags").where(on_date).groupBy("tag").count().collect()}
+    counts = {r["tag"]: r["count"] for r in lake.read(catalog.GOLD_TAGS).where(on_date).groupBy("tag").count().collect()}
     log.info("tags as of %s: %s", date, counts)
     return {t.name: int(counts.get(t.name, 0)) for t in tags}
 

@@ -38,6 +38,7 @@ from pyspark.storagelevel import StorageLevel
 from portrait import registry
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict:
     tc = cfg.text
     registry.configure(cfg.mlflow)
     topics = tuple(cfg.features.categories)
-    social = lake.read("silver.social").where(F.to_date("ts") <= F.lit(date))
+    social = lake.read(catalog.SILVER_SOCIAL).where(F.to_date("ts") <= F.lit(date))
     result: dict = {}
     trained_on = _champion_trained_on(tc.model_name)
     if trained_on is None or (date - trained_on).days >= tc.retrain_days:
@@ -171,7 +172,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict:
         train_rows, test_rows = split(rows, test_fraction=tc.test_fraction)
         with mlflow.start_run(run_name=f"text-{date}") as run_:
             mlflow.set_tags({"model": tc.model_name, "portrait.as_of_date": date.isoformat(),
-                             "delta_version.silver.social": str(lake.version("silver.social")),
+                             "delta_version.silver.social": str(lake.version(catalog.SILVER_SOCIAL)),
                              "labels_path": labels_path})
             mlflow.log_params({"num_features": tc.num_features, "reg_param": tc.reg_param,
                                "max_iter": tc.max_iter, "test_fraction": tc.test_fraction,
@@ -190,7 +191,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict:
         social.select("post_id", "person_id"), on="post_id", how="inner"
     ).select("post_id", "person_id", "sentiment", "sentiment_score", "topic", "topic_confidence",
              F.lit(version).alias("model_version"), F.lit(date).alias("as_of_date"))
-    lake.overwrite(signals, "silver.social_signals")
-    result.update({"model_version": version, "posts_scored": lake.read("silver.social_signals").count()})
+    lake.overwrite(signals, catalog.SILVER_SOCIAL_SIGNALS)
+    result.update({"model_version": version, "posts_scored": lake.read(catalog.SILVER_SOCIAL_SIGNALS).count()})
     log.info("text signals as of %s: %s", date, result)
     return result

@@ -24,24 +24,25 @@ from portrait.features.incremental import STATE_SUM_TYPE, advance_state, as_stat
 from portrait.features.portrait import build_portrait, checked_features, portrait_from_state, window_state
 from portrait.features.registry import window_inputs
 from portrait.io import Lakehouse
+from portrait import catalog as tables  # `catalog` is the feature-catalog submodule here
 
 log = logging.getLogger(__name__)
 
-DAILY = "silver.daily_activity"
-STATE = "gold.portrait_state"
+DAILY = tables.SILVER_DAILY_ACTIVITY
+STATE = tables.GOLD_PORTRAIT_STATE
 BEGINNING = dt.date(1900, 1, 1)
 # identity_history changes that move rows of past days between persons. `new` and `grow` only add
 # identifiers unseen before, whose rows landed on the run date (read anyway) or late (caught as late).
 REASSIGNING = ("merge", "split", "shrink", "gone")
 # (table, timestamp column) of the silver sources of daily activity.
-SOURCES = (("silver.events", "ts"), ("silver.orders", "order_ts"), ("silver.social", "ts"))
+SOURCES = ((tables.SILVER_EVENTS, "ts"), (tables.SILVER_ORDERS, "order_ts"), (tables.SILVER_SOCIAL, "ts"))
 
 
 def _silver(lake: Lakehouse, cfg: Config, where: dict[str, Column]) -> DataFrame:
     """`daily_activity` over the silver rows matching `where[table]` (text signals joined when present)."""
     events, orders, social = (lake.read(t).where(where[t]) for t, _ in SOURCES)
-    if lake.exists("silver.social_signals"):  # written by the `text` job; without it text features are 0/null
-        signals = lake.read("silver.social_signals").select("post_id", "sentiment", "sentiment_score", "topic")
+    if lake.exists(tables.SILVER_SOCIAL_SIGNALS):  # written by the `text` job; without it text features are 0/null
+        signals = lake.read(tables.SILVER_SOCIAL_SIGNALS).select("post_id", "sentiment", "sentiment_score", "topic")
         social = social.join(signals, on="post_id", how="left")
     return daily_activity(events, orders, social, categories=cfg.features.categories)
 
@@ -68,7 +69,7 @@ def portraits(lake: Lakehouse, cfg: Config, as_of_dates: list[dt.date], *, upto:
     if daily is None:
         daily = daily_from_silver(lake, cfg, upto=upto or max(as_of_dates))
     return build_portrait(
-        daily, lake.read("silver.customers"), as_of_dates,
+        daily, lake.read(tables.SILVER_CUSTOMERS), as_of_dates,
         categories=cfg.features.categories, history_days=cfg.features.history_days,
     )
 
@@ -98,7 +99,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
             _full(lake, cfg, [date], feats, signals)
         else:
             _incremental(lake, cfg, date, feats, signals)
-    persons = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date)).count()
+    persons = lake.read(tables.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date)).count()
     log.info("portrait as of %s (%s): %d persons", date, mode, persons)
     return {"persons": persons, "mode": mode}
 
@@ -109,9 +110,9 @@ def backfill(spark: SparkSession, cfg: Config, start: dt.date, end: dt.date) -> 
 
 
 def _signals_version(lake: Lakehouse) -> str | None:
-    if not lake.exists("silver.social_signals"):
+    if not lake.exists(tables.SILVER_SOCIAL_SIGNALS):
         return None
-    row = lake.read("silver.social_signals").agg(F.max(F.col("model_version").cast("string"))).first()
+    row = lake.read(tables.SILVER_SOCIAL_SIGNALS).agg(F.max(F.col("model_version").cast("string"))).first()
     return row[0]
 
 
@@ -119,7 +120,7 @@ def _why_not_incremental(lake: Lakehouse, date: dt.date, signals: str | None, fe
     """Why the state of `date` - 1 cannot be moved on to `date` (None when it can)."""
     if not lake.exists(STATE) or not lake.exists(DAILY):
         return f"no {STATE} or {DAILY} yet"
-    if not lake.exists("silver.identity_history"):
+    if not lake.exists(tables.SILVER_IDENTITY_HISTORY):
         return "no silver.identity_history: persons whose past rows moved cannot be told apart"
     if _state_layout_changed(lake.read(STATE).schema, feats):
         return f"{STATE} was written by an older version (window sums not in long units)"
@@ -153,8 +154,8 @@ def _write(lake: Lakehouse, cfg: Config, state: DataFrame, dates: list[dt.date],
     else:
         lake.replace_range(rows, STATE, start=start, end=end)
     written = lake.read(STATE).where(F.col("as_of_date").between(F.lit(start), F.lit(end))).drop("signals_version")
-    portrait = portrait_from_state(written, lake.read("silver.customers"), dates, feats)
-    lake.replace_range(portrait, "gold.portrait", start=start, end=end)
+    portrait = portrait_from_state(written, lake.read(tables.SILVER_CUSTOMERS), dates, feats)
+    lake.replace_range(portrait, tables.GOLD_PORTRAIT, start=start, end=end)
 
 
 def _full(lake: Lakehouse, cfg: Config, dates: list[dt.date], feats: list, signals: str | None) -> None:
@@ -176,7 +177,7 @@ def _persons_to_recompute(lake: Lakehouse, date: dt.date) -> list[str]:
     that landed on `date` for an earlier day, and every row of an earlier landing date that the
     ingest run of `date` re-ingested because a file of it arrived late.
     """
-    history = lake.read("silver.identity_history").where(
+    history = lake.read(tables.SILVER_IDENTITY_HISTORY).where(
         (F.col("as_of_date") == F.lit(date)) & F.col("change").isin(*REASSIGNING))
     moved = history.select(F.explode(F.array_union(F.array("person_id"), F.coalesce(
         "related_person_ids", F.array().cast("array<string>")))).alias("person_id"))
@@ -192,9 +193,9 @@ def _persons_to_recompute(lake: Lakehouse, date: dt.date) -> list[str]:
 
 def _relanded_dates(lake: Lakehouse, date: dt.date) -> list[dt.date]:
     """Earlier landing dates that the ingest run of `date` re-ingested whole (late files, `bronze.ingest_audit`)."""
-    if not lake.exists("bronze.ingest_audit") or "late_dates" not in lake.read("bronze.ingest_audit").columns:
+    if not lake.exists(tables.BRONZE_INGEST_AUDIT) or "late_dates" not in lake.read(tables.BRONZE_INGEST_AUDIT).columns:
         return []
-    audit = lake.read("bronze.ingest_audit").where(F.col("date") == F.lit(date))
+    audit = lake.read(tables.BRONZE_INGEST_AUDIT).where(F.col("date") == F.lit(date))
     rows = audit.select(F.explode("late_dates").alias("d")).where(F.col("d") < F.lit(date)).distinct().collect()
     return sorted(r[0] for r in rows)
 
@@ -210,10 +211,9 @@ def _incremental(lake: Lakehouse, cfg: Config, date: dt.date, feats: list, signa
     today = {t: F.col("date").between(F.lit(date - dt.timedelta(days=1)), F.lit(date)) & (F.to_date(ts) == F.lit(date))
              for t, ts in SOURCES}
     changed = _silver(lake, cfg, today).join(redo_df, on="person_id", how="left_anti")
-    where = f"day = '{date.isoformat()}'"
+    where = F.col("day") == F.lit(date)
     if redo:
-        ids = ", ".join("'" + p.replace("'", "''") + "'" for p in redo)
-        where += f" OR person_id IN ({ids})"
+        where = where | F.col("person_id").isin(*redo)
         redone = _silver(lake, cfg, {t: F.col("date") <= F.lit(date) for t, _ in SOURCES}).join(
             redo_df, on="person_id", how="left_semi").where(F.col("day") <= F.lit(date))
         changed = changed.unionByName(redone)

@@ -24,10 +24,11 @@ from portrait.config import Config
 from portrait.identity import cleaning, graph, history
 from portrait.identity.components import connected_components
 from portrait.io import Lakehouse
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 BEGINNING = dt.date(1900, 1, 1)
-PREVIOUS_MAP = "silver.identity_map_previous"
+PREVIOUS_MAP = catalog.SILVER_IDENTITY_MAP_PREVIOUS
 MAP_COLUMNS = "id_type string, id_value string, person_id string"
 
 
@@ -134,9 +135,9 @@ def previous_map(lake: Lakehouse, date: dt.date) -> DataFrame | None:
     Returns:
         (`id_type`, `id_value`, `person_id`, `as_of_date`) of the previous run, or None.
     """
-    current = _as_of(lake, "silver.identity_map")
+    current = _as_of(lake, catalog.SILVER_IDENTITY_MAP)
     if current is not None and current < date:
-        lake.overwrite(lake.read("silver.identity_map"), PREVIOUS_MAP)
+        lake.overwrite(lake.read(catalog.SILVER_IDENTITY_MAP), PREVIOUS_MAP)
     before = _as_of(lake, PREVIOUS_MAP)
     if before is None or before >= date:
         if current is not None and current > date:
@@ -150,10 +151,10 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     """Resolve identities over bronze up to `date` and rewrite the silver layer as of `date`."""
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     upto = F.col("date") <= F.lit(date)
-    clicks = lake.read("bronze.clickstream").where(upto)
-    orders = lake.read("bronze.orders").where(upto)
-    social = lake.read("bronze.social").where(upto)
-    crm = lake.read("bronze.crm").where(upto)
+    clicks = lake.read(catalog.BRONZE_CLICKSTREAM).where(upto)
+    orders = lake.read(catalog.BRONZE_ORDERS).where(upto)
+    social = lake.read(catalog.BRONZE_SOCIAL).where(upto)
+    crm = lake.read(catalog.BRONZE_CRM).where(upto)
 
     pairs = graph.links(clicks, orders, social, crm).persist()
     excluded = graph.hubs(
@@ -164,30 +165,30 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     identity_map = resolve(ids, pairs, excluded, max_iterations=cfg.identity.max_iterations, previous=previous)
     identity_map = identity_map.withColumn("as_of_date", F.lit(date)).localCheckpoint(eager=True)
 
-    lake.overwrite(identity_map, "silver.identity_map")
+    lake.overwrite(identity_map, catalog.SILVER_IDENTITY_MAP)
     # Replaces this date's history: a rerun compares with the same previous map and writes the same rows.
     before = previous if previous is not None else spark.createDataFrame([], MAP_COLUMNS)
-    lake.replace_range(history.changes(before, identity_map, as_of=date), "silver.identity_history", start=date)
-    lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)), "silver.identity_excluded")
+    lake.replace_range(history.changes(before, identity_map, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date)
+    lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)), catalog.SILVER_IDENTITY_EXCLUDED)
     lake.replace_range(
         with_person_id(clicks, identity_map, [("account", "user_id"), ("cookie", "anonymous_id")]),
-        "silver.events", start=BEGINNING, end=date,
+        catalog.SILVER_EVENTS, start=BEGINNING, end=date,
     )
     lake.replace_range(
         with_person_id(orders, identity_map, [("account", "account_id"), ("phone", "phone_hash"), ("email", "email_hash")])
         .transform(cleaning.with_anomaly_flags),
-        "silver.orders", start=BEGINNING, end=date,
+        catalog.SILVER_ORDERS, start=BEGINNING, end=date,
     )
     lake.replace_range(
         with_person_id(social, identity_map, [("wechat_id", "wechat_id_hash"), ("social_author", "author_id")]),
-        "silver.social", start=BEGINNING, end=date,
+        catalog.SILVER_SOCIAL, start=BEGINNING, end=date,
     )
-    lake.overwrite(latest_customers(crm, identity_map, as_of=date), "silver.customers")
+    lake.overwrite(latest_customers(crm, identity_map, as_of=date), catalog.SILVER_CUSTOMERS)
     pairs.unpersist()
     excluded.unpersist()
-    stats = lake.read("silver.identity_map").agg(
+    stats = lake.read(catalog.SILVER_IDENTITY_MAP).agg(
         F.count("*").alias("identifiers"), F.countDistinct("person_id").alias("persons")
     ).first().asDict()
-    stats["excluded"] = lake.read("silver.identity_excluded").count()
+    stats["excluded"] = lake.read(catalog.SILVER_IDENTITY_EXCLUDED).count()
     log.info("identity as of %s: %s", date, stats)
     return stats

@@ -28,7 +28,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
@@ -37,14 +37,13 @@ from portrait.config import OrdersMappingConfig
 from portrait.ingest import landing, mapping, validate
 from portrait.ingest.sources import SOURCES, Source
 from portrait.io import Lakehouse
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
 AUDIT_COLUMNS = ("rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")
 FILE_OK, FILE_EMPTY, FILE_TRUNCATED = "ok", "empty", "truncated"
 # Columns added to tables that exist in lakes written before them (explicit, logged migration).
-_NEW_COLUMNS = {"bronze.quarantine": {"line_number": "BIGINT"}}
-_EXTRA_COLUMN = {"extra": "MAP<STRING, STRING>"}
 
 
 @dataclass
@@ -102,11 +101,11 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | Non
             earliest=earliest, run_id=run_id, recorded=recorded,
         )
 
-    lake.add_columns("bronze.quarantine", _NEW_COLUMNS["bronze.quarantine"])
+    lake.add_columns(catalog.BRONZE_QUARANTINE)
     all_quarantined = reduce(DataFrame.unionByName, [r.quarantined for r in results.values()])
     all_dates = [d for r in results.values() for d in r.dates]
-    in_sources = " OR ".join(f"(source = '{n}' AND {_dates_in(r.dates)})" for n, r in results.items())
-    lake.replace_range(all_quarantined, "bronze.quarantine", start=min(all_dates), end=max(all_dates),
+    in_sources = reduce(Column.__or__, [(F.col("source") == F.lit(n)) & _dates_in(r.dates) for n, r in results.items()])
+    lake.replace_range(all_quarantined, catalog.BRONZE_QUARANTINE, start=min(all_dates), end=max(all_dates),
                        where=in_sources)
     _write_audit(lake, results, run_id=run_id, start=start, end=date)
     _write_file_report(lake, results, run_id=run_id)
@@ -148,7 +147,7 @@ def _ingest_source(
         header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items()}
         lines = landing.with_header_index(lines, {p: headers.index(c) for p, c in columns_of.items()})
 
-    table = f"bronze.{name}"
+    table = catalog.BRONZE_SOURCES[name]
     prior = None
     if conf.duplicate_lookback_days > 0 and lake.exists(table):
         prior = lake.read(table).where(
@@ -172,7 +171,7 @@ def _ingest_source(
     if extra_columns:
         log.warning("ingest %s: unknown columns kept in bronze.%s.extra: %s", name, name, extra_columns)
 
-    lake.add_columns(table, _EXTRA_COLUMN)
+    lake.add_columns(table, catalog.SOURCE_MIGRATIONS)
     out_cols = [f.output_name for f in source.fields] + ["extra", "source_file", "date"]
     lake.replace_range(
         rows.where(F.col("_status") == validate.KEPT).select(*out_cols), table, start=dates[0], end=date,
@@ -233,10 +232,10 @@ def _recorded_files(lake: Lakehouse, start: dt.date, end: dt.date) -> dict[str, 
     None when `bronze.ingest_files` does not exist yet: late files are then not looked for (the
     first run after an upgrade would otherwise re-ingest the whole lookback).
     """
-    if not lake.exists("bronze.ingest_files"):
+    if not lake.exists(catalog.BRONZE_INGEST_FILES):
         return None
     recorded = (
-        lake.read("bronze.ingest_files")
+        lake.read(catalog.BRONZE_INGEST_FILES)
         .where((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(end)))
         .select("source", "file", "file_size", "file_modified_ms").distinct().collect()
     )  # file names, not data
@@ -250,8 +249,8 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _dates_in(dates: list[dt.date]) -> str:
-    return "date IN (" + ", ".join(f"'{d.isoformat()}'" for d in sorted(set(dates))) + ")"
+def _dates_in(dates: list[dt.date]) -> Column:
+    return F.col("date").isin(*sorted(set(dates)))
 
 
 def _quarantine_rows(rows: DataFrame, name: str, run_id: str) -> DataFrame:
@@ -340,7 +339,7 @@ def _write_audit(lake: Lakehouse, results: dict[str, _SourceResult], *, run_id: 
         "extra_columns array<string>, files_empty long, files_truncated long, late_dates array<date>"
     )
     # The audit table predates the last four columns in existing lakes: let it grow.
-    lake.append_once(lake.spark.createDataFrame(rows, schema), "bronze.ingest_audit", app_id=f"ingest-{run_id}",
+    lake.append_once(lake.spark.createDataFrame(rows, schema), catalog.BRONZE_INGEST_AUDIT, app_id=f"ingest-{run_id}",
                      version=0, merge_schema=True)
 
 
@@ -359,5 +358,5 @@ def _write_file_report(lake: Lakehouse, results: dict[str, _SourceResult], *, ru
         "late boolean, lines_read long, header_lines long, rows_kept long, rows_quarantined long, "
         "duplicates_dropped long, status string, extra_columns array<string>, ingested_at timestamp"
     )
-    lake.append_once(lake.spark.createDataFrame(rows, schema), "bronze.ingest_files",
+    lake.append_once(lake.spark.createDataFrame(rows, schema), catalog.BRONZE_INGEST_FILES,
                      app_id=f"ingest-files-{run_id}", version=0)

@@ -25,6 +25,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from portrait import catalog
 from portrait.config import OrdersMappingConfig
 from portrait.ingest import landing
 from portrait.ingest.sources import Field, Source
@@ -50,9 +51,9 @@ ORDERS_COLUMNS = (
 )
 
 
-def table_name(name: str, mapping: OrdersMappingConfig) -> str:
+def table_name(name: str, mapping: OrdersMappingConfig) -> catalog.Table:
     """The bronze table of a mapped export: its own, so the generated pipeline never reads it."""
-    return f"bronze.{mapping.target}_{name}"
+    return catalog.mapped_orders(mapping.target, name)
 
 
 def source(name: str, mapping: OrdersMappingConfig) -> Source:

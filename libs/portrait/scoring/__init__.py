@@ -16,12 +16,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait import actions, registry, schemas
+from portrait import actions, registry
 from portrait.config import Config
 from portrait.io import Lakehouse
 from portrait.models.evaluation import model_probability
 from portrait.models import segmentation
 from portrait.models.propensity import person_bucket
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,14 @@ def decile(df: DataFrame, column: str) -> Column:
 def _record_segment_movement(lake: Lakehouse, date: dt.date) -> dict[str, float]:
     """Compare the segments of `date` with the latest earlier date (D-1 when scoring is daily) and
     replace `date` in gold.segment_movement; nothing to record before the first scored date."""
-    segments = lake.read("gold.segments_daily")
+    segments = lake.read(catalog.GOLD_SEGMENTS_DAILY)
     previous_date = segments.where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
     if previous_date is None:
         return {}
     on = lambda d: segments.where(F.col("date") == F.lit(d))  # noqa: E731 - one date of the table
     movement = segmentation.segment_movement(on(date), on(previous_date), date=date, previous_date=previous_date)
-    lake.replace_range(movement, "gold.segment_movement", start=date)
-    row = lake.read("gold.segment_movement").where(F.col("date") == F.lit(date)).first()
+    lake.replace_range(movement, catalog.GOLD_SEGMENT_MOVEMENT, start=date)
+    row = lake.read(catalog.GOLD_SEGMENT_MOVEMENT).where(F.col("date") == F.lit(date)).first()
     log.info("segments %s vs %s: %d of %d persons moved", date, previous_date, row["persons_moved"], row["persons_compared"])
     return {"segment_share_moved": row["share_moved"]}
 
@@ -91,7 +92,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     cluster_to_segment = ({int(c): int(s) for c, s in json.loads(seg_tags.get("cluster_to_segment", "{}")).items()}
                           or {k: k for k in names})
 
-    portrait = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
     scored = prop_model.transform(portrait)
     scored = scored.select(*portrait.columns, model_probability(scored).alias("purchase_propensity"))
     scored = _with_churn(scored, cfg)
@@ -113,9 +114,9 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     n = published.count()
     rows.unpersist()
 
-    for table in ("gold.segments_daily", "gold.propensity_daily", "gold.next_actions_daily"):
-        lake.add_columns(table, schemas.added_columns(table))  # a table written before its contract grew
-        lake.replace_range(schemas.conform(published, table), table, start=date)
+    for table in (catalog.GOLD_SEGMENTS_DAILY, catalog.GOLD_PROPENSITY_DAILY, catalog.GOLD_NEXT_ACTIONS_DAILY):
+        lake.add_columns(table)  # a table written before its contract grew
+        lake.replace_range(table.conform(published), table, start=date)
     counts = {"persons": n, **{r["action"]: r["n"] for r in published.groupBy("action").agg(F.count("*").alias("n")).collect()}}
     published.unpersist()
     counts.update(_record_segment_movement(lake, date))

@@ -35,6 +35,7 @@ from portrait.features.portrait import numeric_feature_columns
 from portrait.io import Lakehouse
 from portrait.models import labels, plots, promotion, propensity, segmentation
 from portrait.models.evaluation import Report
+from portrait import catalog
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ TOP_IMPORTANCES = 20  # logged as metrics; all of them go to feature_importance.
 
 def _lineage(lake: Lakehouse, date: dt.date) -> dict[str, str]:
     tags = {"portrait.as_of_date": date.isoformat()}
-    for name in ("silver.events", "silver.orders", "silver.social", "silver.customers", "gold.portrait"):
+    for name in (catalog.SILVER_EVENTS, catalog.SILVER_ORDERS, catalog.SILVER_SOCIAL, catalog.SILVER_CUSTOMERS, catalog.GOLD_PORTRAIT):
         tags[f"delta_version.{name}"] = str(lake.version(name))
     return tags
 
@@ -175,7 +176,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, dict]:
         results[key] = _train_label(label, model_name, rows=rows, daily=daily, dates=label_dates[label],
                                     feature_cols=feature_cols, tc=tc, lineage=lineage, date=date)
 
-    latest = lake.read("gold.portrait").where(F.col("as_of_date") == F.lit(date))
+    latest = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
     with mlflow.start_run(run_name=f"segments-{date}") as seg_run:
         mlflow.set_tags({**lineage, "model": tc.segment_model})
         seg_model, seg_metrics, curve = segmentation.fit_segments(latest, ks=tc.kmeans_ks, seed=tc.seed)

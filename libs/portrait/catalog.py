@@ -1,0 +1,262 @@
+"""The table catalog: every table Portrait reads or writes, declared once as a typed `Table` handle.
+
+Code passes these handles (`catalog.SILVER_EVENTS`), never `"layer.table"` strings. A handle says
+where the table lives (`<lakehouse>/<layer>/<name>`), how it is partitioned, which job writes it,
+its comment, and for a published table its column contract (name, Spark SQL type, meaning): the
+meanings become Delta column comments when the table is created, and published tables get CHECK
+constraints (`person_id` and `date` not null, probabilities within [0, 1]). Published tables
+(`gold.*_daily`) carry the change data feed so that downstream systems can consume daily changes.
+
+A published schema only grows: `Table.conform` selects and casts a DataFrame to the contract, so a
+transform cannot change a published table by accident, and the columns a contract gained after
+lakes were written with it are listed in `migrations` (added by `Lakehouse.add_columns`, an
+explicit `ALTER TABLE`, before the first write that carries them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+LAYERS = ("bronze", "silver", "gold")
+_CDF = MappingProxyType({"delta.enableChangeDataFeed": "true"})
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a table's contract."""
+
+    name: str
+    type: str
+    meaning: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    """A Delta table of the lakehouse: a typed handle declared once, here.
+
+    Attributes:
+        layer: bronze, silver or gold.
+        name: the table's name inside its layer.
+        written_by: the job that writes it (named in the error when it is missing).
+        comment: what one row is; becomes the Delta table comment.
+        date_column: the column a date range selects on (`Lakehouse.replace_range`), or None.
+        partition_by: partition columns.
+        columns: the column contract (published tables); empty = the schema of the first write.
+        constraints: CHECK constraints, name -> SQL boolean expression.
+        published: read by downstream systems (contract only grows, change data feed on).
+        migrations: columns added after the first release, name -> SQL type (`Lakehouse.add_columns`).
+    """
+
+    layer: str
+    name: str
+    written_by: str
+    comment: str
+    date_column: str | None = "date"
+    partition_by: tuple[str, ...] = ("date",)
+    columns: tuple[Col, ...] = ()
+    constraints: Mapping[str, str] = field(default_factory=dict)
+    published: bool = False
+    migrations: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"table {self.name}: layer must be one of {LAYERS}, got {self.layer!r}")
+
+    @property
+    def full_name(self) -> str:
+        """`layer.name`, as people and logs say it."""
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """Delta table properties: the change data feed for published tables."""
+        return _CDF if self.published else MappingProxyType({})
+
+    def conform(self, df: DataFrame) -> DataFrame:
+        """Select and cast `df` to this table's column contract (a missing column fails)."""
+        if not self.columns:
+            raise ValueError(f"{self.full_name} declares no column contract to conform to")
+        return df.select(*[F.col(c.name).cast(c.type).alias(c.name) for c in self.columns])
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def __hash__(self) -> int:  # handles key dicts and sets; the mappings inside are not hashable
+        return hash((self.layer, self.name))
+
+
+def _published(name: str, comment: str, columns: tuple[Col, ...], *, probabilities: tuple[str, ...] = (),
+               migrations: Mapping[str, str] | None = None) -> Table:
+    """A published daily table: partitioned by date, CDF on, person_id and date never null."""
+    checks = {"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"}
+    checks.update({f"{c}_is_probability": f"{c} IS NULL OR ({c} >= 0 AND {c} <= 1)" for c in probabilities})
+    return Table("gold", name, "score", comment, columns=columns, constraints=checks, published=True,
+                 migrations=migrations or {})
+
+
+# --- bronze ---------------------------------------------------------------------------------------
+BRONZE_CLICKSTREAM = Table("bronze", "clickstream", "ingest", "Clickstream events as tracked, schema enforced, by landing date")
+BRONZE_ORDERS = Table("bronze", "orders", "ingest", "Order lines, PII hashed, by landing date")
+BRONZE_SOCIAL = Table("bronze", "social", "ingest", "Social posts, comments and reviews, by landing date")
+BRONZE_CRM = Table("bronze", "crm", "ingest", "CRM change extracts, PII hashed, by extract date")
+BRONZE_ORDERS_ONLINE_RETAIL = Table(
+    "bronze", "orders_online_retail", "ingest",
+    "Online Retail export lines (GBP) in bronze.orders columns plus line_class, original_order_id, "
+    "description, country, currency; by ingest date (the export's last day)",
+)
+BRONZE_QUARANTINE = Table(
+    "bronze", "quarantine", "ingest", "Rows that failed validation, with the raw record and a reason code",
+    migrations={"line_number": "BIGINT"},
+)
+BRONZE_INGEST_AUDIT = Table(
+    "bronze", "ingest_audit", "ingest",
+    "Per run and source: rows read = rows kept + rows quarantined + duplicates dropped", partition_by=(),
+)
+BRONZE_INGEST_FILES = Table(
+    "bronze", "ingest_files", "ingest",
+    "Per run, source and landing file: lines read, kept, quarantined, duplicates; status ok/empty/truncated",
+    partition_by=(),
+)
+# The generated landing zone's sources, by the name ingest and the conf use.
+BRONZE_SOURCES: Mapping[str, Table] = MappingProxyType({
+    "clickstream": BRONZE_CLICKSTREAM, "orders": BRONZE_ORDERS, "social": BRONZE_SOCIAL, "crm": BRONZE_CRM,
+})
+# Every source table gained the map of unknown fields after its first release.
+SOURCE_MIGRATIONS: Mapping[str, str] = MappingProxyType({"extra": "MAP<STRING, STRING>"})
+
+# --- silver ---------------------------------------------------------------------------------------
+SILVER_IDENTITY_MAP = Table("silver", "identity_map", "identity",
+                            "Every identifier (hashed where PII) and the person it resolves to",
+                            date_column="as_of_date", partition_by=())
+SILVER_IDENTITY_EXCLUDED = Table("silver", "identity_excluded", "identity",
+                                 "Identifiers left out of linking (placeholders, shared devices)",
+                                 date_column="as_of_date", partition_by=())
+SILVER_IDENTITY_HISTORY = Table(
+    "silver", "identity_history", "identity",
+    "Per identity run, what happened to persons since the previous run: new, grow, shrink, merge, "
+    "split or gone, with the related person ids and the identifiers added and removed",
+    date_column="as_of_date", partition_by=("as_of_date",),
+)
+SILVER_IDENTITY_MAP_PREVIOUS = Table(
+    "silver", "identity_map_previous", "identity",
+    "The identity map of the last identity run before the current map's date: what a run, "
+    "or a rerun of the same date, compares with to keep person ids and record changes",
+    date_column="as_of_date", partition_by=(),
+)
+SILVER_EVENTS = Table("silver", "events", "identity", "Clickstream events with person_id")
+SILVER_ORDERS = Table("silver", "orders", "identity", "Order lines with person_id")
+SILVER_SOCIAL = Table("silver", "social", "identity", "Social records with person_id")
+SILVER_SOCIAL_SIGNALS = Table(
+    "silver", "social_signals", "text",
+    "Sentiment and interest topic of every social record (post_id, person_id), by the text model "
+    "version in model_version", date_column="as_of_date", partition_by=(),
+)
+SILVER_CUSTOMERS = Table("silver", "customers", "identity", "Latest CRM record per account with person_id and consent",
+                         date_column="as_of_date", partition_by=())
+SILVER_DAILY_ACTIVITY = Table(
+    "silver", "daily_activity", "features",
+    "One row per (person_id, day) with every daily metric of features.daily: the aggregate every "
+    "portrait window is summed from; a day's rows are replaced by the run of that day, and all rows "
+    "of persons whose past rows moved (identity change, late data)",
+    date_column="day", partition_by=("day",),
+)
+
+# --- gold -----------------------------------------------------------------------------------------
+GOLD_PORTRAIT = Table("gold", "portrait", "features", "Point-in-time portrait per person and as-of date",
+                      date_column="as_of_date", partition_by=("as_of_date",))
+GOLD_PORTRAIT_STATE = Table(
+    "gold", "portrait_state", "features",
+    "Window state per person active in the history window and as-of date: every Sum (exact long units, "
+    "features.portrait.UNITS) and Last input of the feature registry, latest_input_day and the text model "
+    "version; the next day's portrait is computed from it",
+    date_column="as_of_date", partition_by=("as_of_date",),
+)
+GOLD_TAGS = Table("gold", "tags", "tags",
+                  "Tags of the catalog conf/tags.yaml per person and as-of date: one row per (person_id, as_of_date, tag)",
+                  date_column="as_of_date", partition_by=("as_of_date",))
+GOLD_AUDIENCES = Table(
+    "gold", "audiences", "audience",
+    "Named audiences: one row per (name, date, person_id) matching the expression over tags and "
+    "features in definition, with created_at; a rerun of a name on a date replaces it",
+)
+GOLD_SEGMENT_MOVEMENT = Table(
+    "gold", "segment_movement", "score",
+    "Per scoring date: persons in gold.segments_daily on both that date and previous_date, how many "
+    "changed segment_id, their share and the counts per 'from->to' segment name pair; no person data",
+    partition_by=(),
+)
+GOLD_ERASURE_LOG = Table(
+    "gold", "erasure_log", "erase",
+    "One row per erasure: keyed hash of the person ids, rows deleted per table, tables vacuumed; no PII",
+    partition_by=(),
+)
+
+# --- published ------------------------------------------------------------------------------------
+GOLD_SEGMENTS_DAILY = _published("segments_daily", "Segment of every person per date", (
+    Col("date", "date", "scoring date (portrait as of the end of this day)", nullable=False),
+    Col("person_id", "string", "pseudonymous person id from identity resolution", nullable=False),
+    Col("segment_id", "int", "cluster number of the segment model"),
+    Col("segment_name", "string", "segment name from its profile (champions, loyal, at_risk, ...)"),
+    Col("segment_model_version", "string", "registered version of the segment model"),
+))
+GOLD_PROPENSITY_DAILY = _published(
+    "propensity_daily", "Purchase (and, for active persons, churn) propensity of every person per date", (
+        Col("date", "date", "scoring date", nullable=False),
+        Col("person_id", "string", "pseudonymous person id", nullable=False),
+        Col("purchase_propensity", "double", "probability of a completed purchase in the next horizon_days"),
+        Col("propensity_decile", "int", "1 = the top 10 % of propensity on this date, 10 = the lowest"),
+        Col("horizon_days", "int", "label horizon of the model"),
+        Col("propensity_model_version", "string", "registered version of the propensity model"),
+        Col("churn_propensity", "double", "probability of no visit and no order in the next churn_days; null for "
+                                          "persons with neither in the churn lookback (train.churn_lookback_days: "
+                                          "no churn to predict) or without a churn champion"),
+        Col("churn_days", "int", "churn window of the churn model"),
+        Col("churn_model_version", "string", "registered version of the churn model; null without a champion"),
+    ),
+    probabilities=("purchase_propensity", "churn_propensity"),
+    migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING"},
+)
+GOLD_NEXT_ACTIONS_DAILY = _published(
+    "next_actions_daily", "Next best action per person per date, with reason, channel, consent and holdout", (
+        Col("date", "date", "scoring date", nullable=False),
+        Col("person_id", "string", "pseudonymous person id", nullable=False),
+        Col("action", "string", "action to send; 'none' for holdout, no consent or no rule"),
+        Col("intended_action", "string", "action the policy chose before consent and holdout"),
+        Col("channel", "string", "consented channel to send on (sms, email, push, wechat); null when none"),
+        Col("reason", "string", "why: the rule's reason, 'no_consent', 'holdout' or the default"),
+        Col("holdout", "boolean", "true if the person is in the control group (never sent an action)"),
+        Col("purchase_propensity", "double", "propensity used by the policy"),
+        Col("segment_name", "string", "segment used by the policy"),
+        Col("policy_version", "string", "version of conf/actions.yaml that made the row"),
+        Col("propensity_model_version", "string", "registered version of the propensity model"),
+        Col("segment_model_version", "string", "registered version of the segment model"),
+    ),
+    probabilities=("purchase_propensity",),
+)
+
+PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD_NEXT_ACTIONS_DAILY)
+
+ALL: tuple[Table, ...] = tuple(t for t in globals().values() if isinstance(t, Table))
+
+
+def by_name(full_name: str) -> Table:
+    """The table called `layer.name` (for the CLI and people; code uses the handles)."""
+    for table in ALL:
+        if table.full_name == full_name:
+            return table
+    raise KeyError(f"unknown table {full_name!r}; known: {', '.join(sorted(t.full_name for t in ALL))}")
+
+
+def mapped_orders(target: str, mapping: str) -> Table:
+    """The bronze table of an orders export mapped in `ingest.mappings` (its own table, so the
+    generated pipeline never reads it); `orders_online_retail` is the declared one."""
+    name = f"{target}_{mapping}"
+    for table in ALL:
+        if table.layer == "bronze" and table.name == name:
+            return table
+    return Table("bronze", name, "ingest", f"Orders export '{mapping}' in bronze.{target} columns, by ingest date")
