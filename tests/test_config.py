@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from helpers import ROOT
 from portrait.config import ConfigError, load_config, replace
@@ -63,9 +64,11 @@ def test_non_demo_profile_refuses_to_run_without_a_key(tmp_path, monkeypatch):
 
 
 def test_shipped_profiles_load():
-    for name in ("local.yaml", "cluster.yaml"):
-        cfg = load_config(ROOT / "conf" / name)
-        assert cfg.profile == name.split(".")[0]
+    profiles = [p for p in sorted((ROOT / "conf").glob("*.yaml")) if "profile" in yaml.safe_load(p.read_text())]
+    assert {p.name for p in profiles} >= {"local.yaml", "cluster.yaml"}
+    for path in profiles:
+        cfg = load_config(path)
+        assert cfg.profile == path.stem
     assert load_config(ROOT / "conf" / "local.yaml").privacy.allow_demo_key
     assert not load_config(ROOT / "conf" / "cluster.yaml").privacy.allow_demo_key
 
@@ -105,6 +108,7 @@ def test_catalogs_are_found_relative_to_the_conf_that_names_them(tmp_path):
     ("train: {max_depth: [3]}", r"train\.max_depth: must have at least 2 item\(s\), got \[3\]"),
     ("train: {subsampling_rate: [0.5, 1.5]}", r"train\.subsampling_rate\[1\]: must be <= 1, got 1\.5"),
     ("train: {oot_dates: 6}", r"train: oot_dates \(6\) must be < training_dates \(6\)"),
+    ("features: {categories: [toys, books, toys]}", r"features\.categories: names \['toys'\] more than once"),
 ])
 def test_out_of_range_values_name_the_file_and_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=r"^.*mine\.yaml: " + message):

@@ -22,12 +22,20 @@ def _ordered(pair: list[Any]) -> list[Any]:
     return pair
 
 
+def _distinct(names: list[str]) -> list[str]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"names {twice} more than once: {names}")
+    return names
+
+
 _PAIR = Field(min_length=2, max_length=2)
 Name = Annotated[str, Field(min_length=1)]
 Count = Annotated[int, Field(ge=1)]
 Days = Annotated[int, Field(ge=0)]
 Share = Annotated[float, Field(gt=0, lt=1)]  # a share of persons that must leave some on each side
 Probability = Annotated[float, Field(ge=0, le=1)]
+Names = Annotated[list[Name], AfterValidator(_distinct)]
 CountRange = Annotated[list[Count], _PAIR, AfterValidator(_ordered)]
 PositiveRange = Annotated[list[Annotated[float, Field(gt=0)]], _PAIR, AfterValidator(_ordered)]
 RateRange = Annotated[list[Annotated[float, Field(gt=0, le=1)]], _PAIR, AfterValidator(_ordered)]
@@ -122,7 +130,7 @@ class OrdersMappingConfig(Frozen):
 
     target: Literal["orders"]
     path: Name
-    header: Annotated[list[Name], Field(min_length=1)]
+    header: Annotated[Names, Field(min_length=1)]
     columns: OrdersColumns
     timestamp_format: Name
     currency: Name
@@ -133,13 +141,6 @@ class OrdersMappingConfig(Frozen):
     return_prefix: Optional[str] = None
     channel: Optional[str] = None
     line_classes: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("header")
-    @classmethod
-    def _distinct(cls, header: list[str]) -> list[str]:
-        if len(set(header)) != len(header):
-            raise ValueError(f"names a column twice: {header}")
-        return header
 
     @field_validator("account_id_pattern")
     @classmethod
@@ -183,7 +184,7 @@ def _iso_date(value: Any) -> Any:
 
 
 class IngestConfig(Frozen):
-    sources: list[Name] = Field(default_factory=lambda: ["clickstream", "orders", "social", "crm"])
+    sources: Names = Field(default_factory=lambda: ["clickstream", "orders", "social", "crm"])
     max_field_chars: Count = 4096
     earliest_valid_date: Annotated[str, BeforeValidator(_iso_date)] = "2000-01-01"
     mappings: dict[str, OrdersMappingConfig] = Field(default_factory=dict)
@@ -202,7 +203,7 @@ class IdentityConfig(Frozen):
 
 
 class FeaturesConfig(Frozen):
-    categories: list[Name] = Field(default_factory=list)
+    categories: Names = Field(default_factory=list)
     history_days: Count = 365
 
 
