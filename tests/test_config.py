@@ -168,3 +168,29 @@ def test_replace_validates_the_change(tmp_path):
     assert (changed.train.max_evals, cfg.train.max_evals) == (2, 12)
     with pytest.raises(ConfigError, match=r"TrainConfig: max_evals: must be >= 1, got 0"):
         replace(cfg.train, max_evals=0)
+
+
+def test_load_yaml_model_names_the_file_and_key_path(tmp_path):
+    from portrait.config import load_yaml_model
+    from portrait.validated import Frozen
+
+    class Entry(Frozen):
+        name: str
+        weight: float
+
+    class Catalog(Frozen):
+        entries: list[Entry]
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text("entries:\n  - {name: a, weight: 1}\n  - {name: b, weight: heavy, colour: red}\n")
+    with pytest.raises(ConfigError) as err:
+        load_yaml_model(path, Catalog, what="test catalog")
+    assert str(err.value).splitlines() == [
+        f"{path}: entries[1].weight: must be a number, got 'heavy' (name 'b')",
+        f"{path}: entries[1].colour: unknown key (allowed: name, weight) (name 'b')",
+    ]
+    path.write_text("- a\n")
+    with pytest.raises(ConfigError, match=r"catalog\.yaml: the test catalog must be a mapping with the keys entries$"):
+        load_yaml_model(path, Catalog, what="test catalog")
+    path.write_text("entries: [{name: a, weight: 0.5}]\n")
+    assert load_yaml_model(path, Catalog, what="test catalog") == Catalog(entries=[Entry(name="a", weight=0.5)])
