@@ -59,7 +59,12 @@ class Percentile(Frozen):
 
 
 class Tag(Frozen):
-    """One catalog entry: a `when` expression, a `percentile`, or a percentile filtered by `when`."""
+    """One catalog entry: a `when` expression, a `percentile`, or a percentile filtered by `when`.
+
+    Validated with `context={"columns": <gold.portrait columns>}` (as `parse_tags` does), the name
+    may not be a column and a percentile's feature must be one; the expressions are checked
+    against the schema with Spark by `check_expressions`.
+    """
 
     name: Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
     group: Group
