@@ -1,7 +1,6 @@
 """Propensity models: labels, training sets, evaluation, calibration, gated promotion, lineage."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 
@@ -223,7 +222,9 @@ def test_lineage_hashes_the_resolved_config(tmp_path):
 
     cfg = make_config(tmp_path)
     assert train.config_sha256(cfg) == train.config_sha256(make_config(tmp_path))
-    changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, min_auc=0.61))
+    from portrait.config import replace
+
+    changed = replace(cfg, train=replace(cfg.train, min_auc=0.61))
     assert train.config_sha256(changed) != train.config_sha256(cfg)
     version = train.code_version()
     assert re.fullmatch(r"[0-9a-f]{40}", version["code_version"]) and version["code_dirty"] in ("true", "false")

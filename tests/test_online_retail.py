@@ -164,12 +164,12 @@ def test_mapping_is_typed_and_its_path_resolved(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("ingest: {mappings: {online_retail: {delimiter: ';'}}}", r"unknown key 'ingest\.mappings\.online_retail\.delimiter'"),
-    ("ingest: {mappings: {online_retail: {columns: {sku: StockCode}}}}", r"unknown key 'ingest\.mappings\.online_retail\.columns\.sku'"),
-    ("ingest: {mappings: {online_retail: {columns: {order_id: Invoice}}}}", r"'ingest\.mappings\.online_retail\.columns\.order_id' is 'Invoice'"),
-    ("ingest: {mappings: {online_retail: {target: clicks}}}", r"'ingest\.mappings\.online_retail\.target' must be one of"),
-    ("ingest: {mappings: {online_retail: {account_id_pattern: '[0-9]+'}}}", r"needs a group"),
-    ("ingest: {mappings: {online_retail: {line_classes: {product: [X]}}}}", r"may not define \['product'\]"),
+    ("ingest: {mappings: {online_retail: {delimiter: ';'}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.delimiter: unknown key \(allowed: account_id_pattern, "),
+    ("ingest: {mappings: {online_retail: {columns: {sku: StockCode}}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.columns\.sku: unknown key \(allowed: account_id, country, "),
+    ("ingest: {mappings: {online_retail: {columns: {order_id: Invoice}}}}", r"mine\.yaml: ingest\.mappings\.online_retail: columns\.order_id is 'Invoice', which is not in header"),
+    ("ingest: {mappings: {online_retail: {target: clicks}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.target: must be one of 'orders', got 'clicks'"),
+    ("ingest: {mappings: {online_retail: {account_id_pattern: '[0-9]+'}}}", r"ingest\.mappings\.online_retail\.account_id_pattern: '\[0-9\]\+' needs a group"),
+    ("ingest: {mappings: {online_retail: {line_classes: {product: [X]}}}}", r"ingest\.mappings\.online_retail\.line_classes: may not define \['product'\]"),
 ])
 def test_bad_mapping_fails_at_load_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):

@@ -19,13 +19,13 @@ D2 = dt.date(2026, 11, 1)
 CATS = ["sneakers", "apparel", "beauty", "electronics", "home", "books", "sports", "toys"]
 SCHEMA = tags.portrait_schema(CATS)
 
-TIER_1 = Tag("city_tier_1", "basic", "tier-1 city", when="city_tier = 1")
-FEMALE = Tag("female", "basic", "gender F", when="gender = 'F'")
-FREQUENT = Tag("frequent_buyer", "behaviour", "3+ orders", when="orders_90d >= 3")
-SNEAKERS = Tag("sneaker_lover", "interest", "sneakers",
+TIER_1 = Tag(name="city_tier_1", group="basic", description="tier-1 city", when="city_tier = 1")
+FEMALE = Tag(name="female", group="basic", description="gender F", when="gender = 'F'")
+FREQUENT = Tag(name="frequent_buyer", group="behaviour", description="3+ orders", when="orders_90d >= 3")
+SNEAKERS = Tag(name="sneaker_lover", group="interest", description="sneakers",
                when="preferred_category_90d = 'sneakers' or view_share_sneakers_90d >= 0.4")
-TOP_SPENDER = Tag("top_spender_20pct", "behaviour", "top 20 % of buyers by spend",
-                  when="orders_90d > 0", percentile=Percentile("revenue_90d", 0.2))
+TOP_SPENDER = Tag(name="top_spender_20pct", group="behaviour", description="top 20 % of buyers by spend",
+                  when="orders_90d > 0", percentile=Percentile(feature="revenue_90d", top=0.2))
 TAG_SCHEMA = "person_id string, as_of_date date, tag string"
 
 
@@ -76,10 +76,11 @@ def test_percentile_tags_are_per_as_of_date_with_ties_in_and_nulls_out(spark):
 
 
 def test_percentile_without_filter_and_integer_feature(spark):
-    top = Tag("long_tenure_40pct", "basic", "longest tenure", percentile=Percentile("tenure_days", 0.4))
+    top = Tag(name="long_tenure_40pct", group="basic", description="longest tenure",
+              percentile=Percentile(feature="tenure_days", top=0.4))
     portrait = spark.createDataFrame([("a", D2, 10), ("b", D2, 400), ("c", D2, 300), ("d", D2, 20), ("e", D2, 5)],
                                      "person_id string, as_of_date date, tenure_days int")
-    got = tags.evaluate(portrait, [top, Tag("tier_x", "basic", "x", when="tenure_days < 6")])
+    got = tags.evaluate(portrait, [top, Tag(name="tier_x", group="basic", description="x", when="tenure_days < 6")])
     want = spark.createDataFrame([("b", D2, "long_tenure_40pct"), ("c", D2, "long_tenure_40pct"),
                                   ("e", D2, "tier_x")], TAG_SCHEMA)
     assertDataFrameEqual(got, want)
@@ -107,25 +108,25 @@ GOOD = "  - {name: ok_tag, group: basic, description: fine, when: 'city_tier = 1
 
 @pytest.mark.parametrize("entry, message", [
     ("  - {name: t1, group: basic, description: d, when: 'city_tier = 1', colour: red}\n",
-     r"tags\[1\] 't1': unknown key 'colour'"),
+     r"tags\.yaml: tags\[1\]\.colour: unknown key \(allowed: description, group, name, percentile, when\) \(name 't1'\)$"),
     ("  - {name: t1, group: lifestyle, description: d, when: 'city_tier = 1'}\n",
-     r"tags\[1\] 't1': 'group' must be one of"),
+     r"tags\.yaml: tags\[1\]\.group: must be one of 'basic', 'behaviour' or 'interest', got 'lifestyle' \(name 't1'\)"),
     ("  - {name: ok_tag, group: basic, description: d, when: 'city_tier = 2'}\n",
-     r"tags\[1\] 'ok_tag': 'name' is used by an earlier tag"),
+     r"tags\.yaml: tags: 'ok_tag' names both tags\[0\] and tags\[1\]"),
     ("  - {name: orders_90d, group: behaviour, description: d, when: 'orders_90d > 1'}\n",
-     r"tags\[1\] 'orders_90d': 'name' is a gold.portrait column"),
+     r"tags\.yaml: tags\[1\]\.name: is a gold\.portrait column.* \(name 'orders_90d'\)"),
     ("  - {name: Bad-Name, group: basic, description: d, when: 'true'}\n",
-     r"tags\[1\]: 'name' must be snake_case"),
+     r"tags\.yaml: tags\[1\]\.name: must match \^\[a-z\]\[a-z0-9_\]\{0,62\}\$, got 'Bad-Name'"),
     ("  - {name: t1, group: basic, description: d}\n",
-     r"tags\[1\] 't1': needs 'when'"),
+     r"tags\.yaml: tags\[1\]: needs 'when' .* \(name 't1'\)"),
     ("  - {name: t1, group: basic, description: d, percentile: {feature: revenue_90d, top: 1.5}}\n",
-     r"tags\[1\] 't1': 'percentile.top' must be a share strictly between 0 and 1, got 1.5"),
+     r"tags\.yaml: tags\[1\]\.percentile\.top: must be < 1, got 1\.5 \(name 't1'\)"),
     ("  - {name: t1, group: basic, description: d, percentile: {feature: revenue_90d, top: 0}}\n",
-     r"'t1': 'percentile.top' must be a share strictly between 0 and 1, got 0"),
+     r"tags\.yaml: tags\[1\]\.percentile\.top: must be > 0, got 0 \(name 't1'\)"),
     ("  - {name: t1, group: basic, description: d, percentile: {feature: revenue_90d, top: 0.2, by: x}}\n",
-     r"'t1': unknown key 'percentile.by'"),
+     r"tags\.yaml: tags\[1\]\.percentile\.by: unknown key \(allowed: feature, top\) \(name 't1'\)"),
     ("  - {name: t1, group: basic, description: d, percentile: {feature: revenue_91d, top: 0.2}}\n",
-     r"'t1': 'percentile.feature' 'revenue_91d' is not a gold.portrait column"),
+     r"tags\.yaml: tags\[1\]\.percentile\.feature: 'revenue_91d' is not a gold\.portrait column \(name 't1'\)"),
     ("  - {name: t1, group: basic, description: d, percentile: {feature: gender, top: 0.2}}\n",
      r"tag 't1': 'percentile.feature' 'gender' is string, not a number"),
     ("  - {name: t1, group: basic, description: d, when: 'orders_90d >= '}\n",
@@ -149,7 +150,7 @@ def test_bad_catalog_entries_fail_naming_the_tag_and_key(spark, tmp_path, entry,
 def test_catalog_with_unknown_top_level_key_fails(tmp_path, spark):
     path = tmp_path / "tags.yaml"
     path.write_text("version: 1\ntags:\n" + GOOD, encoding="utf-8")
-    with pytest.raises(ConfigError, match="unknown key 'version'"):
+    with pytest.raises(ConfigError, match=r"tags\.yaml: version: unknown key \(allowed: tags\)"):
         tags.load_tags(path, SCHEMA, spark=spark)
 
 

@@ -18,49 +18,96 @@ import argparse
 import datetime as dt
 import logging
 import re
-from dataclasses import dataclass
+import typing
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Annotated, Iterable, Literal, Optional, Sequence
 
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from portrait.config import Config, ConfigError, load_config, load_yaml_mapping
+from portrait.config import Config, ConfigError, load_config
 from portrait.features.catalog import write_or_print
 from portrait.features.registry import features
 from portrait.io import Lakehouse
 from portrait import catalog
+from portrait.validated import Frozen, load_yaml_model
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("basic", "behaviour", "interest")
+Group = Literal["basic", "behaviour", "interest"]
+GROUPS: tuple[str, ...] = typing.get_args(Group)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_TAG_KEYS = ("name", "group", "description", "when", "percentile")
-_PERCENTILE_KEYS = ("feature", "top")
 _SPARK_TYPES = {"double": T.DoubleType(), "float": T.FloatType(), "int": T.IntegerType(), "long": T.LongType(),
                 "bigint": T.LongType(), "boolean": T.BooleanType(), "string": T.StringType(), "date": T.DateType(),
                 "timestamp": T.TimestampType()}
 
 
-@dataclass(frozen=True)
-class Percentile:
+class Percentile(Frozen):
     """The highest `top` share (0 < top < 1) of the population by `feature`, per as-of date."""
 
     feature: str
-    top: float
+    top: Annotated[float, Field(gt=0, lt=1)]
+
+    @field_validator("feature")
+    @classmethod
+    def _a_column(cls, feature: str, info: ValidationInfo) -> str:
+        if info.context and feature not in info.context["columns"]:
+            raise ValueError(f"{feature!r} is not a gold.portrait column")
+        return feature
 
 
-@dataclass(frozen=True)
-class Tag:
-    """One catalog entry: a `when` expression, a `percentile`, or a percentile filtered by `when`."""
+class Tag(Frozen):
+    """One catalog entry: a `when` expression, a `percentile`, or a percentile filtered by `when`.
 
-    name: str
-    group: str
-    description: str
+    Validated with `context={"columns": <gold.portrait columns>}` (as `parse_tags` does), the name
+    may not be a column and a percentile's feature must be one; the expressions are checked
+    against the schema with Spark by `check_expressions`.
+    """
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
+    group: Group
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     when: Optional[str] = None
     percentile: Optional[Percentile] = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_column(cls, name: str, info: ValidationInfo) -> str:
+        if info.context and name in info.context["columns"]:
+            raise ValueError("is a gold.portrait column; audiences use tags as columns, pick another")
+        return name
+
+    @field_validator("when")
+    @classmethod
+    def _not_blank(cls, when: Optional[str]) -> Optional[str]:
+        if when is not None and not when.strip():
+            raise ValueError(f"must be a Spark SQL boolean expression, got {when!r}")
+        return when
+
+    @model_validator(mode="after")
+    def _defined(self) -> Tag:
+        if self.when is None and self.percentile is None:
+            raise ValueError("needs 'when' (an expression) or 'percentile' ({feature, top})")
+        return self
+
+
+class TagCatalog(Frozen):
+    """A tag catalog file: `tags`, a non-empty list of tags with distinct names."""
+
+    tags: Annotated[list[Tag], Field(min_length=1)]
+
+    @field_validator("tags")
+    @classmethod
+    def _distinct(cls, tags: list[Tag]) -> list[Tag]:
+        first: dict[str, int] = {}
+        for i, tag in enumerate(tags):
+            if tag.name in first:
+                raise ValueError(f"'{tag.name}' names both tags[{first[tag.name]}] and tags[{i}]")
+            first[tag.name] = i
+        return tags
 
 
 def portrait_schema(categories: Sequence[str]) -> T.StructType:
@@ -83,62 +130,10 @@ def parse_tags(path: str | Path, columns: Iterable[str]) -> tuple[Tag, ...]:
             feature must be one.
 
     Raises:
-        ConfigError: naming the file, the tag and the bad key.
+        ConfigError: one line per problem, naming the file, the key path and the tag.
     """
-    data = load_yaml_mapping(path, what="tag catalog", allowed=("tags",))
-    entries = data.get("tags")
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: 'tags' must be a non-empty list")
-    columns = set(columns)
-    tags: list[Tag] = []
-    seen: set[str] = set()
-    for i, entry in enumerate(entries):
-        tag = _parse_tag(entry, where=f"{path}: tags[{i}]", columns=columns)
-        if tag.name in seen:
-            raise ConfigError(f"{path}: tags[{i}] '{tag.name}': 'name' is used by an earlier tag")
-        seen.add(tag.name)
-        tags.append(tag)
-    return tuple(tags)
-
-
-def _parse_tag(entry: object, *, where: str, columns: set[str]) -> Tag:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: a tag must be a mapping with keys {', '.join(_TAG_KEYS)}")
-    name = entry.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ConfigError(f"{where}: 'name' must be snake_case (^[a-z][a-z0-9_]{{0,62}}$), got {name!r}")
-    where = f"{where} '{name}'"
-    extra = sorted(set(entry) - set(_TAG_KEYS))
-    if extra:
-        raise ConfigError(f"{where}: unknown key '{extra[0]}' (allowed: {', '.join(_TAG_KEYS)})")
-    if name in columns:
-        raise ConfigError(f"{where}: 'name' is a gold.portrait column; audiences use tags as columns, pick another")
-    if entry.get("group") not in GROUPS:
-        raise ConfigError(f"{where}: 'group' must be one of {list(GROUPS)}, got {entry.get('group')!r}")
-    description = entry.get("description")
-    if not isinstance(description, str) or not description.strip():
-        raise ConfigError(f"{where}: 'description' must be a non-empty string")
-    when = entry.get("when")
-    if when is not None and (not isinstance(when, str) or not when.strip()):
-        raise ConfigError(f"{where}: 'when' must be a Spark SQL boolean expression, got {when!r}")
-    percentile = _parse_percentile(entry["percentile"], where=where, columns=columns) if "percentile" in entry else None
-    if when is None and percentile is None:
-        raise ConfigError(f"{where}: needs 'when' (an expression) or 'percentile' ({{feature, top}})")
-    return Tag(name, entry["group"], description.strip(), when, percentile)
-
-
-def _parse_percentile(value: object, *, where: str, columns: set[str]) -> Percentile:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: 'percentile' must be a mapping {{feature: <column>, top: <share>}}")
-    extra = sorted(set(value) - set(_PERCENTILE_KEYS))
-    if extra:
-        raise ConfigError(f"{where}: unknown key 'percentile.{extra[0]}' (allowed: feature, top)")
-    feature, top = value.get("feature"), value.get("top")
-    if feature not in columns:
-        raise ConfigError(f"{where}: 'percentile.feature' {feature!r} is not a gold.portrait column")
-    if isinstance(top, bool) or not isinstance(top, (int, float)) or not 0 < top < 1:
-        raise ConfigError(f"{where}: 'percentile.top' must be a share strictly between 0 and 1, got {top!r}")
-    return Percentile(feature, float(top))
+    catalog = load_yaml_model(path, TagCatalog, what="tag catalog", context={"columns": set(columns)})
+    return tuple(catalog.tags)
 
 
 def check_expressions(spark: SparkSession, tags: Sequence[Tag], schema: T.StructType, *, source: str = "") -> None:

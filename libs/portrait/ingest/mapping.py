@@ -18,7 +18,6 @@ a `Source` built from the mapping, and the kept lines are mapped onto the bronze
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 from pyspark.errors import AnalysisException
@@ -61,7 +60,7 @@ def source(name: str, mapping: OrdersMappingConfig) -> Source:
 
     Header columns that no role maps are kept as string fields under their own name.
     """
-    role_of = {col: role for role, col in dataclasses.asdict(mapping.columns).items() if col is not None}
+    role_of = {col: role for role, col in mapping.columns.model_dump().items() if col is not None}
     clash = sorted(set(mapping.header) & set(_ROLE_TYPES) - set(role_of))
     if clash:  # an unmapped column named like a role would be read as that role
         raise ValueError(f"mapping {name}: unmapped header column(s) {clash} are named like bronze fields")

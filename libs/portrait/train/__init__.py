@@ -14,7 +14,6 @@ Delta table versions, the code version and a hash of the resolved config.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -67,8 +66,8 @@ def code_version() -> dict[str, str]:
 
 
 def config_sha256(cfg: Config) -> str:
-    """SHA-256 of the resolved config (`dataclasses.asdict`, JSON with sorted keys)."""
-    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)
+    """SHA-256 of the resolved config (`model_dump`, JSON with sorted keys)."""
+    text = json.dumps(cfg.model_dump(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -1,0 +1,310 @@
+"""The shape of a conf file: one frozen pydantic model per section, bounds declared on the fields.
+
+Loaded by `portrait.config.load_config` (which merges `extends`, applies the environment and
+names the file in errors); import the classes from `portrait.config`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from portrait.validated import ConfigError, Frozen
+
+
+def _ordered(pair: list[Any]) -> list[Any]:
+    if pair[0] > pair[1]:
+        raise ValueError(f"must be [low, high] with low <= high, got {pair}")
+    return pair
+
+
+def _distinct(names: list[str]) -> list[str]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"names {twice} more than once: {names}")
+    return names
+
+
+_PAIR = Field(min_length=2, max_length=2)
+Name = Annotated[str, Field(min_length=1)]
+Count = Annotated[int, Field(ge=1)]
+Days = Annotated[int, Field(ge=0)]
+Share = Annotated[float, Field(gt=0, lt=1)]  # a share of persons that must leave some on each side
+Probability = Annotated[float, Field(ge=0, le=1)]
+Names = Annotated[list[Name], AfterValidator(_distinct)]
+CountRange = Annotated[list[Count], _PAIR, AfterValidator(_ordered)]
+PositiveRange = Annotated[list[Annotated[float, Field(gt=0)]], _PAIR, AfterValidator(_ordered)]
+RateRange = Annotated[list[Annotated[float, Field(gt=0, le=1)]], _PAIR, AfterValidator(_ordered)]
+KRange = Annotated[list[Annotated[int, Field(ge=2, le=10)]], _PAIR, AfterValidator(_ordered)]
+
+
+def _spark_value(value: Any) -> Any:
+    """Spark conf values are strings; YAML numbers and booleans are written as Spark spells them."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, float)) else value
+
+
+class PathsConfig(Frozen):
+    """Where data lives. Local paths are made absolute against the working directory."""
+
+    lakehouse: Name
+    landing: Name
+    truth: Name
+
+
+class SparkConfig(Frozen):
+    """How the session is built. `master` is None under spark-submit / on a cluster."""
+
+    app_name: Name
+    master: Optional[str] = None
+    shuffle_partitions: Count = 8
+    jars_dir: Optional[str] = None
+    conf: dict[str, Annotated[str, BeforeValidator(_spark_value)]] = Field(default_factory=dict)
+
+
+class MlflowConfig(Frozen):
+    tracking_uri: Name
+    experiment: Name
+    artifact_root: Optional[str] = None
+    registry_uri: Optional[str] = None
+
+
+class PrivacyConfig(Frozen):
+    """PII hashing. The key comes from the environment variable `key_env`.
+
+    `demo_key` is only allowed in the embedded demo profile (`allow_demo_key: true`);
+    every other profile refuses to run without the environment variable.
+    """
+
+    key_env: Name = "PORTRAIT_PII_KEY"
+    allow_demo_key: bool = False
+    demo_key: Optional[str] = None
+
+
+class GeneratorConfig(Frozen):
+    scale: Annotated[float, Field(gt=0)] = 0.05
+    seed: int = 42
+    days: Count = 90
+    dirty_fraction: Probability = 0.001
+
+
+class OrdersColumns(Frozen):
+    """Which column of an orders export holds each bronze orders field (the others stay null)."""
+
+    order_id: Name
+    product_id: Name
+    quantity: Name
+    order_ts: Name
+    unit_price: Name
+    account_id: Optional[str] = None
+    description: Optional[str] = None
+    country: Optional[str] = None
+
+
+_DERIVED_LINE_CLASSES = ("product", "stock_adjustment", "free_item")
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+
+
+class OrdersMappingConfig(Frozen):
+    """An orders export in its own layout (one file, not landing-date folders), read as it is.
+
+    `header` is the file's header line as a list of columns, in file order; `columns` maps the
+    bronze fields onto them. `path` is relative to the working directory unless absolute; the
+    environment variable `path_env`, when set, replaces it. `account_id_pattern` is a regex whose
+    group 1 is the customer number (a value that does not match is quarantined), prefixed with
+    `account_id_prefix`. Invoices starting with `return_prefix` are returns. `line_classes` maps
+    a class name to stock-code regexes (whole code, case-insensitive), first match wins; any other
+    line is `product` (or `stock_adjustment` / `free_item` at price 0, see `ingest.mapping`).
+    """
+
+    target: Literal["orders"]
+    path: Name
+    header: Annotated[Names, Field(min_length=1)]
+    columns: OrdersColumns
+    timestamp_format: Name
+    currency: Name
+    format: Literal["csv"] = "csv"
+    path_env: Optional[str] = None
+    account_id_pattern: str = "^(.+)$"
+    account_id_prefix: str = ""
+    return_prefix: Optional[str] = None
+    channel: Optional[str] = None
+    line_classes: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("account_id_pattern")
+    @classmethod
+    def _one_group(cls, pattern: str) -> str:
+        if _regex(pattern).groups < 1:
+            raise ValueError(f"{pattern!r} needs a group: the customer number")
+        return pattern
+
+    @field_validator("line_classes")
+    @classmethod
+    def _classes(cls, classes: dict[str, list[str]]) -> dict[str, list[str]]:
+        reserved = sorted(set(classes) & set(_DERIVED_LINE_CLASSES))
+        if reserved:
+            raise ValueError(f"may not define {reserved}: they are derived")
+        for name, patterns in classes.items():
+            for i, pattern in enumerate(patterns):
+                try:
+                    _regex(pattern)
+                except ValueError as exc:
+                    raise ValueError(f"{name}[{i}]: {exc}") from None
+        return classes
+
+    @model_validator(mode="after")
+    def _columns_in_header(self) -> OrdersMappingConfig:
+        for role, column in self.columns.model_dump().items():
+            if column is not None and column not in self.header:
+                raise ValueError(f"columns.{role} is {column!r}, which is not in header {self.header}")
+        return self
+
+
+def _iso_date(value: Any) -> Any:
+    """A date (YAML reads an unquoted 2000-01-01 as one) or an ISO date string, kept as text."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be an ISO date (YYYY-MM-DD), got {value!r}") from None
+    return value
+
+
+class IngestConfig(Frozen):
+    sources: Names = Field(default_factory=lambda: ["clickstream", "orders", "social", "crm"])
+    max_field_chars: Count = 4096
+    earliest_valid_date: Annotated[str, BeforeValidator(_iso_date)] = "2000-01-01"
+    mappings: dict[str, OrdersMappingConfig] = Field(default_factory=dict)
+    duplicate_lookback_days: Days = 7  # an id kept on one of these earlier dates is a duplicate (CRM exempt)
+    late_lookback_days: Days = 30  # earlier landing dates searched for files not ingested yet
+
+
+class IdentityConfig(Frozen):
+    """Identity resolution. An identifier linked to more than `max_persons_per_identifier`
+    identifiers of one other type (a kiosk cookie, a call-centre phone) is not used for linking;
+    `placeholders` lists known dummy values per type (phone, email, wechat_id), in clear."""
+
+    max_persons_per_identifier: Count = 1
+    max_iterations: Count = 30
+    placeholders: dict[Literal["phone", "email", "wechat_id"], list[str]] = Field(default_factory=dict)
+
+
+class FeaturesConfig(Frozen):
+    categories: Names = Field(default_factory=list)
+    history_days: Count = 365
+
+
+class TrainConfig(Frozen):
+    """Training sets, tuning budget, calibration and the promotion gate (`portrait.train`).
+
+    Each label (purchase, churn) gets `training_dates` weekly as-of dates whose label window ends
+    by the run date; the latest `oot_dates` of them are the out-of-time test (test persons only).
+    """
+
+    horizon_days: Count = 30          # purchase label: a completed order in (as_of, as_of + horizon]
+    churn_days: Count = 60            # churn label: no visit and no order in (as_of, as_of + churn_days]
+    churn_lookback_days: Count = 90   # ... for persons active in (as_of - lookback, as_of]
+    training_dates: Annotated[int, Field(ge=2)] = 6
+    training_step_days: Count = 7
+    oot_dates: Count = 1              # < training_dates: the earlier dates are the train rows
+    test_fraction: Share = 0.25
+    calibration_fraction: Share = 0.2
+    max_evals: Count = 8
+    seed: int = 7
+    kmeans_k_range: KRange = Field(default_factory=lambda: [4, 8])  # k with the best silhouette
+    kmeans_k: Optional[Annotated[int, Field(ge=2, le=10)]] = None  # a fixed k instead of the range
+    segment_model: Name = "portrait_segments"
+    propensity_model: Name = "portrait_purchase_propensity"
+    churn_model: Name = "portrait_churn_propensity"
+    max_depth: CountRange = Field(default_factory=lambda: [2, 6])
+    max_iter: CountRange = Field(default_factory=lambda: [10, 60])
+    step_size: PositiveRange = Field(default_factory=lambda: [0.03, 0.3])
+    subsampling_rate: RateRange = Field(default_factory=lambda: [0.5, 1.0])
+    promotion_margin: Probability = 0.0  # a new version needs champion AUC + margin on the same OOT rows
+    min_auc: Probability = 0.6
+    max_ece: Probability = 0.1
+
+    @model_validator(mode="after")
+    def _oot_before_training(self) -> TrainConfig:
+        if self.oot_dates >= self.training_dates:
+            raise ValueError(f"oot_dates ({self.oot_dates}) must be < training_dates ({self.training_dates}): "
+                             "the earlier dates are the train rows")
+        return self
+
+    @property
+    def kmeans_ks(self) -> list[int]:
+        """The k values the segment model tries: `kmeans_k` alone when set, else the range."""
+        low, high = (self.kmeans_k, self.kmeans_k) if self.kmeans_k is not None else self.kmeans_k_range
+        return list(range(low, high + 1))
+
+
+class TextConfig(Frozen):
+    """Text signals (`portrait.text`): the labelled posts, the held-out share and the model's settings."""
+
+    model_name: Name = "portrait_text_signals"
+    labels_path: Optional[str] = None  # parquet (post_id, sentiment, topic); None: <paths.truth>/social_labels
+    test_fraction: Share = 0.2
+    num_features: Count = 65536
+    reg_param: Annotated[float, Field(ge=0)] = 0.01
+    max_iter: Count = 40
+    retrain_days: Days = 7             # the text job retrains when the champion is this old
+
+
+class ScoreConfig(Frozen):
+    policy_file: Name = "actions.yaml"
+    holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1  # 0: no holdout; everyone held out is no policy
+
+
+class TagsConfig(Frozen):
+    """The tag catalog (`portrait.tags`): a YAML file relative to the conf folder."""
+
+    file: Name = "tags.yaml"
+
+
+class Config(Frozen):
+    """The whole configuration; stages receive the typed piece they need."""
+
+    source_file: str
+    profile: Name
+    paths: PathsConfig
+    spark: SparkConfig
+    mlflow: MlflowConfig
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
+    tags: TagsConfig = Field(default_factory=TagsConfig)
+
+    @property
+    def conf_dir(self) -> Path:
+        return Path(self.source_file).parent
+
+    def pii_key(self) -> bytes:
+        """The PII hashing key: from the environment, or the demo key in the demo profile only."""
+        value = os.environ.get(self.privacy.key_env)
+        if value:
+            return value.encode("utf-8")
+        if self.privacy.allow_demo_key and self.privacy.demo_key:
+            return self.privacy.demo_key.encode("utf-8")
+        raise ConfigError(
+            f"environment variable {self.privacy.key_env} is not set: profile '{self.profile}' "
+            f"({self.source_file}) needs a secret key to pseudonymise PII. "
+            "Set it from your secret store; only the demo profile may use a built-in key."
+        )
