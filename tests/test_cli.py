@@ -89,7 +89,13 @@ def test_backfill_range_backwards_is_a_usage_error(capsys):
 def test_a_bad_conf_exits_2_with_one_line(tmp_path, capsys):
     assert cli.main(["tags", "--conf", str(tmp_path / "missing.yaml"), "--date", "2026-11-01"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
-    assert err.startswith("portrait: bad configuration: config file not found") and "Traceback" not in err
+    assert _error_lines(err) == [f"portrait: bad configuration: config file not found: {tmp_path / 'missing.yaml'}"]
+    assert "Traceback" not in err
+
+
+def _error_lines(err: str) -> list[str]:
+    """The CLI's own error lines (the rest of stderr is the progress log)."""
+    return [line for line in err.splitlines() if line.startswith("portrait:")]
 
 
 def _failing_stage(monkeypatch, exc: Exception) -> None:
@@ -109,8 +115,9 @@ def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch,
         "table gold.portrait does not exist at /l/gold/portrait: run the `features` job first"))
     assert cli.main(["tags", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == cli.EXIT_FAILED
     err = capsys.readouterr().err
-    assert "portrait: tags 2026-11-01 failed: FileNotFoundError: table gold.portrait does not exist" in err
-    assert "run the `features` job first" in err and "Traceback" not in err
+    assert _error_lines(err) == ["portrait: tags 2026-11-01 failed: FileNotFoundError: table gold.portrait does "
+                                 "not exist at /l/gold/portrait: run the `features` job first"]
+    assert "Traceback" not in err
 
 
 def test_a_failing_stage_exits_1_and_verbose_shows_the_traceback(monkeypatch, capsys):
@@ -118,7 +125,9 @@ def test_a_failing_stage_exits_1_and_verbose_shows_the_traceback(monkeypatch, ca
     conf = str(ROOT / "conf/local.yaml")
     assert cli.main(["tags", "--conf", conf, "--date", "2026-11-01"]) == cli.EXIT_FAILED
     err = capsys.readouterr().err
-    assert "tags 2026-11-01 failed: RuntimeError: boom" in err and "Traceback" not in err
+    [line] = _error_lines(err)
+    assert line.startswith("portrait: tags 2026-11-01 failed: RuntimeError: boom (rerun with --verbose")
+    assert "Traceback" not in err
     assert cli.main(["--verbose", "tags", "--conf", conf, "--date", "2026-11-01"]) == cli.EXIT_FAILED
     assert "Traceback" in capsys.readouterr().err
 
@@ -209,3 +218,23 @@ def test_the_run_log_returns_the_latest_outcome_per_stage_and_date(spark, tmp_pa
     assert {k: v.ok for k, v in got.items()} == {("ingest", D): True, ("identity", D): True, ("score", D): False}
     assert got[("ingest", D)].finished_at == T0 + dt.timedelta(minutes=5, seconds=30)
     assert backfill.plan([D], CHAIN, got) == [backfill.Step(D, ("score",))]
+
+
+# --- Spark's logging -----------------------------------------------------------------------------
+
+def test_sessions_we_build_log_only_errors_and_drop_the_heartbeat_trace(spark):
+    """The session of the tests is built by portrait.spark, so it runs with log4j2.properties."""
+    jvm = spark.sparkContext._jvm
+    log4j = jvm.org.apache.logging.log4j
+    config = log4j.LogManager.getContext(False).getConfiguration()
+    assert config.getConfigurationSource().getLocation().endswith("portrait/log4j2.properties")
+    assert config.getRootLogger().getLevel().toString() == "ERROR"
+
+    def filtered(message: str) -> bool:
+        event = (jvm.org.apache.logging.log4j.core.impl.Log4jLogEvent.newBuilder()
+                 .setLoggerName("org.apache.spark.util.Utils").setLevel(log4j.Level.ERROR)
+                 .setMessage(log4j.message.SimpleMessage(message)).build())
+        return config.getLoggerConfig("org.apache.spark.util.Utils").isFiltered(event)
+
+    assert filtered("Uncaught exception in thread executor-heartbeater")
+    assert not filtered("Uncaught exception in thread Executor task launch worker")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
 import traceback
@@ -140,14 +141,25 @@ def _configure_logging(verbose: bool, job: str) -> None:
     logging.captureWarnings(True)
     if verbose:
         return
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read by mlflow when it is imported
     for noisy in ("py4j", "mlflow", "alembic", "hyperopt", "py.warnings", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     if job == "demo":
         logging.getLogger("portrait").setLevel(logging.WARNING)
 
 
-def _fail(code: int, message: str, hint: str) -> int:
-    print(f"portrait: {message}\n  {hint}", file=sys.stderr)
+def _quiet_mlflow() -> None:
+    """MLflow prints its registry events ("Successfully registered model", "Created version")
+    to its own stream, outside logging; turn that stream off (--verbose keeps it). Its failures
+    still surface as exceptions."""
+    from mlflow.utils.logging_utils import disable_logging
+
+    disable_logging()
+
+
+def _fail(code: int, message: str, hint: str = "") -> int:
+    """One line on stderr: what went wrong, then (unless the message says it) what to do."""
+    print(f"portrait: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr)
     return code
 
 
@@ -174,12 +186,13 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
         if verbose:
             traceback.print_exc()
         if isinstance(exc, ConfigError):
-            return _fail(EXIT_USAGE, f"bad configuration: {exc}", "fix the conf file and rerun")
+            return _fail(EXIT_USAGE, f"bad configuration: {exc}")
         if isinstance(exc, ErasureError):
             return _fail(EXIT_USAGE, f"{what}: {exc}", f"see `portrait {args.job} --help`")
         first = (str(exc).strip().splitlines() or [""])[0]
-        hint = "run the job named above first, then rerun this one" if isinstance(exc, FileNotFoundError) else \
-            "rerun with --verbose for the traceback (also in the run log); rerunning the same date is safe"
+        # a missing input names the job that writes it; anything else may be a bug or the cluster
+        hint = "" if isinstance(exc, FileNotFoundError) else \
+            "rerun with --verbose for the traceback, also kept in the run log; rerunning the date is safe"
         return _fail(EXIT_FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
 
 
@@ -197,6 +210,8 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         return EXIT_OK
     from portrait.spark import get_session
 
+    if not verbose:
+        _quiet_mlflow()
     spark = get_session(cfg.spark, verbose=verbose)
     started = time.perf_counter()
     if args.job == "demo":
