@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from portrait import backfill, cli, pipeline, runlog
+from portrait.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date(2026, 11, 1)
@@ -139,6 +140,17 @@ def test_an_invalid_erasure_request_is_a_usage_error(monkeypatch, capsys):
     monkeypatch.setitem(pipeline._RUNNERS, "erase", pipeline._RUNNERS["tags"])
     assert cli.main(["erase", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == cli.EXIT_USAGE
     assert "nothing to erase" in capsys.readouterr().err
+
+
+def test_the_audience_options_reach_the_stage(monkeypatch):
+    """`name` is an option of audience, not the stage's name (the session is not used here)."""
+    seen = {}
+    monkeypatch.setitem(pipeline._RUNNERS, "audience", lambda spark, cfg, date, **kw: seen.update(kw, date=date))
+    args = cli.build_parser().parse_args(["audience", "--conf", "c", "--date", "2026-11-01", "--name", "tier1",
+                                          "--where", "city_tier = 1"])
+    cfg = load_config(ROOT / "conf/local.yaml")
+    cli.run_job("audience", object(), cfg, args)
+    assert seen == {"name": "tier1", "where": "city_tier = 1", "date": D}
 
 
 def test_every_job_has_a_thin_spark_submit_entry_point():

@@ -52,7 +52,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None 
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
 
-    def stage(name: str, **options: Any) -> None:
+    def stage(name: str, /, **options: Any) -> None:  # positional: audience takes a `name` option
         started = time.perf_counter()
         results[name] = pipeline.run_stage(name, spark, cfg, date, **options)
         timings[name] = time.perf_counter() - started

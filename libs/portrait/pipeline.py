@@ -151,7 +151,7 @@ _RUNNERS: dict[str, Callable[..., Any]] = {
 assert set(_RUNNERS) == set(STAGES), "every stage has exactly one dispatch function"
 
 
-def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, **options: Any) -> Any:
+def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **options: Any) -> Any:
     """Run one stage for `date` (imports stay lazy so `--help` is instant), log its progress
     (stage, date, elapsed, what it returned) and record the outcome in the run log.
 
