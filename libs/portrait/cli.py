@@ -150,10 +150,22 @@ def _configure_logging(verbose: bool, job: str) -> None:
 
 def _quiet_mlflow() -> None:
     """MLflow prints its registry events ("Successfully registered model", "Created version")
-    to its own stream, outside logging; turn that stream off (--verbose keeps it). Its failures
-    still surface as exceptions."""
+    to its own stream, outside logging; mute that stream for this process (--verbose keeps it).
+    Its failures still surface as exceptions.
+
+    `disable_logging()` alone does not last: MLflow's own muting contexts (entered around model
+    logging) turn the stream back on when the last one exits. Holding one such context open for
+    the life of the process, as MLflow's autologging does while it runs, keeps it off.
+    """
     from mlflow.utils.logging_utils import disable_logging
 
+    try:
+        from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
+
+        MlflowEventsAndWarningsBehaviorGlobally(
+            disable_event_logs=True, disable_warnings=False, reroute_warnings=False).__enter__()
+    except (ImportError, AttributeError, TypeError):  # an MLflow without it: mute until re-enabled
+        pass
     disable_logging()
 
 
