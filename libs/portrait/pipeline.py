@@ -176,7 +176,7 @@ def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **o
     elapsed = time.perf_counter() - started
     log.info("%s %s: done in %.1f s: %s", name, date, elapsed, short(result))
     runlog.record(spark, cfg.paths.lakehouse, name, date, ok=True, started_at=started_at,
-                  elapsed_s=elapsed, detail=short(result, limit=2000))
+                  elapsed_s=elapsed, detail=short(result, limit=100_000))
     return result
 
 
