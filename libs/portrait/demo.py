@@ -107,10 +107,10 @@ def _models(cfg: Config, models: dict) -> None:
           "the gate decided whether each became the 'champion' that scores:")
     print(f"   who will buy:   {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
           f"PR-AUC {p['test_pr_auc']:.3f}, Brier {p['test_brier']:.4f}, base rate {p['test_base_rate']:.3f}, "
-          f"ECE {p['test_ece']:.3f}, {p['decision']}")
+          f"ECE {p['test_ece']:.3f}; gate: {p['decision']}")
     print(f"   who will leave: {cfg.train.churn_model} v{c['version']}: test AUC {c['test_auc']:.3f}, "
           f"PR-AUC {c['test_pr_auc']:.3f}, Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, "
-          f"base rate {c['test_base_rate']:.3f}, {c['decision']}")
+          f"base rate {c['test_base_rate']:.3f}; gate: {c['decision']}")
     print(f"   who is alike:   {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, "
           f"silhouette {s['silhouette']:.3f}, segments {sorted(s['names'].values())}")
 
