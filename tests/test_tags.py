@@ -207,7 +207,7 @@ def test_audience_name_must_be_snake_case():
 def test_audience_job_needs_name_and_where(capsys):
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["audience", "--conf", "conf/local.yaml", "--date", "2026-11-01", "--name", "x"])
-    assert "required for audience: --where" in capsys.readouterr().err
+    assert "required: --where" in capsys.readouterr().err
     args = cli._parser().parse_args(["audience", "--conf", "c", "--date", "2026-11-01", "--name", "x", "--where", "y"])
     assert (args.name, args.where) == ("x", "y")
 

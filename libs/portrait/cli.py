@@ -1,26 +1,42 @@
-"""`portrait <job> --conf conf/local.yaml --date YYYY-MM-DD` and the thin `jobs/<job>.py` entry points.
+"""`portrait <job> [options]` and the thin `jobs/<job>.py` spark-submit entry points.
 
-Jobs: generate, ingest, identity, text, features, train, score, and `demo` (all of them in order on
-the embedded default, then a summary of what was published). `erase` removes a person everywhere:
-`portrait erase --conf ... --date D --identifier phone=13812345678` (or `--person-id p_...`).
-`tags` evaluates conf/tags.yaml into gold.tags; `audience --name X --where "<expression over tags
-and features>"` writes a named audience to gold.audiences and prints its size.
+`portrait --help` lists the jobs in pipeline order (`portrait.pipeline`); `portrait <job> --help`
+shows that job's options. Every job takes `--conf`; the stages and `demo` take the run date
+`--date`; `backfill` takes `--from`/`--to`; `catalog` needs no date and no Spark.
+
+Output: Spark's own logging (log4j warnings, the executor-heartbeat stack trace, netlib's BLAS
+notice) and the chatter of py4j, MLflow and Python warnings stay out unless `--verbose` (before or
+after the job name) is given; `--verbose` also prints the traceback of a failure.
+
+Exit codes, for schedulers:
+  0    the job succeeded (also a backfill with nothing left to do: reruns are idempotent)
+  1    the job failed: an input table is missing, a stage raised, Spark failed. stderr has one
+       line saying what and what to do; the run log (`<lakehouse>/_runs`) keeps the traceback.
+       Rerunning the same date is safe: every job replaces its date's output.
+  2    bad arguments or configuration (unknown option, bad date, a conf key out of bounds, the
+       PII key missing, an identifier to erase that is not valid): fix the call, do not retry.
+  130  interrupted (Ctrl-C / SIGINT).
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from portrait import pipeline
 from portrait.config import Config, ConfigError, load_config
 
-JOBS = ("generate", "ingest", "identity", "text", "features", "tags", "audience", "train", "score", "erase")
-# Options that a job cannot run without (argparse only knows options required by every job).
-_REQUIRED_FOR = {"audience": ("name", "where")}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES_HELP = ("exit codes: 0 ok; 1 the job failed (rerunning a date is safe); "
+                   "2 bad arguments or configuration; 130 interrupted")
+
+log = logging.getLogger("portrait.cli")
 
 
 def _date(text: str) -> dt.date:
@@ -30,109 +46,172 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-class _JobParser(argparse.ArgumentParser):
-    """Also fails, naming them, when options required by the chosen job (`_REQUIRED_FOR`) are missing."""
-
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        parsed = super().parse_args(args, namespace)
-        if parsed.job != "catalog" and parsed.date is None:
-            self.error(f"the following arguments are required for {parsed.job}: --date")
-        missing = [f"--{o}" for o in _REQUIRED_FOR.get(parsed.job, ()) if not getattr(parsed, o, None)]
-        if missing:
-            self.error(f"the following arguments are required for {parsed.job}: {', '.join(missing)}")
-        return parsed
-
-
-def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
-    p = _JobParser(prog=prog, description="Portrait: customer portraits on Spark, Delta and MLflow")
-    p.add_argument("job", choices=(*JOBS, "demo", "catalog"),
-                   help="the job to run; `catalog` prints the feature catalog (Markdown) for the conf's categories")
+def _job(sub: Any, name: str, summary: str, *, date: bool = True) -> argparse.ArgumentParser:
+    """A job's parser with the options every job has: --conf, --date (unless `date` is False), --verbose."""
+    p = sub.add_parser(name, help=summary, description=summary, epilog=EXIT_CODES_HELP)
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
-    p.add_argument("--date", type=_date, help="the run date D (YYYY-MM-DD); required by every job but catalog")
-    p.add_argument("--out", help="catalog: write the Markdown to this file instead of printing it")
-    p.add_argument("--start", type=_date, help="ingest/features: first date of a backfill (default: --date)")
-    p.add_argument("--full", action="store_true",
-                   help="features: full build over all history instead of the incremental step from D-1")
-    p.add_argument("--source", action="append", dest="sources", help="ingest: only this source (repeatable)")
-    p.add_argument("--scale", type=float, help="generate/demo: scale factor (overrides generator.scale)")
-    p.add_argument("--seed", type=int, help="generate/demo: seed (overrides generator.seed)")
-    p.add_argument("--identifier", action="append", dest="identifiers", metavar="TYPE=VALUE",
-                   help="erase: a clear identifier of the person, TYPE one of phone, email, wechat_id, "
-                        "account, cookie (repeatable)")
-    p.add_argument("--person-id", action="append", dest="person_ids", metavar="P_ID",
-                   help="erase: a person id from silver.identity_map (repeatable)")
-    p.add_argument("--name", help="audience: the audience's name in gold.audiences (snake_case)")
-    p.add_argument("--where", help="audience: Spark SQL over gold.portrait columns and tag names, e.g. "
-                                   "\"city_tier = 1 and sneaker_lover and frequent_buyer\"")
+    if date:
+        p.add_argument("--date", type=_date, required=True, help="the run date D (YYYY-MM-DD)")
+    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show Spark's logs, library warnings and tracebacks")
     return p
 
 
-def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
-    """Dispatch to the stage's `run(spark, cfg, date)`; imports stay lazy so `--help` is instant."""
-    if job == "generate":
-        from portrait import generator
+def _scale_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", type=float, help="scale factor (overrides generator.scale)")
+    p.add_argument("--seed", type=int, help="seed (overrides generator.seed)")
 
-        g = cfg.generator
-        return generator.generate(
-            spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=args.scale or g.scale,
-            seed=args.seed if args.seed is not None else g.seed, end_date=args.date, days=g.days,
-            horizon_days=cfg.train.horizon_days, dirty_fraction=g.dirty_fraction,
-        )
-    if job == "ingest":
-        from portrait import ingest
 
-        return ingest.run(spark, cfg, args.date, start=args.start, sources=args.sources)
-    if job == "identity":
-        from portrait import identity
+def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
+    """The command line: one subcommand per job, each with its own options and help."""
+    top = argparse.ArgumentParser(
+        prog=prog, description="Portrait: customer portraits on Spark, Delta Lake and MLflow.",
+        epilog=f"The daily chain: {' -> '.join(pipeline.DAILY_CHAIN)}; weekly: "
+               f"{', '.join(s.name for s in pipeline.WEEKLY)}. `{prog} <job> --help` shows a job's options. "
+               + EXIT_CODES_HELP,
+    )
+    top.add_argument("--verbose", action="store_true", help="show Spark's logs, library warnings and tracebacks")
+    sub = top.add_subparsers(dest="job", metavar="<job>", required=True, title="jobs")
+    for stage in (*pipeline.DAILY, *pipeline.WEEKLY, *pipeline.ON_DEMAND):
+        p = _job(sub, stage.name, stage.summary)
+        _STAGE_OPTIONS.get(stage.name, lambda p: None)(p)
+    p = _job(sub, "backfill", "the daily chain for each date of [--from, --to]; resumable",
+             date=False)
+    p.add_argument("--from", dest="from_date", type=_date, required=True, metavar="DATE", help="first date")
+    p.add_argument("--to", dest="to_date", type=_date, required=True, metavar="DATE", help="last date")
+    p.add_argument("--force", action="store_true", help="rerun every date, even those already complete")
+    _scale_seed(_job(sub, "demo", "every stage on a fresh demo lake, then what was built"))
+    p = _job(sub, "catalog", "print the feature catalog (Markdown); needs no Spark",
+             date=False)
+    p.add_argument("--out", help="write the Markdown to this file instead of printing it")
+    return top
 
-        return identity.run(spark, cfg, args.date)
-    if job == "text":
-        from portrait import text
 
-        return text.run(spark, cfg, args.date)
-    if job == "features":
-        from portrait import features
+def _ingest_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", type=_date, help="first landing date to ingest (default: --date)")
+    p.add_argument("--source", action="append", dest="sources", help="only this source (repeatable)")
 
-        return features.run(spark, cfg, args.date, start=args.start, incremental=not args.full)
-    if job == "tags":
-        from portrait import tags
 
-        return tags.run(spark, cfg, args.date)
-    if job == "audience":
-        from portrait import audience
+def _features_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", type=_date, help="first as-of date of a backfill in one pass (default: --date)")
+    p.add_argument("--full", action="store_true",
+                   help="full build over all history instead of the incremental step from D-1")
 
-        return audience.run(spark, cfg, args.date, name=args.name, where=args.where)
-    if job == "train":
-        from portrait import train
 
-        return train.run(spark, cfg, args.date)
-    if job == "score":
-        from portrait import scoring
+def _audience_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", required=True, help="the audience's name in gold.audiences (snake_case)")
+    p.add_argument("--where", required=True, help="Spark SQL over gold.portrait columns and tag names, e.g. "
+                                                  "\"city_tier = 1 and sneaker_lover and frequent_buyer\"")
 
-        return scoring.run(spark, cfg, args.date)
-    if job == "erase":
-        from portrait import erase
 
-        return erase.run(spark, cfg, args.date, identifiers=args.identifiers, person_ids=args.person_ids)
-    raise ValueError(f"unknown job {job!r}")
+def _erase_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--identifier", action="append", dest="identifiers", metavar="TYPE=VALUE",
+                   help="a clear identifier of the person, TYPE one of phone, email, wechat_id, account, "
+                        "cookie (repeatable)")
+    p.add_argument("--person-id", action="append", dest="person_ids", metavar="P_ID",
+                   help="a person id from silver.identity_map (repeatable)")
+
+
+_STAGE_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "generate": _scale_seed, "ingest": _ingest_options, "features": _features_options,
+    "audience": _audience_options, "erase": _erase_options,
+}
+# What each stage's run takes from the parsed options (the stages not named take none).
+_STAGE_ARGS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "generate": lambda a: {"scale": a.scale, "seed": a.seed},
+    "ingest": lambda a: {"start": a.start, "sources": a.sources},
+    "features": lambda a: {"start": a.start, "full": a.full},
+    "audience": lambda a: {"name": a.name, "where": a.where},
+    "erase": lambda a: {"identifiers": a.identifiers, "person_ids": a.person_ids},
+}
+_parser = build_parser  # the name the tests of other stages use
+
+
+def run_job(job: str, spark: Any, cfg: Config, args: argparse.Namespace) -> Any:
+    """Run one stage for `args.date` with the options its subcommand parsed."""
+    options = _STAGE_ARGS.get(job, lambda a: {})(args)
+    return pipeline.run_stage(job, spark, cfg, args.date, **options)
+
+
+def _configure_logging(verbose: bool, job: str) -> None:
+    """Python-side output: INFO progress from portrait (the demo tells its own story instead);
+    py4j, MLflow, hyperopt and Python warnings only from WARNING/ERROR up unless verbose."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
+    logging.captureWarnings(True)
+    if verbose:
+        return
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read by mlflow when it is imported
+    for noisy in ("py4j", "mlflow", "alembic", "hyperopt", "py.warnings", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    if job == "demo":
+        logging.getLogger("portrait").setLevel(logging.WARNING)
+
+
+def _quiet_mlflow() -> None:
+    """MLflow prints its registry events ("Successfully registered model", "Created version")
+    to its own stream, outside logging; mute that stream for this process (--verbose keeps it).
+    Its failures still surface as exceptions.
+
+    `disable_logging()` alone does not last: MLflow's own muting contexts (entered around model
+    logging) turn the stream back on when the last one exits. Holding one such context open for
+    the life of the process, as MLflow's autologging does while it runs, keeps it off.
+    """
+    from mlflow.utils.logging_utils import disable_logging
+
+    try:
+        from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
+
+        MlflowEventsAndWarningsBehaviorGlobally(
+            disable_event_logs=True, disable_warnings=False, reroute_warnings=False).__enter__()
+    except (ImportError, AttributeError, TypeError):  # an MLflow without it: mute until re-enabled
+        pass
+    disable_logging()
+
+
+def _fail(code: int, message: str, hint: str = "") -> int:
+    """One line on stderr: what went wrong, then (unless the message says it) what to do."""
+    print(f"portrait: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
-    """Console entry point; `job` is fixed when called from `jobs/<job>.py`."""
+    """Console entry point; `job` is fixed when called from `jobs/<job>.py`. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if job is not None:
         argv = [job, *argv]
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("py4j", "mlflow", "alembic", "hyperopt"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 itself on a bad or missing option, naming it
+    if args.job == "backfill" and args.to_date < args.from_date:
+        return _fail(EXIT_USAGE, f"backfill: --to {args.to_date} is before --from {args.from_date}",
+                     "give the first date as --from and the last as --to")
+    verbose = bool(args.verbose)
+    _configure_logging(verbose, args.job)
+    what = f"{args.job} {getattr(args, 'date', None) or ''}".strip()
     try:
-        cfg = load_config(args.conf)
-        if args.job != "generate":
-            cfg.pii_key()  # fail before starting Spark when the secret is missing
-    except ConfigError as exc:
-        print(f"portrait: bad configuration: {exc}", file=sys.stderr)
-        return 2
+        return _dispatch(args, verbose)
+    except KeyboardInterrupt:
+        return _fail(EXIT_INTERRUPTED, f"{what}: interrupted", "rerunning the same date is safe")
+    except Exception as exc:
+        from portrait.erase import ErasureError
+
+        if verbose:
+            traceback.print_exc()
+        if isinstance(exc, ConfigError):
+            return _fail(EXIT_USAGE, f"bad configuration: {exc}")
+        if isinstance(exc, ErasureError):
+            return _fail(EXIT_USAGE, f"{what}: {exc}", f"see `portrait {args.job} --help`")
+        first = (str(exc).strip().splitlines() or [""])[0]
+        # a missing input names the job that writes it; anything else may be a bug or the cluster
+        hint = "" if isinstance(exc, FileNotFoundError) else \
+            "rerun with --verbose for the traceback, also kept in the run log; rerunning the date is safe"
+        return _fail(EXIT_FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
+
+
+def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
+    cfg = load_config(args.conf)
+    if args.job not in ("generate", "catalog"):
+        cfg.pii_key()  # fail before starting Spark when the secret is missing
     if args.job == "catalog":  # no Spark needed: the catalog is read from the feature registry
         from portrait.features import catalog
 
@@ -140,22 +219,26 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
                                Path(args.out) if args.out else None)
         if args.out:
             print(f"feature catalog: {args.out}")
-        return 0
+        return EXIT_OK
     from portrait.spark import get_session
 
-    spark = get_session(cfg.spark)
+    if not verbose:
+        _quiet_mlflow()
+    spark = get_session(cfg.spark, verbose=verbose)
+    started = time.perf_counter()
     if args.job == "demo":
         from portrait import demo
 
-        return demo.run(spark, cfg, args)
-    started = time.perf_counter()
+        return demo.run(spark, cfg, args.date, scale=args.scale, seed=args.seed)
+    if args.job == "backfill":
+        from portrait import backfill
+
+        result = backfill.run(spark, cfg, args.from_date, args.to_date, force=args.force)
+        print(f"backfill {args.from_date}..{args.to_date}: {result} ({time.perf_counter() - started:.1f} s)")
+        return EXIT_OK
     result = run_job(args.job, spark, cfg, args)
-    print(f"{args.job} {args.date}: {result} ({time.perf_counter() - started:.1f} s)")
-    return 0
-
-
-def job_main(job: str) -> Callable[[], int]:
-    return lambda: main(job=job)
+    print(f"{args.job} {args.date}: {pipeline.short(result, limit=2000)} ({time.perf_counter() - started:.1f} s)")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

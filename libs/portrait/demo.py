@@ -1,29 +1,26 @@
-"""`portrait demo`: the whole pipeline end to end on the embedded default, then a summary.
+"""`portrait demo`: the whole pipeline end to end on the embedded default, then the story of it.
 
 Generates a synthetic landing zone if the one on disk is not for this scale, seed and date, runs
-ingest (the whole window) -> identity -> text -> features -> tags -> audience -> train -> score in
-one Spark session, times each stage, and prints the tables with their row counts, the 5 biggest
-tags and the example audience, the champion models with their metrics and a few rows of the
-next-action table.
+the stages in `pipeline.demo_order()` (the daily chain, with the example audience and the weekly
+training before the first score) in one Spark session, times each stage, and tells what was built:
+the tables with their row counts, the champion models with their metrics, the biggest tags and the
+example audience, the churn risk and the next actions with a few of their rows.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from portrait import audience, features, identity, ingest, scoring, text, train
-from portrait import tags as tag_stage
+from portrait import catalog, pipeline
 from portrait.config import Config
 from portrait.io import Lakehouse
-from portrait import catalog
-
 
 DEMO_AUDIENCE = "demo_tier1_sneaker_frequent"
 DEMO_AUDIENCE_WHERE = "city_tier = 1 and sneaker_lover and frequent_buyer"
@@ -38,41 +35,41 @@ def _landing_is_current(cfg: Config, scale: float, seed: int, date: dt.date) -> 
             and str(m.get("end_date")) == date.isoformat() and int(m.get("days", -1)) == cfg.generator.days)
 
 
-def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
-    date = args.date
-    scale = args.scale or cfg.generator.scale
-    seed = args.seed if args.seed is not None else cfg.generator.seed
+def _options(stage: str, cfg: Config, date: dt.date) -> dict[str, Any]:
+    """The demo's options for a stage: ingest takes the whole generated window."""
+    if stage == "ingest":
+        return {"start": date - dt.timedelta(days=cfg.generator.days - 1)}
+    if stage == "audience":
+        return {"name": DEMO_AUDIENCE, "where": DEMO_AUDIENCE_WHERE}
+    return {}
+
+
+def run(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None,
+        seed: int | None = None) -> int:
+    """Run every stage on a fresh demo lakehouse, print what was built; returns the exit code 0."""
+    scale = scale or cfg.generator.scale
+    seed = seed if seed is not None else cfg.generator.seed
+    results: dict[str, Any] = {}
     timings: dict[str, float] = {}
 
-    def stage(name: str, fn):
+    def stage(name: str, /, **options: Any) -> None:  # positional: audience takes a `name` option
         started = time.perf_counter()
-        result = fn()
+        results[name] = pipeline.run_stage(name, spark, cfg, date, **options)
         timings[name] = time.perf_counter() - started
-        print(f"  {name:<9} {timings[name]:7.1f} s  {_short(result)}", flush=True)
-        return result
+        print(f"   {name:<9} {timings[name]:7.1f} s  {pipeline.short(results[name])}", flush=True)
 
-    print(f"Portrait demo: scale {scale}, seed {seed}, date {date}, lakehouse {cfg.paths.lakehouse}")
+    print(f"Portrait demo: a synthetic business at scale {scale} (seed {seed}), as of {date}.\n")
+    print(f"1. The pipeline ran, stage by stage ({' -> '.join(pipeline.demo_order())}):")
     _fresh_lakehouse(cfg)
     if _landing_is_current(cfg, scale, seed, date):
-        print(f"  generate  (reusing the landing zone in {cfg.paths.landing})")
+        print(f"   generate  (reusing the landing zone in {cfg.paths.landing})")
     else:
-        from portrait import generator
-
-        stage("generate", lambda: generator.generate(
-            spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=scale, seed=seed, end_date=date,
-            days=cfg.generator.days, horizon_days=cfg.train.horizon_days, dirty_fraction=cfg.generator.dirty_fraction))
-    start = date - dt.timedelta(days=cfg.generator.days - 1)
-    stage("ingest", lambda: ingest.run(spark, cfg, date, start=start))
-    stage("identity", lambda: identity.run(spark, cfg, date))
-    stage("text", lambda: text.run(spark, cfg, date))
-    stage("features", lambda: features.run(spark, cfg, date))
-    stage("tags", lambda: tag_stage.run(spark, cfg, date))
-    stage("audience", lambda: audience.run(spark, cfg, date, name=DEMO_AUDIENCE, where=DEMO_AUDIENCE_WHERE))
-    models = stage("train", lambda: train.run(spark, cfg, date))
-    stage("score", lambda: scoring.run(spark, cfg, date))
-    pipeline = sum(v for k, v in timings.items() if k != "generate")
-    print(f"  pipeline total (after generation): {pipeline:.1f} s\n")
-    _summary(Lakehouse(spark, cfg.paths.lakehouse), cfg, date, models)
+        stage("generate", scale=scale, seed=seed)
+    for name in pipeline.demo_order():
+        stage(name, **_options(name, cfg, date))
+    total = sum(v for k, v in timings.items() if k != "generate")
+    print(f"   {total:.1f} s in all after generation.\n")
+    _story(Lakehouse(spark, cfg.paths.lakehouse), cfg, date, results["train"])
     return 0
 
 
@@ -84,48 +81,62 @@ def _fresh_lakehouse(cfg: Config) -> None:
     root = Path(cfg.paths.lakehouse)
     if "://" in cfg.paths.lakehouse or not root.exists():
         return
-    print(f"  (rebuilding the demo lakehouse: removing {root})")
+    print(f"   (the demo lakehouse is rebuilt: {root} removed first)")
     shutil.rmtree(root)
 
 
-def _short(result) -> str:
-    shown = json.dumps(result, default=str)
-    return shown if len(shown) <= 160 else shown[:157] + "..."
+def _story(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
+    _tables(lake)
+    _models(cfg, models)
+    _tags_and_audience(lake, cfg, date)
+    _actions(lake, cfg, date)
 
 
-def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
-    print("Tables (Delta, readable by Spark or any Delta reader such as `deltalake`):")
-    for table in catalog.ALL:
-        if lake.exists(table):
-            marker = "  published" if table.published else ""
-            print(f"  {table.full_name:<26} {lake.read(table).count():>10,} rows  {lake.path(table)}{marker}")
-    p = models["propensity"]
-    s = models["segments"]
-    print(f"\nModels (MLflow {cfg.mlflow.tracking_uri}, alias 'champion'):")
-    print(f"  {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
+def _tables(lake: Lakehouse) -> None:
+    present = [table for table in catalog.ALL if lake.exists(table)]
+    print(f"2. The lakehouse {lake.root} now holds {len(present)} Delta tables (readable by Spark or any "
+          "Delta reader such as `deltalake`); the published ones are what downstream systems read:")
+    for table in present:
+        marker = "  published" if table.published else ""
+        print(f"   {table.full_name:<26} {lake.read(table).count():>10,} rows  {lake.path(table)}{marker}")
+
+
+def _models(cfg: Config, models: dict) -> None:
+    p, c, s = models["propensity"], models["churn"], models["segments"]
+    print(f"\n3. Three models were trained and tracked in MLflow ({cfg.mlflow.tracking_uri}); "
+          "the gate decided whether each became the 'champion' that scores:")
+    print(f"   who will buy:   {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
           f"PR-AUC {p['test_pr_auc']:.3f}, Brier {p['test_brier']:.4f}, base rate {p['test_base_rate']:.3f}, "
-          f"ECE {p['test_ece']:.3f}, {p['decision']}")
-    c = models["churn"]
-    print(f"  {cfg.train.churn_model} v{c['version']}: test AUC {c['test_auc']:.3f}, PR-AUC {c['test_pr_auc']:.3f}, "
-          f"Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, base rate {c['test_base_rate']:.3f}, {c['decision']}")
-    print(f"  {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, silhouette {s['silhouette']:.3f}, "
-          f"segments {sorted(s['names'].values())}")
+          f"ECE {p['test_ece']:.3f}; gate: {p['decision']}")
+    print(f"   who will leave: {cfg.train.churn_model} v{c['version']}: test AUC {c['test_auc']:.3f}, "
+          f"PR-AUC {c['test_pr_auc']:.3f}, Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, "
+          f"base rate {c['test_base_rate']:.3f}; gate: {c['decision']}")
+    print(f"   who is alike:   {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, "
+          f"silhouette {s['silhouette']:.3f}, segments {sorted(s['names'].values())}")
+
+
+def _tags_and_audience(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
     tag_rows = lake.read(catalog.GOLD_TAGS).where(F.col("as_of_date") == F.lit(date))
-    print(f"\nThe 5 biggest tags of {date} (gold.tags, catalog {cfg.tags.file}):")
+    print(f"\n4. Every person was tagged (catalog {cfg.tags.file}); the 5 biggest tags of {date} in gold.tags:")
     for r in tag_rows.groupBy("tag").count().orderBy(F.col("count").desc(), "tag").limit(5).collect():
-        print(f"  {r['tag']:<24} {r['count']:>8,}")
+        print(f"   {r['tag']:<24} {r['count']:>8,}")
     size = lake.read(catalog.GOLD_AUDIENCES).where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
-    print(f"Audience {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}): {size:,} persons in gold.audiences")
+    print(f"   and tags make audiences: {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}) has {size:,} persons "
+          "in gold.audiences.")
+
+
+def _actions(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
     churn = (lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date))
              .agg(F.count("churn_propensity").alias("n"), F.avg("churn_propensity").alias("mean")).first())
+    print(f"\n5. Each person was scored for {date} (gold.propensity_daily).")
     if churn["n"]:
-        print(f"\nChurn propensity (gold.propensity_daily) for the {churn['n']:,} persons active in the last "
-              f"{cfg.train.churn_lookback_days} days: mean {churn['mean']:.3f}")
+        print(f"   Churn risk of the {churn['n']:,} persons active in the last {cfg.train.churn_lookback_days} "
+              f"days: mean {churn['mean']:.3f}")
     actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(date))
-    print(f"\nNext actions for {date} by action:")
+    print(f"\n6. And each got a next best action (policy {cfg.score.policy_file}), by action:")
     for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():
-        print(f"  {r['action']:<24} {r['count']:>8,}")
-    print("\nA few rows of gold.next_actions_daily:")
+        print(f"   {r['action']:<24} {r['count']:>8,}")
+    print("   A few rows of gold.next_actions_daily, what a CRM would read:")
     actions.where(F.col("action") != "none").select(
         "person_id", "segment_name", F.round("purchase_propensity", 3).alias("propensity"), "action", "channel",
         "reason", "holdout").orderBy("person_id").show(5, truncate=False)

@@ -3,11 +3,17 @@
 Under spark-submit or in a cluster notebook a session (and its JVM) already exists: we reuse it
 and only set runtime SQL options. Locally we build one with Delta configured, bound to loopback,
 with the Delta jars from `spark.jars_dir` (fetched by `make setup`) so that no network is needed.
+
+Output: a session we build locally logs through the package's `log4j2.properties` (Spark's
+warnings and the executor-heartbeat stack trace stay out of the output); `verbose=True` brings
+them back. Under spark-submit the driver's JVM already runs, so its logging is set on the
+spark-submit command line (the README shows how); we only lower the level.
 """
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -35,18 +41,22 @@ _BUILD_DEFAULTS = {
 }
 
 
-def get_session(cfg: SparkConfig) -> SparkSession:
+LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def get_session(cfg: SparkConfig, *, verbose: bool = False) -> SparkSession:
     """Return the active session, or build a local one with Delta Lake configured.
 
     Args:
         cfg: the `spark` section of the config.
+        verbose: when we build the session, keep Spark's WARN logs and the heartbeat trace.
 
     Raises:
         RuntimeError: if Delta Lake's classes are not on the classpath, saying how to add them.
     """
     active = SparkSession.getActiveSession()
     if active is None:
-        active = _build(cfg)
+        active = _build(cfg, verbose=verbose)
     active.conf.set("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
     active.conf.set("spark.sql.session.timeZone", "UTC")
     for key, value in {**_RUNTIME_DEFAULTS, **cfg.conf}.items():
@@ -56,7 +66,14 @@ def get_session(cfg: SparkConfig) -> SparkSession:
     return active
 
 
-def _build(cfg: SparkConfig) -> SparkSession:
+def _java_log_options(verbose: bool) -> str:
+    """JVM options pointing log4j2 at the package's configuration (see log4j2.properties)."""
+    level, heartbeat = ("warn", "NEUTRAL") if verbose else ("error", "DENY")
+    return (f"-Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()} "
+            f"-Dportrait.log.level={level} -Dportrait.log.heartbeat={heartbeat}")
+
+
+def _build(cfg: SparkConfig, *, verbose: bool = False) -> SparkSession:
     # Python workers must run the interpreter that has our packages; Spark binds to loopback
     # locally because the default is an address on the external interface.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -68,7 +85,7 @@ def _build(cfg: SparkConfig) -> SparkSession:
         for key, value in settings.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
         return session
     if cfg.master:
         builder = builder.master(cfg.master)
@@ -88,12 +105,14 @@ def _build(cfg: SparkConfig) -> SparkSession:
                 f"(or `python -m portrait.jars fetch {cfg.jars_dir}`)."
             )
         builder = builder.config("spark.jars", ",".join(str(p) for p in paths))
+    extra = settings.get("spark.driver.extraJavaOptions", "")
+    settings["spark.driver.extraJavaOptions"] = f"{_java_log_options(verbose)} {extra}".strip()
     for key, value in settings.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
     return session
 
 

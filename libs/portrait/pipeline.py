@@ -1,0 +1,190 @@
+"""The pipeline's stages, their order and the one place each stage is called.
+
+The daily chain runs once per new day D, in this order; `train` runs weekly (or when a gate asks)
+and must have run once before the first `score`; the on-demand jobs run when someone asks.
+`portrait --help`, `portrait backfill`, `portrait demo` and the README's job list all read the
+order from here (`python -m portrait.pipeline` prints the README's block; a test keeps them equal).
+
+Each stage is called through one small dispatch function (`_ingest`, `_identity`, ...): when a
+stage's `run` signature changes, that function is the only line to change.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pyspark and the config load lazily, so that `portrait --help` is instant
+    from pyspark.sql import SparkSession
+
+    from portrait.config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A job of the pipeline: its name (`portrait <name>`, `jobs/<name>.py`) and what it does."""
+
+    name: str
+    summary: str  # one line, shown by `portrait --help` and the README
+
+
+DAILY = (
+    Stage("ingest", "landing files of D -> bronze (bad rows quarantined, PII hashed)"),
+    Stage("identity", "link identifiers into one person_id -> silver tables"),
+    Stage("text", "text signals of new social posts -> silver.social_signals"),
+    Stage("features", "the point-in-time portrait as of D -> gold.portrait"),
+    Stage("tags", "the tag catalog over the portrait -> gold.tags"),
+    Stage("score", "champion models -> published segments, propensities, actions"),
+)
+WEEKLY = (
+    Stage("train", "tune, gate and promote the models in the MLflow registry"),
+)
+ON_DEMAND = (
+    Stage("generate", "a synthetic landing zone and its truth (same seed, same data)"),
+    Stage("audience", "a named audience (--where over portrait, tags) -> gold.audiences"),
+    Stage("erase", "remove one person from every table (right to erasure)"),
+)
+STAGES: dict[str, Stage] = {s.name: s for s in (*DAILY, *WEEKLY, *ON_DEMAND)}
+DAILY_CHAIN: tuple[str, ...] = tuple(s.name for s in DAILY)
+
+
+def demo_order() -> tuple[str, ...]:
+    """The demo's order on an empty lake: the daily chain, with the example audience and the
+    weekly training run after tags, since the first `score` needs champion models."""
+    before_score = DAILY_CHAIN[:-1]
+    return (*before_score, "audience", *(s.name for s in WEEKLY), DAILY_CHAIN[-1])
+
+
+def describe() -> str:
+    """The stage order as the README shows it (a test checks that the README contains it)."""
+    width = max(len(name) for name in STAGES)
+    lines = ["daily, in this order, for each new day D:"]
+    lines += [f"  {i}. {s.name:<{width}}  {s.summary}" for i, s in enumerate(DAILY, 1)]
+    lines += ["weekly (and once before the first score):"]
+    lines += [f"     {s.name:<{width}}  {s.summary}" for s in WEEKLY]
+    lines += ["on demand:"]
+    lines += [f"     {s.name:<{width}}  {s.summary}" for s in ON_DEMAND]
+    return "\n".join(lines) + "\n"
+
+
+# --- the one call into each stage ---------------------------------------------------------------
+
+def _generate(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None,
+              seed: int | None = None) -> Any:
+    from portrait import generator
+
+    g = cfg.generator
+    return generator.generate(
+        spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=scale or g.scale,
+        seed=seed if seed is not None else g.seed, end_date=date, days=g.days,
+        horizon_days=cfg.train.horizon_days, dirty_fraction=g.dirty_fraction,
+    )
+
+
+def _ingest(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None,
+            sources: list[str] | None = None) -> Any:
+    from portrait import ingest
+
+    return ingest.run(spark, cfg, date, start=start, sources=sources)
+
+
+def _identity(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+    from portrait import identity
+
+    return identity.run(spark, cfg, date)
+
+
+def _text(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+    from portrait import text
+
+    return text.run(spark, cfg, date)
+
+
+def _features(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None,
+              full: bool = False) -> Any:
+    from portrait import features
+
+    return features.run(spark, cfg, date, start=start, incremental=not full)
+
+
+def _tags(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+    from portrait import tags
+
+    return tags.run(spark, cfg, date)
+
+
+def _audience(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: str) -> Any:
+    from portrait import audience
+
+    return audience.run(spark, cfg, date, name=name, where=where)
+
+
+def _train(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+    from portrait import train
+
+    return train.run(spark, cfg, date)
+
+
+def _score(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+    from portrait import scoring
+
+    return scoring.run(spark, cfg, date)
+
+
+def _erase(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[str] | None = None,
+           person_ids: list[str] | None = None) -> Any:
+    from portrait import erase
+
+    return erase.run(spark, cfg, date, identifiers=identifiers, person_ids=person_ids)
+
+
+_RUNNERS: dict[str, Callable[..., Any]] = {
+    "generate": _generate, "ingest": _ingest, "identity": _identity, "text": _text,
+    "features": _features, "tags": _tags, "audience": _audience, "train": _train,
+    "score": _score, "erase": _erase,
+}
+assert set(_RUNNERS) == set(STAGES), "every stage has exactly one dispatch function"
+
+
+def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **options: Any) -> Any:
+    """Run one stage for `date` (imports stay lazy so `--help` is instant), log its progress
+    (stage, date, elapsed, what it returned) and record the outcome in the run log.
+
+    Returns:
+        What the stage's `run` returned (counts, model metrics, ...).
+    """
+    from portrait import runlog
+
+    if name not in _RUNNERS:
+        raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
+    log.info("%s %s: started", name, date)
+    started_at = dt.datetime.now(dt.timezone.utc)
+    started = time.perf_counter()
+    try:
+        result = _RUNNERS[name](spark, cfg, date, **options)
+    except Exception as exc:  # an interrupt (KeyboardInterrupt) is not a recorded outcome
+        elapsed = time.perf_counter() - started
+        log.info("%s %s: failed after %.1f s", name, date, elapsed)
+        runlog.record(spark, cfg.paths.lakehouse, name, date, ok=False, started_at=started_at,
+                      elapsed_s=elapsed, detail=runlog.describe_error(exc))
+        raise
+    elapsed = time.perf_counter() - started
+    log.info("%s %s: done in %.1f s: %s", name, date, elapsed, short(result))
+    runlog.record(spark, cfg.paths.lakehouse, name, date, ok=True, started_at=started_at,
+                  elapsed_s=elapsed, detail=short(result, limit=100_000))
+    return result
+
+
+def short(result: Any, *, limit: int = 160) -> str:
+    """A stage's result as one line of JSON, cut at `limit` characters."""
+    shown = json.dumps(result, default=str)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+if __name__ == "__main__":
+    print(describe(), end="")

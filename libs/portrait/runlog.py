@@ -1,0 +1,74 @@
+"""The run log: one row per stage run through the CLI (stage, date, outcome, timing, detail).
+
+A small Delta table at `<lakehouse>/_runs`, outside the bronze/silver/gold layers: operational
+metadata about jobs, not data about persons. Every record is one Delta append (atomic, safe
+under concurrent jobs, on local disk and on object storage alike). `portrait backfill` reads it
+to know which (stage, date) already completed; `portrait status` can show each job's last run.
+
+Recording is bookkeeping: a record that cannot be written is logged as a warning and never fails
+the job or hides its error. The only consequence of a missing `ok` record is that a later
+backfill reruns that stage, which is safe since every stage replaces its date's output.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from typing import NamedTuple
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
+
+SCHEMA = ("stage string, date date, ok boolean, started_at timestamp, finished_at timestamp, "
+          "elapsed_s double, detail string")
+
+
+class Outcome(NamedTuple):
+    """The latest run of one stage for one date."""
+
+    finished_at: dt.datetime
+    ok: bool
+
+
+def path(lakehouse: str) -> str:
+    return f"{lakehouse.rstrip('/')}/_runs"
+
+
+def record(spark: SparkSession, lakehouse: str, stage: str, date: dt.date, *, ok: bool,
+           started_at: dt.datetime, elapsed_s: float, detail: str) -> None:
+    """Append one run's outcome; never raises (see the module docstring)."""
+    finished_at = started_at + dt.timedelta(seconds=elapsed_s)
+    row = (stage, date, ok, started_at, finished_at, float(elapsed_s), detail)
+    try:
+        spark.createDataFrame([row], SCHEMA).write.format("delta").mode("append").save(path(lakehouse))
+    except Exception as exc:  # bookkeeping must not turn a finished job into a failed one
+        log.warning("could not record the %s run of %s in %s: %s", stage, date, path(lakehouse), exc)
+
+
+def latest(spark: SparkSession, lakehouse: str, stages: tuple[str, ...], start: dt.date,
+           end: dt.date) -> dict[tuple[str, dt.date], Outcome]:
+    """The latest recorded outcome of each (stage, date) with date in [start, end].
+
+    Returns an empty mapping when nothing was ever recorded. The rows read are one per run of a
+    stage (a few per date), never per-person data.
+    """
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path(lakehouse)):
+        return {}
+    runs = (
+        spark.read.format("delta").load(path(lakehouse))
+        .where(F.col("stage").isin(list(stages)) & F.col("date").between(F.lit(start), F.lit(end)))
+        .groupBy("stage", "date")
+        .agg(F.max_by(F.struct("finished_at", "ok"), "finished_at").alias("last"))
+        .select("stage", "date", "last.finished_at", "last.ok")
+    )
+    return {(r["stage"], r["date"]): Outcome(r["finished_at"], r["ok"]) for r in runs.collect()}
+
+
+def describe_error(exc: BaseException, *, limit: int = 4000) -> str:
+    """The error and its traceback as text for the run log (the console shows one line)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2:]
