@@ -53,6 +53,8 @@ def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="ingest/features: first date of a backfill (default: --date)")
     p.add_argument("--full", action="store_true",
                    help="features: full build over all history instead of the incremental step from D-1")
+    p.add_argument("--rebuild", action="store_true",
+                   help="identity: resolve the whole graph and rewrite every silver row instead of merging day D")
     p.add_argument("--source", action="append", dest="sources", help="ingest: only this source (repeatable)")
     p.add_argument("--scale", type=float, help="generate/demo: scale factor (overrides generator.scale)")
     p.add_argument("--seed", type=int, help="generate/demo: seed (overrides generator.seed)")
@@ -84,12 +86,17 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
         return ingest.run(spark, cfg, args.date, start=args.start, sources=args.sources)
     if job == "identity":
         from portrait import identity
+        from portrait.io import Lakehouse
 
-        return identity.run(spark, cfg, args.date)
+        return identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, args.date, pii_key=cfg.pii_key(),
+                            checkpoint_dir=cfg.spark.checkpoint_dir, rebuild=args.rebuild)
     if job == "text":
         from portrait import text
+        from portrait.io import Lakehouse
 
-        return text.run(spark, cfg, args.date)
+        return text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, args.date, mlflow_conf=cfg.mlflow,
+                        categories=cfg.features.categories,
+                        labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
     if job == "features":
         from portrait import features
 

@@ -63,8 +63,11 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
             days=cfg.generator.days, horizon_days=cfg.train.horizon_days, dirty_fraction=cfg.generator.dirty_fraction))
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     stage("ingest", lambda: ingest.run(spark, cfg, date, start=start))
-    stage("identity", lambda: identity.run(spark, cfg, date))
-    stage("text", lambda: text.run(spark, cfg, date))
+    stage("identity", lambda: identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
+                                           checkpoint_dir=cfg.spark.checkpoint_dir))
+    stage("text", lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
+                                   categories=cfg.features.categories,
+                                   labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"))
     stage("features", lambda: features.run(spark, cfg, date))
     stage("tags", lambda: tag_stage.run(spark, cfg, date))
     stage("audience", lambda: audience.run(spark, cfg, date, name=DEMO_AUDIENCE, where=DEMO_AUDIENCE_WHERE))
