@@ -217,19 +217,25 @@ def _merge(lake: Lakehouse, table: catalog.Table, source: DataFrame, on: tuple[s
     return DeltaTable.forPath(lake.spark, lake.path(table)).alias("t").merge(source.alias("s"), condition)
 
 
+def _executed(lake: Lakehouse, table: catalog.Table, merge) -> Commit:
+    """Run a MERGE; its commit, or an empty one when Delta committed nothing (nothing matched)."""
+    before = lake.version(table)
+    merge.execute()
+    commit = lake.last_commit(table)
+    return commit if commit.version > before else Commit(table.full_name, before, "MERGE (no-op)", {})
+
+
 def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
     """Apply the map's changed rows: upserts with `as_of_date` D, deletes of identifiers that left it."""
     source = delta.withColumn("as_of_date", F.lit(date))
-    (
+    return _executed(lake, catalog.SILVER_IDENTITY_MAP, (
         _merge(lake, catalog.SILVER_IDENTITY_MAP, source, ("id_type", "id_value"))
         .whenMatchedDelete(condition=F.col("s._delete"))
         .whenMatchedUpdate(condition=~F.col("t.person_id").eqNullSafe(F.col("s.person_id")),
                            set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"})
         .whenNotMatchedInsert(condition=~F.col("s._delete"),
                               values={c: f"s.{c}" for c in ("id_type", "id_value", "person_id", "as_of_date")})
-        .execute()
-    )
-    return lake.last_commit(catalog.SILVER_IDENTITY_MAP)
+    ))
 
 
 def _move_rows(lake: Lakehouse, table: catalog.Table, resolved: DataFrame, moved: DataFrame,
@@ -243,8 +249,7 @@ def _move_rows(lake: Lakehouse, table: catalog.Table, resolved: DataFrame, moved
     again = with_person_id(theirs.withColumnRenamed("person_id", "_old"), resolved, keys)
     source = again.where(~F.col("person_id").eqNullSafe(F.col("_old"))).select(*row_key, "person_id")
     source = source.dropDuplicates(list(row_key))
-    _merge(lake, table, source, row_key).whenMatchedUpdate(set={"person_id": "s.person_id"}).execute()
-    return lake.last_commit(table)
+    return _executed(lake, table, _merge(lake, table, source, row_key).whenMatchedUpdate(set={"person_id": "s.person_id"}))
 
 
 def _flag_orders(lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: DataFrame,
@@ -264,9 +269,9 @@ def _flag_orders(lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: 
         .where(reduce(lambda a, b: a | b, [~F.col(f).eqNullSafe(F.col(f"_old_{f}")) for f in FLAGS]))
         .select(*key, *FLAGS).dropDuplicates(list(key))
     )
-    _merge(lake, catalog.SILVER_ORDERS, source, key).whenMatchedUpdate(
-        set={f: f"s.{f}" for f in FLAGS}).execute()
-    return lake.last_commit(catalog.SILVER_ORDERS), flagged.where(F.col("date") == F.lit(date))
+    commit = _executed(lake, catalog.SILVER_ORDERS, _merge(lake, catalog.SILVER_ORDERS, source, key).whenMatchedUpdate(
+        set={f: f"s.{f}" for f in FLAGS}))
+    return commit, flagged.where(F.col("date") == F.lit(date))
 
 
 def _merge_customers(lake: Lakehouse, day_crm: DataFrame, identity_map: DataFrame, delta: DataFrame,
@@ -284,10 +289,8 @@ def _merge_customers(lake: Lakehouse, day_crm: DataFrame, identity_map: DataFram
         .withColumn("as_of_date", F.lit(date))
     )
     source = fresh.unionByName(moved.select(*fresh.columns))
-    (
+    return _executed(lake, table, (
         _merge(lake, table, source, ("account_id",))
         .whenMatchedUpdate(set={c: f"s.{c}" for c in fresh.columns})
         .whenNotMatchedInsert(values={c: f"s.{c}" for c in fresh.columns})
-        .execute()
-    )
-    return lake.last_commit(table)
+    ))
