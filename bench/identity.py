@@ -84,10 +84,11 @@ def _ingest_and_resolve(spark, cfg: Config, date: dt.date, cores: int) -> dict:
         counts = ingest.run(spark, cfg, date, start=start, sources=[name])
         per_source[name] = {"seconds": time.perf_counter() - t0, "raw_rows": counts[name]["rows_read"]}
     t0 = time.perf_counter()
-    stats = identity.run(spark, cfg, date)
+    stats = identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
+                         checkpoint_dir=cfg.spark.checkpoint_dir)
     identity_s = time.perf_counter() - t0
     return {"ingest": per_source, "identity_seconds": identity_s,
-            "identifiers": stats["identifiers"] + stats["excluded"]}
+            "identifiers": stats["identity_map_rows"] + stats["identity_excluded_rows"]}
 
 
 def _throughput(runs: list[dict], cores: int) -> dict:

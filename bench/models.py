@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": machine(spark), "max_evals": cfg.train.max_evals}
     if not args.skip_train:
         seconds: dict[str, float] = {}
-        for name, fn in (("text", lambda: text.run(spark, cfg, date)),
+        for name, fn in (("text", lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
+                                                   categories=cfg.features.categories,
+                                                   labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")),
                          ("features", lambda: features.run(spark, cfg, date, incremental=False)),
                          ("train", lambda: train.run(spark, cfg, date)),
                          ("score", lambda: scoring.run(spark, cfg, date))):

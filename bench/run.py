@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     stages = {
         "ingest": lambda: ingest.run(spark, cfg, date, start=start),
-        "identity": lambda: identity.run(spark, cfg, date),
-        "text": lambda: text.run(spark, cfg, date),
+        "identity": lambda: identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
+                                         checkpoint_dir=cfg.spark.checkpoint_dir),
+        "text": lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
+                                 categories=cfg.features.categories,
+                                 labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"),
         "features": lambda: features.run(spark, cfg, date),
         "train": lambda: train.run(spark, cfg, date),
         "score": lambda: scoring.run(spark, cfg, date),

@@ -42,8 +42,11 @@ def pipeline(spark, tmp_path_factory):
     generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.003, seed=11,
                        end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
     counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
-    identity.run(spark, cfg, D)
-    text.run(spark, cfg, D)
+    identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, D, pii_key=cfg.pii_key(),
+                 checkpoint_dir=cfg.spark.checkpoint_dir)
+    text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, D, mlflow_conf=cfg.mlflow,
+             categories=cfg.features.categories,
+             labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
     features.run(spark, cfg, D)
     models = train.run(spark, cfg, D)
     scoring.run(spark, cfg, D)

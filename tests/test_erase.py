@@ -100,7 +100,8 @@ def lake(spark, tmp_path_factory):
     cfg = make_config(tmp_path_factory.mktemp("erase"))
     _landing(cfg)
     ingest.run(spark, cfg, D)
-    identity.run(spark, cfg, D)
+    identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, D, pii_key=cfg.pii_key(),
+                 checkpoint_dir=cfg.spark.checkpoint_dir)
     features.run(spark, cfg, D)
     lh = Lakehouse(spark, cfg.paths.lakehouse)
     person_id = lh.read(catalog.SILVER_IDENTITY_MAP).where(

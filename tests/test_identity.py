@@ -351,25 +351,6 @@ def _bronze(spark, lake, day, clicks, orders):
         "consent_updated_at timestamp, source_file string"), catalog.BRONZE_CRM, start=day)
 
 
-def test_a_rerun_of_a_date_compares_with_the_map_of_the_run_before_it(spark, tmp_path):
-    from portrait.identity import previous_map
-    from portrait.io import Lakehouse
-
-    lake = Lakehouse(spark, str(tmp_path / "lake"))
-    day1, day2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
-
-    def map_of(day, person):
-        return spark.createDataFrame([("account", "A1", person, day)], MAP + ", as_of_date date")
-
-    assert previous_map(lake, day1) is None                       # first run ever
-    lake.overwrite(map_of(day1, "p_day1"), catalog.SILVER_IDENTITY_MAP)
-    assert previous_map(lake, day1) is None                       # a rerun of the first day
-    assertDataFrameEqual(previous_map(lake, day2), map_of(day1, "p_day1"))
-    lake.overwrite(map_of(day2, "p_day2"), catalog.SILVER_IDENTITY_MAP)
-    assertDataFrameEqual(previous_map(lake, day2), map_of(day1, "p_day1"))   # a rerun of day 2
-    assert previous_map(lake, day1) is None                       # an earlier day has nothing before it
-
-
 @pytest.mark.slow
 def test_identity_history_across_days_and_a_rerun_of_the_same_day(spark, tmp_path):
     from portrait import identity
@@ -385,11 +366,14 @@ def test_identity_history_across_days_and_a_rerun_of_the_same_day(spark, tmp_pat
     _bronze(spark, lake, day2, [("c3", "A1")], [("A1", "ph5", None)])
     a1, guest = _pid("account:A1"), _pid("phone:ph5")
 
-    identity.run(spark, cfg, day1)
-    identity.run(spark, cfg, day2)
+    def run(day):
+        return identity.run(lake, cfg.identity, day, pii_key=cfg.pii_key())
+
+    run(day1)
+    run(day2)
     first = lake.read(catalog.SILVER_IDENTITY_HISTORY).localCheckpoint(eager=True)
     mapped = lake.read(catalog.SILVER_IDENTITY_MAP).localCheckpoint(eager=True)
-    identity.run(spark, cfg, day2)  # a rerun compares with day 1 again, not with its own output
+    run(day2)  # a rerun compares with day 1 again, not with its own output
 
     assertDataFrameEqual(first, spark.createDataFrame([
         (day1, "new", a1, [], 4, 0), (day1, "new", guest, [], 2, 0),

@@ -82,3 +82,14 @@ def test_evaluate_counts_accuracy_and_macro_f1(spark, fitted):
     # sentiment: positive F1 = 2*1/(2+1) = 2/3, negative F1 = 0 (predicted once, never true) -> mean 1/3
     assert m["sentiment_macro_f1"] == pytest.approx(1 / 3)
     assert m["topic_macro_f1"] == 1.0
+
+
+def test_only_posts_the_champion_has_not_scored_and_the_moved_persons_are_new_work(spark):
+    social = spark.createDataFrame([("a", "好", "p1"), ("b", "差", "p9"), ("c", "ok", "p3")],
+                                   "post_id string, text string, person_id string")
+    signals = spark.createDataFrame([("a", "p1", "3"), ("b", "p2", "3"), ("c", "p3", "2")],
+                                    "post_id string, person_id string, model_version string")
+    # c was scored by version 2 only; b's author is now person p9 (a merge).
+    assertDataFrameEqual(text.unscored(social, signals, "3").select("post_id"),
+                         spark.createDataFrame([("c",)], "post_id string"))
+    assertDataFrameEqual(text.moved(social, signals), spark.createDataFrame([("b", "p9")], "post_id string, person_id string"))

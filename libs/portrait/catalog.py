@@ -142,10 +142,17 @@ SILVER_IDENTITY_HISTORY = Table(
     "split or gone, with the related person ids and the identifiers added and removed",
     date_column="as_of_date", partition_by=("as_of_date",),
 )
-SILVER_IDENTITY_MAP_PREVIOUS = Table(
-    "silver", "identity_map_previous", "identity",
-    "The identity map of the last identity run before the current map's date: what a run, "
-    "or a rerun of the same date, compares with to keep person ids and record changes",
+SILVER_IDENTITY_LINKS = Table(
+    "silver", "identity_links", "identity",
+    "Every identifier link ever stated by a record (type_a, value_a, type_b, value_b, hashed where "
+    "PII), with first_seen, the date of the first record stating it: the graph the daily identity "
+    "run adds a day's links to",
+    date_column="first_seen", partition_by=(),
+)
+SILVER_IDENTITY_RUNS = Table(
+    "silver", "identity_runs", "identity",
+    "One row per identity run date: daily or rebuild, and the Delta versions of the identity map and "
+    "the excluded identifiers the run started from (a rerun of the date starts from them again)",
     date_column="as_of_date", partition_by=(),
 )
 SILVER_EVENTS = Table("silver", "events", "identity", "Clickstream events with person_id")

@@ -98,6 +98,11 @@ def _features_options(p: argparse.ArgumentParser) -> None:
                    help="full build over all history instead of the incremental step from D-1")
 
 
+def _identity_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rebuild", action="store_true",
+                   help="resolve the whole graph and rewrite every silver row instead of merging day D")
+
+
 def _audience_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the audience's name in gold.audiences (snake_case)")
     p.add_argument("--where", required=True, help="Spark SQL over gold.portrait columns and tag names, e.g. "
@@ -113,13 +118,14 @@ def _erase_options(p: argparse.ArgumentParser) -> None:
 
 
 _STAGE_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
-    "generate": _scale_seed, "ingest": _ingest_options, "features": _features_options,
+    "generate": _scale_seed, "ingest": _ingest_options, "identity": _identity_options, "features": _features_options,
     "audience": _audience_options, "erase": _erase_options,
 }
 # What each stage's run takes from the parsed options (the stages not named take none).
 _STAGE_ARGS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "generate": lambda a: {"scale": a.scale, "seed": a.seed},
     "ingest": lambda a: {"start": a.start, "sources": a.sources},
+    "identity": lambda a: {"rebuild": a.rebuild},
     "features": lambda a: {"start": a.start, "full": a.full},
     "audience": lambda a: {"name": a.name, "where": a.where},
     "erase": lambda a: {"identifiers": a.identifiers, "person_ids": a.person_ids},

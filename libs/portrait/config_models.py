@@ -64,6 +64,9 @@ class SparkConfig(Frozen):
     master: Optional[str] = None
     shuffle_partitions: Count = 8
     jars_dir: Optional[str] = None
+    # Reliable checkpoints of iterative algorithms (identity's connected components): shared storage
+    # on a cluster (hdfs://, s3a://); None: <paths.lakehouse>/_checkpoints.
+    checkpoint_dir: Optional[str] = None
     conf: dict[str, Annotated[str, BeforeValidator(_spark_value)]] = Field(default_factory=dict)
 
 

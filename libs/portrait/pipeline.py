@@ -74,6 +74,12 @@ def describe() -> str:
 
 # --- the one call into each stage ---------------------------------------------------------------
 
+def _lake(spark: SparkSession, cfg: Config) -> Any:
+    from portrait.io import Lakehouse
+
+    return Lakehouse(spark, cfg.paths.lakehouse)
+
+
 def _generate(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None,
               seed: int | None = None) -> Any:
     from portrait import generator
@@ -93,16 +99,18 @@ def _ingest(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date |
     return ingest.run(spark, cfg, date, start=start, sources=sources)
 
 
-def _identity(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+def _identity(spark: SparkSession, cfg: Config, date: dt.date, *, rebuild: bool = False) -> Any:
     from portrait import identity
 
-    return identity.run(spark, cfg, date)
+    return identity.run(_lake(spark, cfg), cfg.identity, date, pii_key=cfg.pii_key(),
+                        checkpoint_dir=cfg.spark.checkpoint_dir, rebuild=rebuild)
 
 
 def _text(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import text
 
-    return text.run(spark, cfg, date)
+    return text.run(_lake(spark, cfg), cfg.text, date, mlflow_conf=cfg.mlflow, categories=cfg.features.categories,
+                    labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
 
 
 def _features(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None,

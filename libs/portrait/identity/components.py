@@ -2,13 +2,27 @@
 
 Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014): O(log n) rounds
 instead of label propagation's O(diameter). Each round is checkpointed so the query plan does
-not grow, and the loop stops when the graph is a set of stars (every node points straight at
+not grow (a reliable checkpoint to the SparkContext's checkpoint directory, shared storage on a
+cluster, which `identity.run` sets from `spark.checkpoint_dir`: a local checkpoint keeps its blocks
+on the executors and loses them when one dies), and the loop stops when the graph is a set of stars (every node points straight at
 its component's minimum), not after a fixed number of rounds.
 """
 from __future__ import annotations
 
+import logging
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
+
+
+def _checkpoint(df: DataFrame) -> DataFrame:
+    """Checkpoint to the reliable checkpoint directory; a local checkpoint only when none is set."""
+    if df.sparkSession.sparkContext.getCheckpointDir():
+        return df.checkpoint(eager=True)
+    log.warning("no checkpoint directory set: connected components fall back to localCheckpoint")
+    return df.localCheckpoint(eager=True)
 
 
 def _large_star(edges: DataFrame) -> DataFrame:
@@ -58,9 +72,9 @@ def connected_components(edges: DataFrame, *, max_iterations: int = 30) -> DataF
         RuntimeError: if the graph has not converged after `max_iterations` rounds.
     """
     current = edges.select(F.col("u").cast("long"), F.col("v").cast("long")).where(F.col("u") != F.col("v"))
-    current = current.localCheckpoint(eager=True)
+    current = _checkpoint(current)
     for _ in range(max_iterations):
-        current = _small_star(_large_star(current)).localCheckpoint(eager=True)
+        current = _checkpoint(_small_star(_large_star(current)))
         if _is_star_forest(current):
             break
     else:

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 # Lower rank = better anchor for a stable person id (an account outlives cookies and phones).
 ANCHOR_RANK = {"account": 0, "phone": 1, "email": 2, "wechat_id": 3, "social_author": 4, "cookie": 5}
+PAIR = ("type_a", "value_a", "type_b", "value_b")
 
 
 def node_id(id_type: Column | str, id_value: Column | str) -> Column:
@@ -25,24 +26,51 @@ def node_id(id_type: Column | str, id_value: Column | str) -> Column:
     return F.xxhash64(t, v)
 
 
+def _day(df: DataFrame) -> Column:
+    """The record's `date` (landing date), or a null date for frames without one (unit tests)."""
+    return F.col("date") if "date" in df.columns else F.lit(None).cast("date")
+
+
 def _pairs(df: DataFrame, a: tuple[str, str], b: tuple[str, str]) -> DataFrame:
     (ta, ca), (tb, cb) = a, b
+    day = _day(df)
     return df.where(F.col(ca).isNotNull() & F.col(cb).isNotNull()).select(
         F.lit(ta).alias("type_a"), F.col(ca).alias("value_a"), F.lit(tb).alias("type_b"), F.col(cb).alias("value_b"),
+        day.alias("first_seen"),
     )
 
 
-def links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame) -> DataFrame:
+def checkout_orders(checkout_clicks: DataFrame, orders: DataFrame) -> DataFrame:
+    """Guest orders joined to the checkout events that name them (`order_id`, `anonymous_id`,
+    `phone_hash`, `email_hash`, `date`: the later of the two records' dates)."""
+    guest = orders.where(F.col("account_id").isNull())
+    checkouts = checkout_clicks.where(F.col("order_id").isNotNull()).select(
+        "order_id", "anonymous_id", _day(checkout_clicks).alias("_click_day"))
+    return checkouts.join(
+        guest.select("order_id", "phone_hash", "email_hash", _day(guest).alias("_order_day")), on="order_id", how="inner",
+    ).select("order_id", "anonymous_id", "phone_hash", "email_hash",
+             F.greatest("_click_day", "_order_day").alias("date"))
+
+
+def links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame,
+          *, ordered: DataFrame | None = None) -> DataFrame:
     """Distinct identifier pairs (`type_a`, `value_a`, `type_b`, `value_b`) from every source.
 
     Every pair comes from one record that names both identifiers. `social` needs `author_id`,
     `wechat_id_hash` and `account_id` (the brand account bound by the author, may be null).
+    `ordered` (from `checkout_orders`) replaces the checkout-to-guest-order join of `clickstream`
+    and `orders` (the daily run joins one day's records with the whole history).
     """
+    return dated_links(clickstream, orders, social, crm, ordered=ordered).drop("first_seen")
+
+
+def dated_links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame,
+                *, ordered: DataFrame | None = None) -> DataFrame:
+    """`links` with `first_seen`: the earliest `date` of a record stating the pair (null without dates)."""
     guest = orders.where(F.col("account_id").isNull())
     # A checkout event names its order: the cookie that placed a guest order gets its phone/e-mail.
-    checkouts = clickstream.where(F.col("order_id").isNotNull()).select("order_id", "anonymous_id").distinct()
-    ordered = checkouts.join(guest.select("order_id", "phone_hash", "email_hash").distinct(),
-                             on="order_id", how="inner")
+    if ordered is None:
+        ordered = checkout_orders(clickstream, orders)
     parts = [
         _pairs(ordered, ("cookie", "anonymous_id"), ("phone", "phone_hash")),
         _pairs(ordered, ("cookie", "anonymous_id"), ("email", "email_hash")),
@@ -57,7 +85,7 @@ def links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: Dat
         _pairs(crm, ("account", "account_id"), ("email", "email_hash")),
         _pairs(crm, ("account", "account_id"), ("wechat_id", "wechat_id_hash")),
     ]
-    return reduce(DataFrame.unionByName, parts).distinct()
+    return reduce(DataFrame.unionByName, parts).groupBy(*PAIR).agg(F.min("first_seen").alias("first_seen"))
 
 
 def identifiers(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame) -> DataFrame:

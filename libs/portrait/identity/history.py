@@ -24,7 +24,8 @@ def person_id_of(anchor_key: Column) -> Column:
     return F.concat(F.lit("p_"), F.substring(F.sha2(anchor_key, 256), 1, 20))
 
 
-def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame) -> DataFrame:
+def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame,
+                   reserved: DataFrame | None = None) -> DataFrame:
     """Name every component, keeping previous person ids where the identifiers say so.
 
     Every previous person is *owned* by the component that now holds most of its identifiers (tie:
@@ -47,6 +48,8 @@ def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame)
         labelled: (`id_type`, `id_value`, `component`) for every identifier not excluded.
         anchors: (`component`, `anchor_key`), one row per component.
         previous: the previous identity map (`id_type`, `id_value`, `person_id`).
+        reserved: (`person_id`) ids held by persons outside `labelled` (the daily run resolves
+            only the touched persons; the others keep their ids, which no component may take).
 
     Returns:
         (`component`, `person_id`), one row per component.
@@ -73,7 +76,10 @@ def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame)
         .select("component", F.col("k.prev_id").alias("kept_id"))
     )
     # kept_id is unique (one owner per previous id), so this join cannot multiply rows.
-    taken = kept.select(F.col("kept_id").alias("derived_id"), F.lit(True).alias("taken_elsewhere"))
+    taken = kept.select(F.col("kept_id").alias("derived_id"))
+    if reserved is not None:
+        taken = taken.unionByName(reserved.select(F.col("person_id").alias("derived_id"))).distinct()
+    taken = taken.withColumn("taken_elsewhere", F.lit(True))
     named = derived.join(kept, on="component", how="left").join(taken, on="derived_id", how="left")
     resplit = person_id_of(F.concat(F.col("anchor_key"), F.lit("#split")))
     return named.select(

@@ -15,32 +15,20 @@ labelled text. The labels come from a labelled set
 (`text.labels_path`: post_id, sentiment, topic — for the generated data, the generator's truth);
 held-out posts (a hash of post_id) measure accuracy.
 
-`run` (the `text` job, between identity and features) trains when due, registers the model in
+`text.run` (the `text` job, between identity and features) trains when due, registers the model in
 MLflow as `text.model_name` with the `champion` alias, and writes `silver.social_signals`;
-`score_posts` applies a fitted model to `silver.social` rows and
+`score_posts` (here, pure builders only) applies a fitted model to `silver.social` rows and
 returns one row per post: `sentiment`, `sentiment_score` = P(positive) − P(negative) in [−1, 1],
 `topic`, `topic_confidence`.
 """
 from __future__ import annotations
 
-import datetime as dt
-import logging
-
-import mlflow
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import IDF, HashingTF, IndexToString, NGram, SQLTransformer
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.storagelevel import StorageLevel
-
-from portrait import registry
-from portrait.config import Config
-from portrait.io import Lakehouse
-from portrait import catalog
-
-log = logging.getLogger(__name__)
 
 SENTIMENTS = ("positive", "neutral", "negative")
 # English words and numbers, one Chinese character, one emoji or other symbol, ! and ?.
@@ -141,57 +129,3 @@ def evaluate(model: PipelineModel, rows: DataFrame) -> dict[str, float]:
         metrics[f"{label}_macro_f1"] = float(agg["f1"] or 0.0)
     metrics["held_out_posts"] = float(rows.count())
     return metrics
-
-
-def _champion_trained_on(model_name: str) -> dt.date | None:
-    try:
-        _, tags = registry.champion_info(model_name)
-    except LookupError:
-        return None
-    return dt.date.fromisoformat(tags["trained_on"]) if "trained_on" in tags else None
-
-
-def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict:
-    """Train the text model when due, then score every social record up to `date` into `silver.social_signals`.
-
-    Training is due when there is no champion yet or the champion is `text.retrain_days` old, and
-    needs the labelled posts at `text.labels_path`. Every run rescores all posts (one overwrite), so
-    the table always carries the current person ids and the current model's version.
-    """
-    lake = Lakehouse(spark, cfg.paths.lakehouse)
-    tc = cfg.text
-    registry.configure(cfg.mlflow)
-    topics = tuple(cfg.features.categories)
-    social = lake.read(catalog.SILVER_SOCIAL).where(F.to_date("ts") <= F.lit(date))
-    result: dict = {}
-    trained_on = _champion_trained_on(tc.model_name)
-    if trained_on is None or (date - trained_on).days >= tc.retrain_days:
-        labels_path = tc.labels_path or f"{cfg.paths.truth}/social_labels"
-        labels = spark.read.parquet(labels_path)
-        rows = training_rows(social, labels, topics=topics).persist(StorageLevel.MEMORY_AND_DISK)
-        train_rows, test_rows = split(rows, test_fraction=tc.test_fraction)
-        with mlflow.start_run(run_name=f"text-{date}") as run_:
-            mlflow.set_tags({"model": tc.model_name, "portrait.as_of_date": date.isoformat(),
-                             "delta_version.silver.social": str(lake.version(catalog.SILVER_SOCIAL)),
-                             "labels_path": labels_path})
-            mlflow.log_params({"num_features": tc.num_features, "reg_param": tc.reg_param,
-                               "max_iter": tc.max_iter, "test_fraction": tc.test_fraction,
-                               "topics": ",".join(topics)})
-            model = build_pipeline(topics=topics, num_features=tc.num_features, reg_param=tc.reg_param,
-                                   max_iter=tc.max_iter).fit(train_rows)
-            metrics = evaluate(model, test_rows)
-            mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-            version = registry.log_and_register(model, name=tc.model_name, tags={
-                "run_id": run_.info.run_id, "trained_on": date.isoformat()})
-            registry.set_champion(tc.model_name, version)
-        rows.unpersist()
-        result.update({"trained": True, **{f"test_{k}": v for k, v in metrics.items()}})
-    model, version, _ = registry.load_champion(tc.model_name)
-    signals = score_posts(model, social.select("post_id", "text")).join(
-        social.select("post_id", "person_id"), on="post_id", how="inner"
-    ).select("post_id", "person_id", "sentiment", "sentiment_score", "topic", "topic_confidence",
-             F.lit(version).alias("model_version"), F.lit(date).alias("as_of_date"))
-    lake.overwrite(signals, catalog.SILVER_SOCIAL_SIGNALS)
-    result.update({"model_version": version, "posts_scored": lake.read(catalog.SILVER_SOCIAL_SIGNALS).count()})
-    log.info("text signals as of %s: %s", date, result)
-    return result

@@ -1,0 +1,296 @@
+"""The identity stage: day D's identifiers merged into the identity graph, and silver rows with `person_id`.
+
+Daily (the default): the links first seen on D are added to `silver.identity_links`, hubs are
+judged again over all links, and only the persons that a new link or a change of hub status
+touches are re-resolved (`incremental`); the identity map changes in their rows only (one MERGE),
+day D's source rows are written with their `person_id`, and older silver rows change only where
+their person changed (a MERGE restricted to the persons that moved). `rebuild=True` resolves the
+whole graph from bronze and rewrites every silver row: what the daily path equals, run after a
+change of the hub rule or the placeholders.
+
+Person ids stay stable across runs (`history.carry_over_ids`): every run compares with the map
+of the run before it (`silver.identity_runs` records that map's Delta version, so a rerun of D
+compares with the same map and writes the same rows).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from functools import reduce
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from portrait import catalog, privacy
+from portrait.config_models import IdentityConfig
+from portrait.identity import cleaning, graph, history, incremental
+from portrait.identity.resolution import (EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve,
+                                       with_person_id)
+from portrait.io import Commit, Lakehouse
+
+log = logging.getLogger(__name__)
+
+INPUTS = (catalog.BRONZE_CLICKSTREAM, catalog.BRONZE_ORDERS, catalog.BRONZE_SOCIAL, catalog.BRONZE_CRM)
+OUTPUTS = (
+    catalog.SILVER_IDENTITY_MAP, catalog.SILVER_IDENTITY_EXCLUDED, catalog.SILVER_IDENTITY_HISTORY,
+    catalog.SILVER_IDENTITY_LINKS, catalog.SILVER_IDENTITY_RUNS, catalog.SILVER_EVENTS, catalog.SILVER_ORDERS,
+    catalog.SILVER_SOCIAL, catalog.SILVER_CUSTOMERS,
+)
+BEGINNING = dt.date(1900, 1, 1)
+MAP_COLUMNS = "id_type string, id_value string, person_id string"
+FLAGS = ("quantity_anomaly", "amount_anomaly", "anomaly_reason")
+# Silver tables with the identifier columns that give their rows a person, and the row key.
+SILVER = (
+    (catalog.SILVER_EVENTS, catalog.BRONZE_CLICKSTREAM, EVENT_KEYS, ("date", "event_id")),
+    (catalog.SILVER_ORDERS, catalog.BRONZE_ORDERS, ORDER_KEYS, ("date", "order_id", "line_no")),
+    (catalog.SILVER_SOCIAL, catalog.BRONZE_SOCIAL, SOCIAL_KEYS, ("date", "post_id")),
+)
+
+
+def run(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
+        checkpoint_dir: str | None = None, rebuild: bool = False) -> dict:
+    """Resolve identities as of `date`: day D merged into the graph (default), or everything (`rebuild`).
+
+    Args:
+        lake: the lakehouse.
+        conf: the `identity` section (hub threshold, placeholders, iteration cap).
+        date: the run date D; bronze up to D is resolved.
+        pii_key: the key placeholders are hashed with (as ingest hashes real values).
+        checkpoint_dir: reliable checkpoint directory for connected components (shared storage on
+            a cluster); default `<lakehouse>/_checkpoints`.
+        rebuild: resolve the whole graph and rewrite every silver row instead of day D only.
+
+    Returns:
+        mode, and per table written the rows the commit wrote (`<table>_rows`) and the rows it
+        changed or added (`<table>_rows_new`), from the Delta commit metrics.
+    """
+    lake.spark.sparkContext.setCheckpointDir(checkpoint_dir or f"{lake.root.rstrip('/')}/_checkpoints")
+    before = _previous_versions(lake, date)
+    daily_ready = before["map"] >= 0 and lake.exists(catalog.SILVER_IDENTITY_LINKS)
+    mode = "daily" if daily_ready and not rebuild else "rebuild"
+    if mode == "rebuild":
+        commits = _rebuild(lake, conf, date, pii_key=pii_key, before=before)
+    else:
+        commits = _daily(lake, conf, date, pii_key=pii_key, before=before)
+    runs = lake.spark.createDataFrame([(date, mode, before["map"], before["excluded"])],
+                                      "as_of_date date, mode string, map_version long, excluded_version long")
+    lake.replace_range(runs, catalog.SILVER_IDENTITY_RUNS, start=date)
+    summary: dict = {"mode": mode}
+    for key, commit in commits.items():
+        summary[f"{key}_rows"] = commit.rows_written
+        summary[f"{key}_rows_new"] = commit.rows_new
+    log.info("identity %s as of %s: %s", mode, date, summary)
+    return summary
+
+
+def _previous_versions(lake: Lakehouse, date: dt.date) -> dict[str, int]:
+    """Delta versions of the map and the excluded identifiers as the run before `date` left them (-1: none).
+
+    A rerun of a date reads the versions its first run recorded; a date before the last run is refused.
+    """
+    runs = catalog.SILVER_IDENTITY_RUNS
+    if lake.exists(runs):
+        table = lake.read(runs)
+        later = table.where(F.col("as_of_date") > F.lit(date)).select("as_of_date").limit(1).first()
+        if later is not None:
+            raise ValueError(f"identity already ran for {later[0]}, after {date}: run the later dates again, "
+                             "or rebuild from the date you need")
+        same = table.where(F.col("as_of_date") == F.lit(date)).limit(1).first()  # run metadata, one row
+        if same is not None:
+            return {"map": int(same["map_version"]), "excluded": int(same["excluded_version"])}
+
+    def current(table: catalog.Table) -> int:
+        return lake.version(table) if lake.exists(table) else -1
+
+    return {"map": current(catalog.SILVER_IDENTITY_MAP), "excluded": current(catalog.SILVER_IDENTITY_EXCLUDED)}
+
+
+def _read_at(lake: Lakehouse, table: catalog.Table, version: int) -> DataFrame:
+    """`table` as of a Delta version (time travel): what the previous run left, even after this run writes."""
+    return lake.spark.read.format("delta").option("versionAsOf", version).load(lake.path(table))
+
+
+def _placeholders(lake: Lakehouse, conf: IdentityConfig, key: bytes) -> DataFrame:
+    """The configured placeholder values, hashed like real identifiers (`id_type`, `id_value`)."""
+    spark = lake.spark
+    rows = [(kind, value) for kind, values in conf.placeholders.items() for value in values]
+    clear = spark.createDataFrame(rows, "id_type string, clear string")
+    hashed = [
+        clear.where(F.col("id_type") == kind).select(
+            "id_type", privacy.pseudonymise(F.col("clear"), kind, key).alias("id_value"))
+        for kind in conf.placeholders
+    ]
+    if not hashed:
+        return spark.createDataFrame([], "id_type string, id_value string")
+    return reduce(DataFrame.unionByName, hashed)
+
+
+def _sources(lake: Lakehouse, where: Column) -> tuple[DataFrame, DataFrame, DataFrame, DataFrame]:
+    return tuple(lake.read(t).where(where) for t in INPUTS)  # type: ignore[return-value]
+
+
+def _rebuild(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
+             before: dict[str, int]) -> dict[str, Commit]:
+    """Resolve the whole graph from bronze up to `date` and rewrite the identity tables and every silver row."""
+    spark = lake.spark
+    clicks, orders, social, crm = _sources(lake, F.col("date") <= F.lit(date))
+    dated = graph.dated_links(clicks, orders, social, crm).checkpoint(eager=True)
+    pairs = dated.drop("first_seen")
+    excluded = graph.hubs(pairs, max_links=conf.max_persons_per_identifier,
+                          placeholders=_placeholders(lake, conf, pii_key)).checkpoint(eager=True)
+    ids = graph.identifiers(clicks, orders, social, crm)
+    previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]) if before["map"] >= 0 else None
+    identity_map = resolve(ids, pairs, excluded, max_iterations=conf.max_iterations, previous=previous)
+    identity_map = identity_map.withColumn("as_of_date", F.lit(date)).checkpoint(eager=True)
+
+    commits = {"identity_map": lake.overwrite(identity_map, catalog.SILVER_IDENTITY_MAP)}
+    old = previous if previous is not None else spark.createDataFrame([], MAP_COLUMNS)
+    commits["identity_history"] = lake.replace_range(
+        history.changes(old, identity_map, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date)
+    commits["identity_excluded"] = lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)),
+                                                  catalog.SILVER_IDENTITY_EXCLUDED)
+    commits["identity_links"] = lake.overwrite(dated, catalog.SILVER_IDENTITY_LINKS)
+    frames = {catalog.SILVER_EVENTS: clicks, catalog.SILVER_ORDERS: orders, catalog.SILVER_SOCIAL: social}
+    for table, _, keys, _ in SILVER:
+        rows = with_person_id(frames[table], identity_map, list(keys))
+        if table == catalog.SILVER_ORDERS:
+            rows = rows.transform(cleaning.with_anomaly_flags)
+        commits[table.name] = lake.replace_range(rows, table, start=BEGINNING, end=date)
+    commits["customers"] = lake.overwrite(latest_customers(crm, identity_map, as_of=date), catalog.SILVER_CUSTOMERS)
+    return commits
+
+
+def _daily(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
+           before: dict[str, int]) -> dict[str, Commit]:
+    """Merge day D into the graph: re-resolve the touched persons, write D's rows, move the rows of persons that changed."""
+    day = F.col("date") == F.lit(date)
+    clicks, orders, social, crm = _sources(lake, day)
+    all_clicks, all_orders = (lake.read(t).where(F.col("date") <= F.lit(date)) for t in INPUTS[:2])
+    # A checkout and the guest order it names may land on different days: join D's with the history.
+    ordered = graph.checkout_orders(clicks, all_orders).unionByName(graph.checkout_orders(all_clicks, orders))
+    day_links = graph.dated_links(clicks, orders, social, crm, ordered=ordered)
+    known = lake.read(catalog.SILVER_IDENTITY_LINKS).where(F.col("first_seen") < F.lit(date))
+    added = incremental.new_links(day_links, known).withColumn("first_seen", F.lit(date)).checkpoint(eager=True)
+    commits = {"identity_links": lake.replace_range(added, catalog.SILVER_IDENTITY_LINKS, start=date)}
+    links = known.unionByName(added).drop("first_seen")
+
+    excluded = graph.hubs(links, max_links=conf.max_persons_per_identifier,
+                          placeholders=_placeholders(lake, conf, pii_key)).checkpoint(eager=True)
+    excluded_before = _read_at(lake, catalog.SILVER_IDENTITY_EXCLUDED, before["excluded"])
+    changed = incremental.status_changed(excluded_before, excluded).checkpoint(eager=True)
+    touched = incremental.touched_identifiers(added, changed, links)
+    previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]).select("id_type", "id_value", "person_id")
+    persons = incremental.touched_persons(previous, touched).checkpoint(eager=True)
+    ids = incremental.subgraph(previous, persons, touched, graph.identifiers(clicks, orders, social, crm))
+    ids = ids.checkpoint(eager=True)
+    old = previous.join(persons, on="person_id", how="left_semi")
+    reserved = previous.select("person_id").distinct().join(persons, on="person_id", how="left_anti")
+    resolved = resolve(ids, incremental.links_within(links, ids), excluded, max_iterations=conf.max_iterations,
+                       previous=old, reserved=reserved).checkpoint(eager=True)
+    delta = incremental.map_delta(old, resolved).checkpoint(eager=True)
+
+    commits["identity_map"] = _merge_map(lake, delta, date)
+    commits["identity_history"] = lake.replace_range(
+        history.changes(old, resolved, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date)
+    commits["identity_excluded"] = lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)),
+                                                  catalog.SILVER_IDENTITY_EXCLUDED)
+    moved = incremental.moved_persons(delta, old)
+    unexcluded = changed.join(excluded.select("id_type", "id_value"), on=["id_type", "id_value"], how="left_anti")
+    retry_unresolved = not unexcluded.isEmpty()  # an identifier freed from hub status may resolve old rows
+    identity_map = lake.read(catalog.SILVER_IDENTITY_MAP)
+    frames = {catalog.SILVER_EVENTS: clicks, catalog.SILVER_ORDERS: orders, catalog.SILVER_SOCIAL: social}
+    for table, _, keys, row_key in SILVER:
+        commits[f"{table.name}_moved"] = _move_rows(lake, table, resolved, moved, list(keys), row_key,
+                                                   date=date, retry_unresolved=retry_unresolved)
+        rows = with_person_id(frames[table], identity_map, list(keys))
+        if table == catalog.SILVER_ORDERS:
+            commits["orders_reflagged"], rows = _flag_orders(lake, rows, delta, moved, date)
+        commits[table.name] = lake.replace_range(rows, table, start=date)
+    commits["customers"] = _merge_customers(lake, crm, identity_map, delta, date)
+    return commits
+
+
+def _merge(lake: Lakehouse, table: catalog.Table, source: DataFrame, on: tuple[str, ...]) -> DeltaTable:
+    """A MERGE of `source` (alias `s`) into `table` (alias `t`) matched on the columns `on`."""
+    condition = reduce(lambda a, b: a & b, [F.col(f"t.{k}") == F.col(f"s.{k}") for k in on])
+    return DeltaTable.forPath(lake.spark, lake.path(table)).alias("t").merge(source.alias("s"), condition)
+
+
+def _executed(lake: Lakehouse, table: catalog.Table, merge) -> Commit:
+    """Run a MERGE; its commit, or an empty one when Delta committed nothing (nothing matched)."""
+    before = lake.version(table)
+    merge.execute()
+    commit = lake.last_commit(table)
+    return commit if commit.version > before else Commit(table.full_name, before, "MERGE (no-op)", {})
+
+
+def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
+    """Apply the map's changed rows: upserts with `as_of_date` D, deletes of identifiers that left it."""
+    source = delta.withColumn("as_of_date", F.lit(date))
+    return _executed(lake, catalog.SILVER_IDENTITY_MAP, (
+        _merge(lake, catalog.SILVER_IDENTITY_MAP, source, ("id_type", "id_value"))
+        .whenMatchedDelete(condition=F.col("s._delete"))
+        .whenMatchedUpdate(condition=~F.col("t.person_id").eqNullSafe(F.col("s.person_id")),
+                           set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"})
+        .whenNotMatchedInsert(condition=~F.col("s._delete"),
+                              values={c: f"s.{c}" for c in ("id_type", "id_value", "person_id", "as_of_date")})
+    ))
+
+
+def _move_rows(lake: Lakehouse, table: catalog.Table, resolved: DataFrame, moved: DataFrame,
+               keys: list[tuple[str, str]], row_key: tuple[str, ...], *, date: dt.date,
+               retry_unresolved: bool) -> Commit:
+    """Give the older rows of the persons that moved their new `person_id` (one MERGE, changed rows only)."""
+    older = lake.read(table).where(F.col("date") < F.lit(date))
+    theirs = older.join(moved, on="person_id", how="left_semi")
+    if retry_unresolved:
+        theirs = theirs.unionByName(older.where(F.col("person_id").isNull()))
+    again = with_person_id(theirs.withColumnRenamed("person_id", "_old"), resolved, keys)
+    source = again.where(~F.col("person_id").eqNullSafe(F.col("_old"))).select(*row_key, "person_id")
+    source = source.dropDuplicates(list(row_key))
+    return _executed(lake, table, _merge(lake, table, source, row_key).whenMatchedUpdate(set={"person_id": "s.person_id"}))
+
+
+def _flag_orders(lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: DataFrame,
+                 date: dt.date) -> tuple[Commit, DataFrame]:
+    """Anomaly flags: day D's lines, and the older lines of persons whose baseline moved (new lines on
+    D, or a merge or split) where their flags changed. Returns the re-flag commit and D's flagged lines."""
+    older = lake.read(catalog.SILVER_ORDERS).where(F.col("date") < F.lit(date))
+    lines = older.drop(*FLAGS).unionByName(day_rows)
+    flagged = cleaning.with_anomaly_flags(lines)
+    persons = day_rows.select("person_id").unionByName(delta.select("person_id")).unionByName(moved).distinct()
+    key = ("date", "order_id", "line_no")
+    current = older.join(persons, on="person_id", how="left_semi").select(
+        *key, *[F.col(f).alias(f"_old_{f}") for f in FLAGS])
+    source = (
+        flagged.where(F.col("date") < F.lit(date)).join(persons, on="person_id", how="left_semi")
+        .join(current, on=list(key), how="inner")
+        .where(reduce(lambda a, b: a | b, [~F.col(f).eqNullSafe(F.col(f"_old_{f}")) for f in FLAGS]))
+        .select(*key, *FLAGS).dropDuplicates(list(key))
+    )
+    commit = _executed(lake, catalog.SILVER_ORDERS, _merge(lake, catalog.SILVER_ORDERS, source, key).whenMatchedUpdate(
+        set={f: f"s.{f}" for f in FLAGS}))
+    return commit, flagged.where(F.col("date") == F.lit(date))
+
+
+def _merge_customers(lake: Lakehouse, day_crm: DataFrame, identity_map: DataFrame, delta: DataFrame,
+                     date: dt.date) -> Commit:
+    """Upsert the accounts of D's CRM extract, and move the accounts whose person changed."""
+    fresh = latest_customers(day_crm, identity_map, as_of=date)
+    table = catalog.SILVER_CUSTOMERS
+    if not lake.exists(table):
+        return lake.overwrite(fresh, table)
+    accounts = delta.where(F.col("id_type") == "account").select(F.col("id_value").alias("account_id"))
+    moved = (
+        lake.read(table).join(accounts, on="account_id", how="left_semi")
+        .join(fresh.select("account_id"), on="account_id", how="left_anti")
+        .drop("person_id").transform(lambda df: with_person_id(df, identity_map, [("account", "account_id")]))
+        .withColumn("as_of_date", F.lit(date))
+    )
+    source = fresh.unionByName(moved.select(*fresh.columns))
+    return _executed(lake, table, (
+        _merge(lake, table, source, ("account_id",))
+        .whenMatchedUpdate(set={c: f"s.{c}" for c in fresh.columns})
+        .whenNotMatchedInsert(values={c: f"s.{c}" for c in fresh.columns})
+    ))
