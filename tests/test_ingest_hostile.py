@@ -73,7 +73,7 @@ def _quarantined(spark, rows):
 
 def _files(lake: Lakehouse):
     return lake.read(catalog.BRONZE_INGEST_FILES).select(
-        F.regexp_extract("file", "landing/[^/]+/(.*)$", 1).alias("file"), "status", "reason", "lines_read")
+        F.regexp_extract("file", "landing/(.*)$", 1).alias("file"), "status", "reason", "lines_read")
 
 
 def test_csv_without_header_row_is_quarantined_not_read_by_its_first_record(spark, cfg):
@@ -131,7 +131,9 @@ def test_encodings_and_byte_order_marks(spark, cfg):
     assertDataFrameEqual(kept, spark.createDataFrame([("e1", None), ("e5", "连衣裙")],
                                                      "event_id string, search_query string"))
     assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("latin1.txt", 1, "bad_encoding"), ("utf16_no_bom.txt", 1, "control_character")]))
+        ("latin1.txt", 1, "bad_encoding"), ("utf16_no_bom.txt", 1, "control_character"),
+        ("utf16_no_bom.txt", 2, "control_character"),  # the NUL after the UTF-16 line feed
+    ]))
     assertDataFrameEqual(_files(lake).where(F.col("status") == "rejected"), spark.createDataFrame(
         [(f"clickstream/{folder}/utf16.txt", "rejected", "utf16_encoding", 0)],
         "file string, status string, reason string, lines_read long"))
@@ -203,18 +205,19 @@ def test_csv_quoting_with_commas_newlines_and_repeated_headers(spark, cfg):
     write_landing(cfg, "orders", D, [
         ORDERS_HEADER,
         ORDER.format(n=1).replace("Shanghai", '"Shanghai, Pudong"'),
-        ORDER.format(n=2).replace(",app,", ',"say ""hi""",app,'.replace(",app,", ",")).replace(",,app", ",app"),
+        ORDER.format(n=2).replace(",,,app,", ',,"say ""hi"", ok",app,'),
         ORDER.format(n=3).replace("Shanghai", '"Line one'), 'line two"',   # a record split by a newline
         ORDERS_HEADER,                                                        # the header again
         ORDER.format(n=4),
     ])
     counts, lake = _run(spark, cfg, "orders")
     assertDataFrameEqual(
-        lake.read(catalog.BRONZE_ORDERS).select("order_id", "ship_city"),
-        spark.createDataFrame([("O1", "Shanghai, Pudong"), ("O2", "Shanghai"), ("O4", "Shanghai")],
-                              "order_id string, ship_city string"))
-    reasons = {(r["line_number"], r["reason"]) for r in _reasons(lake).collect()}
-    assert {n for n, _ in reasons} == {4, 5, 6} and (6, "repeated_header") in reasons
+        lake.read(catalog.BRONZE_ORDERS).select("order_id", "coupon_code", "ship_city"),
+        spark.createDataFrame([("O1", None, "Shanghai, Pudong"), ("O2", 'say "hi", ok', "Shanghai"),
+                               ("O4", None, "Shanghai")], "order_id string, coupon_code string, ship_city string"))
+    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
+        ("part-0.txt", 4, "unbalanced_quote"), ("part-0.txt", 5, "unbalanced_quote"),
+        ("part-0.txt", 6, "repeated_header")]))
     assert counts["header_lines"] == 1
 
 
@@ -250,7 +253,7 @@ def test_ids_with_emoji_or_metacharacters_are_kept_as_written(spark, cfg):
 def test_unexpected_files_and_folders_are_rejected_and_never_stop_the_others(spark, cfg):
     good = (_event("e1") + "\n").encode()
     _bytes(cfg, "clickstream", f"date={D.isoformat()}", "part-0.txt", good)
-    _bytes(cfg, "clickstream", f"date={D.isoformat()}", ".part-0.txt.crc", b"\x00\x01")
+    _bytes(cfg, "clickstream", f"date={D.isoformat()}", ".DS_Store", b"\x00\x01")
     _bytes(cfg, "clickstream", f"date={D.isoformat()}", "_SUCCESS", b"")
     _bytes(cfg, "clickstream", f"date={D.isoformat()}", "retry/part-1.txt", good)
     (Path(cfg.paths.landing) / "clickstream" / f"date={D.isoformat()}" / "empty_dir").mkdir()
@@ -262,7 +265,7 @@ def test_unexpected_files_and_folders_are_rejected_and_never_stop_the_others(spa
     folder = f"clickstream/date={D.isoformat()}"
     assertDataFrameEqual(_files(lake).select("file", "status", "reason"), spark.createDataFrame([
         (f"{folder}/part-0.txt", "ok", None),
-        (f"{folder}/.part-0.txt.crc", "rejected", "hidden_file"),
+        (f"{folder}/.DS_Store", "rejected", "hidden_file"),
         (f"{folder}/_SUCCESS", "rejected", "hidden_file"),
         (f"{folder}/retry/part-1.txt", "rejected", "in_subfolder"),
         (f"{folder}/empty_dir", "rejected", "in_subfolder"),

@@ -127,7 +127,7 @@ def _ingest_source(
     """
     spark, name = lake.spark, source.name
     late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
-    history = _recorded_files(lake, dt.date(1, 1, 1), late_from) if recorded is not None else None  # issue 15
+    history = _recorded_files(lake, dt.date(1900, 1, 1), late_from) if recorded is not None else None  # issue 15
     listed = landing.list_files(spark, landing_root, name, late_from, date,
                                 history=history.get(name, set()) if history is not None else None)  # issue 15
     known = recorded.get(name, set()) if recorded is not None else set()

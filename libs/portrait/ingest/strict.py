@@ -34,7 +34,7 @@ CONTROL_CHARACTER = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]"
 # Reasons about the whole line, where the line's fields are not known (its raw record is the
 # masked line, not the masked fields).
 LINE_REASONS = ("empty_line", "bad_encoding", "control_character", "oversized_line", "unparseable",
-                "trailing_content", "not_a_json_object")
+                "trailing_content", "not_a_json_object", "unbalanced_quote")
 # A quarantined raw record is cut at this many times `ingest.max_field_chars`.
 RAW_RECORD_FIELDS = 4
 # Room for this many unknown fields at the field limit, on top of the known ones, in one line.
@@ -97,3 +97,10 @@ def json_shape_reasons(value: Column) -> list[tuple[str, Column]]:
         ("trailing_content", ~F.coalesce(one_value, F.lit(False))),
         ("not_a_json_object", ~F.ltrim(value).startswith("{")),
     ]
+
+
+def has_unbalanced_quote(value: Column) -> Column:
+    """A CSV line with an odd number of `"`: a quoted field left open (a record cut by a newline
+    inside quotes, or a stray quote). The CSV parser would read it to the end of the line and keep
+    a field the line never closed; every well-formed line has an even count (`""` escapes a quote)."""
+    return ((F.length(value) - F.length(F.replace(value, F.lit('"'), F.lit("")))) % 2) == 1

@@ -164,9 +164,13 @@ def classify(
     conditions: list[tuple[str, Column]] = [
         ("empty_line", F.trim(F.col("value")) == ""),
         ("bad_encoding", ~F.is_valid_utf8("value") | F.col("value").contains(REPLACEMENT_CHAR)),
-        ("control_character", F.col("value").rlike(strict.CONTROL_CHARACTER)),
+        # In the line's bytes, or escaped in a JSON string (`\u0000`): no text field carries one.
+        ("control_character", F.col("value").rlike(strict.CONTROL_CHARACTER)
+         | reduce(lambda a, b: a | b, [F.coalesce(c.rlike(strict.CONTROL_CHARACTER), F.lit(False))
+                                       for c in raw.values()])),
         ("oversized_line", F.length("value") > strict.max_line_chars(source, max_field_chars)),
-        *(strict.json_shape_reasons(F.col("value")) if source.format == "json" else []),
+        *(strict.json_shape_reasons(F.col("value")) if source.format == "json" else
+          [("unbalanced_quote", strict.has_unbalanced_quote(F.col("value")))]),
         ("unparseable", F.col(f"r.{_CORRUPT}").isNotNull() | F.col("r").isNull()),
         # Unknown keys or columns get the limit of known ones, on their names and their values.
         ("oversized_field", reduce(lambda a, b: a | b, [F.length(c) > max_field_chars for c in raw.values()])
