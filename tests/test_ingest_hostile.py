@@ -112,7 +112,7 @@ def test_json_that_is_not_one_object_per_line_is_quarantined(spark, cfg):
     ])
     _, lake = _run(spark, cfg, "clickstream")
     assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", 1, "unparseable"), ("part-0.txt", 2, "unparseable"), ("part-0.txt", 3, "unparseable"),
+        ("part-0.txt", 1, "unparseable"), ("part-0.txt", 2, "trailing_content"), ("part-0.txt", 3, "unparseable"),
         ("part-0.txt", 4, "not_a_json_object"), ("part-0.txt", 5, "not_a_json_object"),
         ("part-0.txt", 6, "not_a_json_object"), ("part-0.txt", 7, "not_a_json_object"),
         ("part-0.txt", 8, "unparseable"), ("part-0.txt", 9, "unparseable"),
@@ -148,7 +148,8 @@ def test_nul_bytes_are_quarantined(spark, cfg):
     _, lake = _run(spark, cfg, "clickstream")
     _run(spark, cfg, "orders")
     assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", 1, "control_character"), ("part-0.txt", 2, "control_character")]))
+        ("part-0.txt", 1, "control_character"), ("part-0.txt", 2, "control_character"),
+        ("part-0.txt", 2, "control_character")]))  # the orders file's line 2
     assert [r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()] == ["e3"]
     assert [r["order_id"] for r in lake.read(catalog.BRONZE_ORDERS).collect()] == ["O2"]
 

@@ -95,7 +95,7 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
             F.lit(file_reason), F.when(repeated, F.lit("repeated_header"))
         )).otherwise(missing)
         unknown = [c for c in columns if c not in known]
-        if unknown:
+        if unknown and idx not in headerless:  # a headerless file's "names" are its first record's values
             extra = F.when(this_file, F.map_from_arrays(
                 F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])
             )).otherwise(extra)
