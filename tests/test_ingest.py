@@ -51,7 +51,7 @@ def test_clickstream_lines_are_kept_quarantined_or_deduplicated(spark, lake_cfg)
 
     assert counts["clickstream"] == {"rows_read": 11, "rows_kept": 2, "rows_quarantined": 8,
                                      "duplicates_dropped": 1, "header_lines": 0, "files": 1, "files_empty": 0,
-                                     "files_truncated": 0, "late_dates": 0}
+                                     "files_truncated": 0, "late_dates": 0, "files_rejected": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "event_type", "price"),
@@ -82,7 +82,7 @@ def test_orders_hash_pii_and_quarantine_bad_values(spark, lake_cfg):
     counts = ingest.run(spark, lake_cfg, D, sources=["orders"])
     assert counts["orders"] == {"rows_read": 7, "rows_kept": 2, "rows_quarantined": 5,
                                 "duplicates_dropped": 0, "header_lines": 1, "files": 1, "files_empty": 0,
-                                "files_truncated": 0, "late_dates": 0}
+                                "files_truncated": 0, "late_dates": 0, "files_rejected": 0}
 
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     bronze = lake.read(catalog.BRONZE_ORDERS)
@@ -151,7 +151,7 @@ def test_quarantined_lines_carry_their_line_number_across_files_and_splits(spark
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
 
     assert counts == {"rows_read": 18, "rows_kept": 12, "rows_quarantined": 6, "duplicates_dropped": 0,
-                      "header_lines": 0, "files": 3, "files_empty": 1, "files_truncated": 1, "late_dates": 0}
+                      "header_lines": 0, "files": 3, "files_empty": 1, "files_truncated": 1, "late_dates": 0, "files_rejected": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_QUARANTINE).select("source_file", "line_number", "reason"),
@@ -196,7 +196,7 @@ def test_csv_files_are_read_by_their_own_header(spark, lake_cfg):
     counts = ingest.run(spark, lake_cfg, D, sources=["orders"])["orders"]
 
     assert counts == {"rows_read": 4, "rows_kept": 2, "rows_quarantined": 2, "duplicates_dropped": 0,
-                      "header_lines": 3, "files": 3, "files_empty": 1, "files_truncated": 0, "late_dates": 0}
+                      "header_lines": 3, "files": 3, "files_empty": 1, "files_truncated": 0, "late_dates": 0, "files_rejected": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_ORDERS).select("order_id", "quantity", "unit_price", "status", "ship_city", "extra"),

@@ -119,7 +119,8 @@ BRONZE_INGEST_AUDIT = Table(
 )
 BRONZE_INGEST_FILES = Table(
     "bronze", "ingest_files", "ingest",
-    "Per run, source and landing file: lines read, kept, quarantined, duplicates; status ok/empty/truncated",
+    "Per run, source and landing file: lines read, kept, quarantined, duplicates; status ok/empty/truncated/"
+    "rejected (a file not read, with its reason: landing.REJECTIONS)",
     partition_by=(),
 )
 # The generated landing zone's sources, by the name ingest and the conf use.

@@ -65,17 +65,34 @@ def pseudonymise(col: Column, kind: str, key: bytes) -> Column:
     return hmac_sha256(NORMALISERS[kind](col), key)
 
 
-_EMAIL_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-_PHONE_RE = r"\+?[0-9][0-9 ()-]{6,}[0-9]"
-_WECHAT_RE = r"\bwx_[A-Za-z0-9_-]+"
+# Each pattern is linear in the text's length: a match can start only where its run of
+# characters starts (a one-character lookbehind), and runs are taken possessively (`++`, `*+`),
+# so the engine never rescans a run from each of its positions. The former email pattern
+# (`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`) retried every start of a long run of letters
+# and was quadratic: 20 KB took 12 s, 40 KB 34 s (bench/ingest_text_cost.py). No pattern repeats
+# a group, since java.util.regex recurses once per repetition of a group (a stack overflow on
+# megabyte values).
+_EMAIL_RE = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++\.[A-Za-z0-9.-]*+"
+_PHONE_RE = r"(?<![0-9])\+?[0-9][0-9 ()-]{6,}[0-9]"
+_WECHAT_RE = r"(?<![A-Za-z0-9_])wx_[A-Za-z0-9_-]++"
+# Names cannot be told from other words: where a record holding a name field cannot be parsed,
+# every run of letters is masked and only its shape (digits, punctuation, masked PII) is kept.
+_LETTERS_RE = r"\p{L}++"
 
 
 def redact_free_text(col: Column) -> Column:
-    """Mask emails, phone-like digit runs and WeChat ids in text we could not parse.
+    """Mask emails, phone-like digit runs and WeChat ids inside a text (`<email>`, `<phone>`,
+    `<wechat_id>`); the rest of the text is kept, so the text model still reads it.
 
-    Used for the raw record of quarantined lines: we cannot locate their PII fields, but
-    clear PII must not be written anywhere.
+    Used for free-text fields, unknown fields and the raw record of quarantined lines. Linear in
+    the text's length (three native `regexp_replace`, no backtracking across a run).
     """
     out = F.regexp_replace(col, _EMAIL_RE, "<email>")
     out = F.regexp_replace(out, _WECHAT_RE, "<wechat_id>")
     return F.regexp_replace(out, _PHONE_RE, "<phone>")
+
+
+def redact_words(col: Column) -> Column:
+    """`redact_free_text`, then every run of letters replaced by `x`: for unparseable records of a
+    source with a name field, where the name cannot be located. Linear."""
+    return F.regexp_replace(redact_free_text(col), _LETTERS_RE, "x")

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 AUDIT_COLUMNS = ("rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")
 FILE_OK, FILE_EMPTY, FILE_TRUNCATED = "ok", "empty", "truncated"
+FILE_REJECTED = "rejected"  # issue 15: a file not read, with its reason (landing.REJECTIONS)
 # Columns added to tables that exist in lakes written before them (explicit, logged migration).
 
 
@@ -126,13 +127,15 @@ def _ingest_source(
     """
     spark, name = lake.spark, source.name
     late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
-    listed = landing.list_files(spark, landing_root, name, late_from, date)
+    history = _recorded_files(lake, dt.date(1900, 1, 1), late_from) if recorded is not None else None  # issue 15
+    listed = landing.list_files(spark, landing_root, name, late_from, date,
+                                history=history.get(name, set()) if history is not None else None)  # issue 15
     known = recorded.get(name, set()) if recorded is not None else set()
-    late_dates = sorted({f.date for f in listed if f.date < start and f.key not in known})
+    late_dates = sorted({f.date for f in listed if f.date < start and f.key not in known and not f.rejected})
     if late_dates:
         log.warning("ingest %s: files arrived late for %s; re-ingesting those dates whole", name, late_dates)
     dates = late_dates + _days(start, date)
-    files = [f for f in listed if f.date in set(dates)]
+    files = [f for f in listed if (f.key not in known if f.rejected else f.date in set(dates))]  # issue 15
 
     scan = landing.scan_lines(spark, files).persist(StorageLevel.MEMORY_AND_DISK)
     lines = landing.with_line_numbers(scan)
@@ -144,7 +147,7 @@ def _ingest_source(
         columns_of = {r["source_file"]: landing.header_columns(r["value"]) for r in first}
         headers = sorted(set(columns_of.values()))
         known_fields = {f.name for f in source.fields}
-        header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items()}
+        header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items() if set(c) & known_fields}
         lines = landing.with_header_index(lines, {p: headers.index(c) for p, c in columns_of.items()})
 
     table = catalog.BRONZE_SOURCES[name]
@@ -167,6 +170,7 @@ def _ingest_source(
     counts.update(
         files=len(reports), files_empty=sum(f["status"] == FILE_EMPTY for f in reports),
         files_truncated=sum(f["status"] == FILE_TRUNCATED for f in reports), late_dates=len(late_dates),
+        files_rejected=sum(f["status"] == FILE_REJECTED for f in reports),  # issue 15
     )
     if extra_columns:
         log.warning("ingest %s: unknown columns kept in bronze.%s.extra: %s", name, name, extra_columns)
@@ -210,10 +214,10 @@ def _file_reports(rows: DataFrame, files: list[landing.LandingFile],
                                               "duplicates_dropped", "truncated_lines")}
         if c["lines_read"] != c["header_lines"] + c["rows_kept"] + c["rows_quarantined"] + c["duplicates_dropped"]:
             raise AssertionError(f"{f.path}: counts do not reconcile: {c}")
-        status_ = (FILE_TRUNCATED if c["truncated_lines"] else
+        status_ = (FILE_REJECTED if f.rejected else FILE_TRUNCATED if c["truncated_lines"] else
                    FILE_EMPTY if c["lines_read"] == c["header_lines"] else FILE_OK)
         extra = sorted(set(s["extra_columns"] if s else []) | set(header_extra.get(f.path, [])))
-        reports.append({"file": f, "status": status_, "extra_columns": extra, **c})
+        reports.append({"file": f, "status": status_, "extra_columns": extra, "reason": f.rejected, **c})
     return reports
 
 
@@ -349,14 +353,15 @@ def _write_file_report(lake: Lakehouse, results: dict[str, _SourceResult], *, ru
     rows = [
         (run_id, name, f["file"].date, f["file"].path, f["file"].size, f["file"].modified_ms,
          f["file"].date in late[name], f["lines_read"], f["header_lines"], f["rows_kept"], f["rows_quarantined"],
-         f["duplicates_dropped"], f["status"], f["extra_columns"], now)
+         f["duplicates_dropped"], f["status"], f["extra_columns"], now, f["reason"])
         for name, r in results.items()
         for f in r.files
     ]
     schema = (
         "run_id string, source string, date date, file string, file_size long, file_modified_ms long, "
         "late boolean, lines_read long, header_lines long, rows_kept long, rows_quarantined long, "
-        "duplicates_dropped long, status string, extra_columns array<string>, ingested_at timestamp"
+        "duplicates_dropped long, status string, extra_columns array<string>, ingested_at timestamp, "
+        "reason string"  # issue 15
     )
     lake.append_once(lake.spark.createDataFrame(rows, schema), catalog.BRONZE_INGEST_FILES,
-                     app_id=f"ingest-files-{run_id}", version=0)
+                     app_id=f"ingest-files-{run_id}", version=0, merge_schema=True)  # issue 15: + reason

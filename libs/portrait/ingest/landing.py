@@ -15,8 +15,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -36,6 +39,7 @@ class LandingFile:
     size: int
     modified_ms: int
     ends_with_newline: bool  # False for an empty file or one whose last line was cut off
+    rejected: str | None = None  # why the whole file is not read (see `REJECTIONS`); None: read
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -43,38 +47,138 @@ class LandingFile:
         return self.path, self.size, self.modified_ms
 
 
-def list_files(spark: SparkSession, landing: str, source: str, start: dt.date, end: dt.date) -> list[LandingFile]:
-    """The files of `<landing>/<source>/date=YYYY-MM-DD/` for dates in [start, end], sorted by date and path.
+# Why a file under a source's landing folder is not read; each one is a row in bronze.ingest_files
+# (status `rejected`, this reason), so that no byte under the landing zone goes unaccounted for.
+REJECTIONS = {
+    "hidden_file": "a name starting with . or _ (checksums, _SUCCESS, editors' files)",
+    "in_subfolder": "in a folder inside a date folder: the layout is <source>/date=YYYY-MM-DD/<file>",
+    "bad_date_folder": "in a folder that is not date=YYYY-MM-DD (recorded under the run's date)",
+    "outside_date_folder": "directly in the source folder (recorded under the run's date)",
+    "late_beyond_lookback": "in a date folder ingested before, arrived after it left ingest.late_lookback_days",
+    "compressed_without_extension": "gzip/bzip2/zstd/xz bytes in a file whose name has no codec extension",
+    "corrupt_compressed_file": "a compressed file that does not decompress to its end (truncated, not that codec)",
+    "unsupported_archive": "a zip archive (not a stream codec Spark reads)",
+    "utf16_encoding": "a UTF-16/32 byte-order mark: the landing zone is UTF-8",
+}
+_MAGIC = (
+    (b"\x1f\x8b", "compressed"), (b"BZh", "compressed"), (b"\x28\xb5\x2f\xfd", "compressed"),
+    (b"\xfd7zXZ", "compressed"), (b"PK\x03\x04", "unsupported_archive"), (b"\xff\xfe", "utf16_encoding"),
+    (b"\xfe\xff", "utf16_encoding"), (b"\x00\x00\xfe\xff", "utf16_encoding"),
+)
+_DATE_IN_PATH = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 
-    Hidden files (`.name`, `_name`, e.g. checksums and `_SUCCESS`) and sub-folders are skipped; a
-    missing source folder gives no files.
+
+def list_files(spark: SparkSession, landing: str, source: str, start: dt.date, end: dt.date, *,
+               history: set[tuple[str, int, int]] | None = None) -> list[LandingFile]:
+    """The files under `<landing>/<source>/` for dates in [start, end], sorted by date and path,
+    each either to be read or `rejected` with a reason (`REJECTIONS`).
+
+    Files the layout does not expect are listed as rejected, never skipped: hidden files,
+    files in a sub-folder, in a badly named folder or directly under the source folder (those
+    two are dated `end`: one bad folder never stops the others), compressed files that do not
+    decompress or whose name hides the codec, UTF-16 files. With `history` (the files already
+    recorded in `bronze.ingest_files` for dates before `start`), a file of an earlier date
+    that was ingested, but that is not in `history`, arrived after the lookback and is listed as
+    `late_beyond_lookback`. A missing source folder gives no files.
     """
     jvm = spark._jvm
     root = jvm.org.apache.hadoop.fs.Path(f"{landing.rstrip('/')}/{source}")
-    fs = root.getFileSystem(spark._jsc.hadoopConfiguration())
+    conf = spark._jsc.hadoopConfiguration()
+    fs = root.getFileSystem(conf)
     if not fs.exists(root):
         log.warning("no landing folder for source %s at %s", source, root.toString())
         return []
+    checker = (jvm, jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf))
+    ingested_dates = {dt.date.fromisoformat(m.group(1)) for p, _, _ in history or () for m in [_DATE_IN_PATH.search(p)] if m}
     files = []
-    for folder in fs.listStatus(root):
-        name = folder.getPath().getName()
-        if not folder.isDirectory() or not name.startswith(_DATE_DIR):
+    for entry in fs.listStatus(root):
+        name = entry.getPath().getName()
+        date = _folder_date(name) if entry.isDirectory() else None
+        if date is None:
+            reason = ("hidden_file" if name[:1] in (".", "_") else
+                      "bad_date_folder" if entry.isDirectory() else "outside_date_folder")
+            files += [_entry(fs, s, source, end, reason, None) for s in _walk(fs, entry)]
             continue
-        try:
-            date = dt.date.fromisoformat(name[len(_DATE_DIR):])
-        except ValueError:
-            raise ValueError(f"landing folder {folder.getPath().toString()} is not date=YYYY-MM-DD") from None
-        if not start <= date <= end:
+        if date > end:
             continue
-        for status in fs.listStatus(folder.getPath()):
-            if status.isDirectory() or status.getPath().getName()[:1] in (".", "_"):
-                continue
-            files.append(LandingFile(
-                source=source, date=date, path=_as_spark_reports(status.getPath()),
-                read_path=status.getPath().toString(), size=status.getLen(),
-                modified_ms=status.getModificationTime(), ends_with_newline=_ends_with_newline(fs, status),
-            ))
+        old = date < start
+        if old and (history is None or date not in ingested_dates):
+            continue  # never ingested: a backfill's, not a late file
+        for status in fs.listStatus(entry.getPath()):
+            child = status.getPath().getName()
+            if status.isDirectory():
+                found = [_entry(fs, s, source, date, "in_subfolder", None) for s in _walk(fs, status)]
+            else:
+                found = [_entry(fs, status, source, date, "hidden_file" if child[:1] in (".", "_") else None, checker)]
+            if old:
+                found = [replace(f, rejected=f.rejected or "late_beyond_lookback") for f in found
+                         if f.key not in (history or set())]
+            files += found
+    for f in files:
+        if f.rejected:
+            log.warning("ingest %s: %s rejected (%s)", source, f.read_path, f.rejected)
     return sorted(files, key=lambda f: (f.date, f.path))
+
+
+def _folder_date(name: str) -> dt.date | None:
+    if not name.startswith(_DATE_DIR):
+        return None
+    try:
+        return dt.date.fromisoformat(name[len(_DATE_DIR):])
+    except ValueError:
+        return None
+
+
+def _walk(fs, status) -> Iterator:
+    """`status` itself when a file or an empty folder, else every file and empty folder below it."""
+    if not status.isDirectory():
+        yield status
+        return
+    children = fs.listStatus(status.getPath())
+    if len(children) == 0:
+        yield status
+    for child in children:
+        yield from _walk(fs, child)
+
+
+def _entry(fs, status, source: str, date: dt.date, rejected: str | None, checker) -> LandingFile:
+    """A listed file; its first bytes (and, when compressed, its whole stream) checked unless rejected already."""
+    is_file = not status.isDirectory()
+    if rejected is None and is_file and checker is not None:
+        rejected = _content_rejection(fs, status, *checker)
+    return LandingFile(
+        source=source, date=date, path=_as_spark_reports(status.getPath()),
+        read_path=status.getPath().toString(), size=status.getLen() if is_file else 0,
+        modified_ms=status.getModificationTime(),
+        ends_with_newline=is_file and _ends_with_newline(fs, status), rejected=rejected,
+    )
+
+
+def _content_rejection(fs, status, jvm, codecs) -> str | None:
+    """Why a file's bytes cannot be read as the text its name promises, or None."""
+    head = _head(fs, status, 4)
+    codec = codecs.getCodec(status.getPath())
+    if codec is None:
+        kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
+        return "compressed_without_extension" if kind == "compressed" else kind
+    # Decompress the whole stream inside the JVM (no byte comes to Python): Spark would fail the
+    # job on the first truncated or mislabelled file, stopping every other one.
+    try:
+        stream = codec.createInputStream(fs.open(status.getPath()))
+        jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, jvm.java.io.OutputStream.nullOutputStream(), 1 << 16, True)
+    except Py4JJavaError:
+        return "corrupt_compressed_file"
+    return None
+
+
+def _head(fs, status, n: int) -> bytes:
+    if status.getLen() == 0:
+        return b""
+    stream = fs.open(status.getPath())
+    try:
+        return bytes(b & 0xFF for b in (stream.read() for _ in range(min(n, status.getLen()))))
+    finally:
+        stream.close()
 
 
 def _as_spark_reports(path) -> str:
@@ -102,6 +206,7 @@ def scan_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     """
     columns = "value string, source_file string, date date, _block_start long, _pid int, _row_id long, " \
               "_ends_with_newline boolean"
+    files = [f for f in files if not f.rejected]  # reported, never read
     if not files:
         return spark.createDataFrame([], columns)
     meta = spark.createDataFrame(

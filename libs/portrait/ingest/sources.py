@@ -22,6 +22,10 @@ class Field:
     """A raw field: its name, Spark SQL type, whether it is required, and its PII kind.
 
     `pii` fields are replaced by `<name>_hash` (HMAC of the normalised value) before any write.
+    `free_text` fields (what a person or an upstream operator may type into) are kept with the
+    emails, phones and WeChat ids inside them masked (`<email>`, `<phone>`, `<wechat_id>`).
+    Identifier and enumerated fields are not free text: an id is kept as written (masking it
+    would split or merge keys) and an enumeration is checked against its values.
     """
 
     name: str
@@ -29,6 +33,7 @@ class Field:
     required: bool = False
     pii: Optional[str] = None
     format: Optional[str] = None  # timestamp pattern, e.g. "yyyy-MM-dd HH:mm:ss"; None: ISO-8601 cast
+    free_text: bool = False
 
     @property
     def output_name(self) -> str:
@@ -66,11 +71,11 @@ CLICKSTREAM = Source(
         Field("event_type", required=True),
         Field("ts", "timestamp", required=True),
         Field("product_id"),
-        Field("category"),
+        Field("category", free_text=True),
         Field("price", "double"),
-        Field("search_query"),
-        Field("device_type"),
-        Field("channel"),
+        Field("search_query", free_text=True),
+        Field("device_type", free_text=True),
+        Field("channel", free_text=True),
         Field("dwell_ms", "long"),
         Field("order_id"),  # checkout events: the order placed (order-confirmation tracking)
     ),
@@ -94,14 +99,14 @@ ORDERS = Source(
         Field("email", pii="email"),
         Field("order_ts", "timestamp", required=True),
         Field("product_id", required=True),
-        Field("category"),
+        Field("category", free_text=True),
         Field("quantity", "int", required=True),
         Field("unit_price", "decimal(12,2)", required=True),
         Field("discount_amount", "decimal(12,2)"),
-        Field("coupon_code"),
-        Field("channel"),
+        Field("coupon_code", free_text=True),
+        Field("channel", free_text=True),
         Field("status", required=True),
-        Field("ship_city"),
+        Field("ship_city", free_text=True),
     ),
     id_columns=("order_id", "line_no"),
     time_column="order_ts",
@@ -123,7 +128,7 @@ SOCIAL = Source(
         Field("author_id"),
         Field("account_id"),  # the brand account the author bound on this platform, if any
         Field("post_type", required=True),
-        Field("text"),
+        Field("text", free_text=True),
         Field("rating", "int"),
         Field("product_id"),
         Field("likes", "int"),
@@ -148,9 +153,9 @@ CRM = Source(
         Field("phone", pii="phone"),
         Field("email", pii="email"),
         Field("wechat_id", pii="wechat_id"),
-        Field("gender"),
+        Field("gender", free_text=True),
         Field("birth_year", "int"),
-        Field("city"),
+        Field("city", free_text=True),
         Field("city_tier", "int"),
         Field("signup_date", "date"),
         Field("consent_sms", "boolean"),

@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from portrait import privacy
+from portrait.ingest import strict
 from portrait.ingest.sources import Source
 
 KEPT, QUARANTINED, DUPLICATE, HEADER = "kept", "quarantined", "duplicate", "header"
@@ -46,6 +47,8 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
         values, null when none).
     """
     known = [f.name for f in source.fields]
+    # A byte-order mark opens a file's text; it is an encoding marker, not part of the first value.
+    lines = lines.withColumn("value", F.regexp_replace("value", "^\ufeff", ""))
     ddl = ", ".join([f"{_quoted(n)} STRING" for n in known] + [f"`{_CORRUPT}` STRING"])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
     no_extra = F.lit(None).cast(_EXTRA_TYPE)
@@ -71,6 +74,10 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
             no_extra.alias("extra"),
         )
     r, missing, extra = F.lit(None), no_missing, no_extra
+    # A first line that names none of the source's fields is a record, not a header: the file has
+    # no header row and its columns cannot be known, so every line (the first one too) is
+    # quarantined as `no_header_row` rather than read by a guessed column order.
+    headerless = [idx for idx, columns in enumerate(headers) if not set(columns) & set(known)]
     for idx, columns in reversed(list(enumerate(headers))):
         parsed = F.from_csv(
             "value", ", ".join([f"{_quoted(c)} STRING" for c in columns] + [f"`{_CORRUPT}` STRING"]), options
@@ -81,16 +88,23 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
             parsed[_CORRUPT].alias(_CORRUPT),
         )).otherwise(r)
         lacking = [f.name for f in source.fields if f.required and f.name not in columns]
-        missing = F.when(this_file, F.lit(f"missing_column_{lacking[0]}" if lacking else None)).otherwise(missing)
+        file_reason = "no_header_row" if idx in headerless else f"missing_column_{lacking[0]}" if lacking else None
+        # The header line again, later in the file (files concatenated upstream): not a record.
+        repeated = reduce(lambda a, b: a & b, [F.trim(parsed[c]) == c for c in columns]) & (F.col("line_number") > 1)
+        missing = F.when(this_file, F.coalesce(
+            F.lit(file_reason), F.when(repeated, F.lit("repeated_header"))
+        )).otherwise(missing)
         unknown = [c for c in columns if c not in known]
-        if unknown:
+        if unknown and idx not in headerless:  # a headerless file's "names" are its first record's values
             extra = F.when(this_file, F.map_from_arrays(
                 F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])
             )).otherwise(extra)
     if not headers:
         r = F.from_csv("value", ddl, options)
+    is_header = (F.col("line_number") == 1) & ~F.coalesce(F.col("_header_idx").isin(*headerless), F.lit(False)) \
+        if headerless else F.col("line_number") == 1
     return lines.select(
-        "*", r.alias("r"), (F.col("line_number") == 1).alias("_is_header"),
+        "*", r.alias("r"), is_header.alias("_is_header"),
         missing.alias("_missing_column"), extra.alias("extra"),
     )
 
@@ -107,7 +121,7 @@ def _typed(source: Source) -> dict[str, Column]:
         if f.format and f.type in ("timestamp", "date"):
             out[f.name] = F.try_to_timestamp(value, F.lit(f.format)).cast(f.type)
         else:
-            out[f.name] = value if f.type == "string" else value.try_cast(f.type)
+            out[f.name] = value if f.type == "string" else strict.cast(value, f.type)
     return out
 
 
@@ -148,12 +162,26 @@ def classify(
     raw = {f.name: F.col(f"r.{f.name}") for f in source.fields}
 
     conditions: list[tuple[str, Column]] = [
-        ("empty_line", F.col("r").isNull() | (F.trim(F.col("value")) == "")),
+        ("empty_line", F.trim(F.col("value")) == ""),
         ("bad_encoding", ~F.is_valid_utf8("value") | F.col("value").contains(REPLACEMENT_CHAR)),
-        ("unparseable", F.col(f"r.{_CORRUPT}").isNotNull()),
-        ("oversized_field", reduce(lambda a, b: a | b, [F.length(c) > max_field_chars for c in raw.values()])),
+        # In the line's bytes, or escaped in a JSON string (`\u0000`): no text field carries one.
+        ("control_character", F.col("value").rlike(strict.CONTROL_CHARACTER)
+         | reduce(lambda a, b: a | b, [F.coalesce(c.rlike(strict.CONTROL_CHARACTER), F.lit(False))
+                                       for c in raw.values()])),
+        ("oversized_line", F.length("value") > strict.max_line_chars(source, max_field_chars)),
+        *(strict.json_shape_reasons(F.col("value")) if source.format == "json" else
+          [("unbalanced_quote", strict.has_unbalanced_quote(F.col("value")))]),
+        ("unparseable", F.col(f"r.{_CORRUPT}").isNotNull() | F.col("r").isNull()),
+        # Unknown keys or columns get the limit of known ones, on their names and their values.
+        ("oversized_field", reduce(lambda a, b: a | b, [F.length(c) > max_field_chars for c in raw.values()])
+         | strict.any_longer_than(F.col("extra"), max_field_chars)),
     ]
     conditions += [(f"missing_{f.name}", _blank(raw[f.name])) for f in source.fields if f.required]
+    conditions += [
+        (f"non_finite_{f.name}", ~_blank(raw[f.name]) & strict.is_non_finite(raw[f.name], typed[f.name]))
+        for f in source.fields
+        if f.type in ("double", "float")
+    ]
     conditions += [
         (f"bad_type_{f.name}", ~_blank(raw[f.name]) & typed[f.name].isNull())
         for f in source.fields
@@ -184,26 +212,38 @@ def classify(
     hashed = {
         f.name: privacy.pseudonymise(raw[f.name], f.pii, pii_key) for f in source.fields if f.pii
     }
-    masked_record = F.to_json(
-        F.struct(*[(hashed[f.name] if f.pii else raw[f.name]).alias(f.output_name) for f in source.fields])
-    )
+    masked_extra = F.transform_values("extra", lambda _, v: privacy.redact_free_text(v))
+    # Hashes are left alone (a run of digits in a hex digest is not a phone); every other value,
+    # ids included, is masked: a quarantined line's fields are not trusted to be what they claim.
+    masked_record = F.to_json(F.struct(
+        *[(hashed[f.name] if f.pii else privacy.redact_free_text(raw[f.name])).alias(f.output_name)
+          for f in source.fields],
+        masked_extra.alias("extra"),
+    ))
+    # Where the line's fields are not known, the line itself is kept, masked (and, for a source
+    # with a name field, with every word masked too: a name cannot be told from other words).
+    has_name = any(f.pii == "name" for f in source.fields)
+    masked_line = (privacy.redact_words if has_name else privacy.redact_free_text)(F.col("value"))
+    fields_known = F.col(f"r.{_CORRUPT}").isNull() & F.col("r").isNotNull() \
+        & ~F.coalesce(F.col("_reason").isin(*strict.LINE_REASONS, "no_header_row", TRUNCATED), F.lit(False))
     line_number = F.col("line_number").cast("long") if "line_number" in parsed.columns else F.lit(None).cast("long")
     typed_rows = status.select(
         *[
-            (hashed[f.name] if f.pii else F.col(f"t_{f.name}")).alias(f.output_name)
+            (hashed[f.name] if f.pii
+             else privacy.redact_free_text(F.col(f"t_{f.name}")) if f.free_text
+             else F.col(f"t_{f.name}")).alias(f.output_name)
             for f in source.fields
         ],
         # Unknown fields may hold PII that no Field declares: mask what looks like it, as in quarantine.
-        F.when(~F.col("_is_header"), F.transform_values("extra", lambda _, v: privacy.redact_free_text(v)))
-        .alias("extra"),
+        F.when(~F.col("_is_header"), masked_extra).alias("extra"),
         "date",
         "source_file",
         line_number.alias("line_number"),
         "_status",
         "_reason",
-        F.when(F.col(f"r.{_CORRUPT}").isNull() & F.col("r").isNotNull(), masked_record).otherwise(
-            privacy.redact_free_text(F.col("value"))
-        ).alias("_masked_record"),
+        # Cut after masking (a cut email would escape the pattern): the reason says what was wrong.
+        F.substring(F.when(fields_known, masked_record).otherwise(masked_line), 1,
+                    strict.RAW_RECORD_FIELDS * max_field_chars).alias("_masked_record"),
     )
     if prior is not None and source.id_columns and not source.id_per_date:
         typed_rows = _against_prior(typed_rows, prior, source, lookback_days)
