@@ -61,6 +61,8 @@ def _parser(prog: str = "portrait") -> argparse.ArgumentParser:
                         "account, cookie (repeatable)")
     p.add_argument("--person-id", action="append", dest="person_ids", metavar="P_ID",
                    help="erase: a person id from silver.identity_map (repeatable)")
+    p.add_argument("--allow-empty", action="store_true",  # issue 15: portrait.guards
+                   help="features/score: a date beyond the data is skipped (exit 0) instead of refused (exit 4)")
     p.add_argument("--name", help="audience: the audience's name in gold.audiences (snake_case)")
     p.add_argument("--where", help="audience: Spark SQL over gold.portrait columns and tag names, e.g. "
                                    "\"city_tier = 1 and sneaker_lover and frequent_buyer\"")
@@ -149,7 +151,19 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
 
         return demo.run(spark, cfg, args)
     started = time.perf_counter()
-    result = run_job(args.job, spark, cfg, args)
+    from portrait import guards  # issue 15: key and date checks first; exit codes in portrait.guards
+
+    try:
+        if not guards.before_job(spark, cfg, args.job, args.date, allow_empty=args.allow_empty):
+            print(f"{args.job} {args.date}: skipped, no data for this date (--allow-empty)")
+            return 0
+        result = run_job(args.job, spark, cfg, args)
+    except Exception as exc:  # issue 15: a refusal or a lost write conflict is one line and its exit code
+        known = guards.exit_code(exc)
+        if known is None:
+            raise
+        print(f"portrait: {args.job} {args.date}: {known[1]}", file=sys.stderr)
+        return known[0]
     print(f"{args.job} {args.date}: {result} ({time.perf_counter() - started:.1f} s)")
     return 0
 
