@@ -98,16 +98,18 @@ def cli_command(root: Path, job: str, date: dt.date = D, *extra: str) -> list[st
             date.isoformat(), *extra]
 
 
-def _env() -> dict[str, str]:
+def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PORTRAIT_PII_KEY"}  # the demo key, as the base used
+    env.update(extra)
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "libs"), str(ROOT / "tests")]), SPARK_LOCAL_IP="127.0.0.1",
                PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     return env
 
 
-def start_cli(root: Path, job: str, *extra: str, date: dt.date = D) -> subprocess.Popen:
-    """Start a job in its own session (process group), output captured."""
-    return subprocess.Popen(cli_command(root, job, date, *extra), env=_env(), cwd=root, start_new_session=True,
+def start_cli(root: Path, job: str, *extra: str, date: dt.date = D,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a job in its own session (process group), output captured; `env` adds variables."""
+    return subprocess.Popen(cli_command(root, job, date, *extra), env=_env(**(env or {})), cwd=root, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -119,9 +121,10 @@ class Finished:
     seconds: float
 
 
-def run_cli(root: Path, job: str, *extra: str, date: dt.date = D, timeout: float = 900) -> Finished:
+def run_cli(root: Path, job: str, *extra: str, date: dt.date = D, timeout: float = 900,
+            env: dict[str, str] | None = None) -> Finished:
     started = time.monotonic()
-    proc = start_cli(root, job, *extra, date=date)
+    proc = start_cli(root, job, *extra, date=date, env=env)
     out, err = proc.communicate(timeout=timeout)
     return Finished(proc.returncode, out, err, time.monotonic() - started)
 
