@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from portrait import catalog, dates, guards, keyguard, publication
@@ -109,3 +110,45 @@ def test_a_lost_write_conflict_maps_to_its_exit_code(spark):
     assert code == guards.EXIT_WRITE_CONFLICT and "lost a write conflict" in message and "\n" not in message
     assert guards.exit_code(RuntimeError("DELTA_CONCURRENT_APPEND.WITH_PARTITION_HINT: files were added")) is not None
     assert guards.exit_code(RuntimeError("disk full")) is None
+
+
+def test_a_delta_rs_reader_polling_while_dates_are_published_never_sees_a_mix(spark, lake):
+    """The README's delta-rs read path, polled in a thread while three dates are published table by
+    table (as score does): every poll sees one date, the same persons in all three tables."""
+    import threading
+
+    from test_publication_poll import read_latest_complete
+
+    def publish(date: dt.date, persons: list[str]) -> None:
+        commits = {}
+        for table in catalog.PUBLISHED:
+            rows = spark.createDataFrame([(date, p) for p in persons], "date date, person_id string")
+            for c in table.columns[2:]:
+                rows = rows.withColumn(c.name, F.lit(None).cast(c.type))
+            commits[table] = lake.replace_range(table.conform(rows), table, start=date)
+        publication.publish(lake, date, commits)
+
+    publish(D, ["p0"])
+    polls, errors, done = [], [], threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                polls.append(read_latest_complete(lake.root))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        for i in range(1, 3):
+            publish(D + dt.timedelta(days=i), [f"p{j}" for j in range(i + 1)])
+    finally:
+        done.set()
+        reader.join()
+    assert not errors, errors
+    assert len(polls) > 1 and [d for d, _ in polls] == sorted(d for d, _ in polls)
+    for date, seen in polls:
+        persons = [{p for _, p in seen[t.name]} for t in catalog.PUBLISHED]
+        assert persons[0] == persons[1] == persons[2] == {f"p{j}" for j in range((date - D).days + 1)}, date
