@@ -90,8 +90,8 @@ def test_a_date_beyond_the_data_is_refused_naming_the_latest_date(spark, lake):
                        start=D - dt.timedelta(days=1), end=D)
     assert dates.check_date(lake, catalog.SILVER_EVENTS, D)
     assert dates.check_date(lake, catalog.SILVER_EVENTS, D - dt.timedelta(days=30))
-    with pytest.raises(dates.DateBeyondDataError, match=r"features 2027-11-01: refused, the latest date in "
-                                                        r"silver.events is 2026-11-01"):
+    with pytest.raises(dates.DateBeyondDataError, match=r"refused: 2027-11-01 is after the data of features "
+                                                        r"\(the latest date in silver.events is 2026-11-01\)"):
         dates.check_date(lake, catalog.SILVER_EVENTS, dt.date(2027, 11, 1), job="features")
     assert dates.check_date(lake, catalog.SILVER_EVENTS, dt.date(2027, 11, 1), allow_empty=True) is False
     # features is bounded by the later of events and orders; score by the portrait, still empty here.

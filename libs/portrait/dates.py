@@ -64,9 +64,9 @@ def check_date(lake: Lakehouse, table: catalog.Table | Sequence[catalog.Table], 
         log.warning("%s %s: nothing to do, %s (--allow-empty)", job, date, have)
         return False
     raise DateBeyondDataError(
-        f"{job} {date}: refused, {have}. Run it for a date up to {latest}, ingest the missing days first, "
-        "or pass --allow-empty to skip dates without data (a scheduler catching up)."
-        if latest else f"{job} {date}: refused, {have}; run the jobs before it first, or pass --allow-empty."
+        f"refused: {date} is after the data of {job} ({have}). Run it for a date up to {latest}, ingest the "
+        "missing days first, or pass --allow-empty to skip dates without data (a scheduler catching up)."
+        if latest else f"refused: {job} has no data ({have}); run the jobs before it first, or pass --allow-empty."
     )
 
 
