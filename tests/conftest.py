@@ -41,3 +41,34 @@ def _clean_session(request):
         for view in session.catalog.listTables():
             if view.isTemporary:
                 session.catalog.dropTempView(view.name)
+
+
+# --- issue 15: one tiny lake for the fault, concurrency and publication tests (tests/tinylake.py) ---
+@pytest.fixture(scope="session")
+def tiny_base(spark, tmp_path_factory):
+    """The tiny lake through D-1, built in-process once per test run."""
+    import tinylake
+
+    root = tmp_path_factory.mktemp("tiny") / "base"
+    tinylake.build_base(spark, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_chain(tiny_base, tmp_path_factory):
+    """The uninterrupted daily chain for D on a copy of the base, run job by job through the CLI:
+    the reference of the fault and concurrency tests. Returns the folder after each job and the
+    job's wall time in seconds."""
+    import tinylake
+
+    work = tmp_path_factory.mktemp("chain")
+    chain = work / "chain"
+    tinylake.copy_lake(tiny_base, chain)
+    after, seconds = {"base": tiny_base}, {}
+    for job in tinylake.CHAIN:
+        done = tinylake.run_cli(chain, job)
+        assert done.code == 0, f"{job} failed on the reference chain:\n{done.stderr[-3000:]}"
+        seconds[job] = done.seconds
+        after[job] = work / f"after_{job}"
+        tinylake.copy_lake(chain, after[job])
+    return after, seconds

@@ -249,6 +249,34 @@ GOLD_NEXT_ACTIONS_DAILY = _published(
 
 PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD_NEXT_ACTIONS_DAILY)
 
+# --- publication and lake guards (issue 15) -------------------------------------------------------
+# Written last by score, in one commit, after the three published tables: the date of a row is
+# complete, and these versions of the three tables hold it (readers time-travel to them).
+GOLD_PUBLISHED_DATES = Table(
+    "gold", "published_dates", "score",
+    "Publication marker: one row per published date naming the Delta versions of segments_daily, "
+    "propensity_daily and next_actions_daily that hold it whole; readers take the latest date here "
+    "and read exactly those versions (portrait.publication)",
+    partition_by=(),
+    columns=(
+        Col("date", "date", "the scoring date that is published whole", nullable=False),
+        Col("segments_daily_version", "bigint", "Delta version of gold.segments_daily holding the date", nullable=False),
+        Col("propensity_daily_version", "bigint", "Delta version of gold.propensity_daily holding the date",
+            nullable=False),
+        Col("next_actions_daily_version", "bigint", "Delta version of gold.next_actions_daily holding the date",
+            nullable=False),
+        Col("published_at", "timestamp", "when the marker row was written (UTC)", nullable=False),
+    ),
+    constraints={"date_not_null": "date IS NOT NULL"},
+)
+# The fingerprint of the PII key the lake was built with: HMAC(key, fixed string), never the key.
+BRONZE_PII_KEY_FINGERPRINT = Table(
+    "bronze", "pii_key_fingerprint", "ingest",
+    "Fingerprint of the PII hashing key the lake's hashes were made with (HMAC-SHA256 of a fixed "
+    "string under the key, never the key): a job run with another key refuses (portrait.keyguard)",
+    date_column=None, partition_by=(),
+)
+
 ALL: tuple[Table, ...] = tuple(t for t in globals().values() if isinstance(t, Table))
 
 

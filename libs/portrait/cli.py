@@ -34,7 +34,9 @@ from portrait.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 the job failed (rerunning a date is safe); "
-                   "2 bad arguments or configuration; 130 interrupted")
+                   "2 bad arguments or configuration; 3 the PII key is not the lake's; 4 the date is beyond "
+                   "the data (--allow-empty skips it); 5 the quality gate refused to publish; 75 lost a write "
+                   "conflict to a concurrent run; 130 interrupted")
 
 log = logging.getLogger("portrait.cli")
 
@@ -75,6 +77,9 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     for stage in (*pipeline.DAILY, *pipeline.WEEKLY, *pipeline.ON_DEMAND):
         p = _job(sub, stage.name, stage.summary)
         _STAGE_OPTIONS.get(stage.name, lambda p: None)(p)
+        if stage.name in ("features", "score"):
+            p.add_argument("--allow-empty", action="store_true",
+                           help="a date beyond the data is skipped (exit 0) instead of refused (exit 4)")
     p = _job(sub, "backfill", "the daily chain for each date of [--from, --to]; resumable",
              date=False)
     p.add_argument("--from", dest="from_date", type=_date, required=True, metavar="DATE", help="first date")
@@ -242,7 +247,21 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         result = backfill.run(spark, cfg, args.from_date, args.to_date, force=args.force)
         print(f"backfill {args.from_date}..{args.to_date}: {result} ({time.perf_counter() - started:.1f} s)")
         return EXIT_OK
-    result = run_job(args.job, spark, cfg, args)
+    from portrait import guards  # the PII key and the run date are checked before the job writes anything
+
+    try:
+        if not guards.before_job(spark, cfg, args.job, args.date, allow_empty=getattr(args, "allow_empty", False)):
+            print(f"{args.job} {args.date}: skipped, no data for this date (--allow-empty)")
+            return EXIT_OK
+        result = run_job(args.job, spark, cfg, args)
+    except Exception as exc:  # a refusal or a lost write conflict is one line and its own exit code
+        known = guards.exit_code(exc)
+        if known is None:
+            raise
+        if verbose:
+            traceback.print_exc()
+        print(f"portrait: {args.job} {args.date}: {known[1]}", file=sys.stderr)
+        return known[0]
     print(f"{args.job} {args.date}: {pipeline.short(result, limit=2000)} ({time.perf_counter() - started:.1f} s)")
     return EXIT_OK
 

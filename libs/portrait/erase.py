@@ -47,6 +47,7 @@ from portrait import privacy
 from portrait.config import Config
 from portrait.io import Lakehouse
 from portrait import catalog
+from portrait import publication  # issue 15
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ IDENTIFIER_COLUMNS = {
     "author_id": "social_author",
 }
 # Tables that hold no row about a person (counts, and this job's own log).
-NO_PERSON_DATA = frozenset({catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_INGEST_FILES, catalog.GOLD_SEGMENT_MOVEMENT, LOG_TABLE})
+NO_PERSON_DATA = frozenset({catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_INGEST_FILES, catalog.GOLD_SEGMENT_MOVEMENT, LOG_TABLE,
+                            catalog.GOLD_PUBLISHED_DATES, catalog.BRONZE_PII_KEY_FINGERPRINT})  # issue 15
 # Characters that may continue an id: a clear id matches a raw record only as a whole token.
 _ID_CHARS = "A-Za-z0-9_-"
 LOG_SCHEMA = (
@@ -283,6 +285,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[st
     rows_scrubbed = {n.full_name: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in related if persons}
     for name in order:
         lake.purge_removed_files(name)
+    publication.repin(lake)  # issue 15: the purge ended time travel to the versions the marker named
     requested_by = sorted({x.id_type for x in given} | ({"person_id"} if person_ids else set()))
     lake.append_once(
         erasure_log_row(spark, erasure_id=erasure_id, date=date, person_ids=persons, requested_by=requested_by,

@@ -23,6 +23,7 @@ from portrait.models.evaluation import model_probability
 from portrait.models import segmentation
 from portrait.models.propensity import person_bucket
 from portrait import catalog
+from portrait import publication  # issue 15
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,11 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     n = published.count()
     rows.unpersist()
 
+    commits = {}  # issue 15: the publication marker names the versions these commits made
     for table in (catalog.GOLD_SEGMENTS_DAILY, catalog.GOLD_PROPENSITY_DAILY, catalog.GOLD_NEXT_ACTIONS_DAILY):
         lake.add_columns(table)  # a table written before its contract grew
-        lake.replace_range(table.conform(published), table, start=date)
+        commits[table] = lake.replace_range(table.conform(published), table, start=date)
+    publication.publish(lake, date, commits)  # issue 15: written last; readers see the date from now on
     counts = {"persons": n, **{r["action"]: r["n"] for r in published.groupBy("action").agg(F.count("*").alias("n")).collect()}}
     published.unpersist()
     counts.update(_record_segment_movement(lake, date))

@@ -1,0 +1,74 @@
+"""What the CLI checks before a job runs, and how it reports the failures a scheduler must tell apart.
+
+Before a job: the PII key must be the lake's (`portrait.keyguard`), and the run date must not lie
+beyond the job's data (`portrait.dates`). After a failure, `exit_code` maps the failures a
+scheduler should treat differently from a crash to documented exit codes and one-line messages:
+
+| exit code | meaning | what to do |
+|---|---|---|
+| 0 | done (or, with `--allow-empty`, skipped: no data for the date) | nothing |
+| 1 | any other failure (a traceback says what) | read it |
+| 2 | bad configuration, or bad arguments | fix the conf or the command |
+| 3 | refused: the PII key is not the lake's key | run with the lake's key, or rebuild to re-key |
+| 4 | refused: the date lies beyond the job's data | run an earlier date, ingest first, or `--allow-empty` |
+| 75 | lost a write conflict: another job wrote the same table at the same time (Delta's optimistic concurrency); nothing of this run was committed to that table | let the other run finish; rerun (idempotent) if it failed |
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from delta import exceptions as delta_exceptions  # noqa: F401 - importing it converts Delta's conflict errors
+from delta.exceptions import DeltaConcurrentModificationException
+from pyspark.sql import SparkSession
+
+from portrait import dates, keyguard
+from portrait.config import Config
+from portrait.io import Lakehouse
+
+EXIT_KEY_MISMATCH = 3
+EXIT_DATE_BEYOND_DATA = 4
+EXIT_WRITE_CONFLICT = 75  # EX_TEMPFAIL (sysexits.h): a temporary failure, a retry may succeed
+
+# Jobs that never touch a lake's hashes or inputs in a way the checks apply to.
+_UNCHECKED = frozenset({"generate", "catalog", "demo"})
+# Delta's conflict errors, by the name of their Java class, when they reach Python unconverted.
+_CONFLICT_NAMES = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+                   "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
+                   "ProtocolChangedException", "DeltaConcurrentModificationException")
+
+
+def before_job(spark: SparkSession, cfg: Config, job: str, date: dt.date, *, allow_empty: bool = False) -> bool:
+    """Run the checks of `job` for `date`; False means: skip the date (no data, `allow_empty`).
+
+    Raises:
+        keyguard.PiiKeyMismatchError, dates.DateBeyondDataError: the job must not run.
+    """
+    if job in _UNCHECKED:
+        return True
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    keyguard.check_pii_key(lake, cfg.pii_key(), job=job)
+    return dates.check_job_date(lake, job, date, allow_empty)
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether `exc` is Delta's optimistic-concurrency conflict (another writer committed first)."""
+    if isinstance(exc, DeltaConcurrentModificationException) or type(exc).__name__ in _CONFLICT_NAMES:
+        return True
+    text = str(exc)
+    return any(f"io.delta.exceptions.{name}" in text for name in _CONFLICT_NAMES) or "DELTA_CONCURRENT_" in text
+
+
+def exit_code(exc: BaseException) -> tuple[int, str] | None:
+    """The documented exit code and a one-line message for `exc`, or None: not one of ours (a crash)."""
+    if isinstance(exc, keyguard.PiiKeyMismatchError):
+        return EXIT_KEY_MISMATCH, str(exc)
+    if isinstance(exc, dates.DateBeyondDataError):
+        return EXIT_DATE_BEYOND_DATA, str(exc)
+    if is_write_conflict(exc):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return EXIT_WRITE_CONFLICT, (
+            f"lost a write conflict to another job writing the same table at the same time ({type(exc).__name__}: "
+            f"{first[:200]}); the other job's commit stands and this run committed nothing to that table. "
+            "Rerun when the other job has finished if it failed (jobs are idempotent per date)."
+        )
+    return None
