@@ -20,7 +20,7 @@ HISTORY = ("date date, person_id string, action string, channel string, offer st
 
 def _policy(**over) -> Policy:
     base = {
-        "version": "t1", "holdout_share": 0.0, "caps": {"max_per_7d": 2, "quiet_days": 2},
+        "version": "t1", "caps": {"max_per_7d": 2, "quiet_days": 2},
         "actions": [
             {"name": "cart", "when": "cart_adds_30d >= 1", "value": 10.0, "cost": 1.0, "channels": ["push", "sms"],
              "offer": "o1", "reason": "abandoned cart", "experiment": "e_cart", "cooldown_days": 3},
@@ -32,9 +32,9 @@ def _policy(**over) -> Policy:
     return Policy.model_validate(base)
 
 
-def _decide(spark, rows, policy, history=None, date=D):
+def _decide(spark, rows, policy, history=None, date=D, share=0.0):
     history = history if history is not None else spark.createDataFrame([], HISTORY)
-    return with_next_action(rows, policy, history=history, date=date)
+    return with_next_action(rows, policy, history=history, date=date, holdout_share=share)
 
 
 def test_highest_expected_value_wins_on_a_consented_channel(spark):
@@ -142,7 +142,7 @@ def test_holdout_is_deterministic_per_person_and_experiment(spark):
 def test_holdout_persons_are_recorded_never_contacted(spark):
     rows = spark.createDataFrame(
         [(f"p{i}", 2.0, 0.9, False, False, True, False) for i in range(200)], ROW)
-    decided = _decide(spark, rows, _policy(holdout_share=0.3)).localCheckpoint()
+    decided = _decide(spark, rows, _policy(), share=0.3).localCheckpoint()
     held = decided.where("holdout")
     assert held.where(F.col("action") != "none").isEmpty()
     assert held.where(F.col("channel").isNotNull()).isEmpty()

@@ -18,7 +18,7 @@ from typing import Callable
 
 from portrait.config import Config, ConfigError, load_config
 
-JOBS = ("generate", "ingest", "identity", "text", "features", "tags", "audience", "train", "score", "erase")
+JOBS = ("generate", "ingest", "identity", "text", "features", "tags", "audience", "train", "score", "evaluate", "erase")
 # Options that a job cannot run without (argparse only knows options required by every job).
 _REQUIRED_FOR = {"audience": ("name", "where")}
 
@@ -107,9 +107,18 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
 
         return train.run(spark, cfg, args.date)
     if job == "score":
-        from portrait import scoring
+        from portrait import actions, scoring
+        from portrait.io import Lakehouse
 
-        return scoring.run(spark, cfg, args.date)
+        policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
+        return scoring.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.score, cfg.train, policy, args.date,
+                           mlflow=cfg.mlflow)
+    if job == "evaluate":
+        from portrait import actions, evaluate
+        from portrait.io import Lakehouse
+
+        policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
+        return evaluate.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.evaluate, policy, args.date, mlflow=cfg.mlflow)
     if job == "erase":
         from portrait import erase
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from portrait import audience, features, identity, ingest, scoring, text, train
+from portrait import actions, audience, features, identity, ingest, scoring, text, train
 from portrait import tags as tag_stage
 from portrait.config import Config
 from portrait.io import Lakehouse
@@ -69,7 +69,8 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
     stage("tags", lambda: tag_stage.run(spark, cfg, date))
     stage("audience", lambda: audience.run(spark, cfg, date, name=DEMO_AUDIENCE, where=DEMO_AUDIENCE_WHERE))
     models = stage("train", lambda: train.run(spark, cfg, date))
-    stage("score", lambda: scoring.run(spark, cfg, date))
+    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
+    stage("score", lambda: scoring.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow))
     pipeline = sum(v for k, v in timings.items() if k != "generate")
     print(f"  pipeline total (after generation): {pipeline:.1f} s\n")
     _summary(Lakehouse(spark, cfg.paths.lakehouse), cfg, date, models)
@@ -121,11 +122,5 @@ def _summary(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
     if churn["n"]:
         print(f"\nChurn propensity (gold.propensity_daily) for the {churn['n']:,} persons active in the last "
               f"{cfg.train.churn_lookback_days} days: mean {churn['mean']:.3f}")
-    actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(date))
-    print(f"\nNext actions for {date} by action:")
-    for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():
-        print(f"  {r['action']:<24} {r['count']:>8,}")
-    print("\nA few rows of gold.next_actions_daily:")
-    actions.where(F.col("action") != "none").select(
-        "person_id", "segment_name", F.round("purchase_propensity", 3).alias("propensity"), "action", "channel",
-        "reason", "holdout").orderBy("person_id").show(5, truncate=False)
+    print()
+    print(scoring.summary(lake, date))

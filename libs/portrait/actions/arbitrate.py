@@ -56,7 +56,8 @@ def _names_where(policy: Policy, test) -> Column:
     return F.concat_ws(", ", *[F.when(test(a), F.lit(a.name)) for a in policy.actions])
 
 
-def with_next_action(rows: DataFrame, policy: Policy, *, history: DataFrame, date: dt.date) -> DataFrame:
+def with_next_action(rows: DataFrame, policy: Policy, *, history: DataFrame, date: dt.date,
+                     holdout_share: float) -> DataFrame:
     """Add the day's decision to every scoring row.
 
     Args:
@@ -64,6 +65,7 @@ def with_next_action(rows: DataFrame, policy: Policy, *, history: DataFrame, dat
         policy: the validated policy.
         history: gold.actions_sent (any dates; only the days before `date` are used).
         date: the scoring date.
+        holdout_share: the share held out of each experiment that does not set its own.
 
     Returns:
         `rows` plus intended_action (the best candidate before caps and holdout, else 'none'),
@@ -84,7 +86,7 @@ def with_next_action(rows: DataFrame, policy: Policy, *, history: DataFrame, dat
     ev_text = F.concat(F.lit("expected value "), fmt(best["ev"]), F.lit(" = P "), fmt(best["p"]),
                        F.lit(" x "), fmt(best["value"]), F.lit(" - "), fmt(best["cost"]))
     tie = second.isNotNull() & (F.abs(second["neg_ev"] - best["neg_ev"]) < F.lit(EPS))
-    held = _by_name(policy, best["action"], lambda a: in_holdout(a.experiment, policy.share(a)))
+    held = _by_name(policy, best["action"], lambda a: in_holdout(a.experiment, policy.share(a, holdout_share)))
     decision = (
         F.when(~any_eligible, F.lit("no eligible action"))
         .when(~any_consented, F.concat(F.lit("no consent on the channels of "),

@@ -30,7 +30,7 @@ class Action(Frozen):
         offer: the message or offer sent.
         reason: why, in words, when this action is chosen.
         experiment: the holdout experiment id (the control group is a hash of person and id).
-        holdout_share: share of eligible persons held out; None = the policy's `holdout_share`.
+        holdout_share: share of eligible persons held out; None = `score.holdout_fraction` of the conf.
         cooldown_days: no repeat of this action to a person within this many days.
         outcome_window_days: days after the action in which a purchase counts as its outcome.
     """
@@ -70,13 +70,12 @@ class Caps(Frozen):
 
 
 class Policy(Frozen):
-    """The whole policy file: version, actions (order breaks ties), caps, default holdout share and
-    the smallest expected value worth acting on."""
+    """The whole policy file: version, actions (order breaks ties), caps and the smallest expected
+    value worth acting on (the default holdout share is `score.holdout_fraction` of the conf)."""
 
     version: Annotated[str, Field(min_length=1)]
     actions: Annotated[list[Action], Field(min_length=1)]
     caps: Caps = Field(default_factory=Caps)
-    holdout_share: Annotated[float, Field(ge=0, lt=1)] = 0.1
     min_expected_value: float = 0.0
 
     @field_validator("actions")
@@ -89,9 +88,9 @@ class Policy(Frozen):
                 raise ValueError(f"action {field}s {twice} given more than once")
         return actions
 
-    def share(self, action: Action) -> float:
-        """The holdout share of `action`'s experiment."""
-        return self.holdout_share if action.holdout_share is None else action.holdout_share
+    def share(self, action: Action, default: float) -> float:
+        """The holdout share of `action`'s experiment (`default` unless the action sets one)."""
+        return default if action.holdout_share is None else action.holdout_share
 
 
 def load_policy(path: str | Path) -> Policy:
