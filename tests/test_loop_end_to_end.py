@@ -21,7 +21,7 @@ from portrait.io import Lakehouse
 pytestmark = pytest.mark.slow
 
 END = dt.date(2026, 11, 30)
-DAYS = 40
+DAYS = 30
 ACTION_DAYS = 15                   # actions on END-22 .. END-8: every 7-day window closes by END
 EFFECTS = {"reminder": 0.30, "coupon": 0.12}
 POLICY = Policy.model_validate({

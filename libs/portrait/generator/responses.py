@@ -17,10 +17,11 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import catalog, rand, sink
+from . import catalog, sink
 from .orders import COLUMNS
 
 RESPONSE_PRICE = 59.0
+_MODULUS = 1_000_000_007  # a prime: hash -> uniform draw
 
 
 def _map(values: dict[str, float | int]) -> Column:
@@ -41,19 +42,23 @@ def response_lines(sent: DataFrame, accounts: DataFrame, effects: dict[str, floa
     """
     account = accounts.where(F.col("account_id").isNotNull()).groupBy("person_id").agg(
         F.min("account_id").alias("account_id"))
-    keys = ("person_id", "action_day", "action")
-    contacted = (sent.where(F.col("contacted") & F.col("action").isin(list(effects)))
-                 .withColumn("action_day", F.date_format("date", "yyyy-MM-dd")))
-    u = rand.uniform(seed, "respond", *keys)
-    offset = F.lit(1) + rand.randint(seed, "respond_day", _map(windows), *keys)
-    responders = (contacted.where(u < _map(effects))
+    contacted = sent.where(F.col("contacted") & F.col("action").isin(list(effects)))
+
+    def draw(salt: str) -> Column:
+        """A uniform in [0, 1) per (person, action date, action), reproducible from `seed`."""
+        h = F.xxhash64(F.lit(seed), F.lit(salt), F.col("person_id"), F.col("date"), F.col("action"))
+        return F.pmod(h, F.lit(_MODULUS)).cast("double") / F.lit(float(_MODULUS))
+
+    offset = (F.lit(1) + F.floor(draw("respond_day") * _map(windows))).cast("int")
+    responders = (contacted.where(draw("respond") < _map(effects))
                   .withColumn("day", F.date_add(F.col("date"), offset))
                   .where(F.col("day") <= F.lit(last_day))
                   .join(account, on="person_id", how="inner"))
-    number = F.lit(1) + rand.randint(seed, "respond_product", 200, *keys)
+    number = (F.lit(1) + F.floor(draw("respond_product") * 200)).cast("int")
     day = F.date_format("day", "yyyy-MM-dd")
     fields = {
-        "order_id": F.concat(F.lit("R"), F.regexp_replace(day, "-", ""), rand.hex16(seed, "respond_id", *keys)),
+        "order_id": F.concat(F.lit("R"), F.regexp_replace(day, "-", ""),
+                             F.lower(F.hex(F.xxhash64(F.lit(seed), F.col("person_id"), F.col("date"))))),
         "line_no": F.lit("1"), "account_id": F.col("account_id"),
         "phone": F.lit(None).cast("string"), "email": F.lit(None).cast("string"),
         "order_ts": F.concat(day, F.lit(" 12:00:00")), "product_id": catalog.product_id(number),
