@@ -49,8 +49,15 @@ def pipeline(spark, tmp_path_factory):
              labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
     features.run(spark, cfg, D)
     models = train.run(spark, cfg, D)
-    scoring.run(spark, cfg, D)
+    _score(spark, cfg, D)
     return cfg, counts, models
+
+
+def _score(spark, cfg: Config, date: dt.date):
+    from portrait import actions
+
+    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
+    return scoring.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow)
 
 
 def _lake(spark, cfg: Config) -> Lakehouse:
@@ -207,7 +214,7 @@ def test_rerunning_score_gives_the_same_tables(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
     before = {t: lake.read(t).localCheckpoint() for t in catalog.PUBLISHED}
-    scoring.run(spark, cfg, D)
+    _score(spark, cfg, D)
     for t in catalog.PUBLISHED:
         assertDataFrameEqual(lake.read(t), before[t])
 

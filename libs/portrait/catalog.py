@@ -225,9 +225,13 @@ GOLD_PROPENSITY_DAILY = _published(
                                           "no churn to predict) or without a churn champion"),
         Col("churn_days", "int", "churn window of the churn model"),
         Col("churn_model_version", "string", "registered version of the churn model; null without a champion"),
+        Col("purchase_reasons", "array<string>", "top 3 inputs moving purchase_propensity most against the "
+                                                 "population median, as phrases with the change in points"),
+        Col("churn_reasons", "array<string>", "top 3 inputs moving churn_propensity most; null when it is null"),
     ),
     probabilities=("purchase_propensity", "churn_propensity"),
-    migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING"},
+    migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING",
+                "purchase_reasons": "ARRAY<STRING>", "churn_reasons": "ARRAY<STRING>"},
 )
 GOLD_NEXT_ACTIONS_DAILY = _published(
     "next_actions_daily", "Next best action per person per date, with reason, channel, consent and holdout", (
@@ -243,8 +247,56 @@ GOLD_NEXT_ACTIONS_DAILY = _published(
         Col("policy_version", "string", "version of conf/actions.yaml that made the row"),
         Col("propensity_model_version", "string", "registered version of the propensity model"),
         Col("segment_model_version", "string", "registered version of the segment model"),
+        Col("offer", "string", "the offer of the chosen action (also for holdout persons); null otherwise"),
+        Col("experiment_id", "string", "holdout experiment of the chosen action; null when none was chosen"),
+        Col("expected_value", "double", "P(outcome) x value - cost of the best candidate action; null if none"),
+        Col("purchase_reasons", "array<string>", "top 3 reasons behind purchase_propensity (see propensity_daily)"),
+        Col("churn_reasons", "array<string>", "top 3 reasons behind churn_propensity; null when it is null"),
     ),
     probabilities=("purchase_propensity",),
+    migrations={"offer": "STRING", "experiment_id": "STRING", "expected_value": "DOUBLE",
+                "purchase_reasons": "ARRAY<STRING>", "churn_reasons": "ARRAY<STRING>"},
+)
+
+# --- the action loop --------------------------------------------------------------------------------
+GOLD_ACTIONS_SENT = Table(
+    "gold", "actions_sent", "score",
+    "Contact history: one row per person and date an action was chosen, contacted or held out (the "
+    "caps count both); a rerun of score replaces its date", columns=(
+        Col("date", "date", "scoring date the action was chosen on", nullable=False),
+        Col("person_id", "string", "pseudonymous person id", nullable=False),
+        Col("action", "string", "the chosen action"),
+        Col("channel", "string", "channel it was sent on; null for holdout"),
+        Col("offer", "string", "the offer"),
+        Col("experiment_id", "string", "holdout experiment of the action"),
+        Col("holdout", "boolean", "true: in the control group, recorded and never contacted"),
+        Col("contacted", "boolean", "true: sent to the person"),
+        Col("expected_value", "double", "P(outcome) x value - cost when chosen"),
+        Col("policy_version", "string", "version of conf/actions.yaml"),
+    ),
+    constraints={"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"},
+)
+GOLD_ACTION_OUTCOMES = Table(
+    "gold", "action_outcomes", "evaluate",
+    "Per action and action date whose outcome window has passed: conversion and revenue of the treated "
+    "and the holdout persons in the window after the date, and the uplift with a 95 % confidence interval",
+    columns=(
+        Col("date", "date", "date the action was chosen", nullable=False),
+        Col("action", "string", "the action", nullable=False),
+        Col("experiment_id", "string", "holdout experiment"),
+        Col("outcome_window_days", "int", "days after date in which an order counts"),
+        Col("treated", "long", "persons contacted"),
+        Col("control", "long", "persons held out"),
+        Col("treated_conversion", "double", "share of treated persons with a completed order in the window"),
+        Col("control_conversion", "double", "share of holdout persons with a completed order in the window"),
+        Col("treated_revenue", "double", "mean revenue per treated person in the window"),
+        Col("control_revenue", "double", "mean revenue per holdout person in the window"),
+        Col("uplift", "double", "treated_conversion - control_conversion"),
+        Col("uplift_ci_low", "double", "lower bound of the 95 % CI of uplift (normal approximation)"),
+        Col("uplift_ci_high", "double", "upper bound of the 95 % CI of uplift"),
+        Col("revenue_uplift", "double", "treated_revenue - control_revenue"),
+        Col("evaluated_on", "date", "run date of evaluate"),
+    ),
 )
 
 PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD_NEXT_ACTIONS_DAILY)

@@ -266,9 +266,53 @@ class TextConfig(Frozen):
     retrain_days: Days = 7             # the text job retrains when the champion is this old
 
 
+class ReasonInput(Frozen):
+    """An input that may explain a propensity: `phrase` is a Java format string of its value times
+    `scale` (`"no purchase for %.0f days"`), `when_null` the phrase for a missing value."""
+
+    column: Name
+    phrase: Name
+    when_null: Optional[str] = None
+    scale: float = 1.0
+
+
+def _default_reason_inputs() -> list[ReasonInput]:
+    return [ReasonInput(column=c, phrase=p, when_null=n, scale=s) for c, p, n, s in (
+        ("days_since_last_order", "no purchase for %.0f days", "no purchase in the history", 1.0),
+        ("orders_90d", "%.0f orders in 90 days", None, 1.0),
+        ("revenue_90d", "spent %.0f in 90 days", None, 1.0),
+        ("days_since_last_visit", "no visit for %.0f days", "no visit in the history", 1.0),
+        ("sessions_30d", "%.0f sessions in 30 days", None, 1.0),
+        ("cart_adds_30d", "%.0f cart adds in 30 days", None, 1.0),
+        ("cart_abandonment_rate_30d", "%.0f %% of carts abandoned in 30 days", "no cart in 30 days", 100.0),
+        ("tenure_days", "customer for %.0f days", "tenure unknown", 1.0),
+    )]
+
+
+class GateConfig(Frozen):
+    """The quality gate before publishing a scored day (`portrait.scoring.gate`): the batch is not
+    published when a check fails. `max_row_change`: |rows - previous rows| / previous rows;
+    `max_null_rate`: per column; `max_psi`: PSI of purchase_propensity (10 bins) against the
+    previous published day."""
+
+    enabled: bool = True
+    max_row_change: Annotated[float, Field(ge=0)] = 0.2
+    max_null_rate: dict[Name, Probability] = Field(default_factory=lambda: {
+        "purchase_propensity": 0.0, "segment_id": 0.0, "action": 0.0})
+    max_psi: Annotated[float, Field(ge=0)] = 0.25
+
+
 class ScoreConfig(Frozen):
     policy_file: Name = "actions.yaml"
     holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1  # 0: no holdout; everyone held out is no policy
+    reason_inputs: Annotated[list[ReasonInput], Field(min_length=1)] = Field(default_factory=_default_reason_inputs)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+
+class EvaluateConfig(Frozen):
+    """`evaluate`: the outcome tables it measures against and how far back it re-measures."""
+
+    lookback_days: Count = 60  # action dates re-measured by each run (their windows may have closed)
 
 
 class TagsConfig(Frozen):
@@ -292,6 +336,7 @@ class Config(Frozen):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     text: TextConfig = Field(default_factory=TextConfig)
     tags: TagsConfig = Field(default_factory=TagsConfig)
 

@@ -18,7 +18,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from portrait import catalog, pipeline
+from portrait import catalog, pipeline, scoring
 from portrait.config import Config
 from portrait.io import Lakehouse
 
@@ -132,11 +132,5 @@ def _actions(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
     if churn["n"]:
         print(f"   Churn risk of the {churn['n']:,} persons active in the last {cfg.train.churn_lookback_days} "
               f"days: mean {churn['mean']:.3f}")
-    actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(date))
-    print(f"\n6. And each got a next best action (policy {cfg.score.policy_file}), by action:")
-    for r in actions.groupBy("action").count().orderBy(F.col("count").desc()).collect():
-        print(f"   {r['action']:<24} {r['count']:>8,}")
-    print("   A few rows of gold.next_actions_daily, what a CRM would read:")
-    actions.where(F.col("action") != "none").select(
-        "person_id", "segment_name", F.round("purchase_propensity", 3).alias("propensity"), "action", "channel",
-        "reason", "holdout").orderBy("person_id").show(5, truncate=False)
+    print(f"\n6. And each got a next best action (policy {cfg.score.policy_file}):")
+    print(scoring.summary(lake, date))

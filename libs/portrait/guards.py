@@ -27,6 +27,7 @@ from portrait.io import Lakehouse
 
 EXIT_KEY_MISMATCH = 3
 EXIT_DATE_BEYOND_DATA = 4
+EXIT_GATE_FAILED = 5  # the quality gate refused the batch: the previous day stays published
 EXIT_WRITE_CONFLICT = 75  # EX_TEMPFAIL (sysexits.h): a temporary failure, a retry may succeed
 
 # Jobs that never touch a lake's hashes or inputs in a way the checks apply to.
@@ -64,6 +65,10 @@ def exit_code(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_KEY_MISMATCH, str(exc)
     if isinstance(exc, dates.DateBeyondDataError):
         return EXIT_DATE_BEYOND_DATA, str(exc)
+    from portrait.scoring.gate import GateFailed
+
+    if isinstance(exc, GateFailed):
+        return EXIT_GATE_FAILED, str(exc)
     if is_write_conflict(exc):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return EXIT_WRITE_CONFLICT, (

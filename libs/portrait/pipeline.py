@@ -40,6 +40,7 @@ DAILY = (
     Stage("features", "the point-in-time portrait as of D -> gold.portrait"),
     Stage("tags", "the tag catalog over the portrait -> gold.tags"),
     Stage("score", "champion models -> published segments, propensities, actions"),
+    Stage("evaluate", "actions whose outcome window has passed, treated vs holdout -> uplift"),
 )
 WEEKLY = (
     Stage("train", "tune, gate and promote the models in the MLflow registry"),
@@ -56,8 +57,8 @@ DAILY_CHAIN: tuple[str, ...] = tuple(s.name for s in DAILY)
 def demo_order() -> tuple[str, ...]:
     """The demo's order on an empty lake: the daily chain, with the example audience and the
     weekly training run after tags, since the first `score` needs champion models."""
-    before_score = DAILY_CHAIN[:-1]
-    return (*before_score, "audience", *(s.name for s in WEEKLY), DAILY_CHAIN[-1])
+    before_score = DAILY_CHAIN[: DAILY_CHAIN.index("score")]
+    return (*before_score, "audience", *(s.name for s in WEEKLY), *DAILY_CHAIN[len(before_score):])
 
 
 def describe() -> str:
@@ -139,9 +140,17 @@ def _train(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
 
 
 def _score(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
-    from portrait import scoring
+    from portrait import actions, scoring
 
-    return scoring.run(spark, cfg, date)
+    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
+    return scoring.run(_lake(spark, cfg), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow)
+
+
+def _evaluate(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
+    from portrait import actions, evaluate
+
+    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
+    return evaluate.run(_lake(spark, cfg), cfg.evaluate, policy, date, mlflow=cfg.mlflow)
 
 
 def _erase(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[str] | None = None,
@@ -154,7 +163,7 @@ def _erase(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list
 _RUNNERS: dict[str, Callable[..., Any]] = {
     "generate": _generate, "ingest": _ingest, "identity": _identity, "text": _text,
     "features": _features, "tags": _tags, "audience": _audience, "train": _train,
-    "score": _score, "erase": _erase,
+    "score": _score, "evaluate": _evaluate, "erase": _erase,
 }
 assert set(_RUNNERS) == set(STAGES), "every stage has exactly one dispatch function"
 

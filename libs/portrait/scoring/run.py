@@ -1,0 +1,163 @@
+"""Score: the champion models applied to the portrait of date D -> the published tables.
+
+Purchase propensity for everyone, churn propensity for the persons active in the churn lookback,
+the top 3 reasons behind each, segments, and the next action chosen by expected value within the
+contact caps (`portrait.actions`). The batch passes the quality gate (`scoring.gate`) before
+anything is written: a failing batch leaves every table as it was (readers keep the previous day)
+and raises `GateFailed` naming the checks. Then each table's date D is replaced in one commit, and
+gold.actions_sent gets date D (replaced, so a rerun does not double it).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.storagelevel import StorageLevel
+
+from portrait import catalog, publication, registry
+from portrait.actions import Policy, sent_rows, with_next_action
+from portrait.config_models import GateConfig, MlflowConfig, ScoreConfig, TrainConfig
+from portrait.io import Lakehouse
+from portrait.models import segmentation
+from portrait.scoring.gate import GateFailed, gate_checks
+from portrait.scoring.propensities import churn_population, decile_cuts, decile_from_cuts, with_probability, with_tags
+from portrait.scoring.reasons import with_reasons
+
+log = logging.getLogger(__name__)
+
+INPUTS = (catalog.GOLD_PORTRAIT, catalog.GOLD_TAGS, catalog.GOLD_ACTIONS_SENT)
+OUTPUTS = (*catalog.PUBLISHED, catalog.GOLD_ACTIONS_SENT, catalog.GOLD_SEGMENT_MOVEMENT)
+
+
+def _champion(name: str) -> tuple[PipelineModel | None, str | None, dict[str, str]]:
+    """The champion of `name`, or (None, None, {}) with a warning when there is none."""
+    found = registry.load_champion_if_any(name)
+    if found is None:
+        log.warning("no champion for %s: its columns are left null", name)
+        return None, None, {}
+    return found
+
+
+def _segments(rows: DataFrame, train: TrainConfig) -> DataFrame:
+    """`rows` with segment_id, segment_name and segment_model_version from the segment champion."""
+    seg_model, seg_version, seg_tags = registry.load_champion(train.segment_model)
+    names = {int(k): v for k, v in json.loads(seg_tags["segment_names"]).items()}
+    name_of = F.create_map(*[x for k, v in sorted(names.items()) for x in (F.lit(k), F.lit(v))])
+    cluster_to_segment = ({int(c): int(s) for c, s in json.loads(seg_tags.get("cluster_to_segment", "{}")).items()}
+                          or {k: k for k in names})
+    segmented = segmentation.with_segment_id(seg_model.transform(rows), cluster_to_segment)
+    return segmented.select(*rows.columns, "segment_id", name_of[F.col("segment_id")].alias("segment_name"),
+                            F.lit(seg_version).alias("segment_model_version"))
+
+
+def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt.date) -> DataFrame:
+    """The scored rows of `date` before the policy: propensities, reasons, segments, tags."""
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
+    prop_model, prop_version, _ = registry.load_champion(train.propensity_model)
+    churn_model, churn_version, _ = _champion(train.churn_model)
+    rows = with_probability(portrait, prop_model, "purchase_propensity")
+    rows = with_reasons(rows, prop_model, probability="purchase_propensity", output="purchase_reasons",
+                        inputs=score.reason_inputs)
+    rows = with_probability(rows, churn_model, "churn_propensity",
+                            population=churn_population(train.churn_lookback_days))
+    rows = with_reasons(rows, churn_model, probability="churn_propensity", output="churn_reasons",
+                        inputs=score.reason_inputs)
+    rows = _segments(rows, train)
+    tags = lake.read(catalog.GOLD_TAGS).where(F.col("as_of_date") == F.lit(date)) if lake.exists(catalog.GOLD_TAGS) else None
+    return with_tags(rows, tags).withColumns({
+        "date": F.lit(date), "propensity_model_version": F.lit(prop_version),
+        "churn_model_version": F.lit(churn_version).cast("string"),
+        "horizon_days": F.lit(train.horizon_days), "churn_days": F.lit(train.churn_days),
+    })
+
+
+def _history(lake: Lakehouse) -> DataFrame:
+    if lake.exists(catalog.GOLD_ACTIONS_SENT):
+        return lake.read(catalog.GOLD_ACTIONS_SENT)
+    cols = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
+    return lake.spark.createDataFrame([], cols)
+
+
+def check_gate(lake: Lakehouse, batch: DataFrame, gate: GateConfig, date: dt.date) -> list[dict]:
+    """Run the gate on `batch` against the latest published day before `date`; raise `GateFailed`
+    naming the failed checks. Returns the checks (a few rows)."""
+    table = catalog.GOLD_PROPENSITY_DAILY
+    if lake.exists(table):
+        published = lake.read(table)
+        previous_date = published.where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
+        previous = published.where(F.col("date") == F.lit(previous_date))
+    else:
+        previous = batch.limit(0)
+    checks = [r.asDict() for r in gate_checks(batch, previous, gate).collect()]
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        named = "; ".join(f"{c['check']} = {c['value']:.4g} > {c['threshold']:.4g}" for c in failed)
+        raise GateFailed(f"score {date}: the batch failed the quality gate and was not published "
+                         f"(readers keep the previous day): {named}")
+    return checks
+
+
+def publish(lake: Lakehouse, decided: DataFrame, gate: GateConfig, date: dt.date) -> dict[str, int]:
+    """Gate, then write the published tables and gold.actions_sent for `date`; counts from the commits."""
+    if gate.enabled:
+        check_gate(lake, decided, gate, date)
+    counts: dict[str, int] = {}
+    commits = {}  # the publication marker names the versions these commits made
+    sent = catalog.GOLD_ACTIONS_SENT.conform(sent_rows(decided, date=date))
+    counts["actions_sent"] = lake.replace_range(sent, catalog.GOLD_ACTIONS_SENT, start=date).rows_new
+    for table in catalog.PUBLISHED:
+        lake.add_columns(table)  # a table written before its contract grew
+        commits[table] = lake.replace_range(table.conform(decided), table, start=date)
+        counts[table.name] = commits[table].rows_new
+    publication.publish(lake, date, commits)  # written last: readers see the date from now on
+    return counts
+
+
+def record_segment_movement(lake: Lakehouse, date: dt.date) -> dict[str, float]:
+    """Compare the segments of `date` with the latest earlier date (D-1 when scoring is daily) and
+    replace `date` in gold.segment_movement; nothing to record before the first scored date."""
+    segments = lake.read(catalog.GOLD_SEGMENTS_DAILY)
+    previous_date = segments.where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
+    if previous_date is None:
+        return {}
+    on = lambda d: segments.where(F.col("date") == F.lit(d))  # noqa: E731 - one date of the table
+    movement = segmentation.segment_movement(on(date), on(previous_date), date=date, previous_date=previous_date)
+    lake.replace_range(movement, catalog.GOLD_SEGMENT_MOVEMENT, start=date)
+    row = lake.read(catalog.GOLD_SEGMENT_MOVEMENT).where(F.col("date") == F.lit(date)).first()
+    log.info("segments %s vs %s: %d of %d persons moved", date, previous_date, row["persons_moved"], row["persons_compared"])
+    return {"segment_share_moved": row["share_moved"]}
+
+
+def run(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, policy: Policy, date: dt.date, *,
+        mlflow: MlflowConfig) -> dict[str, int | float]:
+    """Score `date`, choose the next actions, gate and publish.
+
+    Args:
+        lake: the lakehouse.
+        score: the `score` conf section (reason inputs, holdout share, gate thresholds).
+        train: the `train` section (model names, horizons, churn lookback).
+        policy: the loaded action policy (`actions.load_policy(conf_dir / score.policy_file)`).
+        date: the scoring date.
+        mlflow: the tracking / registry settings the champions are loaded from.
+
+    Raises:
+        GateFailed: the batch failed the quality gate; nothing was written.
+    """
+    registry.configure(mlflow)
+    rows = score_rows(lake, score, train, date).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = rows.withColumn("propensity_decile", decile_from_cuts(
+        "purchase_propensity", decile_cuts(rows, "purchase_propensity").first()["q"] or []))
+    decided = with_next_action(rows, policy, history=_history(lake), date=date,
+                               holdout_share=score.holdout_fraction).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts: dict[str, int | float] = dict(publish(lake, decided, score.gate, date))
+    finally:
+        decided.unpersist()
+        rows.unpersist()
+    counts.update(record_segment_movement(lake, date))
+    log.info("score %s: %s", date, counts)
+    return counts

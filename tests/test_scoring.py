@@ -1,0 +1,101 @@
+"""Score's pure parts on tiny data: reasons for every person, the quality gate and what it blocks."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import VectorAssembler
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from portrait import catalog
+from portrait.config_models import GateConfig, ReasonInput
+from portrait.io import Lakehouse
+from portrait.scoring import GateFailed, gate_checks, publish, with_probability, with_reasons
+
+D = dt.date(2026, 11, 1)
+INPUTS = [ReasonInput(column="days_since_last_order", phrase="no purchase for %.0f days", when_null="never bought"),
+          ReasonInput(column="orders_90d", phrase="%.0f orders in 90 days"),
+          ReasonInput(column="not_a_column", phrase="%.0f")]
+
+
+def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score(spark):
+    # Purchases are driven by recency; orders_90d is noise.
+    data = [(f"p{i}", float(i % 50), float(i % 3), 1.0 if i % 50 < 10 else 0.0) for i in range(200)]
+    train = spark.createDataFrame(data, "person_id string, days_since_last_order double, orders_90d double, label double")
+    model = Pipeline(stages=[VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
+                             LogisticRegression(maxIter=50)]).fit(train)
+    # The population median of recency is 9 days, where the score is steepest.
+    rows = spark.createDataFrame([("a", 49.0, 1.0), ("b", 1.0, 2.0), ("c", 9.0, 0.0), ("d", 8.0, 1.0), ("e", 12.0, 2.0)],
+                                 "person_id string, days_since_last_order double, orders_90d double")
+    scored = with_probability(rows, model, "purchase_propensity")
+    got = with_reasons(scored, model, probability="purchase_propensity", output="purchase_reasons",
+                       inputs=INPUTS).localCheckpoint()
+    assert got.count() == 5
+    assert got.where(F.size("purchase_reasons") != 2).isEmpty()  # two usable inputs, both listed
+    by_person = {r["person_id"]: r["purchase_reasons"] for r in got.collect()}
+    assert by_person["a"][0].startswith("no purchase for 49 days (-")   # long ago: lowers the score
+    assert by_person["b"][0].startswith("no purchase for 1 days (+")    # recent: raises it
+    assert by_person["a"][1].startswith("1 orders in 90 days (")
+    assert by_person["c"][0].startswith("no purchase for 9 days (+0 pts)") or by_person["c"][1].startswith(
+        "no purchase for 9 days (+0 pts)")  # at the median: moves nothing
+
+
+def test_reasons_are_null_where_the_score_is(spark):
+    rows = spark.createDataFrame([("a", 1.0, None)], "person_id string, orders_90d double, churn_propensity double")
+    got = with_reasons(rows, None, probability="churn_propensity", output="churn_reasons", inputs=INPUTS)
+    assert got.first()["churn_reasons"] is None
+
+
+def _scores(spark, values, *, seg=1):
+    return spark.createDataFrame([(f"p{i}", v, seg) for i, v in enumerate(values)],
+                                 "person_id string, purchase_propensity double, segment_id int").withColumn(
+        "action", F.lit("none"))
+
+
+def test_gate_checks_row_count_nulls_and_psi(spark):
+    conf = GateConfig(max_row_change=0.2, max_null_rate={"purchase_propensity": 0.1}, max_psi=0.25)
+    previous = _scores(spark, [i / 100 for i in range(100)])
+    same = _scores(spark, [i / 100 for i in range(100)])
+    got = gate_checks(same, previous, conf).select("check", "value", "passed")
+    assertDataFrameEqual(got, spark.createDataFrame([
+        ("row_count_change", 0.0, True), ("null_rate:purchase_propensity", 0.0, True),
+        ("psi:purchase_propensity", 0.0, True), ("rows", 0.0, True)], "check string, value double, passed boolean"))
+    bad = _scores(spark, [0.95] * 50 + [None] * 10)
+    checks = {r["check"]: r for r in gate_checks(bad, previous, conf).collect()}
+    assert checks["row_count_change"]["value"] == pytest.approx(0.4) and not checks["row_count_change"]["passed"]
+    assert checks["null_rate:purchase_propensity"]["value"] == pytest.approx(10 / 60)
+    assert not checks["null_rate:purchase_propensity"]["passed"]
+    assert checks["psi:purchase_propensity"]["value"] > 1 and not checks["psi:purchase_propensity"]["passed"]
+    first_day = {r["check"]: r["passed"] for r in gate_checks(bad, previous.limit(0), conf).collect()}
+    assert first_day["row_count_change"] and first_day["psi:purchase_propensity"]  # nothing to compare with
+
+
+def _batch(spark, date, values):
+    """A scored batch with every column the published tables and gold.actions_sent take."""
+    base = _scores(spark, values).withColumns({"date": F.lit(date), "holdout": F.lit(False),
+                                                "intended_action": F.lit("none")})
+    needed = {c.name: c.type for t in (*catalog.PUBLISHED, catalog.GOLD_ACTIONS_SENT) for c in t.columns}
+    return base.withColumns({c: F.lit(None).cast(t) for c, t in needed.items() if c not in base.columns})
+
+
+def test_a_failing_batch_is_not_published_and_readers_keep_the_previous_day(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    gate = GateConfig()
+    day0, day1 = D - dt.timedelta(days=1), D
+    counts = publish(lake, _batch(spark, day0, [i / 100 for i in range(100)]), gate, day0)
+    assert counts["propensity_daily"] == 100
+    before = {t: lake.read(t).localCheckpoint() for t in catalog.PUBLISHED}
+    bad = _batch(spark, day1, [0.99] * 100)  # the score distribution collapsed
+    with pytest.raises(GateFailed, match=r"psi:purchase_propensity = .* > 0\.25"):
+        publish(lake, bad, gate, day1)
+    for table in catalog.PUBLISHED:
+        assertDataFrameEqual(lake.read(table), before[table])
+        assert lake.read(table).agg(F.max("date")).first()[0] == day0
+    with pytest.raises(GateFailed, match=r"row_count_change = 1 > 0\.2; null_rate:purchase_propensity = 0\.25 > 0"):
+        publish(lake, _batch(spark, day1, [0.5] * 50 + [None] * 50 + [0.3] * 100), gate, day1)
+    good = _batch(spark, day1, [(i + 1) / 101 for i in range(100)])
+    assert publish(lake, good, gate, day1)["next_actions_daily"] == 100
+    assert lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).agg(F.max("date")).first()[0] == day1
