@@ -41,3 +41,12 @@ def _clean_session(request):
         for view in session.catalog.listTables():
             if view.isTemporary:
                 session.catalog.dropTempView(view.name)
+
+
+@pytest.fixture(scope="session")
+def tiny_lake(spark, tmp_path_factory):
+    """Every job run once on a tiny generated lake, shared by the whole session (end-to-end, notebook
+    and report tests): (config, ingest counts, trained models). See helpers.build_tiny_lake."""
+    from helpers import build_tiny_lake
+
+    return build_tiny_lake(spark, tmp_path_factory.mktemp("e2e"))

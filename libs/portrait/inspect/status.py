@@ -65,6 +65,7 @@ class ModelStatus:
     version: str | None
     metrics: Mapping[str, float] = field(default_factory=dict)
     decision: str = ""
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def model_names(cfg: Config) -> tuple[str, ...]:
     return (t.propensity_model, t.churn_model, t.segment_model, cfg.text.model_name)
 
 
-def _mlflow(cfg: Config) -> tuple[tuple[ModelStatus, ...], JobStatus | None, str]:
+def registry_status(cfg: Config) -> tuple[tuple[ModelStatus, ...], JobStatus | None, str]:
     """Champion/challenger of every model and the newest training run; read only (no experiment made)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -139,7 +140,7 @@ def _mlflow(cfg: Config) -> tuple[tuple[ModelStatus, ...], JobStatus | None, str
             metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
             shown = {k: float(v) for k, v in metrics.items() if k in SHOWN_METRICS}
             models.append(ModelStatus(name, alias, str(mv.version), shown,
-                                      dict(mv.tags).get("promotion_decision", "")))
+                                      dict(mv.tags).get("promotion_decision", ""), mv.run_id))
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
     train = None
     if experiment is not None:
@@ -161,7 +162,7 @@ def _exists(path: str) -> bool:
 def collect_status(lake: Lakehouse, cfg: Config) -> Status:
     """The status of every table in `catalog.ALL`, every job and every model of the conf."""
     tables = tuple(table_status(lake, t) for t in catalog.ALL)
-    models, train, note = _mlflow(cfg)
+    models, train, note = registry_status(cfg)
     return Status(lake.root, tables, job_statuses(tables, train), models, note)
 
 
