@@ -42,7 +42,7 @@ def section_html(section: Section) -> str:
     img = _chart(section)
     if img:
         parts.append(f'<img alt="{html.escape(section.title)}" src="{img}">')
-    if section.frame is not None:
+    if section.frame is not None and not (img and section.title == "Score distributions"):  # bins: the chart says it
         parts.append(section.frame.head(60).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
     return "\n".join(parts)
 
