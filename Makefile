@@ -11,9 +11,18 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup demo test test-fast bench clean-lake clean
+.PHONY: setup browser demo test test-fast bench clean-lake clean
 
-setup: $(STAMP) $(JARS)
+setup: $(STAMP) $(JARS) browser
+
+# Headless Chromium (Debian's `chromium` package) for the test that renders the daily report.
+# Installed only when missing and when apt knows the package; as root or through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then \
+	    $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; \
+	  else echo "chromium is not installed and apt has no candidate: install a headless Chromium for the report test"; fi; }
 
 # The venv is rebuilt only when the pins change. pip keeps its wheel cache in ~/.cache/pip,
 # so a rebuild does not compile pyspark's source archive again.
@@ -43,7 +52,7 @@ bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean-lake:
-	rm -rf lakehouse landing truth mlflow spark-warehouse
+	rm -rf lakehouse landing truth mlflow spark-warehouse reports
 
 clean: clean-lake
 	rm -rf $(VENV) .jars

@@ -72,3 +72,12 @@ def tiny_chain(tiny_base, tmp_path_factory):
         after[job] = work / f"after_{job}"
         tinylake.copy_lake(chain, after[job])
     return after, seconds
+
+
+@pytest.fixture(scope="session")
+def tiny_lake(spark, tmp_path_factory):
+    """Every job run once on a tiny generated lake, shared by the whole session (end-to-end, notebook
+    and report tests): (config, ingest counts, trained models). See helpers.build_tiny_lake."""
+    from helpers import build_tiny_lake
+
+    return build_tiny_lake(spark, tmp_path_factory.mktemp("e2e"))

@@ -1,11 +1,10 @@
 """Every job, end to end, on a tiny generated lake: real Delta tables, a real MLflow store and registry.
 
-The pipeline runs once per module (generate -> ingest -> identity -> text -> features -> train -> score);
+The pipeline runs once per test session (conftest `tiny_lake`) (generate -> ingest -> identity -> text -> features -> tags -> train -> score);
 each test then checks one promise about what it published.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -15,42 +14,21 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from helpers import ROOT, make_config
-from portrait import features, identity, ingest, registry, scoring, text, train
+from helpers import ROOT, TINY_DATE
+from portrait import registry, scoring
 from portrait.config import Config
 from portrait.io import Lakehouse
 from portrait import catalog
 
 pytestmark = pytest.mark.slow
 
-D = dt.date(2026, 11, 1)
-DAYS = 75
+D = TINY_DATE
 
 
 @pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory):
-    from portrait import generator
-
-    tmp = tmp_path_factory.mktemp("e2e")
-    # The promotion floors are unit-tested (tests/test_models.py); at this tiny scale they would only
-    # decide whether scoring has a champion, so they are off here.
-    cfg = make_config(tmp, **{"train.max_evals": 2, "train.training_dates": 3, "train.kmeans_k": 4,
-                              "generator.days": DAYS, "train.min_auc": 0.0, "train.max_ece": 1.0,
-                              # 75 days of history: a 60-day churn window leaves one as-of date and,
-                              # at this scale, no churner in its test rows; 14 days after 30 active ones does.
-                              "train.churn_days": 14, "train.churn_lookback_days": 30})
-    generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.003, seed=11,
-                       end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
-    counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
-    identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, D, pii_key=cfg.pii_key(),
-                 checkpoint_dir=cfg.spark.checkpoint_dir)
-    text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, D, mlflow_conf=cfg.mlflow,
-             categories=cfg.features.categories,
-             labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
-    features.run(spark, cfg, D)
-    models = train.run(spark, cfg, D)
-    _score(spark, cfg, D)
-    return cfg, counts, models
+def pipeline(tiny_lake):
+    """The session's tiny lake (tests/conftest.py `tiny_lake`): built once, shared with the notebook and report tests."""
+    return tiny_lake
 
 
 def _score(spark, cfg: Config, date: dt.date):

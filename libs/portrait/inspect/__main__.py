@@ -1,0 +1,5 @@
+import sys
+
+from portrait.inspect.commands import main
+
+sys.exit(main())

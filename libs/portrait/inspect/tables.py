@@ -1,0 +1,40 @@
+"""Tables that may not exist yet: declared later in `portrait.catalog`, or not written yet.
+
+Notebooks, the report and the CLI show a section when its table is there and say
+`NOT_AVAILABLE` otherwise; they never fail because a newer table is missing.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+
+from portrait import catalog
+from portrait.catalog import Table
+from portrait.io import Lakehouse
+
+NOT_AVAILABLE = "not available yet"
+
+# Tables of issue 16 (actions by value, contact history, holdout, uplift), by name: they are
+# declared in the catalog by that work; until then every section reading them says NOT_AVAILABLE.
+ACTIONS_SENT = "gold.actions_sent"
+ACTION_OUTCOMES = "gold.action_outcomes"
+
+
+def optional_table(full_name: str) -> Table | None:
+    """The catalog's handle for `layer.name`, or None when the catalog does not declare it (yet)."""
+    try:
+        return catalog.by_name(full_name)
+    except KeyError:
+        return None
+
+
+def read_optional(lake: Lakehouse, table: Table | str | None) -> DataFrame | None:
+    """The table's DataFrame, or None when it is not declared or not written yet."""
+    handle = optional_table(table) if isinstance(table, str) else table
+    if handle is None or not lake.exists(handle):
+        return None
+    return lake.read(handle)
+
+
+def reason_columns(columns: list[str]) -> list[str]:
+    """The columns that explain a row (`reason`, `reasons`, `purchase_reasons`, ...), in table order."""
+    return [c for c in columns if "reason" in c.lower()]

@@ -1,0 +1,57 @@
+"""The daily report as one self-contained HTML page: inline CSS, charts as `data:` PNGs, no script."""
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from portrait.report import charts
+from portrait.report.data import BINS, Section, uplift_columns
+
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;border-bottom:1px solid #ccc;padding-top:.6em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}.note{color:#555}.missing{color:#999;font-style:italic}img{max-width:100%}"""
+
+
+def _chart(section: Section) -> str | None:
+    f = section.frame
+    if f is None or f.empty:
+        return None
+    if section.title == "Segment sizes":
+        return charts.inline_png(charts.bars(f, "segment_name", "persons", "persons per segment"))
+    if section.title == "Segment movement":
+        return charts.inline_png(charts.bars(f.head(15), "move", "persons", "moves between segments"))
+    if section.title == "Score distributions":
+        return charts.inline_png(charts.histograms(f, BINS))
+    if section.title == "Actions by type and channel":
+        return charts.inline_png(charts.stacked(f, "action", "channel", "persons", "actions by channel"))
+    if section.title == "Uplift so far":
+        uplift, lower, upper = uplift_columns(list(f.columns))
+        day = next((c for c in ("date", "action_date", "as_of_date") if c in f.columns), None)
+        if uplift and day and "action" in f.columns:
+            return charts.inline_png(charts.uplift_over_time(f, day=day, action="action", uplift=uplift,
+                                                             lower=lower, upper=upper))
+    return None
+
+
+def section_html(section: Section) -> str:
+    parts = [f"<h2>{html.escape(section.title)}</h2>"]
+    if section.note:
+        css = "note" if section.available or "not available" not in section.note else "missing"
+        parts.append(f'<p class="{css}">{html.escape(section.note)}</p>')
+    img = _chart(section)
+    if img:
+        parts.append(f'<img alt="{html.escape(section.title)}" src="{img}">')
+    if section.frame is not None and not (img and section.title == "Score distributions"):  # bins: the chart says it
+        parts.append(section.frame.head(60).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
+    return "\n".join(parts)
+
+
+def render(sections: list[Section], *, date: dt.date, lakehouse: str, generated: dt.datetime) -> str:
+    """The whole page."""
+    body = "\n".join(section_html(s) for s in sections)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Portrait daily report {date}</title><style>{_CSS}</style></head><body>\n"
+            f"<h1>Portrait daily report — {date}</h1>\n"
+            f"<p class=\"note\">lakehouse {html.escape(lakehouse)}; generated {generated:%Y-%m-%d %H:%M} UTC</p>\n"
+            f"{body}\n</body></html>\n")

@@ -1,0 +1,117 @@
+"""`portrait status` and `portrait person` on tiny inline lakes (and, slow, on the session's tiny lake)."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+
+import pytest
+from pyspark.sql import functions as F
+
+from portrait import catalog
+from portrait.inspect import PersonNotFound, find_person, format_person, person_view
+from portrait.inspect.status import Status, collect_status, format_status, job_statuses, table_status
+from portrait.io import Lakehouse
+
+KEY = b"test-key"
+D1, D2 = dt.date(2026, 10, 31), dt.date(2026, 11, 1)
+
+
+def _hmac(value: str) -> str:
+    return hmac.new(KEY, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _segments(spark, rows):
+    return spark.createDataFrame(rows, "date date, person_id string, segment_id int, segment_name string, "
+                                       "segment_model_version string")
+
+
+def test_table_status_reads_version_rows_and_last_date_from_the_delta_log(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    t = catalog.GOLD_SEGMENTS_DAILY
+    lake.replace_range(_segments(spark, [(D1, "p_a", 0, "loyal", "1"), (D1, "p_b", 1, "new", "1")]), t, start=D1)
+    lake.replace_range(_segments(spark, [(D2, "p_a", 0, "loyal", "1")]), t, start=D2)
+    got = table_status(lake, t)
+    assert (got.version, got.rows, got.last_date) == (lake.version(t), 3, D2)
+    assert got.operation is not None and got.last_write is not None
+    # Delta answers count(*) and max(<partition column>) from its log: the plan reads no file.
+    plan = lake.read(t).agg(F.count(F.lit(1)), F.max("date"))._jdf.queryExecution().executedPlan().toString()
+    assert "LocalTableScan" in plan and "FileScan" not in plan
+    assert table_status(lake, catalog.GOLD_TAGS).version is None
+
+
+def test_job_status_is_the_newest_commit_of_the_tables_a_job_writes(spark, tmp_path):
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    lake.replace_range(_segments(spark, [(D1, "p_a", 0, "loyal", "1")]), catalog.GOLD_SEGMENTS_DAILY, start=D1)
+    tables = tuple(table_status(lake, t) for t in catalog.ALL)
+    jobs = {j.job: j for j in job_statuses(tables)}
+    assert jobs["score"].outcome == "succeeded" and "gold.segments_daily" in jobs["score"].detail
+    assert jobs["ingest"].outcome == "never run" and jobs["ingest"].last_run is None
+    shown = format_status(Status(lake.root, tables, tuple(jobs.values()), (), "no MLflow store"))
+    assert "gold.segments_daily" in shown and "not written yet (job `ingest`)" in shown
+
+
+def _person_lake(spark, tmp_path) -> Lakehouse:
+    lake = Lakehouse(spark, str(tmp_path / "lake"))
+    ids = spark.createDataFrame([("phone", _hmac("13812345678"), "p_a", D2), ("account", "A1", "p_a", D2),
+                                 ("phone", _hmac("13900000000"), "p_b", D2)],
+                                "id_type string, id_value string, person_id string, as_of_date date")
+    lake.overwrite(ids, catalog.SILVER_IDENTITY_MAP)
+    excluded = spark.createDataFrame([("cookie", "shared-device", D2)], "id_type string, id_value string, as_of_date date")
+    lake.overwrite(excluded, catalog.SILVER_IDENTITY_EXCLUDED)
+    portrait = spark.createDataFrame([("p_a", D2, 3, None), ("p_b", D2, 0, 12.5)],
+                                     "person_id string, as_of_date date, orders_90d int, revenue_90d double")
+    lake.replace_range(portrait, catalog.GOLD_PORTRAIT, start=D2)
+    tags = spark.createDataFrame([("p_a", D2, "frequent_buyer"), ("p_b", D2, "new_customer")],
+                                 "person_id string, as_of_date date, tag string")
+    lake.replace_range(tags, catalog.GOLD_TAGS, start=D2)
+    actions = spark.createDataFrame(
+        [(D2, "p_a", "none", "cart_reminder", None, "no_consent", False, 0.7, "loyal", "v1", "3", "2"),
+         (D2, "p_b", "coupon", "coupon", "sms", "low_propensity", False, 0.1, "new", "v1", "3", "2")],
+        ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_NEXT_ACTIONS_DAILY.columns))
+    lake.replace_range(actions, catalog.GOLD_NEXT_ACTIONS_DAILY, start=D2)
+    return lake
+
+
+def test_a_person_is_found_by_a_clear_identifier_hashed_as_ingest_does(spark, tmp_path):
+    lake = _person_lake(spark, tmp_path)
+    assert find_person(lake, "phone=+86 138-1234-5678", key=KEY) == "p_a"  # normalised, then HMAC
+    assert find_person(lake, "account=A1", key=KEY) == "p_a"
+    assert find_person(lake, "p_b", key=KEY) == "p_b"
+    with pytest.raises(PersonNotFound, match="no person with this phone"):
+        find_person(lake, "phone=13700000000", key=KEY)
+    with pytest.raises(PersonNotFound, match="shared by many persons"):
+        find_person(lake, "cookie=shared-device", key=KEY)
+    with pytest.raises(PersonNotFound, match="no person 'p_zz'"):
+        find_person(lake, "p_zz", key=KEY)
+
+
+def test_person_view_holds_only_that_person_and_says_what_is_not_available(spark, tmp_path):
+    lake = _person_lake(spark, tmp_path)
+    view = person_view(lake, "p_a")
+    assert view.as_of == D2
+    assert view.sections["portrait"] == [{"person_id": "p_a", "as_of_date": D2, "orders_90d": 3}]  # nulls left out
+    assert view.sections["tags"] == [{"tag": "frequent_buyer"}]
+    assert [r["person_id"] for r in view.sections["next actions"]] == ["p_a"]
+    assert view.sections["actions sent"] == "gold.actions_sent not available yet"
+    assert view.sections["segment"] == "gold.segments_daily not available yet"
+    text = format_person(view)
+    assert "frequent_buyer" in text and "reason: no_consent" in text and "p_b" not in text
+    assert "identifiers:\n  account x1, phone x1" in text
+
+
+@pytest.mark.slow
+def test_status_of_the_tiny_lake_names_every_table_job_and_champion(spark, tiny_lake):
+    cfg, _, models = tiny_lake
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    status = collect_status(lake, cfg)
+    by_table = {t.table: t for t in status.tables}
+    assert set(by_table) == set(catalog.ALL)
+    for t in catalog.PUBLISHED:
+        assert by_table[t].rows == lake.read(t).count() and by_table[t].last_date == dt.date(2026, 11, 1)
+    jobs = {j.job: j for j in status.jobs}
+    assert jobs["train"].outcome == "finished" and jobs["score"].outcome == "succeeded"
+    champions = {m.name: m for m in status.models if m.alias == "champion"}
+    assert champions[cfg.train.propensity_model].version == models["propensity"]["version"]
+    assert "test_auc" in champions[cfg.train.propensity_model].metrics
+    assert "gold.next_actions_daily" in format_status(status)

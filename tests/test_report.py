@@ -1,0 +1,86 @@
+"""The daily run report: sections from small aggregates, self-contained HTML, rendered by real Chromium."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import ROOT, TINY_DATE
+from portrait.io import Lakehouse
+from portrait.report import html, run
+from portrait.report.data import Section, missing, uplift_columns
+
+ARTIFACTS = Path(os.environ.get("PORTRAIT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def test_uplift_columns_are_found_by_their_usual_names():
+    assert uplift_columns(["action", "date", "uplift", "uplift_ci_low", "uplift_ci_high"]) == (
+        "uplift", "uplift_ci_low", "uplift_ci_high")
+    assert uplift_columns(["action", "uplift_conversion", "ci_lower", "ci_upper"]) == (
+        "uplift_conversion", "ci_lower", "ci_upper")
+    assert uplift_columns(["action", "rate"]) == (None, None, None)
+
+
+def test_the_page_is_self_contained_and_says_what_is_not_available():
+    sections = [Section("Segment sizes", pd.DataFrame({"segment_name": ["loyal", "new"], "persons": [3, 1],
+                                                       "share": [0.75, 0.25]})),
+                missing("Uplift so far", "gold.action_outcomes")]
+    page = html.render(sections, date=TINY_DATE, lakehouse="/x/lakehouse", generated=dt.datetime(2026, 11, 2))
+    assert "gold.action_outcomes not available yet" in page
+    assert "<td>loyal</td>" in page
+    # Nothing is fetched: no script, no external URL, charts are data: URIs.
+    assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == 1
+
+
+def _decodes_as_png(uri: str) -> bool:
+    from matplotlib import image
+
+    data = base64.b64decode(uri.split(",", 1)[1])
+    return image.imread(io.BytesIO(data), format="png").shape[0] > 10
+
+
+@pytest.mark.slow
+def test_the_daily_report_renders_in_headless_chromium_without_console_errors(spark, tiny_lake, tmp_path):
+    cfg, _, _ = tiny_lake
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    result = run(lake, cfg, TINY_DATE, out_dir=tmp_path / "reports")
+    page = Path(result["path"]).read_text(encoding="utf-8")
+    assert result["sections"]["Segment sizes"] and result["sections"]["Actions by type and channel"]
+    assert result["sections"]["Gate results"]
+    assert "Portrait daily report" in page
+    assert result["sections"]["Uplift so far"] or "gold.action_outcomes not available yet" in page
+    images = re.findall(r'src="(data:image/png;base64,[^"]+)"', page)
+    assert len(images) >= 3 and all(_decodes_as_png(i) for i in images)
+    from mlflow.tracking import MlflowClient
+
+    artifacts = MlflowClient(cfg.mlflow.tracking_uri).list_artifacts(result["mlflow_run_id"], "reports")
+    assert [a.path for a in artifacts] == [f"reports/{TINY_DATE}.html"]
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `make setup` installs it (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"report-{TINY_DATE}.png"
+    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--no-first-run", "--enable-logging=stderr", "--v=0", "--window-size=1200,4000",
+              f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    url = Path(result["path"]).resolve().as_uri()
+    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<h1>Portrait daily report" in dom.stdout and dom.stdout.count("<img") == len(images)
+    shot_run = subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    assert shot_run.returncode == 0 and shot.stat().st_size > 10_000, shot_run.stderr[-2000:]
+    # Page errors reach the log as console messages ("CONSOLE(line)] ..." or "Uncaught ...").
+    console = [line for line in (dom.stderr + shot_run.stderr).splitlines()
+               if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line]
+    print(f"\nreport screenshot: {shot}")
+    assert console == []
