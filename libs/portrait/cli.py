@@ -89,6 +89,18 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p = _job(sub, "catalog", "print the feature catalog (Markdown); needs no Spark",
              date=False)
     p.add_argument("--out", help="write the Markdown to this file instead of printing it")
+    p = _job(sub, "report", "the daily run report of D: an HTML page beside the lakehouse, logged to MLflow")
+    p.add_argument("--out-dir", help="write the page here instead of <lakehouse>/../reports")
+    from portrait.inspect import commands
+
+    p = sub.add_parser("status", help="every table, each job's last run, the champion models",
+                       description="every table (Delta version, last date, rows), each job's last run, "
+                                   "the champion models and their metrics", epilog=EXIT_CODES_HELP)
+    commands.add_status_arguments(p)
+    p = sub.add_parser("person", help="one person's portrait, tags, scores with reasons and actions",
+                       description="one person's portrait, tags, scores with reasons and actions, by a clear "
+                                   "identifier (hashed as ingest does) or a person id", epilog=EXIT_CODES_HELP)
+    commands.add_person_arguments(p)
     return top
 
 
@@ -220,6 +232,10 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
+    if args.job in ("status", "person"):
+        from portrait.inspect import commands
+
+        return commands.run_status(args) if args.job == "status" else commands.run_person(args)
     cfg = load_config(args.conf)
     if args.job not in ("generate", "catalog"):
         cfg.pii_key()  # fail before starting Spark when the secret is missing
@@ -241,6 +257,13 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         from portrait import demo
 
         return demo.run(spark, cfg, args.date, scale=args.scale, seed=args.seed)
+    if args.job == "report":
+        from portrait import report
+        from portrait.io import Lakehouse
+
+        written = report.run(Lakehouse(spark, cfg.paths.lakehouse), cfg, args.date, out_dir=args.out_dir)
+        print(f"report {args.date}: {written}")
+        return EXIT_OK
     if args.job == "backfill":
         from portrait import backfill
 
