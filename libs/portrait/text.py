@@ -38,6 +38,7 @@ from pyspark.storagelevel import StorageLevel
 from portrait import registry
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait.keys import hash_bucket
 from portrait import catalog
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def training_rows(social: DataFrame, labels: DataFrame, *, topics: tuple[str, ..
 
 def split(rows: DataFrame, *, test_fraction: float) -> tuple[DataFrame, DataFrame]:
     """Train / held-out posts by a hash of post_id (stable across runs and partitionings)."""
-    bucket = F.pmod(F.xxhash64(F.lit("text-holdout"), "post_id"), F.lit(10_000)) / 10_000.0
+    bucket = hash_bucket("text-holdout", "post_id", 10_000) / 10_000.0
     return rows.where(bucket >= test_fraction), rows.where(bucket < test_fraction)
 
 

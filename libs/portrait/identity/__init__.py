@@ -24,10 +24,10 @@ from portrait.config import Config
 from portrait.identity import cleaning, graph, history
 from portrait.identity.components import connected_components
 from portrait.io import Lakehouse
+from portrait.keys import BEGINNING, typed
 from portrait import catalog
 
 log = logging.getLogger(__name__)
-BEGINNING = dt.date(1900, 1, 1)
 PREVIOUS_MAP = catalog.SILVER_IDENTITY_MAP_PREVIOUS
 MAP_COLUMNS = "id_type string, id_value string, person_id string"
 
@@ -94,7 +94,7 @@ def latest_customers(crm: DataFrame, identity_map: DataFrame, *, as_of: dt.date)
     """The latest CRM record per account as of a date, with `person_id`."""
     w = Window.partitionBy("account_id").orderBy(F.col("date").desc(), F.col("consent_updated_at").desc_nulls_last())
     latest = crm.withColumn("_rn", F.row_number().over(w)).where(F.col("_rn") == 1).drop("_rn", "source_file")
-    return with_person_id(latest, identity_map, [("account", "account_id")]).withColumn(
+    return with_person_id(latest, identity_map, [typed("account_id")]).withColumn(
         "as_of_date", F.lit(as_of)
     ).drop("date")
 
@@ -171,16 +171,16 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     lake.replace_range(history.changes(before, identity_map, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date)
     lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)), catalog.SILVER_IDENTITY_EXCLUDED)
     lake.replace_range(
-        with_person_id(clicks, identity_map, [("account", "user_id"), ("cookie", "anonymous_id")]),
+        with_person_id(clicks, identity_map, [typed("user_id"), typed("anonymous_id")]),
         catalog.SILVER_EVENTS, start=BEGINNING, end=date,
     )
     lake.replace_range(
-        with_person_id(orders, identity_map, [("account", "account_id"), ("phone", "phone_hash"), ("email", "email_hash")])
+        with_person_id(orders, identity_map, [typed("account_id"), typed("phone_hash"), typed("email_hash")])
         .transform(cleaning.with_anomaly_flags),
         catalog.SILVER_ORDERS, start=BEGINNING, end=date,
     )
     lake.replace_range(
-        with_person_id(social, identity_map, [("wechat_id", "wechat_id_hash"), ("social_author", "author_id")]),
+        with_person_id(social, identity_map, [typed("wechat_id_hash"), typed("author_id")]),
         catalog.SILVER_SOCIAL, start=BEGINNING, end=date,
     )
     lake.overwrite(latest_customers(crm, identity_map, as_of=date), catalog.SILVER_CUSTOMERS)

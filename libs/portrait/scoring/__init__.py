@@ -21,7 +21,7 @@ from portrait.config import Config
 from portrait.io import Lakehouse
 from portrait.models.evaluation import model_probability
 from portrait.models import segmentation
-from portrait.models.propensity import person_bucket
+from portrait.keys import in_share
 from portrait import catalog
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
         "churn_days": F.lit(cfg.train.churn_days),
     }).persist(StorageLevel.MEMORY_AND_DISK)
     rows = rows.withColumn("propensity_decile", decile(rows, "purchase_propensity"))
-    holdout = person_bucket("holdout") < int(round(cfg.score.holdout_fraction * 1000))
+    holdout = in_share("holdout", cfg.score.holdout_fraction)
     published = actions.with_next_action(rows, policy, holdout=holdout).persist(StorageLevel.MEMORY_AND_DISK)
     n = published.count()
     rows.unpersist()
