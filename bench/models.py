@@ -51,7 +51,7 @@ from portrait.config import load_config
 from portrait.features.portrait import numeric_feature_columns
 from portrait.identity.quality import truth_identifiers
 from portrait.io import Lakehouse
-from portrait.models import evaluation, labels, segmentation
+from portrait.models import evaluation, segmentation
 from portrait.models.inputs import input_stages
 from portrait.spark import get_session
 from portrait import catalog
@@ -233,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_train:
         seconds: dict[str, float] = {}
         for name, fn in (("text", lambda: text.run(spark, cfg, date)),
-                         ("features", lambda: features.run(spark, cfg, date, incremental=False)),
-                         ("train", lambda: train.run(spark, cfg, date)),
+                         ("features", lambda: features.run(lake, cfg.features, date, incremental=False)),
+                         ("train", lambda: train.run(lake, cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
+                                                    config_sha256=train.config_sha256(cfg))),
                          ("score", lambda: scoring.run(spark, cfg, date))):
             t0 = time.perf_counter()
             out = fn()

@@ -44,8 +44,9 @@ def pipeline(spark, tmp_path_factory):
     counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
     identity.run(spark, cfg, D)
     text.run(spark, cfg, D)
-    features.run(spark, cfg, D)
-    models = train.run(spark, cfg, D)
+    features.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.features, D)
+    models = train.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.train, D, mlflow_conf=cfg.mlflow,
+                       features_conf=cfg.features, config_sha256=train.config_sha256(cfg))
     scoring.run(spark, cfg, D)
     return cfg, counts, models
 

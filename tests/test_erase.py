@@ -101,8 +101,8 @@ def lake(spark, tmp_path_factory):
     _landing(cfg)
     ingest.run(spark, cfg, D)
     identity.run(spark, cfg, D)
-    features.run(spark, cfg, D)
     lh = Lakehouse(spark, cfg.paths.lakehouse)
+    features.run(lh, cfg.features, D)
     person_id = lh.read(catalog.SILVER_IDENTITY_MAP).where(
         (F.col("id_type") == "account") & (F.col("id_value") == "A0001")).first()["person_id"]
     markers = [person_id, "A0001", "ck-alice-1", "ck-alice-2", "au_alice",
@@ -117,7 +117,7 @@ def lake(spark, tmp_path_factory):
     }).write.format("delta").mode("append").save(lh.path(catalog.SILVER_IDENTITY_HISTORY))
     before = _snapshot(lh)
     files_before = _parquet_text(cfg.paths.lakehouse)
-    result = erase.run(spark, cfg, D, identifiers=[f"phone=+86 {PHONE}"])
+    result = erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=[f"phone=+86 {PHONE}"])
     return {"cfg": cfg, "lake": lh, "person_id": person_id, "bob": bob, "markers": markers, "before": before,
             "files_before": files_before, "result": result}
 
@@ -198,12 +198,12 @@ def test_an_unknown_identifier_is_an_error_naming_it_and_deletes_nothing(spark, 
     cfg, lh = lake["cfg"], lake["lake"]
     contents = _snapshot(lh)
     with pytest.raises(erase.ErasureError, match=r"phone=\*+9999 \(not in silver.identity_map\)") as exc:
-        erase.run(spark, cfg, D, identifiers=["phone=13000009999", "account=A0002"])
+        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["phone=13000009999", "account=A0002"])
     assert "13000009999" not in str(exc.value)  # the clear phone is masked even in the error
     with pytest.raises(erase.ErasureError, match="account=A9999"):
-        erase.run(spark, cfg, D, identifiers=["account=A9999"])
+        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["account=A9999"])
     with pytest.raises(erase.ErasureError, match="unknown identifier type 'fax'"):
-        erase.run(spark, cfg, D, identifiers=["fax=123"])
+        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["fax=123"])
     for name, df in contents.items():
         assertDataFrameEqual(lh.read(name), df)
 

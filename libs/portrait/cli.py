@@ -92,28 +92,38 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
         return text.run(spark, cfg, args.date)
     if job == "features":
         from portrait import features
+        from portrait.io import Lakehouse
 
-        return features.run(spark, cfg, args.date, start=args.start, incremental=not args.full)
+        return features.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.features, args.date, start=args.start,
+                            incremental=not args.full)
     if job == "tags":
         from portrait import tags
+        from portrait.io import Lakehouse
 
-        return tags.run(spark, cfg, args.date)
+        return tags.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.tags, args.date, features_conf=cfg.features,
+                        conf_dir=cfg.conf_dir)
     if job == "audience":
         from portrait import audience
+        from portrait.io import Lakehouse
 
-        return audience.run(spark, cfg, args.date, name=args.name, where=args.where)
+        return audience.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.tags, args.date, features_conf=cfg.features,
+                            conf_dir=cfg.conf_dir, name=args.name, where=args.where)
     if job == "train":
         from portrait import train
+        from portrait.io import Lakehouse
 
-        return train.run(spark, cfg, args.date)
+        return train.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.train, args.date, mlflow_conf=cfg.mlflow,
+                         features_conf=cfg.features, config_sha256=train.config_sha256(cfg))
     if job == "score":
         from portrait import scoring
 
         return scoring.run(spark, cfg, args.date)
     if job == "erase":
         from portrait import erase
+        from portrait.io import Lakehouse
 
-        return erase.run(spark, cfg, args.date, identifiers=args.identifiers, person_ids=args.person_ids)
+        return erase.run(Lakehouse(spark, cfg.paths.lakehouse), args.date, pii_key=cfg.pii_key(),
+                         identifiers=args.identifiers, person_ids=args.person_ids)
     raise ValueError(f"unknown job {job!r}")
 
 

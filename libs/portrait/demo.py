@@ -65,10 +65,13 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
     stage("ingest", lambda: ingest.run(spark, cfg, date, start=start))
     stage("identity", lambda: identity.run(spark, cfg, date))
     stage("text", lambda: text.run(spark, cfg, date))
-    stage("features", lambda: features.run(spark, cfg, date))
-    stage("tags", lambda: tag_stage.run(spark, cfg, date))
-    stage("audience", lambda: audience.run(spark, cfg, date, name=DEMO_AUDIENCE, where=DEMO_AUDIENCE_WHERE))
-    models = stage("train", lambda: train.run(spark, cfg, date))
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    stage("features", lambda: features.run(lake, cfg.features, date))
+    stage("tags", lambda: tag_stage.run(lake, cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir))
+    stage("audience", lambda: audience.run(lake, cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir,
+                                           name=DEMO_AUDIENCE, where=DEMO_AUDIENCE_WHERE))
+    models = stage("train", lambda: train.run(lake, cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
+                                             config_sha256=train.config_sha256(cfg)))
     stage("score", lambda: scoring.run(spark, cfg, date))
     pipeline = sum(v for k, v in timings.items() if k != "generate")
     print(f"  pipeline total (after generation): {pipeline:.1f} s\n")
