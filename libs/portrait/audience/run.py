@@ -43,7 +43,7 @@ def run(lake: Lakehouse, conf: TagsConfig, date: dt.date, *, features_conf: Feat
     portrait_d = lake.read(catalog.GOLD_PORTRAIT).where(on_date)
     tags_d = lake.read(catalog.GOLD_TAGS).where(on_date)
     if tags_d.isEmpty():
-        raise ValueError(f"gold.tags has no rows for {date}: run `portrait tags --date {date}` first")
+        raise ValueError(f"{catalog.GOLD_TAGS} has no rows for {date}: run `portrait tags --date {date}` first")
     members = build(portrait_d, tags_d, where, tag_names=tag_names)
     written = lake.replace_range(audience_rows(members, name=name, date=date, where=where), TABLE, start=date,
                                  where=F.col("name") == F.lit(name))
