@@ -34,6 +34,7 @@ from pyspark.sql import types as T
 
 from bench.run import RESULTS, ROOT, machine, workdir_overrides
 from portrait import features
+from portrait.features.run import _redo
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
@@ -149,18 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     events = lake.read(catalog.SILVER_EVENTS).where(F.col("date") <= F.lit(date)).count()
     scale = args.scale if args.scale is not None else round(events / 1e7, 2)
 
-    features.run(spark, cfg, date - dt.timedelta(days=1), incremental=False)  # the state of D-1
-    redo = len(features._persons_to_recompute(lake, date))
+    features.run(lake, cfg.features, date - dt.timedelta(days=1), incremental=False)  # the state of D-1
+    redo = _redo(lake, date).count()
 
     def full_compute() -> None:
-        daily = features.daily_from_silver(lake, cfg, upto=date, landed_by=date)
-        features.portraits(lake, cfg, [date], daily=daily).write.format("noop").mode("overwrite").save()
+        daily = features.daily_from_silver(lake, cfg.features, upto=date, landed_by=date)
+        features.portraits(lake, cfg.features, [date], daily=daily).write.format("noop").mode("overwrite").save()
 
     steps = {
-        "full_stage": lambda: features.run(spark, cfg, date, incremental=False),
+        "full_stage": lambda: features.run(lake, cfg.features, date, incremental=False),
         "full_compute": full_compute,
         "limit_query": lambda: limit_query(lake, date).write.format("noop").mode("overwrite").save(),
-        "incremental_day": lambda: features.run(spark, cfg, date),
+        "incremental_day": lambda: features.run(lake, cfg.features, date),
     }
     times: dict[str, list[float]] = {k: [] for k in steps}
     for i in range(args.repeats + 1):  # alternated; the first round warms up
@@ -168,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             seconds = _timed(fn)
             if i:
                 times[name].append(seconds)
-    mode = features.run(spark, cfg, date)["mode"]
+    mode = features.run(lake, cfg.features, date)["mode"]
     med = {k: statistics.median(v) for k, v in times.items()}
-    compute = features.portraits(lake, cfg, [date], daily=features.daily_from_silver(lake, cfg, upto=date,
+    compute = features.portraits(lake, cfg.features, [date], daily=features.daily_from_silver(lake, cfg.features, upto=date,
                                                                                     landed_by=date))
     result = {
         "benchmark": "features", "scale": scale, "date": args.date, "machine": machine(spark),

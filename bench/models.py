@@ -13,7 +13,7 @@ landing zone. So the comparison is out of time (after all data) and out of sampl
 
 - Each true person the pipeline saw is matched to the resolved person holding most of their
   account and cookie identifiers (ties: the smallest person_id). Only the training split's test
-  persons (`labels.in_fraction("test", train.test_fraction)`) are scored: none of their rows was
+  persons (`keys.in_share("test", train.test_fraction)`) are scored: none of their rows was
   used to fit or calibrate.
 - Model: the purchase champion's calibrated probability of that person's portrait at D. Oracle:
   the truth's `purchase_prob`. Both are judged against the same drawn outcomes: AUC (and the ratio
@@ -46,12 +46,12 @@ from pyspark.storagelevel import StorageLevel
 
 from bench.run import ROOT, machine, workdir_overrides, write_results
 from bench.segments import archetype_of_persons
-from portrait import features, registry, scoring, text, train
+from portrait import features, keys, registry, scoring, text, train
 from portrait.config import load_config
 from portrait.features.portrait import numeric_feature_columns
 from portrait.identity.quality import truth_identifiers
 from portrait.io import Lakehouse
-from portrait.models import evaluation, labels, segmentation
+from portrait.models import evaluation, segmentation
 from portrait.models.inputs import input_stages
 from portrait.spark import get_session
 from portrait import catalog
@@ -94,7 +94,7 @@ def feature_ceiling(portrait: DataFrame, truth_rows: DataFrame, cfg) -> float:
     carry at all, with no label noise and no shift between training dates and D. A model trained on
     drawn outcomes at earlier dates is not expected to beat it."""
     rows = portrait.join(truth_rows.select("person_id", "p_oracle", "label"), on="person_id")
-    test = labels.in_fraction("test", cfg.train.test_fraction)
+    test = keys.in_share("test", cfg.train.test_fraction)
     cols = numeric_feature_columns(portrait)
     regressor = GBTRegressor(labelCol="p_oracle", maxDepth=5, maxIter=60, stepSize=0.1, seed=cfg.train.seed)
     model = Pipeline(stages=[*input_stages(cols), regressor]).fit(rows.where(~test))
@@ -111,7 +111,7 @@ def propensity_vs_oracle(spark, cfg, lake: Lakehouse, date: dt.date) -> dict:
                                             F.col("purchased_in_horizon").cast("double").alias("label")),
                                on="person_key")
                   .persist(StorageLevel.MEMORY_AND_DISK))
-    test = portrait.where(labels.in_fraction("test", cfg.train.test_fraction))
+    test = portrait.where(keys.in_share("test", cfg.train.test_fraction))
     predicted = model.transform(test)
     predicted = predicted.select("person_id", evaluation.model_probability(predicted).alias("p_model"))
     rows = predicted.join(truth_rows, on="person_id").persist(StorageLevel.MEMORY_AND_DISK)
@@ -160,7 +160,7 @@ def supervised_reference_ari(rows: DataFrame, cfg) -> float:
     every numeric portrait feature: how far the portrait separates the archetypes at all. An
     unsupervised segmentation is not expected to beat it."""
     cols = numeric_feature_columns(rows)
-    test = labels.in_fraction("test", cfg.train.test_fraction)
+    test = keys.in_share("test", cfg.train.test_fraction)
     pipeline = Pipeline(stages=[*input_stages(cols), StringIndexer(inputCol="archetype", outputCol="label"),
                                 RandomForestClassifier(numTrees=100, maxDepth=12, seed=cfg.train.seed)])
     model = pipeline.fit(rows.where(~test))
@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, fn in (("text", lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
                                                    categories=cfg.features.categories,
                                                    labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")),
-                         ("features", lambda: features.run(spark, cfg, date, incremental=False)),
-                         ("train", lambda: train.run(spark, cfg, date)),
+                         ("features", lambda: features.run(lake, cfg.features, date, incremental=False)),
+                         ("train", lambda: train.run(lake, cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
+                                                    config_sha256=train.config_sha256(cfg))),
                          ("score", lambda: scoring.run(spark, cfg, date))):
             t0 = time.perf_counter()
             out = fn()

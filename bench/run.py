@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                    horizon_days=cfg.train.horizon_days, dirty_fraction=cfg.generator.dirty_fraction)
     generate_s = time.perf_counter() - started
     start = date - dt.timedelta(days=cfg.generator.days - 1)
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
     stages = {
         "ingest": lambda: ingest.run(spark, cfg, date, start=start),
         "identity": lambda: identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         "text": lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
                                  categories=cfg.features.categories,
                                  labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"),
-        "features": lambda: features.run(spark, cfg, date),
-        "train": lambda: train.run(spark, cfg, date),
+        "features": lambda: features.run(lake, cfg.features, date),
+        "train": lambda: train.run(lake, cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
+                                   config_sha256=train.config_sha256(cfg)),
         "score": lambda: scoring.run(spark, cfg, date),
     }
     times: dict[str, list[float]] = {k: [] for k in stages}
@@ -95,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             outputs[name] = fn()
             times[name].append(time.perf_counter() - t0)
-    lake = Lakehouse(spark, cfg.paths.lakehouse)
     raw_rows = sum(c["rows_read"] for c in outputs["ingest"].values())
     identifiers = lake.read(catalog.SILVER_IDENTITY_MAP).count() + lake.read(catalog.SILVER_IDENTITY_EXCLUDED).count()
     persons = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date)).count()

@@ -62,7 +62,7 @@ def main() -> None:
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     t0 = time.perf_counter()
 
-    portrait = features.portraits(lake, cfg, [date]).persist(StorageLevel.MEMORY_AND_DISK)
+    portrait = features.portraits(lake, cfg.features, [date]).persist(StorageLevel.MEMORY_AND_DISK)
     result: dict = {"date": date.isoformat(), "scale": meta.get("scale"), "persons": portrait.count(),
                     "inputs": list(segmentation.SEGMENT_INPUTS)}
     if args.champion:

@@ -21,6 +21,7 @@ from pyspark.testing import assertDataFrameEqual
 from helpers import make_config, write_landing
 from portrait import cli, erase, features, identity, ingest
 from portrait.io import Lakehouse
+from portrait.pipeline import run_stage
 from portrait import catalog
 
 D = dt.date(2026, 11, 1)
@@ -99,10 +100,8 @@ def _mentions(df, markers: list[str]):
 def lake(spark, tmp_path_factory):
     cfg = make_config(tmp_path_factory.mktemp("erase"))
     _landing(cfg)
-    ingest.run(spark, cfg, D)
-    identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, D, pii_key=cfg.pii_key(),
-                 checkpoint_dir=cfg.spark.checkpoint_dir)
-    features.run(spark, cfg, D)
+    for stage in ("ingest", "identity", "features"):
+        run_stage(stage, spark, cfg, D)
     lh = Lakehouse(spark, cfg.paths.lakehouse)
     person_id = lh.read(catalog.SILVER_IDENTITY_MAP).where(
         (F.col("id_type") == "account") & (F.col("id_value") == "A0001")).first()["person_id"]
@@ -118,7 +117,7 @@ def lake(spark, tmp_path_factory):
     }).write.format("delta").mode("append").save(lh.path(catalog.SILVER_IDENTITY_HISTORY))
     before = _snapshot(lh)
     files_before = _parquet_text(cfg.paths.lakehouse)
-    result = erase.run(spark, cfg, D, identifiers=[f"phone=+86 {PHONE}"])
+    result = erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=[f"phone=+86 {PHONE}"])
     return {"cfg": cfg, "lake": lh, "person_id": person_id, "bob": bob, "markers": markers, "before": before,
             "files_before": files_before, "result": result}
 
@@ -199,12 +198,12 @@ def test_an_unknown_identifier_is_an_error_naming_it_and_deletes_nothing(spark, 
     cfg, lh = lake["cfg"], lake["lake"]
     contents = _snapshot(lh)
     with pytest.raises(erase.ErasureError, match=r"phone=\*+9999 \(not in silver.identity_map\)") as exc:
-        erase.run(spark, cfg, D, identifiers=["phone=13000009999", "account=A0002"])
+        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["phone=13000009999", "account=A0002"])
     assert "13000009999" not in str(exc.value)  # the clear phone is masked even in the error
     with pytest.raises(erase.ErasureError, match="account=A9999"):
-        erase.run(spark, cfg, D, identifiers=["account=A9999"])
+        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["account=A9999"])
     with pytest.raises(erase.ErasureError, match="unknown identifier type 'fax'"):
-        erase.run(spark, cfg, D, identifiers=["fax=123"])
+        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["fax=123"])
     for name, df in contents.items():
         assertDataFrameEqual(lh.read(name), df)
 

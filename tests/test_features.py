@@ -229,3 +229,42 @@ def test_point_in_time_check_passes_real_rows_and_catches_leaks(spark, portrait_
     want = spark.createDataFrame([(p, "label window starts on or before as_of_date") for p in ("p1", "p2", "p3")],
                                  "person_id string, leak string")
     assertDataFrameEqual(got, want)
+
+
+def test_daily_changes_replace_the_day_and_the_redone_persons_rows(spark):
+    from portrait.features.recompute import DELETE, daily_changes
+
+    schema = "person_id string, day date, sessions long"
+    d1, d2 = D - dt.timedelta(days=2), D - dt.timedelta(days=1)
+    current = spark.createDataFrame([
+        ("pA", d1, 1), ("pA", D, 1),      # pA: day D recomputed, day d1 untouched
+        ("pR", d1, 2), ("pR", d2, 3),     # pR redone: d1 changes, d2 vanished (moved to another person)
+        ("pX", D, 5),                     # pX's row of D is gone from silver
+        ("pR", D + dt.timedelta(days=1), 9),  # after D: never touched
+    ], schema)
+    changed = spark.createDataFrame([("pA", D, 2), ("pR", d1, 4), ("pN", D, 1)], schema)
+    redo = spark.createDataFrame([("pR",)], "person_id string")
+    got = daily_changes(changed, current, redo, date=D)
+    want = spark.createDataFrame([
+        ("pA", D, 2, False), ("pR", d1, 4, False), ("pN", D, 1, False),
+        ("pR", d2, 3, True), ("pX", D, 5, True),
+    ], f"{schema}, {DELETE} boolean")
+    assertDataFrameEqual(got, want)
+
+
+def test_persons_to_recompute_is_a_distinct_frame_of_moved_and_late_persons(spark):
+    from portrait.features.recompute import persons_to_recompute, relanded_dates
+
+    history = spark.createDataFrame([
+        (D, "merge", "pM1", ["pM2"]), (D, "new", "pN", None), (D - dt.timedelta(days=1), "split", "pOld", None),
+    ], "as_of_date date, change string, person_id string, related_person_ids array<string>")
+    early = dt.datetime.combine(D - dt.timedelta(days=3), dt.time(9))
+    events = spark.createDataFrame([
+        ("pL", early, D),                                         # landed on D for an earlier day
+        ("pT", dt.datetime.combine(D, dt.time(9)), D),            # on time
+        ("pF", early, D - dt.timedelta(days=3)),                  # its landing date was re-ingested on D
+        (None, early, D),
+    ], "person_id string, ts timestamp, date date")
+    audit = spark.createDataFrame([(D, [D - dt.timedelta(days=3), D])], "date date, late_dates array<date>")
+    got = persons_to_recompute(history, [(events, "ts")], relanded_dates(audit, date=D), date=D)
+    assertDataFrameEqual(got, spark.createDataFrame([("pM1",), ("pM2",), ("pL",), ("pF",)], "person_id string"))

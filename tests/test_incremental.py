@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from portrait import features
+from portrait import features, keys
 from portrait.io import Lakehouse
 from portrait import catalog
 from helpers import make_config
@@ -93,13 +93,13 @@ def _silver(spark, *, merged: bool):
 def _write_silver(lake: Lakehouse, frames, *, upto: dt.date) -> None:
     events, orders, social, customers = frames
     for name, df in ((catalog.SILVER_EVENTS, events), (catalog.SILVER_ORDERS, orders), (catalog.SILVER_SOCIAL, social)):
-        lake.replace_range(df.where(F.col("date") <= F.lit(upto)), name, start=features.BEGINNING, end=upto)
+        lake.replace_range(df.where(F.col("date") <= F.lit(upto)), name, start=keys.BEGINNING, end=upto)
     lake.overwrite(customers, catalog.SILVER_CUSTOMERS)
 
 
 def _full_build(lake: Lakehouse, cfg, date: dt.date, landed_by: dt.date | None = None):
-    daily = features.daily_from_silver(lake, cfg, upto=date, landed_by=landed_by or date)
-    return features.portraits(lake, cfg, [date], daily=daily)
+    daily = features.daily_from_silver(lake, cfg.features, upto=date, landed_by=landed_by or date)
+    return features.portraits(lake, cfg.features, [date], daily=daily)
 
 
 @pytest.fixture(scope="module")
@@ -110,22 +110,22 @@ def lake_after_d(spark, tmp_path_factory):
     _write_silver(lake, _silver(spark, merged=False), upto=ago(1))
     history = [(ago(1), "grow", "pB", [], 1, 0)]
     lake.replace_range(spark.createDataFrame(history, HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=ago(1))
-    modes = [features.run(spark, cfg, ago(2))["mode"], features.run(spark, cfg, ago(1))["mode"]]
+    runs = [features.run(lake, cfg.features, ago(2)), features.run(lake, cfg.features, ago(1))]
     before = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == ago(1))
     at_d_minus_1 = spark.createDataFrame(before.collect(), before.schema)
 
     _write_silver(lake, _silver(spark, merged=True), upto=D)
     history = [(D, "merge", "pM1", ["pM2"], 3, 0), (D, "new", "pN", [], 1, 0)]
     lake.replace_range(spark.createDataFrame(history, HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=D)
-    modes.append(features.run(spark, cfg, D)["mode"])
+    runs.append(features.run(lake, cfg.features, D))
     first = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D)
     first = spark.createDataFrame(first.collect(), first.schema)
-    modes.append(features.run(spark, cfg, D)["mode"])
-    return cfg, lake, modes, at_d_minus_1, first
+    runs.append(features.run(lake, cfg.features, D))
+    return cfg, lake, [r["mode"] for r in runs], at_d_minus_1, first, runs
 
 
 def test_incremental_day_equals_a_full_build(spark, lake_after_d):
-    cfg, lake, modes, _, _ = lake_after_d
+    cfg, lake, modes, _, _, _ = lake_after_d
     assert modes[:3] == ["full", "incremental", "incremental"]
     got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D)
     # Window sums are exact integers in both (features.portrait.UNITS): equal to the last bit.
@@ -133,7 +133,7 @@ def test_incremental_day_equals_a_full_build(spark, lake_after_d):
 
 
 def test_what_moved_between_the_two_days(spark, lake_after_d):
-    _, lake, _, before, _ = lake_after_d
+    _, lake, _, before, _, _ = lake_after_d
     cols = ["person_id", "sessions_7d", "revenue_7d", "orders_90d", "revenue_365d", "days_since_last_visit",
             "latest_input_date", "gender"]
     schema = ("person_id string, sessions_7d double, revenue_7d double, orders_90d double, revenue_365d double, "
@@ -158,12 +158,19 @@ def test_what_moved_between_the_two_days(spark, lake_after_d):
 
 
 def test_daily_activity_is_kept_equal_to_silver(spark, lake_after_d):
-    cfg, lake, _, _, _ = lake_after_d
-    assertDataFrameEqual(lake.read(features.DAILY), features.daily_from_silver(lake, cfg, upto=D, landed_by=D))
+    cfg, lake, _, _, _, _ = lake_after_d
+    assertDataFrameEqual(lake.read(features.DAILY), features.daily_from_silver(lake, cfg.features, upto=D, landed_by=D))
+
+
+def test_the_summary_counts_the_portrait_rows_written(spark, lake_after_d):
+    *_, runs = lake_after_d
+    for summary, day in zip(runs, (ago(2), ago(1), D, D)):
+        persons = lake_after_d[1].read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == day).count()
+        assert summary["persons"] == summary["rows"] == persons and summary["dates"] == 1
 
 
 def test_a_rerun_of_d_changes_nothing(spark, lake_after_d):
-    _, lake, modes, _, first = lake_after_d
+    _, lake, modes, _, first, _ = lake_after_d
     assert modes[3] == "incremental"
     assertDataFrameEqual(lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D), first)
     # State rows are persons with activity in the history window: not pC (CRM only), nor pOld any more.
@@ -171,8 +178,8 @@ def test_a_rerun_of_d_changes_nothing(spark, lake_after_d):
 
 
 def test_a_backfilled_range_equals_day_by_day_builds(spark, lake_after_d):
-    cfg, lake, _, _, _ = lake_after_d
-    features.run(spark, cfg, D, start=ago(2))
+    cfg, lake, _, _, _, _ = lake_after_d
+    features.run(lake, cfg.features, D, start=ago(2))
     for day in (ago(2), D):
         got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == day)
         # A backfill reads what landed by its last date (pL's late row reaches day -2 too).
@@ -185,13 +192,13 @@ def test_a_state_of_an_older_layout_is_rebuilt_not_moved_on(spark, tmp_path):
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     _write_silver(lake, _silver(spark, merged=True), upto=D)
     lake.replace_range(spark.createDataFrame([], HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=D)
-    features.run(spark, cfg, ago(1), incremental=False)
+    features.run(lake, cfg.features, ago(1), incremental=False)
     state = lake.read(features.STATE)
     sums = [f.name for f in state.schema.fields if f.dataType.typeName() == "long"]
     old = state.select(*[F.col(c).cast("decimal(30,10)").alias(c) if c in sums else F.col(c) for c in state.columns])
     lake.overwrite(spark.createDataFrame(old.collect(), old.schema), features.STATE, replace_schema=True)
 
-    assert features.run(spark, cfg, D)["mode"] == "full"
+    assert features.run(lake, cfg.features, D)["mode"] == "full"
     assert {lake.read(features.STATE).schema[c].dataType.typeName() for c in sums} == {"long"}
     assert lake.read(features.STATE).select("as_of_date").distinct().collect() == [(D,)]
-    assert features.run(spark, cfg, D + dt.timedelta(days=1))["mode"] == "incremental"
+    assert features.run(lake, cfg.features, D + dt.timedelta(days=1))["mode"] == "incremental"

@@ -10,6 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from portrait.models import evaluation, labels, plots, promotion, propensity
 from portrait.models.labels import TrainingSets
+from portrait.train.promotion import gate
 
 D = dt.date(2026, 6, 30)
 FEATURES = ["f_signal", "f_noise"]
@@ -193,7 +194,7 @@ def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, syntheti
     good = propensity.fit_calibrated(synthetic_sets, FEATURES, params, seed=7)
     with mlflow.start_run():
         v1 = registry.log_and_register(good.model, name=name)
-        first = promotion.gate(name, v1, metrics=good.test.metrics, oot_rows=synthetic_sets.test, policy=policy)
+        first = gate(name, v1, metrics=good.test.metrics, oot_rows=synthetic_sets.test, policy=policy)
     assert first.promote and first.reason.startswith("no champion")
 
     # A challenger trained on shuffled labels: same rows, no signal left to learn.
@@ -202,7 +203,7 @@ def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, syntheti
     worse = propensity.fit_calibrated(worse_sets, FEATURES, params, seed=7)
     with mlflow.start_run():
         v2 = registry.log_and_register(worse.model, name=name)
-        second = promotion.gate(name, v2, metrics=worse.test.metrics, oot_rows=synthetic_sets.test, policy=policy)
+        second = gate(name, v2, metrics=worse.test.metrics, oot_rows=synthetic_sets.test, policy=policy)
 
     assert not second.promote
     assert second.champion_version == v1

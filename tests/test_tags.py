@@ -90,7 +90,7 @@ def test_percentile_without_filter_and_integer_feature(spark):
 
 def test_the_shipped_catalog_loads_against_the_registry(spark, tmp_path):
     cfg = make_config(tmp_path)
-    loaded = tags.configured_tags(spark, cfg)
+    loaded = tags.configured_tags(spark, cfg.tags, features_conf=cfg.features, conf_dir=cfg.conf_dir)
     names = [t.name for t in loaded]
     assert {"city_tier_1", "sneaker_lover", "frequent_buyer", "top_spender_20pct", "positive_reviewer"} <= set(names)
     assert {t.group for t in loaded} == set(tags.GROUPS)
@@ -230,16 +230,18 @@ def test_tags_and_audience_jobs_write_and_replace(spark, tmp_path):
     ], "person_id string, as_of_date date, city_tier int, orders_90d double, preferred_category_90d string"))
     lake.replace_range(portrait, catalog.GOLD_PORTRAIT, start=D2)
 
-    counts = tags.run(spark, cfg, D2)
-    assert tags.run(spark, cfg, D2) == counts  # a rerun replaces the date
-    assert {k: v for k, v in counts.items() if v} == {"city_tier_1": 3, "frequent_buyer": 3, "sneaker_lover": 2,
-                                                       "beauty_lover": 1}
-    assert set(counts) == {t.name for t in tags.configured_tags(spark, cfg)}
+    sections = {"features_conf": cfg.features, "conf_dir": cfg.conf_dir}
+    summary = tags.run(lake, cfg.tags, D2, **sections)
+    assert tags.run(lake, cfg.tags, D2, **sections) == summary  # a rerun replaces the date
+    catalog_size = len(tags.configured_tags(spark, cfg.tags, features_conf=cfg.features, conf_dir=cfg.conf_dir))
+    assert summary == {"date": D2.isoformat(), "tags": catalog_size, "rows": 9}  # rows: from the commit's metrics
+    counts = {r["tag"]: r["count"] for r in lake.read(catalog.GOLD_TAGS).groupBy("tag").count().collect()}
+    assert counts == {"city_tier_1": 3, "frequent_buyer": 3, "sneaker_lover": 2, "beauty_lover": 1}
 
-    first = audience.run(spark, cfg, D2, name="tier1_frequent", where="city_tier_1 and frequent_buyer")
+    first = audience.run(lake, cfg.tags, D2, **sections, name="tier1_frequent", where="city_tier_1 and frequent_buyer")
     assert first == {"name": "tier1_frequent", "date": D2.isoformat(), "persons": 2}
-    audience.run(spark, cfg, D2, name="sneaker_fans", where="sneaker_lover")
-    again = audience.run(spark, cfg, D2, name="tier1_frequent",
+    audience.run(lake, cfg.tags, D2, **sections, name="sneaker_fans", where="sneaker_lover")
+    again = audience.run(lake, cfg.tags, D2, **sections, name="tier1_frequent",
                          where="city_tier = 1 and sneaker_lover and frequent_buyer")
     assert again["persons"] == 1
     got = lake.read(catalog.GOLD_AUDIENCES).drop("created_at")
@@ -249,7 +251,7 @@ def test_tags_and_audience_jobs_write_and_replace(spark, tmp_path):
     ], "name string, date date, person_id string, definition string")
     assertDataFrameEqual(got, want)
     with pytest.raises(ValueError, match="run `portrait tags --date 2026-10-01` first"):
-        audience.run(spark, cfg, D1, name="x", where="true")
+        audience.run(lake, cfg.tags, D1, **sections, name="x", where="true")
 
 
 @pytest.mark.slow
@@ -259,5 +261,5 @@ def test_tags_job_on_a_portrait_older_than_the_registry_says_to_rebuild_it(spark
     stale = full_portrait(spark.createDataFrame([("p_a", D2, 1)], "person_id string, as_of_date date, city_tier int"))
     lake.replace_range(stale.drop("age_band"), catalog.GOLD_PORTRAIT, start=D2)
     with pytest.raises(ValueError, match=r"(?s)tag 'age_under_25'.*age_band.*rebuild it with `portrait features"):
-        tags.run(spark, cfg, D2)
+        tags.run(lake, cfg.tags, D2, features_conf=cfg.features, conf_dir=cfg.conf_dir)
     assert not lake.exists(catalog.GOLD_TAGS)

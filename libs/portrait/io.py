@@ -10,6 +10,8 @@ after a job, never half of it; a failed job leaves the table as it was. Every wr
   untouched, and a row outside it in the new data fails the write.
 - `overwrite` replaces a current-state table (e.g. the identity map) in one commit.
 - `append_once` appends under a (app_id, version) transaction id: a retried append is a no-op.
+- `merge` upserts (and deletes flagged rows) by key columns: a change to part of a table's rows
+  that no date range describes (all days of some persons).
 - `add_columns` adds the columns a published schema grew by (null in old rows), explicitly.
 - `delete_where` deletes matching rows in one commit; `purge_removed_files` then vacuums with
   retention 0 so that removed rows are gone from storage too (erasure only: see `portrait.erase`).
@@ -24,7 +26,8 @@ import datetime as dt
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from functools import reduce
+from typing import Iterator, Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -149,6 +152,27 @@ class Lakehouse:
             .option("mergeSchema", str(merge_schema).lower())
             .save(self.path(table))
         )
+        return self.last_commit(table)
+
+    def merge(self, df: DataFrame, table: Table, *, on: Sequence[str], delete: str | None = None) -> Commit:
+        """MERGE `df` into an existing `table` on the key columns `on`, in one commit.
+
+        A row of `df` replaces the table's row with the same key, or is inserted. With `delete` (the
+        name of a boolean column of `df`, not written), a row whose flag is true deletes the table's
+        row with its key instead, and is never inserted. `df` holds at most one row per key.
+        """
+        rows = df.drop(delete) if delete else df
+        self._ensure(rows, table)
+        columns = self._columns(table, rows)
+        values = {c: F.col(f"s.`{c}`") for c in columns}
+        matches = reduce(Column.__and__, [F.col(f"t.`{k}`") == F.col(f"s.`{k}`") for k in on])
+        merge = DeltaTable.forPath(self.spark, self.path(table)).alias("t").merge(df.alias("s"), matches)
+        if delete:
+            flag = F.col(f"s.`{delete}`")
+            merge = merge.whenMatchedDelete(flag).whenMatchedUpdate(set=values).whenNotMatchedInsert(~flag, values)
+        else:
+            merge = merge.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values)
+        merge.execute()
         return self.last_commit(table)
 
     def add_columns(self, table: Table, columns: Mapping[str, str] | None = None) -> list[str]:

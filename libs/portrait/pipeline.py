@@ -118,25 +118,27 @@ def _features(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date
               full: bool = False) -> Any:
     from portrait import features
 
-    return features.run(spark, cfg, date, start=start, incremental=not full)
+    return features.run(_lake(spark, cfg), cfg.features, date, start=start, incremental=not full)
 
 
 def _tags(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import tags
 
-    return tags.run(spark, cfg, date)
+    return tags.run(_lake(spark, cfg), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir)
 
 
 def _audience(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: str) -> Any:
     from portrait import audience
 
-    return audience.run(spark, cfg, date, name=name, where=where)
+    return audience.run(_lake(spark, cfg), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir,
+                        name=name, where=where)
 
 
 def _train(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import train
 
-    return train.run(spark, cfg, date)
+    return train.run(_lake(spark, cfg), cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
+                     config_sha256=train.config_sha256(cfg))
 
 
 def _score(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
@@ -157,7 +159,7 @@ def _erase(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list
            person_ids: list[str] | None = None) -> Any:
     from portrait import erase
 
-    return erase.run(spark, cfg, date, identifiers=identifiers, person_ids=person_ids)
+    return erase.run(_lake(spark, cfg), date, pii_key=cfg.pii_key(), identifiers=identifiers, person_ids=person_ids)
 
 
 _RUNNERS: dict[str, Callable[..., Any]] = {

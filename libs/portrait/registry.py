@@ -15,7 +15,7 @@ from pyspark.ml import PipelineModel
 from portrait.config import MlflowConfig
 
 CHAMPION = "champion"
-CHALLENGER = "challenger"  # a registered version that was not promoted (models.promotion)
+CHALLENGER = "challenger"  # a registered version that was not promoted (train.promotion)
 
 
 def configure(cfg: MlflowConfig) -> str:

@@ -14,6 +14,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait.keys import typed
+
 # Lower rank = better anchor for a stable person id (an account outlives cookies and phones).
 ANCHOR_RANK = {"account": 0, "phone": 1, "email": 2, "wechat_id": 3, "social_author": 4, "cookie": 5}
 PAIR = ("type_a", "value_a", "type_b", "value_b")
@@ -72,18 +74,18 @@ def dated_links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, cr
     if ordered is None:
         ordered = checkout_orders(clickstream, orders)
     parts = [
-        _pairs(ordered, ("cookie", "anonymous_id"), ("phone", "phone_hash")),
-        _pairs(ordered, ("cookie", "anonymous_id"), ("email", "email_hash")),
-        _pairs(social, ("social_author", "author_id"), ("account", "account_id")),
-        _pairs(social, ("social_author", "author_id"), ("wechat_id", "wechat_id_hash")),
-        _pairs(social, ("account", "account_id"), ("wechat_id", "wechat_id_hash")),  # as CRM orients it
-        _pairs(clickstream, ("cookie", "anonymous_id"), ("account", "user_id")),
-        _pairs(orders, ("account", "account_id"), ("phone", "phone_hash")),
-        _pairs(orders, ("account", "account_id"), ("email", "email_hash")),
-        _pairs(guest, ("phone", "phone_hash"), ("email", "email_hash")),
-        _pairs(crm, ("account", "account_id"), ("phone", "phone_hash")),
-        _pairs(crm, ("account", "account_id"), ("email", "email_hash")),
-        _pairs(crm, ("account", "account_id"), ("wechat_id", "wechat_id_hash")),
+        _pairs(ordered, typed("anonymous_id"), typed("phone_hash")),
+        _pairs(ordered, typed("anonymous_id"), typed("email_hash")),
+        _pairs(social, typed("author_id"), typed("account_id")),
+        _pairs(social, typed("author_id"), typed("wechat_id_hash")),
+        _pairs(social, typed("account_id"), typed("wechat_id_hash")),  # as CRM orients it
+        _pairs(clickstream, typed("anonymous_id"), typed("user_id")),
+        _pairs(orders, typed("account_id"), typed("phone_hash")),
+        _pairs(orders, typed("account_id"), typed("email_hash")),
+        _pairs(guest, typed("phone_hash"), typed("email_hash")),
+        _pairs(crm, typed("account_id"), typed("phone_hash")),
+        _pairs(crm, typed("account_id"), typed("email_hash")),
+        _pairs(crm, typed("account_id"), typed("wechat_id_hash")),
     ]
     return reduce(DataFrame.unionByName, parts).groupBy(*PAIR).agg(F.min("first_seen").alias("first_seen"))
 
@@ -95,18 +97,18 @@ def identifiers(clickstream: DataFrame, orders: DataFrame, social: DataFrame, cr
         return df.where(F.col(col).isNotNull()).select(F.lit(id_type).alias("id_type"), F.col(col).alias("id_value"))
 
     parts = [
-        ids(clickstream, "cookie", "anonymous_id"),
-        ids(clickstream, "account", "user_id"),
-        ids(orders, "account", "account_id"),
-        ids(orders, "phone", "phone_hash"),
-        ids(orders, "email", "email_hash"),
-        ids(social, "wechat_id", "wechat_id_hash"),
-        ids(social, "social_author", "author_id"),
-        ids(social, "account", "account_id"),
-        ids(crm, "account", "account_id"),
-        ids(crm, "phone", "phone_hash"),
-        ids(crm, "email", "email_hash"),
-        ids(crm, "wechat_id", "wechat_id_hash"),
+        ids(clickstream, *typed("anonymous_id")),
+        ids(clickstream, *typed("user_id")),
+        ids(orders, *typed("account_id")),
+        ids(orders, *typed("phone_hash")),
+        ids(orders, *typed("email_hash")),
+        ids(social, *typed("wechat_id_hash")),
+        ids(social, *typed("author_id")),
+        ids(social, *typed("account_id")),
+        ids(crm, *typed("account_id")),
+        ids(crm, *typed("phone_hash")),
+        ids(crm, *typed("email_hash")),
+        ids(crm, *typed("wechat_id_hash")),
     ]
     return reduce(DataFrame.unionByName, parts).distinct()
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pyspark.ml.feature import SQLTransformer, VectorAssembler
 
-# Recency features are null for "never": impute a value beyond any window instead of 0 (= today).
-NEVER_DAYS = 999.0
+from portrait.keys import NEVER_DAYS
 
 
 def _value(column: str, *, log_scale: bool) -> str:

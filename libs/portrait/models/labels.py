@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait.keys import in_share
+
 CHURN_LOOKBACK_DAYS = 90  # = generator.truth.CHURN_LOOKBACK_DAYS
 
 
@@ -71,16 +73,6 @@ def with_churn_label(portraits: DataFrame, daily: DataFrame, *, churn_days: int,
             .drop("active", "stayed"))
 
 
-def person_bucket(salt: str) -> Column:
-    """A stable number in [0, 1000) per person, independent of partitioning."""
-    return F.pmod(F.xxhash64(F.lit(salt), F.col("person_id")), F.lit(1000))
-
-
-def in_fraction(salt: str, fraction: float) -> Column:
-    """True for about `fraction` of persons, the same ones on every run for the same salt."""
-    return person_bucket(salt) < F.lit(int(round(fraction * 1000)))
-
-
 @dataclass(frozen=True)
 class TrainingSets:
     """Disjoint by person: `train` (fit and tune) holds earlier as-of dates of the non-test,
@@ -105,8 +97,8 @@ def training_sets(labelled: DataFrame, *, oot_dates: list[dt.date], test_fractio
     """
     if not oot_dates:
         raise ValueError("training_sets needs at least one out-of-time as-of date (train.oot_dates >= 1)")
-    test_person = in_fraction("test", test_fraction)
-    calibration_person = ~test_person & in_fraction("calibration", calibration_fraction)
+    test_person = in_share("test", test_fraction)
+    calibration_person = ~test_person & in_share("calibration", calibration_fraction)
     is_oot = F.col("as_of_date").isin([F.lit(d) for d in oot_dates])
     earlier = F.col("as_of_date") < F.lit(min(oot_dates))
     return TrainingSets(

@@ -3,8 +3,9 @@
 The candidate must pass absolute floors (AUC, ECE) and, when there is a champion, beat the
 champion's AUC on the candidate's out-of-time test rows by a margin. The champion is scored on
 those rows (it takes raw portrait rows, like scoring does), so both AUCs see the same persons
-and dates. A version that is not promoted gets the `challenger` alias; either way the version
-carries a `promotion_decision` tag saying why.
+and dates. No registry access here: the train stage (`train.promotion.gate`) loads the champion,
+and sets the alias (`champion`, or `challenger` for a version not promoted) and the
+`promotion_decision` tag saying why.
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pyspark.errors import AnalysisException
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 
-from portrait import registry
 from portrait.models import evaluation
 
 DECISION_TAG = "promotion_decision"
@@ -53,16 +54,15 @@ def decide(*, auc: float, ece: float, champion_auc: Optional[float], policy: Pro
                           f"ece {ece:.3f} <= ceiling {policy.max_ece:.3f}", champion_version, champion_auc)
 
 
-def champion_auc_on(name: str, oot_rows: DataFrame) -> tuple[Optional[str], Optional[float], str]:
-    """(version, AUC on `oot_rows`, note) of the current champion; (None, None, note) without one.
+def champion_auc_on(champion: tuple[PipelineModel, str] | None, oot_rows: DataFrame) -> tuple[Optional[str], Optional[float], str]:
+    """(version, AUC on `oot_rows`, note) of the current champion (model, version); (None, None, note) without one.
 
     A champion that cannot read today's portrait rows (a column it needs is gone) could not score
     either, so it does not block a candidate that can; the note says so.
     """
-    current = registry.load_champion_if_any(name)
-    if current is None:
+    if champion is None:
         return None, None, "no champion"
-    model, version, _ = current
+    model, version = champion
     version = str(version)  # the registry hands back an int on some stores
     try:
         return version, evaluation.model_auc(model, oot_rows), ""
@@ -70,23 +70,13 @@ def champion_auc_on(name: str, oot_rows: DataFrame) -> tuple[Optional[str], Opti
         return None, None, f"champion v{version} cannot score the current portrait ({str(exc).splitlines()[0][:200]})"
 
 
-def gate(name: str, version: str, *, metrics: dict[str, float], oot_rows: DataFrame,
-         policy: PromotionPolicy) -> Decision:
-    """Decide on `version` of `name` (already registered), set its alias and `promotion_decision` tag.
-
-    Args:
-        metrics: the candidate's out-of-time metrics (`auc`, `ece`), from `evaluation.evaluate`.
-        oot_rows: the labelled out-of-time test rows those metrics come from.
-    """
-    champion_version, champion_auc, note = champion_auc_on(name, oot_rows)
+def decide_against(champion: tuple[PipelineModel, str] | None, *, metrics: dict[str, float], oot_rows: DataFrame,
+                   policy: PromotionPolicy) -> Decision:
+    """The decision on a candidate with out-of-time `metrics` (`auc`, `ece`) against `champion`,
+    re-scored on the candidate's labelled out-of-time test rows `oot_rows`."""
+    champion_version, champion_auc, note = champion_auc_on(champion, oot_rows)
     decision = decide(auc=metrics["auc"], ece=metrics["ece"], champion_auc=champion_auc, policy=policy,
                       champion_version=champion_version)
     if note and note != "no champion":
         decision = Decision(decision.promote, f"{decision.reason} ({note})", None, None)
-    if decision.promote:
-        registry.set_champion(name, version)
-    else:
-        registry.set_alias(name, registry.CHALLENGER, version)
-    registry.set_version_tags(name, version, {DECISION_TAG: ("promoted: " if decision.promote else "not promoted: ")
-                                              + decision.reason})
     return decision

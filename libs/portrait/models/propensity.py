@@ -17,14 +17,15 @@ from pyspark.sql import Column, DataFrame
 from portrait.models import calibration, evaluation
 from portrait.models.evaluation import Report, raw_probability
 from portrait.models.inputs import input_stages
-from portrait.models.labels import TrainingSets, person_bucket, with_purchase_label  # noqa: F401 - re-exported
+from portrait.keys import in_share
+from portrait.models.labels import TrainingSets, with_purchase_label  # noqa: F401 - re-exported
 
 VALIDATION_FRACTION = 0.25  # share of train persons that score the tuning trials
 
 
 def split_by_person(df: DataFrame, *, fraction: float, salt: str) -> tuple[DataFrame, DataFrame]:
     """(rest, held_out): each person lands entirely on one side."""
-    held = person_bucket(salt) < int(round(fraction * 1000))
+    held = in_share(salt, fraction)
     return df.where(~held), df.where(held)
 
 

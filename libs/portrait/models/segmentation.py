@@ -18,8 +18,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-# Recency is null for "never in the history window": a value beyond any window, like the other models.
-NEVER_DAYS = 999.0
+from portrait.keys import NEVER_DAYS  # recency null = never: beyond any window, like the other models
 
 
 def _n(column: str) -> str:

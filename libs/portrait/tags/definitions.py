@@ -8,15 +8,11 @@ broadcast back to the rows: the value of the ceil(top * n)-th highest person (ap
 large n, within 1/10000 of the rank). Ties at the threshold are in, so a tag may hold slightly
 more than `top` of the population.
 
-    python -m portrait.tags --out docs/tag_catalog.md [--conf conf/local.yaml]
-
-renders the catalog as Markdown.
+This module holds the catalog model and its validation; `tags.evaluate` computes the tags,
+`tags.run` is the stage and `tags.markdown` renders the catalog (`python -m portrait.tags`).
 """
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import logging
 import re
 import typing
 from pathlib import Path
@@ -24,18 +20,13 @@ from typing import Annotated, Iterable, Literal, Optional, Sequence
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pyspark.errors import AnalysisException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from portrait.config import Config, ConfigError, load_config
-from portrait.features.catalog import write_or_print
+from portrait.config import ConfigError, FeaturesConfig, TagsConfig
 from portrait.features.registry import features
-from portrait.io import Lakehouse
-from portrait import catalog
 from portrait.validated import Frozen, load_yaml_model
-
-log = logging.getLogger(__name__)
 
 Group = Literal["basic", "behaviour", "interest"]
 GROUPS: tuple[str, ...] = typing.get_args(Group)
@@ -192,127 +183,7 @@ def load_tags(path: str | Path, schema: T.StructType, *, spark: SparkSession) ->
     return tags
 
 
-def configured_tags(spark: SparkSession, cfg: Config) -> tuple[Tag, ...]:
-    """The catalog named by `tags.file` (relative to the conf folder), checked against the registry."""
-    return load_tags(cfg.conf_dir / cfg.tags.file, portrait_schema(cfg.features.categories), spark=spark)
-
-
-# --- evaluation ------------------------------------------------------------------------------
-
-def _holds(expression: Optional[str]) -> Column:
-    return F.coalesce(F.expr(expression), F.lit(False)) if expression else F.lit(True)
-
-
-def _eligible(tag: Tag) -> Column:
-    """A row in the percentile's population: a non-null feature and the `when` filter holds."""
-    return F.col(tag.percentile.feature).isNotNull() & _holds(tag.when)
-
-
-def _threshold(i: int) -> str:
-    return f"__tag_threshold_{i}"
-
-
-def evaluate(portrait: DataFrame, tags: Sequence[Tag]) -> DataFrame:
-    """The tags of every portrait row.
-
-    Args:
-        portrait: `gold.portrait` rows (any as-of dates; at least the columns the tags use).
-        tags: the catalog (`load_tags`).
-
-    Returns:
-        person_id string, as_of_date date, tag string: one row per tag that holds; a row whose
-        expression is null is not tagged.
-    """
-    if not tags:
-        raise ValueError("evaluate needs at least one tag")
-    percentiles = [(i, t) for i, t in enumerate(tags) if t.percentile is not None]
-    rows = portrait
-    if percentiles:
-        # One small row per as-of date: each percentile tag's threshold over its own population.
-        thresholds = portrait.groupBy("as_of_date").agg(*[
-            (-F.percentile_approx(F.when(_eligible(t), -F.col(t.percentile.feature).cast("double")),
-                                  F.lit(t.percentile.top))).alias(_threshold(i))
-            for i, t in percentiles
-        ])
-        rows = portrait.join(F.broadcast(thresholds), on="as_of_date", how="left")
-
-    def holds(i: int, tag: Tag) -> Column:
-        if tag.percentile is None:
-            return _holds(tag.when)
-        value = F.col(tag.percentile.feature).cast("double")
-        return _eligible(tag) & F.coalesce(value >= F.col(_threshold(i)), F.lit(False))
-
-    names = F.array(*[F.when(holds(i, t), F.lit(t.name)) for i, t in enumerate(tags)])
-    return rows.select("person_id", "as_of_date", F.explode(F.array_compact(names)).alias("tag")).select(
-        F.col("person_id").cast("string").alias("person_id"),
-        F.col("as_of_date").cast("date").alias("as_of_date"),
-        F.col("tag").cast("string").alias("tag"),
-    )
-
-
-# --- the job ---------------------------------------------------------------------------------
-
-def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
-    """Evaluate the catalog on `gold.portrait` of `date` and replace that date in `gold.tags`.
-
-    Returns:
-        persons per tag, in catalog order (0 for a tag nobody has).
-    """
-    tags = configured_tags(spark, cfg)
-    lake = Lakehouse(spark, cfg.paths.lakehouse)
-    on_date = F.col("as_of_date") == F.lit(date)
-    portrait = lake.read(catalog.GOLD_PORTRAIT)
-    try:  # the catalog fits the registry; a table written by an older registry may lack columns
-        check_expressions(spark, tags, portrait.schema, source=catalog.GOLD_PORTRAIT)
-    except ConfigError as exc:
-        raise ValueError(f"{exc}\ngold.portrait does not have the columns of the feature registry: rebuild it "
-                         f"with `portrait features --date {date}` (and earlier dates) first") from None
-    lake.replace_range(evaluate(portrait.where(on_date), tags), catalog.GOLD_TAGS, start=date)
-    # One row per tag (a few dozen), not per person.
-    counts = {r["tag"]: r["count"] for r in lake.read(catalog.GOLD_TAGS).where(on_date).groupBy("tag").count().collect()}
-    log.info("tags as of %s: %s", date, counts)
-    return {t.name: int(counts.get(t.name, 0)) for t in tags}
-
-
-# --- the catalog as Markdown -----------------------------------------------------------------
-
-def to_markdown(tags: Sequence[Tag], *, source: str = "conf/tags.yaml") -> str:
-    """The catalog as a Markdown document, one table per group."""
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|")
-
-    lines = [
-        "# Tag catalog: `gold.tags`",
-        "",
-        f"Generated from `{source}` by `python -m portrait.tags --out docs/tag_catalog.md`; do not edit",
-        "by hand. A `when` tag holds where its expression over `gold.portrait` columns is true (null is",
-        "false). A percentile tag holds for the highest `top` share of the as-of date's population",
-        "(the persons passing `when` with a non-null feature), ties at the threshold included.",
-        "Tags combine with features in `portrait audience --where ...`.",
-    ]
-    for group in GROUPS:
-        lines += ["", f"## {group}", "", "| tag | description | definition |", "|---|---|---|"]
-        for t in (t for t in tags if t.group == group):
-            if t.percentile is None:
-                definition = f"`{t.when}`"
-            else:
-                definition = f"top {t.percentile.top:.0%} by `{t.percentile.feature}`"
-                definition += f" among `{t.when}`" if t.when else ""
-            lines.append(f"| `{t.name}` | {cell(t.description)} | {cell(definition)} |")
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the tag catalog as Markdown (structure checked, no Spark).")
-    parser.add_argument("--conf", type=Path, default=Path("conf/local.yaml"),
-                        help="config naming the catalog (tags.file) and the categories (default: %(default)s)")
-    parser.add_argument("--out", type=Path, help="file to write (default: print)")
-    args = parser.parse_args(argv)
-    cfg = load_config(args.conf)
-    path = cfg.conf_dir / cfg.tags.file
-    tags = parse_tags(path, portrait_schema(cfg.features.categories).fieldNames())
-    write_or_print(to_markdown(tags, source=f"{args.conf.parent / cfg.tags.file}"), args.out)
-
-
-if __name__ == "__main__":
-    main()
+def configured_tags(spark: SparkSession, conf: TagsConfig, *, features_conf: FeaturesConfig,
+                    conf_dir: Path) -> tuple[Tag, ...]:
+    """The catalog named by `tags.file` (relative to `conf_dir`, the conf folder), checked against the registry."""
+    return load_tags(conf_dir / conf.file, portrait_schema(features_conf.categories), spark=spark)

@@ -1,7 +1,4 @@
-"""Audiences: the persons of one date matching an expression over their tags and features.
-
-    portrait audience --conf conf/local.yaml --date 2026-11-01 --name tier1_sneakers \\
-        --where "city_tier = 1 and sneaker_lover and frequent_buyer"
+"""Audience builders: the persons of one date matching an expression over their tags and features.
 
 The expression is Spark SQL over every `gold.portrait` column plus one boolean column per catalog
 tag (false when the person does not have it). The persons are written to `gold.audiences` under
@@ -11,20 +8,12 @@ Every row carries `person_id`, so `portrait erase` removes a person from audienc
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from portrait.config import Config
-from portrait.io import Lakehouse
-from portrait.tags import NAME_PATTERN, check_boolean_expression, configured_tags
-from portrait import catalog
-
-log = logging.getLogger(__name__)
-
-TABLE = catalog.GOLD_AUDIENCES
+from portrait.tags.definitions import NAME_PATTERN, check_boolean_expression
 
 
 def with_tag_flags(portrait: DataFrame, tags: DataFrame, tag_names: Sequence[str]) -> DataFrame:
@@ -81,29 +70,3 @@ def audience_rows(members: DataFrame, *, name: str, date: dt.date, where: str) -
         F.lit(where).cast("string").alias("definition"),
         F.current_timestamp().alias("created_at"),
     )
-
-
-def run(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: str) -> dict:
-    """Build the audience `name` of `date` from `gold.portrait` and `gold.tags` and write it.
-
-    Rerunning a name on a date replaces that audience (other names and dates are untouched).
-
-    Returns:
-        {"name", "date", "persons"}: the audience's size.
-    """
-    check_name(name)
-    if not where or not where.strip():
-        raise ValueError("audience needs a non-empty --where expression")
-    tag_names = [t.name for t in configured_tags(spark, cfg)]
-    lake = Lakehouse(spark, cfg.paths.lakehouse)
-    on_date = F.col("as_of_date") == F.lit(date)
-    portrait_d = lake.read(catalog.GOLD_PORTRAIT).where(on_date)
-    tags_d = lake.read(catalog.GOLD_TAGS).where(on_date)
-    if not tags_d.limit(1).count():
-        raise ValueError(f"gold.tags has no rows for {date}: run `portrait tags --date {date}` first")
-    members = build(portrait_d, tags_d, where, tag_names=tag_names)
-    lake.replace_range(audience_rows(members, name=name, date=date, where=where), TABLE, start=date,
-                       where=F.col("name") == F.lit(name))
-    persons = lake.read(TABLE).where((F.col("date") == F.lit(date)) & (F.col("name") == F.lit(name))).count()
-    log.info("audience %s on %s (%s): %d persons", name, date, where, persons)
-    return {"name": name, "date": date.isoformat(), "persons": persons}
