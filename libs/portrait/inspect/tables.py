@@ -13,10 +13,10 @@ from portrait.io import Lakehouse
 
 NOT_AVAILABLE = "not available yet"
 
-# Tables of issue 16 (actions by value, contact history, holdout, uplift), by name: they are
-# declared in the catalog by that work; until then every section reading them says NOT_AVAILABLE.
-ACTIONS_SENT = "gold.actions_sent"
-ACTION_OUTCOMES = "gold.action_outcomes"
+# The contact history and the measured uplift: written once score and evaluate have run; until
+# then every section reading them says NOT_AVAILABLE.
+ACTIONS_SENT = catalog.GOLD_ACTIONS_SENT
+ACTION_OUTCOMES = catalog.GOLD_ACTION_OUTCOMES
 
 
 def optional_table(full_name: str) -> Table | None:
