@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     generate_s = time.perf_counter() - started
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     stages = {
-        "ingest": lambda: ingest.run(spark, cfg, date, start=start),
+        "ingest": lambda: ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                                     pii_key=cfg.pii_key(), start=start),
         "identity": lambda: identity.run(spark, cfg, date),
         "text": lambda: text.run(spark, cfg, date),
         "features": lambda: features.run(spark, cfg, date),

@@ -99,7 +99,7 @@ def _mentions(df, markers: list[str]):
 def lake(spark, tmp_path_factory):
     cfg = make_config(tmp_path_factory.mktemp("erase"))
     _landing(cfg)
-    ingest.run(spark, cfg, D)
+    ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, D, landing=cfg.paths.landing, pii_key=cfg.pii_key())
     identity.run(spark, cfg, D)
     features.run(spark, cfg, D)
     lh = Lakehouse(spark, cfg.paths.lakehouse)

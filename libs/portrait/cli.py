@@ -80,8 +80,10 @@ def run_job(job: str, spark, cfg: Config, args: argparse.Namespace):
         )
     if job == "ingest":
         from portrait import ingest
+        from portrait.io import Lakehouse
 
-        return ingest.run(spark, cfg, args.date, start=args.start, sources=args.sources)
+        return ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, args.date, landing=cfg.paths.landing,
+                          pii_key=cfg.pii_key(), start=args.start, sources=args.sources)
     if job == "identity":
         from portrait import identity
 

@@ -62,7 +62,8 @@ def run(spark: SparkSession, cfg: Config, args: argparse.Namespace) -> int:
             spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=scale, seed=seed, end_date=date,
             days=cfg.generator.days, horizon_days=cfg.train.horizon_days, dirty_fraction=cfg.generator.dirty_fraction))
     start = date - dt.timedelta(days=cfg.generator.days - 1)
-    stage("ingest", lambda: ingest.run(spark, cfg, date, start=start))
+    stage("ingest", lambda: ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                                         pii_key=cfg.pii_key(), start=start))
     stage("identity", lambda: identity.run(spark, cfg, date))
     stage("text", lambda: text.run(spark, cfg, date))
     stage("features", lambda: features.run(spark, cfg, date))

@@ -47,7 +47,7 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
     """
     known = [f.name for f in source.fields]
     ddl = ", ".join([f"{_quoted(n)} STRING" for n in known] + [f"`{_CORRUPT}` STRING"])
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "sep": source.delimiter}
     no_extra = F.lit(None).cast(_EXTRA_TYPE)
     no_missing = F.lit(None).cast("string")
     if source.format == "json":
@@ -105,7 +105,8 @@ def _typed(source: Source) -> dict[str, Column]:
         raw = F.col(f"r.{f.name}")
         value = F.when(~_blank(raw), F.trim(raw) if f.type != "string" else raw)
         if f.format and f.type in ("timestamp", "date"):
-            out[f.name] = F.try_to_timestamp(value, F.lit(f.format)).cast(f.type)
+            formats = (f.format,) if isinstance(f.format, str) else f.format  # tried in order
+            out[f.name] = F.coalesce(*[F.try_to_timestamp(value, F.lit(p)) for p in formats]).cast(f.type)
         else:
             out[f.name] = value if f.type == "string" else value.try_cast(f.type)
     return out
