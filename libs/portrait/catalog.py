@@ -218,9 +218,16 @@ GOLD_PROPENSITY_DAILY = _published(
                                           "no churn to predict) or without a churn champion"),
         Col("churn_days", "int", "churn window of the churn model"),
         Col("churn_model_version", "string", "registered version of the churn model; null without a champion"),
+        Col("p_alive", "double", "BG/NBD probability that the person is still an active buyer (models.btyd); null "
+                                 "without a completed order"),
+        Col("expected_purchases", "double", "BG/NBD expected purchase days in the next horizon_days; null without "
+                                            "a completed order"),
+        Col("expected_spend", "double", "customer value over the next horizon_days: expected purchases times the "
+                                        "Gamma-Gamma expected spend per purchase day; null without a completed order"),
     ),
-    probabilities=("purchase_propensity", "churn_propensity"),
-    migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING"},
+    probabilities=("purchase_propensity", "churn_propensity", "p_alive"),
+    migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING",
+                "p_alive": "DOUBLE", "expected_purchases": "DOUBLE", "expected_spend": "DOUBLE"},
 )
 GOLD_NEXT_ACTIONS_DAILY = _published(
     "next_actions_daily", "Next best action per person per date, with reason, channel, consent and holdout", (

@@ -19,6 +19,7 @@ from pyspark.storagelevel import StorageLevel
 from portrait import actions, registry
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait.models.clv import clv_columns
 from portrait.models.evaluation import model_probability
 from portrait.models import segmentation
 from portrait.models.propensity import person_bucket
@@ -96,6 +97,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date) -> dict[str, int]:
     scored = prop_model.transform(portrait)
     scored = scored.select(*portrait.columns, model_probability(scored).alias("purchase_propensity"))
     scored = _with_churn(scored, cfg)
+    scored = clv_columns(lake, scored, date=date, horizon_days=cfg.train.horizon_days)
     segmented = segmentation.with_segment_id(seg_model.transform(scored), cluster_to_segment)
     rows = segmented.select(
         *scored.columns,
