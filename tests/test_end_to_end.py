@@ -41,7 +41,8 @@ def pipeline(spark, tmp_path_factory):
                               "train.churn_days": 14, "train.churn_lookback_days": 30})
     generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.003, seed=11,
                        end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
-    counts = ingest.run(spark, cfg, D, start=D - dt.timedelta(days=DAYS - 1))
+    counts = ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, D, landing=cfg.paths.landing,
+                        pii_key=cfg.pii_key(), start=D - dt.timedelta(days=DAYS - 1))
     identity.run(spark, cfg, D)
     text.run(spark, cfg, D)
     features.run(spark, cfg, D)

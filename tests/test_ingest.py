@@ -55,7 +55,7 @@ def test_clickstream_lines_are_kept_quarantined_or_deduplicated(spark, lake_cfg)
     write_landing(lake_cfg, "clickstream", D, lines)
     counts = _ingest(spark, lake_cfg, D, sources=["clickstream"])
 
-    assert counts["clickstream"] == {"rows_read": 11, "rows_kept": 2, "rows_quarantined": 8,
+    assert counts["clickstream"] == {"rows_read": 11, "rows_kept": 2, "rows_written": 2, "rows_quarantined": 8,
                                      "duplicates_dropped": 1, "header_lines": 0, "files": 1, "files_empty": 0,
                                      "files_truncated": 0, "late_dates": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
@@ -86,7 +86,7 @@ def test_orders_hash_pii_and_quarantine_bad_values(spark, lake_cfg):
     ]
     write_landing(lake_cfg, "orders", D, lines)
     counts = _ingest(spark, lake_cfg, D, sources=["orders"])
-    assert counts["orders"] == {"rows_read": 7, "rows_kept": 2, "rows_quarantined": 5,
+    assert counts["orders"] == {"rows_read": 7, "rows_kept": 2, "rows_written": 2, "rows_quarantined": 5,
                                 "duplicates_dropped": 0, "header_lines": 1, "files": 1, "files_empty": 0,
                                 "files_truncated": 0, "late_dates": 0}
 
@@ -156,7 +156,7 @@ def test_quarantined_lines_carry_their_line_number_across_files_and_splits(spark
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
 
-    assert counts == {"rows_read": 18, "rows_kept": 12, "rows_quarantined": 6, "duplicates_dropped": 0,
+    assert counts == {"rows_read": 18, "rows_kept": 12, "rows_written": 12, "rows_quarantined": 6, "duplicates_dropped": 0,
                       "header_lines": 0, "files": 3, "files_empty": 1, "files_truncated": 1, "late_dates": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
@@ -201,7 +201,7 @@ def test_csv_files_are_read_by_their_own_header(spark, lake_cfg):
     write_landing(lake_cfg, "orders", D, [ORDERS_HEADER], name="header_only.csv")
     counts = _ingest(spark, lake_cfg, D, sources=["orders"])["orders"]
 
-    assert counts == {"rows_read": 4, "rows_kept": 2, "rows_quarantined": 2, "duplicates_dropped": 0,
+    assert counts == {"rows_read": 4, "rows_kept": 2, "rows_written": 2, "rows_quarantined": 2, "duplicates_dropped": 0,
                       "header_lines": 3, "files": 3, "files_empty": 1, "files_truncated": 0, "late_dates": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
