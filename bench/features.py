@@ -123,7 +123,8 @@ def _prepare(args, cfg_path: str) -> tuple:
         date = dt.date.fromisoformat(args.date)
         _ensure_landing(spark, cfg, work, args.scale, date)
         shutil.rmtree(cfg.paths.lakehouse, ignore_errors=True)
-        ingest.run(spark, cfg, date, start=date - dt.timedelta(days=cfg.generator.days - 1))
+        ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                   pii_key=cfg.pii_key(), start=date - dt.timedelta(days=cfg.generator.days - 1))
         identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
                      checkpoint_dir=cfg.spark.checkpoint_dir)
         origin = f"generated at SF {args.scale:g} in {work}"

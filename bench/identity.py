@@ -81,7 +81,8 @@ def _ingest_and_resolve(spark, cfg: Config, date: dt.date, cores: int) -> dict:
     per_source = {}
     for name in cfg.ingest.sources:
         t0 = time.perf_counter()
-        counts = ingest.run(spark, cfg, date, start=start, sources=[name])
+        counts = ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                            pii_key=cfg.pii_key(), start=start, sources=[name])
         per_source[name] = {"seconds": time.perf_counter() - t0, "raw_rows": counts[name]["rows_read"]}
     t0 = time.perf_counter()
     stats = identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     stages = {
-        "ingest": lambda: ingest.run(spark, cfg, date, start=start),
+        "ingest": lambda: ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                                     pii_key=cfg.pii_key(), start=start),
         "identity": lambda: identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
                                          checkpoint_dir=cfg.spark.checkpoint_dir),
         "text": lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,

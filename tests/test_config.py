@@ -121,7 +121,7 @@ def test_unknown_key_in_a_nested_section_lists_the_allowed_keys(tmp_path):
         load_config(_write(tmp_path, MINIMAL + text))
     assert str(err.value) == (
         f"{tmp_path / 'mine.yaml'}: ingest.mappings.online_retail.columns.colour: unknown key (allowed: "
-        "account_id, country, description, order_id, order_ts, product_id, quantity, unit_price)"
+        "account_id, country, currency, description, line_total, order_id, order_ts, product_id, quantity, unit_price)"
     )
 
 

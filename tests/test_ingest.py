@@ -20,6 +20,12 @@ AUDIT = ("rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped")
 ORDERS_HEADER = ("order_id,line_no,account_id,phone,email,order_ts,product_id,category,quantity,unit_price,"
                  "discount_amount,coupon_code,channel,status,ship_city")
 
+def _ingest(spark, cfg, date, **kw):
+    """The ingest stage as the CLI calls it: the lakehouse and the `ingest` section."""
+    return ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                      pii_key=cfg.pii_key(), **kw)
+
+
 
 def _event(event_id, event_type="page_view", ts="2026-11-01T10:00:00.000Z", **extra):
     return json.dumps({"event_id": event_id, "anonymous_id": "c1", "user_id": None, "session_id": "s1",
@@ -47,9 +53,9 @@ def test_clickstream_lines_are_kept_quarantined_or_deduplicated(spark, lake_cfg)
         _event("e8", "product_view", price=-3.0),            # negative price
     ]
     write_landing(lake_cfg, "clickstream", D, lines)
-    counts = ingest.run(spark, lake_cfg, D, sources=["clickstream"])
+    counts = _ingest(spark, lake_cfg, D, sources=["clickstream"])
 
-    assert counts["clickstream"] == {"rows_read": 11, "rows_kept": 2, "rows_quarantined": 8,
+    assert counts["clickstream"] == {"rows_read": 11, "rows_kept": 2, "rows_written": 2, "rows_quarantined": 8,
                                      "duplicates_dropped": 1, "header_lines": 0, "files": 1, "files_empty": 0,
                                      "files_truncated": 0, "late_dates": 0, "files_rejected": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
@@ -79,8 +85,8 @@ def test_orders_hash_pii_and_quarantine_bad_values(spark, lake_cfg):
         "O6,1,A2,,,2026-11-01 11:00:00,P3,toys,-1,4.00,,,app,completed,Beijing",           # negative qty, not a return
     ]
     write_landing(lake_cfg, "orders", D, lines)
-    counts = ingest.run(spark, lake_cfg, D, sources=["orders"])
-    assert counts["orders"] == {"rows_read": 7, "rows_kept": 2, "rows_quarantined": 5,
+    counts = _ingest(spark, lake_cfg, D, sources=["orders"])
+    assert counts["orders"] == {"rows_read": 7, "rows_kept": 2, "rows_written": 2, "rows_quarantined": 5,
                                 "duplicates_dropped": 0, "header_lines": 1, "files": 1, "files_empty": 0,
                                 "files_truncated": 0, "late_dates": 0, "files_rejected": 0}
 
@@ -100,15 +106,15 @@ def test_orders_hash_pii_and_quarantine_bad_values(spark, lake_cfg):
 
 def test_rerun_replaces_the_date_instead_of_appending(spark, lake_cfg):
     write_landing(lake_cfg, "clickstream", D, [_event("e1"), _event("e2")])
-    ingest.run(spark, lake_cfg, D, sources=["clickstream"])
-    ingest.run(spark, lake_cfg, D, sources=["clickstream"])
+    _ingest(spark, lake_cfg, D, sources=["clickstream"])
+    _ingest(spark, lake_cfg, D, sources=["clickstream"])
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assert lake.read(catalog.BRONZE_CLICKSTREAM).count() == 2
     assert lake.read(catalog.BRONZE_INGEST_AUDIT).count() == 2  # the audit is a log: one row per run
 
 
 def test_missing_source_folder_reads_nothing(spark, lake_cfg):
-    counts = ingest.run(spark, lake_cfg, D, sources=["social"])
+    counts = _ingest(spark, lake_cfg, D, sources=["social"])
     assert counts["social"]["rows_read"] == 0
     assert Lakehouse(spark, lake_cfg.paths.lakehouse).read(catalog.BRONZE_SOCIAL).count() == 0
 
@@ -146,11 +152,11 @@ def test_quarantined_lines_carry_their_line_number_across_files_and_splits(spark
     previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", "512")  # ~2 lines per split: many splits per file
     try:
-        counts = ingest.run(spark, lake_cfg, D, sources=["clickstream"])["clickstream"]
+        counts = _ingest(spark, lake_cfg, D, sources=["clickstream"])["clickstream"]
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
 
-    assert counts == {"rows_read": 18, "rows_kept": 12, "rows_quarantined": 6, "duplicates_dropped": 0,
+    assert counts == {"rows_read": 18, "rows_kept": 12, "rows_written": 12, "rows_quarantined": 6, "duplicates_dropped": 0,
                       "header_lines": 0, "files": 3, "files_empty": 1, "files_truncated": 1, "late_dates": 0, "files_rejected": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
@@ -193,9 +199,9 @@ def test_csv_files_are_read_by_their_own_header(spark, lake_cfg):
         ",".join(o[c] for c in no_status) for o in (dict(o1, order_id="O3"), dict(o1, order_id="O4"))
     ], name="no_status.csv")
     write_landing(lake_cfg, "orders", D, [ORDERS_HEADER], name="header_only.csv")
-    counts = ingest.run(spark, lake_cfg, D, sources=["orders"])["orders"]
+    counts = _ingest(spark, lake_cfg, D, sources=["orders"])["orders"]
 
-    assert counts == {"rows_read": 4, "rows_kept": 2, "rows_quarantined": 2, "duplicates_dropped": 0,
+    assert counts == {"rows_read": 4, "rows_kept": 2, "rows_written": 2, "rows_quarantined": 2, "duplicates_dropped": 0,
                       "header_lines": 3, "files": 3, "files_empty": 1, "files_truncated": 0, "late_dates": 0, "files_rejected": 0}
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
     assertDataFrameEqual(
@@ -234,8 +240,8 @@ def test_ids_kept_on_an_earlier_date_are_duplicates_or_quarantined(spark, lake_c
     write_landing(lake_cfg, "crm", D, [crm_header, crm_line])
     write_landing(lake_cfg, "clickstream", d2, [_event("e1"), _event("e2", "login"), _event("e3")])
     write_landing(lake_cfg, "crm", d2, [crm_header, crm_line])  # a change extract: the same account again
-    ingest.run(spark, lake_cfg, D, sources=["clickstream", "crm"])
-    counts = ingest.run(spark, lake_cfg, d2, sources=["clickstream", "crm"])
+    _ingest(spark, lake_cfg, D, sources=["clickstream", "crm"])
+    counts = _ingest(spark, lake_cfg, d2, sources=["clickstream", "crm"])
 
     assert {k: counts["clickstream"][k] for k in AUDIT} == {
         "rows_read": 3, "rows_kept": 1, "rows_quarantined": 1, "duplicates_dropped": 1}
@@ -254,12 +260,12 @@ def test_ids_kept_on_an_earlier_date_are_duplicates_or_quarantined(spark, lake_c
 def test_a_late_file_reingests_its_date_exactly_once(spark, lake_cfg):
     d2, d3 = D + dt.timedelta(days=1), D + dt.timedelta(days=2)
     write_landing(lake_cfg, "clickstream", D, [_event("e1"), _event("e2")])
-    ingest.run(spark, lake_cfg, D, sources=["clickstream"])
+    _ingest(spark, lake_cfg, D, sources=["clickstream"])
     write_landing(lake_cfg, "clickstream", d2, [_event("e3", ts="2026-11-02T10:00:00Z")])
-    ingest.run(spark, lake_cfg, d2, sources=["clickstream"])
+    _ingest(spark, lake_cfg, d2, sources=["clickstream"])
     write_landing(lake_cfg, "clickstream", D, [_event("e4")], name="late.txt")
     write_landing(lake_cfg, "clickstream", d3, [_event("e5", ts="2026-11-03T10:00:00Z")])
-    counts = ingest.run(spark, lake_cfg, d3, sources=["clickstream"])["clickstream"]
+    counts = _ingest(spark, lake_cfg, d3, sources=["clickstream"])["clickstream"]
 
     assert (counts["rows_read"], counts["rows_kept"], counts["late_dates"]) == (4, 4, 1)
     lake = Lakehouse(spark, lake_cfg.paths.lakehouse)
@@ -294,7 +300,7 @@ def test_tables_of_an_older_lake_gain_the_new_columns(spark, lake_cfg):
         [], ", ".join(f"{f.output_name} {f.type}" for f in fields) + ", source_file string, date date"
     ), catalog.BRONZE_CLICKSTREAM, start=earlier)
     write_landing(lake_cfg, "clickstream", D, [_event("e1", coupon="X1"), "{"])
-    ingest.run(spark, lake_cfg, D, sources=["clickstream"])
+    _ingest(spark, lake_cfg, D, sources=["clickstream"])
 
     assertDataFrameEqual(lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "extra"),
                          spark.createDataFrame([("e1", {"coupon": "X1"})], "event_id string, extra map<string,string>"))

@@ -45,6 +45,12 @@ LINES = [
     "536603,22225,ODD ID,1,2010-12-05 12:00:00,1.00,ABC,United Kingdom",          # bad customer id
 ]
 
+def _ingest(spark, cfg, date, **kw):
+    """The ingest stage as the CLI calls it: the lakehouse and the `ingest` section."""
+    return ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
+                      pii_key=cfg.pii_key(), **kw)
+
+
 
 def _write_gz(path: Path, lines: list[str]) -> Path:
     with gzip.open(path, "wt", encoding="utf-8") as fh:
@@ -60,10 +66,11 @@ def retail_cfg(tmp_path, monkeypatch):
 
 
 def test_lines_are_classified_linked_kept_or_quarantined(spark, retail_cfg):
-    counts = ingest.run(spark, retail_cfg, D, sources=["online_retail"])["online_retail"]
+    counts = _ingest(spark, retail_cfg, D, sources=["online_retail"])["online_retail"]
 
     assert counts == {
         "rows_read": 16, "rows_kept": 11, "rows_quarantined": 4, "duplicates_dropped": 1, "header_lines": 1,
+        "rows_written": 11,
         "class_discount": 1, "class_fee": 1, "class_manual": 1, "class_postage": 1, "class_product": 6,
         "class_stock_adjustment": 1, "guest_lines": 3, "returns": 4, "returns_linked": 1, "returns_unlinked": 3,
         "quarantined_bad_account_id": 1, "quarantined_bad_type_order_ts": 1, "quarantined_invalid_quantity": 1,
@@ -117,10 +124,10 @@ def test_lines_are_classified_linked_kept_or_quarantined(spark, retail_cfg):
 
 
 def test_rerun_replaces_and_generated_orders_are_untouched(spark, retail_cfg):
-    ingest.run(spark, retail_cfg, D, sources=["online_retail"])
+    _ingest(spark, retail_cfg, D, sources=["online_retail"])
     first = Lakehouse(spark, retail_cfg.paths.lakehouse).read(TABLE).select("order_id", "line_no", "product_id")
     first_rows = first.collect()
-    ingest.run(spark, retail_cfg, D, sources=["online_retail"])
+    _ingest(spark, retail_cfg, D, sources=["online_retail"])
     lake = Lakehouse(spark, retail_cfg.paths.lakehouse)
     # Same lines, same line numbers: line_no depends on the content only.
     assertDataFrameEqual(lake.read(TABLE).select("order_id", "line_no", "product_id"), first_rows)
@@ -133,13 +140,13 @@ def test_a_file_whose_header_does_not_match_the_mapping_fails(spark, tmp_path, m
     monkeypatch.setenv("PORTRAIT_ONLINE_RETAIL_PATH", str(export))
     cfg = make_config(tmp_path)
     with pytest.raises(ValueError, match="no line equals the header"):
-        ingest.run(spark, cfg, D, sources=["online_retail"])
+        _ingest(spark, cfg, D, sources=["online_retail"])
 
 
 def test_a_missing_export_file_is_named(spark, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTRAIT_ONLINE_RETAIL_PATH", str(tmp_path / "nowhere.csv.gz"))
     with pytest.raises(FileNotFoundError, match="nowhere.csv.gz"):
-        ingest.run(spark, make_config(tmp_path), D, sources=["online_retail"])
+        _ingest(spark, make_config(tmp_path), D, sources=["online_retail"])
 
 
 MINIMAL = """extends: base.yaml
@@ -160,16 +167,21 @@ def test_mapping_is_typed_and_its_path_resolved(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     m = load_config(_conf(tmp_path, "")).ingest.mappings["online_retail"]
     assert m.path == str((tmp_path / "../shared/data/online_retail/online_retail.csv.gz").resolve())
-    assert m.columns.account_id == "CustomerID" and m.line_classes["postage"] == ["POST", "DOT", "C2"]
+    assert m.columns.account_id == "CustomerID" and m.rules.line_classes["postage"] == ["POST", "DOT", "C2"]
 
 
 @pytest.mark.parametrize("text, message", [
-    ("ingest: {mappings: {online_retail: {delimiter: ';'}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.delimiter: unknown key \(allowed: account_id_pattern, "),
+    ("ingest: {mappings: {online_retail: {separator: ';'}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.separator: unknown key \(allowed: account_id_pattern, "),
     ("ingest: {mappings: {online_retail: {columns: {sku: StockCode}}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.columns\.sku: unknown key \(allowed: account_id, country, "),
     ("ingest: {mappings: {online_retail: {columns: {order_id: Invoice}}}}", r"mine\.yaml: ingest\.mappings\.online_retail: columns\.order_id is 'Invoice', which is not in header"),
     ("ingest: {mappings: {online_retail: {target: clicks}}}", r"mine\.yaml: ingest\.mappings\.online_retail\.target: must be one of 'orders', got 'clicks'"),
     ("ingest: {mappings: {online_retail: {account_id_pattern: '[0-9]+'}}}", r"ingest\.mappings\.online_retail\.account_id_pattern: '\[0-9\]\+' needs a group"),
-    ("ingest: {mappings: {online_retail: {line_classes: {product: [X]}}}}", r"ingest\.mappings\.online_retail\.line_classes: may not define \['product'\]"),
+    ("ingest: {mappings: {online_retail: {rules: {line_classes: {product: [X]}}}}}", r"ingest\.mappings\.online_retail\.rules\.line_classes: may not define \['product'\]"),
+    ("ingest: {mappings: {online_retail: {columns: {line_total: UnitPrice}}}}", r"ingest\.mappings\.online_retail\.columns: .*exactly one of unit_price and line_total"),
+    ("ingest: {mappings: {online_retail: {currency: null}}}", r"ingest\.mappings\.online_retail: .*exactly one of currency"),
+    ("ingest: {mappings: {online_retail: {table: bronze.x}}}", r"ingest\.mappings\.online_retail\.table: "),
+    ("ingest: {mappings: {online_retail: {latest_date: 2001-01-01, earliest_date: 2002-01-01}}}", r"ingest\.mappings\.online_retail: .*earliest_date 2002-01-01 is after latest_date"),
+    ("ingest: {mappings: {shop: {target: orders, path: x, header: [a, b], columns: {quantity: a, order_ts: b, line_total: a}, timestamp_formats: [x], currency: EUR, rules: {return_prefix: C}}}}", r"ingest\.mappings\.shop: .*return_prefix matches order ids, but columns\.order_id is not mapped"),
 ])
 def test_bad_mapping_fails_at_load_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -182,7 +194,7 @@ def test_real_online_retail_file_reconciles(spark, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTRAIT_ONLINE_RETAIL_PATH", str(REAL_FILE))
     cfg = make_config(tmp_path)
     started = time.perf_counter()
-    counts = ingest.run(spark, cfg, D, sources=["online_retail"])["online_retail"]
+    counts = _ingest(spark, cfg, D, sources=["online_retail"])["online_retail"]
     print(f"\nonline_retail ingested in {time.perf_counter() - started:.1f} s: {counts}")
 
     assert counts["rows_read"] == 541_909 and counts["header_lines"] == 1

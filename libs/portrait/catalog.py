@@ -107,7 +107,8 @@ BRONZE_CRM = Table("bronze", "crm", "ingest", "CRM change extracts, PII hashed, 
 BRONZE_ORDERS_ONLINE_RETAIL = Table(
     "bronze", "orders_online_retail", "ingest",
     "Online Retail export lines (GBP) in bronze.orders columns plus line_class, original_order_id, "
-    "description, country, currency; by ingest date (the export's last day)",
+    "description, country, currency, line_total; by ingest date (the export's last day)",
+    migrations={"line_total": "DECIMAL(14,3)"},
 )
 BRONZE_QUARANTINE = Table(
     "bronze", "quarantine", "ingest", "Rows that failed validation, with the raw record and a reason code",
@@ -228,10 +229,17 @@ GOLD_PROPENSITY_DAILY = _published(
         Col("purchase_reasons", "array<string>", "top 3 inputs moving purchase_propensity most against the "
                                                  "population median, as phrases with the change in points"),
         Col("churn_reasons", "array<string>", "top 3 inputs moving churn_propensity most; null when it is null"),
+        Col("p_alive", "double", "BG/NBD probability that the person is still an active buyer (models.btyd); null "
+                                 "without a completed order"),
+        Col("expected_purchases", "double", "BG/NBD expected purchase days in the next horizon_days; null without "
+                                            "a completed order"),
+        Col("expected_spend", "double", "customer value over the next horizon_days: expected purchases times the "
+                                        "Gamma-Gamma expected spend per purchase day; null without a completed order"),
     ),
-    probabilities=("purchase_propensity", "churn_propensity"),
+    probabilities=("purchase_propensity", "churn_propensity", "p_alive"),
     migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING",
-                "purchase_reasons": "ARRAY<STRING>", "churn_reasons": "ARRAY<STRING>"},
+                "purchase_reasons": "ARRAY<STRING>", "churn_reasons": "ARRAY<STRING>",
+                "p_alive": "DOUBLE", "expected_purchases": "DOUBLE", "expected_spend": "DOUBLE"},
 )
 GOLD_NEXT_ACTIONS_DAILY = _published(
     "next_actions_daily", "Next best action per person per date, with reason, channel, consent and holdout", (
@@ -340,11 +348,18 @@ def by_name(full_name: str) -> Table:
     raise KeyError(f"unknown table {full_name!r}; known: {', '.join(sorted(t.full_name for t in ALL))}")
 
 
-def mapped_orders(target: str, mapping: str) -> Table:
-    """The bronze table of an orders export mapped in `ingest.mappings` (its own table, so the
-    generated pipeline never reads it); `orders_online_retail` is the declared one."""
-    name = f"{target}_{mapping}"
-    for table in ALL:
-        if table.layer == "bronze" and table.name == name:
-            return table
-    return Table("bronze", name, "ingest", f"Orders export '{mapping}' in bronze.{target} columns, by ingest date")
+# Columns the mapped orders tables gained after their first release (added before a write).
+MAPPED_ORDERS_MIGRATIONS: Mapping[str, str] = MappingProxyType({"line_total": "DECIMAL(14,3)"})
+
+
+def mapped_orders(target: str, mapping: str, *, table: str | None = None) -> Table:
+    """The bronze table of an orders export mapped in `ingest.mappings`: one table per mapping,
+    `table` or `<target>_<mapping>` (so the generated pipeline, which reads `bronze.orders`, never
+    reads it, and re-ingesting one export replaces only its own rows). `orders_online_retail` is
+    the declared one."""
+    name = table or f"{target}_{mapping}"
+    for known in ALL:
+        if known.layer == "bronze" and known.name == name:
+            return known
+    return Table("bronze", name, "ingest", f"Orders export '{mapping}' in bronze.{target} columns, by ingest date",
+                 migrations=MAPPED_ORDERS_MIGRATIONS)

@@ -89,6 +89,11 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p = _job(sub, "catalog", "print the feature catalog (Markdown); needs no Spark",
              date=False)
     p.add_argument("--out", help="write the Markdown to this file instead of printing it")
+    p = _job(sub, "orders-model", "an orders-only purchase model of a mapped export, against the classic references",
+             date=False)
+    p.add_argument("--source", required=True, help="the export's name in ingest.mappings (ingested first)")
+    p.add_argument("--calibration-date", type=_date, required=True, help="D: features as of D, labels in (D, D+N]")
+    p.add_argument("--horizon-days", type=int, required=True, help="N, the label horizon in days")
     p = _job(sub, "report", "the daily run report of D: an HTML page beside the lakehouse, logged to MLflow")
     p.add_argument("--out-dir", help="write the page here instead of <lakehouse>/../reports")
     from portrait.inspect import commands
@@ -257,6 +262,18 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         from portrait import demo
 
         return demo.run(spark, cfg, args.date, scale=args.scale, seed=args.seed)
+    if args.job == "orders-model":
+        from portrait import orders_model
+        from portrait.io import Lakehouse
+
+        if args.source not in cfg.ingest.mappings:
+            raise ConfigError(f"{args.conf}: ingest.mappings has no '{args.source}' (known: "
+                              f"{', '.join(sorted(cfg.ingest.mappings)) or 'none'})")
+        result = orders_model.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.train, cfg.mlflow, source=args.source,
+                                  mapping=cfg.ingest.mappings[args.source], calibration_date=args.calibration_date,
+                                  horizon_days=args.horizon_days)
+        print(f"orders-model {args.source}: {pipeline.short(result, limit=2000)}")
+        return EXIT_OK
     if args.job == "report":
         from portrait import report
         from portrait.io import Lakehouse

@@ -96,20 +96,50 @@ class GeneratorConfig(Frozen):
     dirty_fraction: Probability = 0.001
 
 
-class OrdersColumns(Frozen):
-    """Which column of an orders export holds each bronze orders field (the others stay null)."""
+def _iso_date(value: Any) -> Any:
+    """A date (YAML reads an unquoted 2000-01-01 as one) or an ISO date string, kept as text."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be an ISO date (YYYY-MM-DD), got {value!r}") from None
+    return value
 
-    order_id: Name
-    product_id: Name
+
+class OrdersColumns(Frozen):
+    """Which column of an orders export holds each role (roles with no column stay null or take a
+    constant from the mapping's `constants`).
+
+    Required: `quantity`, `order_ts` and exactly one of `unit_price` and `line_total` (the other is
+    derived: line_total = quantity * unit_price, unit_price = line_total / quantity). Optional:
+    `order_id` (derived from the customer and the timestamp when absent: one order per customer and
+    second), `product_id` (null when absent: every line is then classed by price alone),
+    `account_id`, `description`, `country`, `currency` (else the mapping's `currency`).
+    """
+
     quantity: Name
     order_ts: Name
-    unit_price: Name
+    unit_price: Optional[str] = None
+    line_total: Optional[str] = None
+    order_id: Optional[str] = None
+    product_id: Optional[str] = None
     account_id: Optional[str] = None
     description: Optional[str] = None
     country: Optional[str] = None
+    currency: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> OrdersColumns:
+        if (self.unit_price is None) == (self.line_total is None):
+            raise ValueError("name exactly one of unit_price and line_total (the other is derived)")
+        return self
 
 
 _DERIVED_LINE_CLASSES = ("product", "stock_adjustment", "free_item")
+# Roles a mapping may fill with a constant (a column of the export wins over a constant).
+CONSTANT_ROLES = ("country", "channel", "description")
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
@@ -119,38 +149,23 @@ def _regex(pattern: str) -> re.Pattern[str]:
         raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
 
 
-class OrdersMappingConfig(Frozen):
-    """An orders export in its own layout (one file, not landing-date folders), read as it is.
+class OrdersRules(Frozen):
+    """How a mapped export's lines are classified (returns, fees, free items); see `ingest.mapping`.
 
-    `header` is the file's header line as a list of columns, in file order; `columns` maps the
-    bronze fields onto them. `path` is relative to the working directory unless absolute; the
-    environment variable `path_env`, when set, replaces it. `account_id_pattern` is a regex whose
-    group 1 is the customer number (a value that does not match is quarantined), prefixed with
-    `account_id_prefix`. Invoices starting with `return_prefix` are returns. `line_classes` maps
-    a class name to stock-code regexes (whole code, case-insensitive), first match wins; any other
-    line is `product` (or `stock_adjustment` / `free_item` at price 0, see `ingest.mapping`).
+    A line is a return when its order id starts with `return_prefix` (Online Retail's "C" invoices)
+    or, with `negative_quantity_is_return`, when its quantity is negative (exports with no return
+    invoices). `line_classes` maps a class name to product-code regexes (whole code, any case),
+    first match wins. Any other line is `product`, except at price 0: `zero_price_class` for a
+    customer's line (`free_item`, or `product` to count it as a sale) and `zero_price_guest_class`
+    for a line with no customer (`stock_adjustment`: write-offs and found stock, whose negative
+    quantity is then allowed).
     """
 
-    target: Literal["orders"]
-    path: Name
-    header: Annotated[Names, Field(min_length=1)]
-    columns: OrdersColumns
-    timestamp_format: Name
-    currency: Name
-    format: Literal["csv"] = "csv"
-    path_env: Optional[str] = None
-    account_id_pattern: str = "^(.+)$"
-    account_id_prefix: str = ""
     return_prefix: Optional[str] = None
-    channel: Optional[str] = None
+    negative_quantity_is_return: bool = False
     line_classes: dict[str, list[str]] = Field(default_factory=dict)
-
-    @field_validator("account_id_pattern")
-    @classmethod
-    def _one_group(cls, pattern: str) -> str:
-        if _regex(pattern).groups < 1:
-            raise ValueError(f"{pattern!r} needs a group: the customer number")
-        return pattern
+    zero_price_class: Literal["free_item", "product"] = "free_item"
+    zero_price_guest_class: Literal["stock_adjustment", "free_item", "product"] = "stock_adjustment"
 
     @field_validator("line_classes")
     @classmethod
@@ -166,24 +181,64 @@ class OrdersMappingConfig(Frozen):
                     raise ValueError(f"{name}[{i}]: {exc}") from None
         return classes
 
+
+class OrdersMappingConfig(Frozen):
+    """An orders export in its own layout (one file, not landing-date folders), read as it is.
+
+    `header` is the file's header line as a list of columns, in file order; `columns` maps roles
+    onto them (`OrdersColumns`); `constants` fills roles the file lacks (country, channel,
+    description). `path` is relative to the working directory unless absolute; the environment
+    variable `path_env`, when set, replaces it. Kept lines go to `bronze.<table>` (default
+    `orders_<mapping name>`): one table per mapping. `timestamp_formats` are tried in order.
+    Timestamps before `earliest_date` (default `ingest.earliest_valid_date`) or after
+    `latest_date` are quarantined. `account_id_pattern` is a regex whose group 1 is the customer
+    number (a value that does not match is quarantined), prefixed with `account_id_prefix`.
+    `rules` classify the lines (`OrdersRules`).
+    """
+
+    target: Literal["orders"]
+    path: Name
+    header: Annotated[Names, Field(min_length=1)]
+    columns: OrdersColumns
+    timestamp_formats: Annotated[list[Name], Field(min_length=1)]
+    currency: Optional[str] = None
+    format: Literal["csv"] = "csv"
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    table: Optional[Annotated[str, Field(pattern=r"^orders_[a-z0-9_]+$")]] = None
+    path_env: Optional[str] = None
+    earliest_date: Optional[Annotated[str, BeforeValidator(_iso_date)]] = None
+    latest_date: Optional[Annotated[str, BeforeValidator(_iso_date)]] = None
+    account_id_pattern: str = "^(.+)$"
+    account_id_prefix: str = ""
+    constants: dict[Literal["country", "channel", "description"], str] = Field(default_factory=dict)
+    rules: OrdersRules = Field(default_factory=OrdersRules)
+
+    @field_validator("timestamp_formats", mode="before")
+    @classmethod
+    def _formats(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("account_id_pattern")
+    @classmethod
+    def _one_group(cls, pattern: str) -> str:
+        if _regex(pattern).groups < 1:
+            raise ValueError(f"{pattern!r} needs a group: the customer number")
+        return pattern
+
     @model_validator(mode="after")
-    def _columns_in_header(self) -> OrdersMappingConfig:
+    def _consistent(self) -> OrdersMappingConfig:
         for role, column in self.columns.model_dump().items():
             if column is not None and column not in self.header:
                 raise ValueError(f"columns.{role} is {column!r}, which is not in header {self.header}")
+        if (self.currency is None) == (self.columns.currency is None):
+            raise ValueError("set exactly one of currency (a constant) and columns.currency")
+        if self.rules.line_classes and self.columns.product_id is None:
+            raise ValueError("rules.line_classes match product codes, but columns.product_id is not mapped")
+        if self.rules.return_prefix and self.columns.order_id is None:
+            raise ValueError("rules.return_prefix matches order ids, but columns.order_id is not mapped")
+        if self.earliest_date and self.latest_date and self.earliest_date > self.latest_date:
+            raise ValueError(f"earliest_date {self.earliest_date} is after latest_date {self.latest_date}")
         return self
-
-
-def _iso_date(value: Any) -> Any:
-    """A date (YAML reads an unquoted 2000-01-01 as one) or an ISO date string, kept as text."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"must be an ISO date (YYYY-MM-DD), got {value!r}") from None
-    return value
 
 
 class IngestConfig(Frozen):
@@ -193,6 +248,14 @@ class IngestConfig(Frozen):
     mappings: dict[str, OrdersMappingConfig] = Field(default_factory=dict)
     duplicate_lookback_days: Days = 7  # an id kept on one of these earlier dates is a duplicate (CRM exempt)
     late_lookback_days: Days = 30  # earlier landing dates searched for files not ingested yet
+
+    @model_validator(mode="after")
+    def _one_table_per_mapping(self) -> IngestConfig:
+        tables = [m.table or f"{m.target}_{name}" for name, m in self.mappings.items()]
+        twice = sorted({t for t in tables if tables.count(t) > 1})
+        if twice:
+            raise ValueError(f"mappings: bronze table(s) {twice} named by more than one mapping")
+        return self
 
 
 class IdentityConfig(Frozen):

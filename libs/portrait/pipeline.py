@@ -97,7 +97,8 @@ def _ingest(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date |
             sources: list[str] | None = None) -> Any:
     from portrait import ingest
 
-    return ingest.run(spark, cfg, date, start=start, sources=sources)
+    return ingest.run(_lake(spark, cfg), cfg.ingest, date, landing=cfg.paths.landing, pii_key=cfg.pii_key(),
+                      start=start, sources=sources)
 
 
 def _identity(spark: SparkSession, cfg: Config, date: dt.date, *, rebuild: bool = False) -> Any:

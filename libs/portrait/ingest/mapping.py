@@ -2,19 +2,24 @@
 
 An export is one file (e.g. the UCI "Online Retail" CSV), not landing-date folders. It is read as
 text lines stamped with the ingest date, validated by the shared rules (`validate.classify`) under
-a `Source` built from the mapping, and the kept lines are mapped onto the bronze orders columns:
+a `Source` built from the mapping, and the kept lines are mapped onto the bronze orders columns
+(`ORDERS_COLUMNS`) of the mapping's own table (`table_of`):
 
-- `line_no`: not in the file; the rank of the line in its invoice by its own content, so it is the
+- roles the file lacks are derived: `unit_price` from `line_total` / `quantity` or `line_total`
+  from `quantity * unit_price`; `order_id`, when not mapped, is the customer and the second of the
+  line (`<account_id>@<yyyyMMddHHmmss>`, `guest@...` without a customer); `product_id` stays null;
+  `country`, `channel`, `description` may be constants, `currency` a column or a constant.
+- `line_no`: not in the file; the rank of the line in its order by its own content, so it is the
   same on every run and partitioning (kept lines are unique, exact repeats are dropped before).
 - `account_id`: the customer number cut out of the raw id and prefixed (17850.0 -> OR17850); a
   blank id is a guest order (null account), kept.
-- `status`: `returned` for invoices starting with `return_prefix` (negative quantities), else
-  `completed`.
-- `line_class`: from stock-code patterns in conf (postage, fee, discount, ...); other lines are
-  `product`, or at price 0 `stock_adjustment` (no customer: write-offs, found stock) or `free_item`.
-- `original_order_id`: for a return of a known customer, the latest non-returned invoice of that
-  customer at or before it with the same stock code and at least the returned quantity (null when
-  there is none).
+- `status` and `line_class`: by the mapping's `rules` (`OrdersRules`): `returned` for an order id
+  starting with `return_prefix` (or a negative quantity with `negative_quantity_is_return`), else
+  `completed`; the first `line_classes` pattern matching the product code, else `product`, or at
+  price 0 `zero_price_guest_class` (no customer) / `zero_price_class`.
+- `original_order_id`: for a return of a known customer, the latest non-returned order of that
+  customer at or before it with the same product and at least the returned quantity (null when
+  there is none, and always null without products).
 """
 from __future__ import annotations
 
@@ -32,12 +37,14 @@ from portrait.ingest.sources import Field, Source
 PRODUCT, STOCK_ADJUSTMENT, FREE_ITEM = "product", "stock_adjustment", "free_item"
 COMPLETED, RETURNED = "completed", "returned"  # of sources.ORDER_STATUSES
 
-# Typed fields of a mapped orders export. unit_price keeps 3 decimals: real exports have 0.001.
+# Typed fields of a mapped orders export. Prices keep 3 decimals: real exports have 0.001.
 _ROLE_TYPES = {
     "order_id": "string", "product_id": "string", "description": "string", "quantity": "int",
-    "order_ts": "timestamp", "unit_price": "decimal(12,3)", "account_id": "string", "country": "string",
+    "order_ts": "timestamp", "unit_price": "decimal(12,3)", "line_total": "decimal(14,3)",
+    "account_id": "string", "country": "string", "currency": "string",
 }
-_REQUIRED = ("order_id", "product_id", "quantity", "order_ts", "unit_price")
+# A mapped role whose value is blank is quarantined as `missing_<role>`.
+_REQUIRED = ("order_id", "product_id", "quantity", "order_ts", "unit_price", "line_total")
 
 # bronze.orders columns, then what only a mapped export has.
 ORDERS_COLUMNS = (
@@ -47,29 +54,30 @@ ORDERS_COLUMNS = (
     ("coupon_code", "string"), ("channel", "string"), ("status", "string"), ("ship_city", "string"),
     ("line_class", "string"), ("original_order_id", "string"), ("description", "string"),
     ("country", "string"), ("currency", "string"), ("source_file", "string"), ("date", "date"),
+    ("line_total", "decimal(14,3)"),
 )
 
 
-def table_name(name: str, mapping: OrdersMappingConfig) -> catalog.Table:
-    """The bronze table of a mapped export: its own, so the generated pipeline never reads it."""
-    return catalog.mapped_orders(mapping.target, name)
+def table_of(name: str, mapping: OrdersMappingConfig) -> catalog.Table:
+    """The bronze table of a mapped export (`table`, default `orders_<name>`): one per mapping."""
+    return catalog.mapped_orders(mapping.target, name, table=mapping.table)
 
 
 def source(name: str, mapping: OrdersMappingConfig) -> Source:
-    """The `Source` that validates an export: fields named by their bronze role, in file order.
+    """The `Source` that validates an export: fields named by their role, in file order.
 
     Header columns that no role maps are kept as string fields under their own name.
     """
     role_of = {col: role for role, col in mapping.columns.model_dump().items() if col is not None}
     clash = sorted(set(mapping.header) & set(_ROLE_TYPES) - set(role_of))
     if clash:  # an unmapped column named like a role would be read as that role
-        raise ValueError(f"mapping {name}: unmapped header column(s) {clash} are named like bronze fields")
+        raise ValueError(f"ingest.mappings.{name}.header: unmapped column(s) {clash} are named like roles")
     fields = []
     for col in mapping.header:
         role = role_of.get(col, col)
         fields.append(Field(
             role, _ROLE_TYPES.get(role, "string"), required=role in _REQUIRED,
-            format=mapping.timestamp_format if role == "order_ts" else None,
+            format=tuple(mapping.timestamp_formats) if role == "order_ts" else None,
         ))
     roles = [f.name for f in fields if f.name in _ROLE_TYPES]
     return Source(
@@ -80,29 +88,45 @@ def source(name: str, mapping: OrdersMappingConfig) -> Source:
         id_columns=tuple(roles),
         time_column="order_ts",
         rules=_rules(mapping),
-        header_line=",".join(mapping.header),
+        header_line=mapping.delimiter.join(mapping.header),
+        delimiter=mapping.delimiter,
     )
 
 
-def _is_return(order_id: Column, mapping: OrdersMappingConfig) -> Column:
-    return order_id.startswith(mapping.return_prefix) if mapping.return_prefix else F.lit(False)
+def _unit_price(c: dict[str, Column]) -> Column:
+    """The unit price, from the line total where the export has no price (null at quantity 0)."""
+    if "unit_price" in c:
+        return c["unit_price"]
+    return F.try_divide(c["line_total"], c["quantity"]).cast("decimal(12,3)")
+
+
+def _is_return(c: dict[str, Column], mapping: OrdersMappingConfig) -> Column:
+    rules = mapping.rules
+    by_prefix = c["order_id"].startswith(rules.return_prefix) if rules.return_prefix else F.lit(False)
+    by_sign = (c["quantity"] < 0) if rules.negative_quantity_is_return else F.lit(False)
+    return by_prefix | by_sign
 
 
 def _rules(mapping: OrdersMappingConfig):
     def invalid_quantity(c: dict[str, Column]) -> Column:
-        is_return = _is_return(c["order_id"], mapping)
+        is_return = _is_return(c, mapping)
         guest = c["account_id"].isNull() if "account_id" in c else F.lit(True)
-        write_off = (c["unit_price"] == 0) & guest  # stock taken out of the books, not a sale
+        # stock taken out of the books, not a sale: a negative quantity is allowed
+        write_off = (_unit_price(c) == 0) & guest & F.lit(mapping.rules.zero_price_guest_class == STOCK_ADJUSTMENT)
         return (c["quantity"] == 0) | (is_return & (c["quantity"] > 0)) | (
             ~is_return & (c["quantity"] < 0) & ~write_off
         )
 
     rules = [
         # A credit is a return line (negative quantity), never a negative price: the two
-        # "Adjust bad debt" reversals of Online Retail are quarantined here.
-        ("negative_price", lambda c: c["unit_price"] < 0),
+        # "Adjust bad debt" reversals of Online Retail are quarantined here. With line totals,
+        # a total of the other sign than its quantity.
+        ("negative_price", lambda c: _unit_price(c) < 0),
         ("invalid_quantity", invalid_quantity),
     ]
+    if mapping.latest_date:
+        after = dt.date.fromisoformat(mapping.latest_date) + dt.timedelta(days=1)
+        rules.append(("timestamp_after_latest", lambda c: c["order_ts"] >= F.lit(after).cast("timestamp")))
     if mapping.columns.account_id:
         rules.append(("bad_account_id", lambda c: ~c["account_id"].rlike(mapping.account_id_pattern)))
     return tuple(rules)
@@ -135,33 +159,32 @@ def read_export(spark: SparkSession, path: str, date: dt.date) -> DataFrame:
 
 
 def with_line_class(orders: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
-    """Add `line_class`: the first conf class whose stock-code patterns match, else a derived one."""
+    """Add `line_class`: the first `rules.line_classes` class whose product-code patterns match,
+    else `product`, or at price 0 the mapping's zero-price class (guest or customer)."""
+    rules = mapping.rules
     code = F.col("product_id")
-    by_code = [
-        (F.lit(name), code.rlike(f"(?i)^(?:{'|'.join(patterns)})$"))
-        for name, patterns in mapping.line_classes.items()
-        if patterns
-    ]
     expr = None
-    for name, matches in by_code:
-        expr = F.when(matches, name) if expr is None else expr.when(matches, name)
+    for name, patterns in rules.line_classes.items():
+        if patterns:
+            matches = code.rlike(f"(?i)^(?:{'|'.join(patterns)})$")
+            expr = F.when(matches, name) if expr is None else expr.when(matches, name)
     zero_price = F.col("unit_price") == 0
     derived = (
-        F.when(zero_price & F.col("account_id").isNull(), F.lit(STOCK_ADJUSTMENT))
-        .when(zero_price, F.lit(FREE_ITEM))
+        F.when(zero_price & F.col("account_id").isNull(), F.lit(rules.zero_price_guest_class))
+        .when(zero_price, F.lit(rules.zero_price_class))
         .otherwise(F.lit(PRODUCT))
     )
     return orders.withColumn("line_class", derived if expr is None else expr.otherwise(derived))
 
 
 def with_line_no(orders: DataFrame) -> DataFrame:
-    """Add `line_no` (1, 2, ...) per invoice, ordered by the line's whole content.
+    """Add `line_no` (1, 2, ...) per order, ordered by the line's whole content.
 
     Kept lines are unique on these columns (exact repeats were dropped), so the order is total
     and the numbers do not depend on how the file was split or on the run.
     """
     w = Window.partitionBy("order_id").orderBy(
-        "product_id", "quantity", "unit_price", "description", "order_ts", "account_id", "country"
+        "product_id", "quantity", "unit_price", "line_total", "description", "order_ts", "account_id", "country"
     )
     return orders.withColumn("line_no", F.row_number().over(w))
 
@@ -198,6 +221,11 @@ def with_original_order(orders: DataFrame) -> DataFrame:
     return others.unionByName(linked)
 
 
+def _derived_order_id(account_id: Column, order_ts: Column) -> Column:
+    """One order per customer and second, for exports without an order id."""
+    return F.concat(F.coalesce(account_id, F.lit("guest")), F.lit("@"), F.date_format(order_ts, "yyyyMMddHHmmss"))
+
+
 def to_orders(kept: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
     """Map kept lines of `validate.classify` (role-named typed columns) onto the orders columns.
 
@@ -208,20 +236,27 @@ def to_orders(kept: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
     Returns:
         One row per kept line with the columns of `ORDERS_COLUMNS`.
     """
-    def col_or_null(name: str) -> Column:
-        return F.col(name) if name in kept.columns else F.lit(None)
+    def col_or(name: str, default: Column | None = None) -> Column:
+        return F.col(name) if name in kept.columns else (F.lit(None) if default is None else default)
 
+    c = {name: F.col(name) for name in kept.columns}
+    account = F.when(
+        col_or("account_id").isNotNull(),
+        F.concat(F.lit(mapping.account_id_prefix),
+                 F.regexp_extract(col_or("account_id"), mapping.account_id_pattern, 1)),
+    )
+    unit_price = _unit_price(c)
+    line_total = c["line_total"] if "line_total" in c else (c["quantity"] * c["unit_price"]).cast("decimal(14,3)")
+    constants = {k: F.lit(v) for k, v in mapping.constants.items()}
     mapped = kept.select(
-        "order_id",
-        F.when(
-            col_or_null("account_id").isNotNull(),
-            F.concat(F.lit(mapping.account_id_prefix),
-                     F.regexp_extract(col_or_null("account_id"), mapping.account_id_pattern, 1)),
-        ).alias("account_id"),
-        "order_ts", "product_id", "quantity", "unit_price",
-        F.when(_is_return(F.col("order_id"), mapping), F.lit(RETURNED)).otherwise(F.lit(COMPLETED)).alias("status"),
-        col_or_null("description").alias("description"),
-        col_or_null("country").alias("country"),
+        col_or("order_id", _derived_order_id(account, F.col("order_ts"))).alias("order_id"),
+        account.alias("account_id"),
+        "order_ts", col_or("product_id").cast("string").alias("product_id"), "quantity",
+        unit_price.alias("unit_price"), line_total.alias("line_total"),
+        F.when(_is_return(c, mapping), F.lit(RETURNED)).otherwise(F.lit(COMPLETED)).alias("status"),
+        *[col_or(role, constants.get(role)).cast("string").alias(role) for role in ("description", "country")],
+        col_or("currency", F.lit(mapping.currency)).alias("currency"),
+        constants.get("channel", F.lit(None)).alias("channel"),
         "source_file", "date",
     )
     out = (
@@ -229,9 +264,8 @@ def to_orders(kept: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
         .transform(with_line_no)
         .transform(with_original_order)
     )
-    constants = {"channel": mapping.channel, "currency": mapping.currency}
     return out.select(*[
-        (F.col(c) if c in out.columns else F.lit(constants.get(c))).cast(t).alias(c) for c, t in ORDERS_COLUMNS
+        (F.col(name) if name in out.columns else F.lit(None)).cast(t).alias(name) for name, t in ORDERS_COLUMNS
     ])
 
 

@@ -32,7 +32,8 @@ class Field:
     type: str = "string"
     required: bool = False
     pii: Optional[str] = None
-    format: Optional[str] = None  # timestamp pattern, e.g. "yyyy-MM-dd HH:mm:ss"; None: ISO-8601 cast
+    # timestamp pattern, e.g. "yyyy-MM-dd HH:mm:ss", or patterns tried in order; None: ISO-8601 cast
+    format: Optional[str | tuple[str, ...]] = None
     free_text: bool = False
 
     @property
@@ -54,6 +55,7 @@ class Source:
     id_per_date: bool = False  # ids repeat across days (change extracts): de-duplicate per date
     rules: tuple[Rule, ...] = field(default_factory=tuple)
     header_line: Optional[str] = None  # the CSV header as exported, when the fields are renamed
+    delimiter: str = ","  # CSV field separator
 
     @property
     def header(self) -> str:

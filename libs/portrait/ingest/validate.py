@@ -50,7 +50,7 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
     # A byte-order mark opens a file's text; it is an encoding marker, not part of the first value.
     lines = lines.withColumn("value", F.regexp_replace("value", "^\ufeff", ""))
     ddl = ", ".join([f"{_quoted(n)} STRING" for n in known] + [f"`{_CORRUPT}` STRING"])
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "sep": source.delimiter}
     no_extra = F.lit(None).cast(_EXTRA_TYPE)
     no_missing = F.lit(None).cast("string")
     if source.format == "json":
@@ -119,7 +119,8 @@ def _typed(source: Source) -> dict[str, Column]:
         raw = F.col(f"r.{f.name}")
         value = F.when(~_blank(raw), F.trim(raw) if f.type != "string" else raw)
         if f.format and f.type in ("timestamp", "date"):
-            out[f.name] = F.try_to_timestamp(value, F.lit(f.format)).cast(f.type)
+            formats = (f.format,) if isinstance(f.format, str) else f.format  # tried in order
+            out[f.name] = F.coalesce(*[F.try_to_timestamp(value, F.lit(p)) for p in formats]).cast(f.type)
         else:
             out[f.name] = value if f.type == "string" else strict.cast(value, f.type)
     return out

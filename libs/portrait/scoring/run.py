@@ -23,6 +23,7 @@ from portrait.actions import Policy, sent_rows, with_next_action
 from portrait.config_models import GateConfig, MlflowConfig, ScoreConfig, TrainConfig
 from portrait.io import Lakehouse
 from portrait.models import segmentation
+from portrait.models.clv import clv_columns
 from portrait.scoring.gate import GateFailed, gate_checks
 from portrait.scoring.propensities import churn_population, decile_cuts, decile_from_cuts, with_probability, with_tags
 from portrait.scoring.reasons import with_reasons
@@ -148,7 +149,8 @@ def run(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, policy: Policy,
         GateFailed: the batch failed the quality gate; nothing was written.
     """
     registry.configure(mlflow)
-    rows = score_rows(lake, score, train, date).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = clv_columns(lake, score_rows(lake, score, train, date), date=date, horizon_days=train.horizon_days)
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     rows = rows.withColumn("propensity_decile", decile_from_cuts(
         "purchase_propensity", decile_cuts(rows, "purchase_propensity").first()["q"] or []))
     decided = with_next_action(rows, policy, history=_history(lake), date=date,
