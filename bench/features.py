@@ -17,6 +17,7 @@ landing zone is reused as in `bench.identity`). The state of D-1 is built once; 
 Writes bench/results/features_sf<scale>.json and .md (medians, limit ratio, incremental ratio,
 shuffles in each plan) and prints the summary. It measures; it never asserts a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,28 +34,59 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from bench.run import RESULTS, ROOT, machine, workdir_overrides
-from portrait import features
-from portrait.features.run import _redo
+from portrait import catalog, features
 from portrait.config import load_config
+from portrait.features.run import _redo
 from portrait.io import Lakehouse
 from portrait.spark import get_session
-from portrait import catalog
 
 SILVER = ("events", "orders", "social", "customers", "social_signals", "identity_history")
 # Columns of each table the feature stage reads (features.daily, features.portrait), the limit query reads them too.
 USED = {
-    catalog.SILVER_EVENTS: ("person_id", "session_id", "event_type", "ts", "category", "device_type", "channel",
-                      "dwell_ms", "date"),
-    catalog.SILVER_ORDERS: ("person_id", "order_id", "order_ts", "status", "quantity", "unit_price", "discount_amount",
-                      "coupon_code", "category", "date"),
+    catalog.SILVER_EVENTS: (
+        "person_id",
+        "session_id",
+        "event_type",
+        "ts",
+        "category",
+        "device_type",
+        "channel",
+        "dwell_ms",
+        "date",
+    ),
+    catalog.SILVER_ORDERS: (
+        "person_id",
+        "order_id",
+        "order_ts",
+        "status",
+        "quantity",
+        "unit_price",
+        "discount_amount",
+        "coupon_code",
+        "category",
+        "date",
+    ),
     catalog.SILVER_SOCIAL: ("person_id", "post_id", "post_type", "rating", "likes", "shares", "ts", "date"),
     catalog.SILVER_SOCIAL_SIGNALS: ("person_id", "post_id", "sentiment", "sentiment_score", "topic"),
-    catalog.SILVER_CUSTOMERS: ("person_id", "account_id", "gender", "birth_year", "city_tier", "signup_date",
-                         "consent_sms", "consent_email", "consent_push", "consent_wechat", "consent_updated_at"),
+    catalog.SILVER_CUSTOMERS: (
+        "person_id",
+        "account_id",
+        "gender",
+        "birth_year",
+        "city_tier",
+        "signup_date",
+        "consent_sms",
+        "consent_email",
+        "consent_push",
+        "consent_wechat",
+        "consent_updated_at",
+    ),
 }
 TS = {catalog.SILVER_EVENTS: "ts", catalog.SILVER_ORDERS: "order_ts", catalog.SILVER_SOCIAL: "ts"}
-HISTORY = ("as_of_date date, change string, person_id string, related_person_ids array<string>, "
-           "identifiers_added long, identifiers_removed long")
+HISTORY = (
+    "as_of_date date, change string, person_id string, related_person_ids array<string>, "
+    "identifiers_added long, identifiers_removed long"
+)
 
 
 def limit_query(lake: Lakehouse, date: dt.date) -> DataFrame:
@@ -70,8 +102,9 @@ def limit_query(lake: Lakehouse, date: dt.date) -> DataFrame:
         prefix = table.split(".")[1]
         own = {f"{prefix}__{c}": F.col(c) for c in cols if c != "person_id"}
         types = {f"{prefix}__{c}": df.schema[c].dataType for c in cols if c != "person_id"}
-        parts.append((df.select("person_id", *[own[n].alias(n) if n in own else F.lit(None).alias(n) for n in names]),
-                      types))
+        parts.append(
+            (df.select("person_id", *[own[n].alias(n) if n in own else F.lit(None).alias(n) for n in names]), types)
+        )
     typed = {}
     for _, types in parts:
         typed.update(types)
@@ -123,10 +156,21 @@ def _prepare(args, cfg_path: str) -> tuple:
         date = dt.date.fromisoformat(args.date)
         _ensure_landing(spark, cfg, work, args.scale, date)
         shutil.rmtree(cfg.paths.lakehouse, ignore_errors=True)
-        ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
-                   pii_key=cfg.pii_key(), start=date - dt.timedelta(days=cfg.generator.days - 1))
-        identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
-                     checkpoint_dir=cfg.spark.checkpoint_dir)
+        ingest.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.ingest,
+            date,
+            landing=cfg.paths.landing,
+            pii_key=cfg.pii_key(),
+            start=date - dt.timedelta(days=cfg.generator.days - 1),
+        )
+        identity.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.identity,
+            date,
+            pii_key=cfg.pii_key(),
+            checkpoint_dir=cfg.spark.checkpoint_dir,
+        )
         origin = f"generated at SF {args.scale:g} in {work}"
     return work, cfg, spark, origin
 
@@ -146,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     if not lake.exists(catalog.SILVER_IDENTITY_HISTORY):
         empty = spark.createDataFrame([], HISTORY)
         lake.replace_range(empty, catalog.SILVER_IDENTITY_HISTORY, start=date)
-        notes.append("silver.identity_history missing (lake predates it): written empty, so no person is "
-                     "recomputed for identity changes")
+        notes.append(
+            "silver.identity_history missing (lake predates it): written empty, so no person is "
+            "recomputed for identity changes"
+        )
     events = lake.read(catalog.SILVER_EVENTS).where(F.col("date") <= F.lit(date)).count()
     scale = args.scale if args.scale is not None else round(events / 1e7, 2)
 
@@ -172,13 +218,21 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(seconds)
     mode = features.run(lake, cfg.features, date)["mode"]
     med = {k: statistics.median(v) for k, v in times.items()}
-    compute = features.portraits(lake, cfg.features, [date], daily=features.daily_from_silver(lake, cfg.features, upto=date,
-                                                                                    landed_by=date))
+    compute = features.portraits(
+        lake, cfg.features, [date], daily=features.daily_from_silver(lake, cfg.features, upto=date, landed_by=date)
+    )
     result = {
-        "benchmark": "features", "scale": scale, "date": args.date, "machine": machine(spark),
-        "events": events, "persons": lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == date).count(),
-        "persons_recomputed_on_d": redo, "incremental_mode": mode, "notes": notes,
-        "seconds_median": med, "seconds_all": times,
+        "benchmark": "features",
+        "scale": scale,
+        "date": args.date,
+        "machine": machine(spark),
+        "events": events,
+        "persons": lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == date).count(),
+        "persons_recomputed_on_d": redo,
+        "incremental_mode": mode,
+        "notes": notes,
+        "seconds_median": med,
+        "seconds_all": times,
         "limit_ratio_stage": med["full_stage"] / med["limit_query"],
         "limit_ratio_compute": med["full_compute"] / med["limit_query"],
         "incremental_ratio": med["incremental_day"] / med["full_stage"],
@@ -189,23 +243,31 @@ def main(argv: list[str] | None = None) -> int:
     Path(f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
     m = result["machine"]
     lines = [
-        f"# Feature stage benchmark, SF {scale:g}", "",
+        f"# Feature stage benchmark, SF {scale:g}",
+        "",
         f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; Spark {m['versions']['pyspark']}, Delta "
         f"{m['versions']['delta-spark']}; master {m['spark_master']}, shuffle partitions {m['shuffle_partitions']}, "
-        f"AQE {m['adaptive']}.", "",
+        f"AQE {m['adaptive']}.",
+        "",
         f"As of {args.date}: {events:,} events, {result['persons']:,} portrait rows; "
-        f"{redo} persons recomputed from silver on the incremental day. " + " ".join(notes) + ".", "",
-        f"Median of {args.repeats} warm alternated runs:", "",
-        "| step | median s | runs | shuffles |", "|---|---|---|---|",
+        f"{redo} persons recomputed from silver on the incremental day. " + " ".join(notes) + ".",
+        "",
+        f"Median of {args.repeats} warm alternated runs:",
+        "",
+        "| step | median s | runs | shuffles |",
+        "|---|---|---|---|",
     ]
     shuffles = result["shuffles"]
-    lines += [f"| {k} | {med[k]:.2f} | {', '.join(f'{x:.2f}' for x in times[k])} | {shuffles.get(k, '')} |"
-              for k in steps]
-    lines += ["", f"- limit ratio, full stage (with Delta writes) / limit query: **{result['limit_ratio_stage']:.2f}** "
-                  "(goal <= 3)",
-              f"- limit ratio, full compute (to noop) / limit query: **{result['limit_ratio_compute']:.2f}**",
-              f"- incremental ratio, incremental day / full stage: **{result['incremental_ratio']:.3f}** "
-              "(goal <= 0.15)"]
+    lines += [
+        f"| {k} | {med[k]:.2f} | {', '.join(f'{x:.2f}' for x in times[k])} | {shuffles.get(k, '')} |" for k in steps
+    ]
+    lines += [
+        "",
+        f"- limit ratio, full stage (with Delta writes) / limit query: **{result['limit_ratio_stage']:.2f}** "
+        "(goal <= 3)",
+        f"- limit ratio, full compute (to noop) / limit query: **{result['limit_ratio_compute']:.2f}**",
+        f"- incremental ratio, incremental day / full stage: **{result['incremental_ratio']:.3f}** (goal <= 0.15)",
+    ]
     Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -16,6 +16,7 @@ cores) with raw lines in for ingest (per source and in total) and identifiers fo
 source is ingested by its own `ingest.run`, so that its time is its own. With `--repeats` > 1 the
 ingest and identity are run that many times and the medians are reported (the first run is cold).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,14 +32,19 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from bench.run import ROOT, machine, workdir_overrides, write_results
-from portrait import generator, identity, ingest
+from portrait import catalog, generator, identity, ingest
 from portrait.config import Config, load_config
 from portrait.identity import graph
-from portrait.identity.quality import (judged_cells, linkable_recall, missed_pairs, pairwise_quality,
-                                      stranded_identifiers, truth_identifiers)
+from portrait.identity.quality import (
+    judged_cells,
+    linkable_recall,
+    missed_pairs,
+    pairwise_quality,
+    stranded_identifiers,
+    truth_identifiers,
+)
 from portrait.io import Lakehouse
 from portrait.spark import get_session
-from portrait import catalog
 
 MARKER = "generated.json"
 
@@ -53,9 +59,15 @@ def _generator_digest() -> str:
 
 
 def _generation(cfg: Config, scale: float, date: dt.date) -> dict:
-    return {"scale": scale, "seed": cfg.generator.seed, "end_date": date.isoformat(), "days": cfg.generator.days,
-            "horizon_days": cfg.train.horizon_days, "dirty_fraction": cfg.generator.dirty_fraction,
-            "generator": _generator_digest()}
+    return {
+        "scale": scale,
+        "seed": cfg.generator.seed,
+        "end_date": date.isoformat(),
+        "days": cfg.generator.days,
+        "horizon_days": cfg.train.horizon_days,
+        "dirty_fraction": cfg.generator.dirty_fraction,
+        "generator": _generator_digest(),
+    }
 
 
 def _ensure_landing(spark, cfg: Config, work: Path, scale: float, date: dt.date) -> dict:
@@ -66,9 +78,17 @@ def _ensure_landing(spark, cfg: Config, work: Path, scale: float, date: dt.date)
         return {"generated": "reused", "generate_seconds": None}
     marker.unlink(missing_ok=True)  # a half-written landing zone is never reused
     t0 = time.perf_counter()
-    generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=scale, seed=cfg.generator.seed,
-                       end_date=date, days=cfg.generator.days, horizon_days=cfg.train.horizon_days,
-                       dirty_fraction=cfg.generator.dirty_fraction)
+    generator.generate(
+        spark,
+        landing=cfg.paths.landing,
+        truth=cfg.paths.truth,
+        scale=scale,
+        seed=cfg.generator.seed,
+        end_date=date,
+        days=cfg.generator.days,
+        horizon_days=cfg.train.horizon_days,
+        dirty_fraction=cfg.generator.dirty_fraction,
+    )
     seconds = time.perf_counter() - t0
     marker.write_text(json.dumps(wanted, indent=2))
     return {"generated": "now", "generate_seconds": seconds}
@@ -81,15 +101,30 @@ def _ingest_and_resolve(spark, cfg: Config, date: dt.date, cores: int) -> dict:
     per_source = {}
     for name in cfg.ingest.sources:
         t0 = time.perf_counter()
-        counts = ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
-                            pii_key=cfg.pii_key(), start=start, sources=[name])
+        counts = ingest.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.ingest,
+            date,
+            landing=cfg.paths.landing,
+            pii_key=cfg.pii_key(),
+            start=start,
+            sources=[name],
+        )
         per_source[name] = {"seconds": time.perf_counter() - t0, "raw_rows": counts[name]["rows_read"]}
     t0 = time.perf_counter()
-    stats = identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
-                         checkpoint_dir=cfg.spark.checkpoint_dir)
+    stats = identity.run(
+        Lakehouse(spark, cfg.paths.lakehouse),
+        cfg.identity,
+        date,
+        pii_key=cfg.pii_key(),
+        checkpoint_dir=cfg.spark.checkpoint_dir,
+    )
     identity_s = time.perf_counter() - t0
-    return {"ingest": per_source, "identity_seconds": identity_s,
-            "identifiers": stats["identity_map_rows"] + stats["identity_excluded_rows"]}
+    return {
+        "ingest": per_source,
+        "identity_seconds": identity_s,
+        "identifiers": stats["identity_map_rows"] + stats["identity_excluded_rows"],
+    }
 
 
 def _throughput(runs: list[dict], cores: int) -> dict:
@@ -101,11 +136,17 @@ def _throughput(runs: list[dict], cores: int) -> dict:
         out["ingest"][name] = {"raw_rows": rows, "seconds": seconds, "rows_per_s_per_core": rows / (seconds * cores)}
     total_s = statistics.median(sum(s["seconds"] for s in r["ingest"].values()) for r in runs)
     total_rows = sum(s["raw_rows"] for s in out["ingest"].values())
-    out["ingest"]["total"] = {"raw_rows": total_rows, "seconds": total_s,
-                              "rows_per_s_per_core": total_rows / (total_s * cores)}
+    out["ingest"]["total"] = {
+        "raw_rows": total_rows,
+        "seconds": total_s,
+        "rows_per_s_per_core": total_rows / (total_s * cores),
+    }
     identity_s = statistics.median(r["identity_seconds"] for r in runs)
-    out["identity"] = {"identifiers": runs[0]["identifiers"], "seconds": identity_s,
-                       "identifiers_per_s_per_core": runs[0]["identifiers"] / (identity_s * cores)}
+    out["identity"] = {
+        "identifiers": runs[0]["identifiers"],
+        "seconds": identity_s,
+        "identifiers_per_s_per_core": runs[0]["identifiers"] / (identity_s * cores),
+    }
     return out
 
 
@@ -122,45 +163,90 @@ def _recall_by_account(cells, persons) -> dict:
         group = cells.join(keys, on="person_key", how="inner")
         rows = missed_pairs(group).collect()  # one row per pair of identifier types
         true, missed = sum(r["true_pairs"] for r in rows), sum(r["missed_pairs"] for r in rows)
-        out[name] = {"true_persons": group.select("person_key").distinct().count(), "true_pairs": true,
-                     "missed_pairs": missed, "recall": 1 - missed / true if true else 1.0}
+        out[name] = {
+            "true_persons": group.select("person_key").distinct().count(),
+            "true_pairs": true,
+            "missed_pairs": missed,
+            "recall": 1 - missed / true if true else 1.0,
+        }
     return out
 
 
 def _markdown(result: dict) -> list[str]:
     q = result["quality"]
-    lines = [f"# Identity benchmark, SF {result['scale']:g}", "",
-             f"Machine: {result['machine']}", "",
-             f"Date {result['date']}; landing zone {result.get('generated', 'existing')}"
-             + (f" in {result['generate_seconds']:.0f} s" if result.get("generate_seconds") else "") + ".", "",
-             "| quality | value |", "|---|---|"]
+    lines = [
+        f"# Identity benchmark, SF {result['scale']:g}",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+        f"Date {result['date']}; landing zone {result.get('generated', 'existing')}"
+        + (f" in {result['generate_seconds']:.0f} s" if result.get("generate_seconds") else "")
+        + ".",
+        "",
+        "| quality | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v:,.4f} |" for k, v in q.items()]
-    lines += ["", "Recall by whether the true person has an account:", "",
-              "| persons | true persons | true pairs | missed pairs | recall |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {g['true_persons']:,} | {g['true_pairs']:,} | {g['missed_pairs']:,} | {g['recall']:.4f} |"
-              for name, g in result["recall_by_account"].items()]
+    lines += [
+        "",
+        "Recall by whether the true person has an account:",
+        "",
+        "| persons | true persons | true pairs | missed pairs | recall |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {g['true_persons']:,} | {g['true_pairs']:,} | {g['missed_pairs']:,} | {g['recall']:.4f} |"
+        for name, g in result["recall_by_account"].items()
+    ]
     k = result["linkable"]
-    lines += ["", "Recall over the pairs some chain of records links (through the true person's own identifiers; "
-              "a deterministic resolver can find no more):", "",
-              "| true pairs | linkable pairs | linkable share | found linkable | linkable recall | "
-              "missed pairs no record links |", "|---|---|---|---|---|---|",
-              f"| {k['true_pairs']:,.0f} | {k['linkable_pairs']:,.0f} | {k['linkable_share']:.4f} | "
-              f"{k['found_linkable_pairs']:,.0f} | **{k['linkable_recall']:.4f}** | {k['unlinkable_share_of_missed']:.1%} |"]
-    lines += ["", "True pairs missed, by identifier types:", "",
-              "| type_a | type_b | true_pairs | missed_pairs | share of all missed |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Recall over the pairs some chain of records links (through the true person's own identifiers; "
+        "a deterministic resolver can find no more):",
+        "",
+        "| true pairs | linkable pairs | linkable share | found linkable | linkable recall | "
+        "missed pairs no record links |",
+        "|---|---|---|---|---|---|",
+        f"| {k['true_pairs']:,.0f} | {k['linkable_pairs']:,.0f} | {k['linkable_share']:.4f} | "
+        f"{k['found_linkable_pairs']:,.0f} | **{k['linkable_recall']:.4f}** | {k['unlinkable_share_of_missed']:.1%} |",
+    ]
+    lines += [
+        "",
+        "True pairs missed, by identifier types:",
+        "",
+        "| type_a | type_b | true_pairs | missed_pairs | share of all missed |",
+        "|---|---|---|---|---|",
+    ]
     missed_total = sum(r["missed_pairs"] for r in result["missed_pairs"]) or 1
-    lines += [f"| {r['type_a']} | {r['type_b']} | {r['true_pairs']:,} | {r['missed_pairs']:,} "
-              f"| {r['missed_pairs'] / missed_total:.1%} |" for r in result["missed_pairs"]]
-    lines += ["", "Identifiers outside their true person's main resolved person (`alone`: resolved to a person "
-              "of their own):", "", "| id_type | judged | stranded | alone |", "|---|---|---|---|"]
-    lines += [f"| {r['id_type']} | {r['judged']:,} | {r['stranded']:,} | {r['alone']:,} |"
-              for r in result["stranded_identifiers"]]
+    lines += [
+        f"| {r['type_a']} | {r['type_b']} | {r['true_pairs']:,} | {r['missed_pairs']:,} "
+        f"| {r['missed_pairs'] / missed_total:.1%} |"
+        for r in result["missed_pairs"]
+    ]
+    lines += [
+        "",
+        "Identifiers outside their true person's main resolved person (`alone`: resolved to a person of their own):",
+        "",
+        "| id_type | judged | stranded | alone |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['id_type']} | {r['judged']:,} | {r['stranded']:,} | {r['alone']:,} |"
+        for r in result["stranded_identifiers"]
+    ]
     if "throughput" in result:
         t = result["throughput"]
-        lines += ["", f"Throughput, rows / (wall s x {result['cores']} cores), median of {t['runs']} run(s):", "",
-                  "| stage | rows in | seconds | rows/s/core |", "|---|---|---|---|"]
-        lines += [f"| ingest {name} | {s['raw_rows']:,} | {s['seconds']:.1f} | {s['rows_per_s_per_core']:,.0f} |"
-                  for name, s in t["ingest"].items()]
+        lines += [
+            "",
+            f"Throughput, rows / (wall s x {result['cores']} cores), median of {t['runs']} run(s):",
+            "",
+            "| stage | rows in | seconds | rows/s/core |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| ingest {name} | {s['raw_rows']:,} | {s['seconds']:.1f} | {s['rows_per_s_per_core']:,.0f} |"
+            for name, s in t["ingest"].items()
+        ]
         i = t["identity"]
         lines += [f"| identity | {i['identifiers']:,} | {i['seconds']:.1f} | {i['identifiers_per_s_per_core']:,.0f} |"]
     return lines
@@ -203,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     cells = judged_cells(truth, imap, excluded).persist()
     result["recall_by_account"] = _recall_by_account(cells, persons)
     upto = F.col("date") <= F.lit(date)
-    evidence = graph.links(*[lake.read(catalog.BRONZE_SOURCES[t]).where(upto) for t in ("clickstream", "orders", "social", "crm")])
+    evidence = graph.links(
+        *[lake.read(catalog.BRONZE_SOURCES[t]).where(upto) for t in ("clickstream", "orders", "social", "crm")]
+    )
     result["linkable"] = linkable_recall(cells, evidence, max_iterations=cfg.identity.max_iterations)
     missed = missed_pairs(cells).orderBy("missed_pairs", ascending=False)
     result["missed_pairs"] = [r.asDict() for r in missed.collect()]  # at most 21 rows

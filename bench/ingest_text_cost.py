@@ -11,6 +11,7 @@ typing, masking), with `ingest.max_field_chars` above the size so that the line 
 former email pattern is timed on small values only (it is quadratic: 40 KB took 34 s).
 Writes bench/results/ingest_text_cost.json and .md (seconds per MB per operation).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,15 +20,15 @@ import json
 import statistics
 import time
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from bench.run import ROOT, machine, write_results
 from portrait import privacy
 from portrait.config import load_config
 from portrait.ingest import validate
 from portrait.ingest.sources import CLICKSTREAM
 from portrait.spark import get_session
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from bench.run import ROOT, machine, write_results
 
 OLD_EMAIL_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 MB = 1 << 20
@@ -59,21 +60,40 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for kb in args.old_sizes_kb:
         df = spark.createDataFrame([(_value(kb * 1024),)], "v string").select(
-            F.regexp_replace("v", OLD_EMAIL_RE, "<email>").alias("m"))
+            F.regexp_replace("v", OLD_EMAIL_RE, "<email>").alias("m")
+        )
         seconds = _timed(df, 1)
-        rows.append({"operation": "old email pattern", "mb": kb / 1024, "seconds": seconds,
-                     "seconds_per_mb": seconds / (kb / 1024)})
+        rows.append(
+            {
+                "operation": "old email pattern",
+                "mb": kb / 1024,
+                "seconds": seconds,
+                "seconds_per_mb": seconds / (kb / 1024),
+            }
+        )
     for mb in args.sizes_mb:
         value = _value(int(mb * MB))
         one = spark.createDataFrame([(value,)], "v string").cache()
         one.count()
         base = _timed(one.select(F.length("v").alias("n")), args.repeats)  # the scan alone
         masked = _timed(one.select(privacy.redact_free_text(F.col("v")).alias("m")), args.repeats) - base
-        line = json.dumps({"event_id": "e1", "anonymous_id": "c1", "event_type": "search",
-                           "ts": "2026-11-01T10:00:00Z", "search_query": value})
-        lines = spark.createDataFrame([(line, "bench", dt.date(2026, 11, 1))], "value string, source_file string, date date")
+        line = json.dumps(
+            {
+                "event_id": "e1",
+                "anonymous_id": "c1",
+                "event_type": "search",
+                "ts": "2026-11-01T10:00:00Z",
+                "search_query": value,
+            }
+        )
+        lines = spark.createDataFrame(
+            [(line, "bench", dt.date(2026, 11, 1))], "value string, source_file string, date date"
+        )
         classified = validate.classify(
-            validate.parse_lines(lines, CLICKSTREAM), CLICKSTREAM, pii_key=b"bench", earliest=dt.date(2000, 1, 1),
+            validate.parse_lines(lines, CLICKSTREAM),
+            CLICKSTREAM,
+            pii_key=b"bench",
+            earliest=dt.date(2000, 1, 1),
             max_field_chars=int(mb * MB) + 1024,
         )
         assert classified.first()["_status"] == validate.KEPT  # the bench measures the kept path

@@ -28,6 +28,7 @@ landing zone. So the comparison is out of time (after all data) and out of sampl
 
 Writes bench/results/models_sf<scale>.json and .md and prints them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ from pyspark.storagelevel import StorageLevel
 
 from bench.run import ROOT, machine, workdir_overrides, write_results
 from bench.segments import archetype_of_persons
-from portrait import features, keys, registry, scoring, text, train
+from portrait import catalog, features, keys, registry, scoring, text, train
 from portrait.config import load_config
 from portrait.features.portrait import numeric_feature_columns
 from portrait.identity.quality import truth_identifiers
@@ -54,7 +55,6 @@ from portrait.io import Lakehouse
 from portrait.models import evaluation, segmentation
 from portrait.models.inputs import input_stages
 from portrait.spark import get_session
-from portrait import catalog
 
 
 def matched_persons(truth: DataFrame, identity_map: DataFrame, *, key: bytes) -> DataFrame:
@@ -62,30 +62,45 @@ def matched_persons(truth: DataFrame, identity_map: DataFrame, *, key: bytes) ->
     their account and cookie identifiers (ties: the smallest person_id). `whole` is true when that
     resolved person holds all of their account, cookie, phone and e-mail identifiers the lake saw,
     and none of another true person's: where they browse and where they buy is one person."""
-    held = (truth_identifiers(truth, key=key).where(F.col("id_type").isin("account", "cookie", "phone", "email"))
-            .join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
-            .groupBy("person_key", "person_id")
-            .agg(F.count(F.when(F.col("id_type").isin("account", "cookie"), 1)).alias("n")))  # shared_identifiers' n
+    held = (
+        truth_identifiers(truth, key=key)
+        .where(F.col("id_type").isin("account", "cookie", "phone", "email"))
+        .join(identity_map.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
+        .groupBy("person_key", "person_id")
+        .agg(F.count(F.when(F.col("id_type").isin("account", "cookie"), 1)).alias("n"))
+    )  # shared_identifiers' n
     best = Window.partitionBy("person_key").orderBy(F.desc("n"), F.asc("person_id"))
     matched = held.where("n > 0").withColumn("rank", F.row_number().over(best)).where("rank = 1")
     fragments = held.groupBy("person_key").agg(F.count("*").alias("fragments"))
     owners = held.groupBy("person_id").agg(F.count("*").alias("owners"))
-    return (matched.join(fragments, on="person_key").join(owners, on="person_id")
-            .select("person_key", "person_id", ((F.col("owners") == 1) & (F.col("fragments") == 1)).alias("whole")))
+    return (
+        matched.join(fragments, on="person_key")
+        .join(owners, on="person_id")
+        .select("person_key", "person_id", ((F.col("owners") == 1) & (F.col("fragments") == 1)).alias("whole"))
+    )
 
 
 def _quality(scored: DataFrame, score: str) -> dict:
     table = evaluation.calibration_table(scored, score=score, label="label")
     brier = scored.agg(F.avg((F.col(score) - F.col("label")) ** 2)).first()[0]
-    return {"auc": evaluation.auc(scored, score=score, label="label"),
-            "ece": evaluation.expected_calibration_error(table), "brier": brier, "calibration": table}
+    return {
+        "auc": evaluation.auc(scored, score=score, label="label"),
+        "ece": evaluation.expected_calibration_error(table),
+        "brier": brier,
+        "calibration": table,
+    }
 
 
 def _resolution_quality(rows: DataFrame) -> dict:
     model = _quality(rows, "p_model")
     oracle = evaluation.auc(rows, score="p_oracle", label="label")
-    return {"persons": rows.count(), "auc": model["auc"], "oracle_auc": oracle, "auc_ratio": model["auc"] / oracle,
-            "ece": model["ece"]}
+    return {
+        "persons": rows.count(),
+        "auc": model["auc"],
+        "oracle_auc": oracle,
+        "auc_ratio": model["auc"] / oracle,
+        "ece": model["ece"],
+    }
 
 
 def feature_ceiling(portrait: DataFrame, truth_rows: DataFrame, cfg) -> float:
@@ -107,26 +122,44 @@ def propensity_vs_oracle(spark, cfg, lake: Lakehouse, date: dt.date) -> dict:
     truth = spark.read.parquet(f"{cfg.paths.truth}/persons")
     matched = matched_persons(truth, lake.read(catalog.SILVER_IDENTITY_MAP), key=cfg.pii_key())
     portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
-    truth_rows = (matched.join(truth.select("person_key", "archetype", F.col("purchase_prob").alias("p_oracle"),
-                                            F.col("purchased_in_horizon").cast("double").alias("label")),
-                               on="person_key")
-                  .persist(StorageLevel.MEMORY_AND_DISK))
+    truth_rows = matched.join(
+        truth.select(
+            "person_key",
+            "archetype",
+            F.col("purchase_prob").alias("p_oracle"),
+            F.col("purchased_in_horizon").cast("double").alias("label"),
+        ),
+        on="person_key",
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     test = portrait.where(keys.in_share("test", cfg.train.test_fraction))
     predicted = model.transform(test)
     predicted = predicted.select("person_id", evaluation.model_probability(predicted).alias("p_model"))
     rows = predicted.join(truth_rows, on="person_id").persist(StorageLevel.MEMORY_AND_DISK)
     n = rows.count()
-    result = {"model_version": version, "test_persons": n,
-              "positive_rate": rows.agg(F.avg("label")).first()[0],
-              "model": _quality(rows, "p_model"), "oracle": _quality(rows, "p_oracle")}
+    result = {
+        "model_version": version,
+        "test_persons": n,
+        "positive_rate": rows.agg(F.avg("label")).first()[0],
+        "model": _quality(rows, "p_model"),
+        "oracle": _quality(rows, "p_oracle"),
+    }
     result["auc_ratio"] = result["model"]["auc"] / result["oracle"]["auc"]
-    result["by_resolution"] = {"whole": _resolution_quality(rows.where("whole")),
-                               "split": _resolution_quality(rows.where("NOT whole"))}
+    result["by_resolution"] = {
+        "whole": _resolution_quality(rows.where("whole")),
+        "split": _resolution_quality(rows.where("NOT whole")),
+    }
     result["ceiling_auc"] = feature_ceiling(portrait, truth_rows, cfg)
     result["ceiling_ratio"] = result["ceiling_auc"] / result["oracle"]["auc"]
-    by_archetype = rows.groupBy("archetype").agg(  # 6 rows: where the model's probabilities miss the truth
-        F.count("*").alias("persons"), F.avg("p_model").alias("mean_p_model"),
-        F.avg("p_oracle").alias("mean_p_oracle"), F.avg("label").alias("positive_rate")).orderBy("archetype")
+    by_archetype = (
+        rows.groupBy("archetype")
+        .agg(  # 6 rows: where the model's probabilities miss the truth
+            F.count("*").alias("persons"),
+            F.avg("p_model").alias("mean_p_model"),
+            F.avg("p_oracle").alias("mean_p_oracle"),
+            F.avg("label").alias("positive_rate"),
+        )
+        .orderBy("archetype")
+    )
     result["by_archetype"] = [r.asDict() for r in by_archetype.collect()]
     rows.unpersist()
     truth_rows.unpersist()
@@ -138,19 +171,35 @@ def segments_vs_archetypes(spark, cfg, lake: Lakehouse, date: dt.date) -> dict:
     mapping = {int(c): int(s) for c, s in json.loads(tags.get("cluster_to_segment", "{}")).items()}
     names = {int(k): v for k, v in json.loads(tags["segment_names"]).items()}
     portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
-    truth = archetype_of_persons(spark.read.parquet(f"{cfg.paths.truth}/persons"), lake.read(catalog.SILVER_IDENTITY_MAP),
-                                 key=cfg.pii_key())
-    labelled = (segmentation.with_segment_id(model.transform(portrait), mapping).select("person_id", "segment_id")
-                .join(truth, on="person_id", how="left").persist(StorageLevel.MEMORY_AND_DISK))
+    truth = archetype_of_persons(
+        spark.read.parquet(f"{cfg.paths.truth}/persons"), lake.read(catalog.SILVER_IDENTITY_MAP), key=cfg.pii_key()
+    )
+    labelled = (
+        segmentation.with_segment_id(model.transform(portrait), mapping)
+        .select("person_id", "segment_id")
+        .join(truth, on="person_id", how="left")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     name_of = F.create_map(*[F.lit(x) for k, v in sorted(names.items()) for x in (k, v)])
-    crosstab = (labelled.where(F.col("archetype").isNotNull())
-                .withColumn("segment", name_of[F.col("segment_id")])
-                .groupBy("archetype").pivot("segment").count().na.fill(0).orderBy("archetype").collect())  # 6 rows
-    result = {"model_version": version, "k": len(names), "names": names,
-              "ari": segmentation.adjusted_rand_index(labelled, "archetype", "segment_id"),
-              "persons_with_archetype": labelled.where(F.col("archetype").isNotNull()).count(),
-              "crosstab": [r.asDict() for r in crosstab],
-              "supervised_reference_ari": supervised_reference_ari(portrait.join(truth, on="person_id"), cfg)}
+    crosstab = (
+        labelled.where(F.col("archetype").isNotNull())
+        .withColumn("segment", name_of[F.col("segment_id")])
+        .groupBy("archetype")
+        .pivot("segment")
+        .count()
+        .na.fill(0)
+        .orderBy("archetype")
+        .collect()
+    )  # 6 rows
+    result = {
+        "model_version": version,
+        "k": len(names),
+        "names": names,
+        "ari": segmentation.adjusted_rand_index(labelled, "archetype", "segment_id"),
+        "persons_with_archetype": labelled.where(F.col("archetype").isNotNull()).count(),
+        "crosstab": [r.asDict() for r in crosstab],
+        "supervised_reference_ari": supervised_reference_ari(portrait.join(truth, on="person_id"), cfg),
+    }
     labelled.unpersist()
     return result
 
@@ -161,52 +210,90 @@ def supervised_reference_ari(rows: DataFrame, cfg) -> float:
     unsupervised segmentation is not expected to beat it."""
     cols = numeric_feature_columns(rows)
     test = keys.in_share("test", cfg.train.test_fraction)
-    pipeline = Pipeline(stages=[*input_stages(cols), StringIndexer(inputCol="archetype", outputCol="label"),
-                                RandomForestClassifier(numTrees=100, maxDepth=12, seed=cfg.train.seed)])
+    pipeline = Pipeline(
+        stages=[
+            *input_stages(cols),
+            StringIndexer(inputCol="archetype", outputCol="label"),
+            RandomForestClassifier(numTrees=100, maxDepth=12, seed=cfg.train.seed),
+        ]
+    )
     model = pipeline.fit(rows.where(~test))
     return segmentation.adjusted_rand_index(model.transform(rows.where(test)), "archetype", "prediction")
 
 
 def _markdown(result: dict) -> list[str]:
     p, s = result["propensity"], result["segments"]
-    lines = [f"# Models against the generator's truth, SF {result['scale']:g}, as of {result['date']}", "",
-             f"Machine: {result['machine']}", ""]
+    lines = [
+        f"# Models against the generator's truth, SF {result['scale']:g}, as of {result['date']}",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+    ]
     if result.get("stage_seconds"):
         lines += ["| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in result["stage_seconds"].items()]
         lines += ["", f"Scoring throughput: {result['score_persons_per_s_per_core']:,.0f} persons/s/core", ""]
-    lines += [f"## Purchase propensity (champion v{p['model_version']}) on {p['test_persons']:,} test persons",
-              f"(positive rate {p['positive_rate']:.3f}; outcome drawn by the generator after the last day of data)", "",
-              "| | AUC | ECE | Brier |", "|---|---|---|---|",
-              f"| model | {p['model']['auc']:.4f} | {p['model']['ece']:.4f} | {p['model']['brier']:.4f} |",
-              f"| oracle (true probabilities) | {p['oracle']['auc']:.4f} | {p['oracle']['ece']:.4f} | "
-              f"{p['oracle']['brier']:.4f} |", "",
-              f"**AUC ratio model / oracle: {p['auc_ratio']:.4f}** (goal >= 0.97); **model ECE {p['model']['ece']:.4f}** "
-              "(goal <= 0.02)", "",
-              "Where the gap comes from:", "",
-              "| test persons | persons | model AUC | oracle AUC | ratio | model ECE |", "|---|---|---|---|---|---|"]
-    for name, what in (("whole", "resolved into exactly one person"),
-                       ("split", "split over several persons, or sharing one with others")):
+    lines += [
+        f"## Purchase propensity (champion v{p['model_version']}) on {p['test_persons']:,} test persons",
+        f"(positive rate {p['positive_rate']:.3f}; outcome drawn by the generator after the last day of data)",
+        "",
+        "| | AUC | ECE | Brier |",
+        "|---|---|---|---|",
+        f"| model | {p['model']['auc']:.4f} | {p['model']['ece']:.4f} | {p['model']['brier']:.4f} |",
+        f"| oracle (true probabilities) | {p['oracle']['auc']:.4f} | {p['oracle']['ece']:.4f} | "
+        f"{p['oracle']['brier']:.4f} |",
+        "",
+        f"**AUC ratio model / oracle: {p['auc_ratio']:.4f}** (goal >= 0.97); **model ECE {p['model']['ece']:.4f}** "
+        "(goal <= 0.02)",
+        "",
+        "Where the gap comes from:",
+        "",
+        "| test persons | persons | model AUC | oracle AUC | ratio | model ECE |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, what in (
+        ("whole", "resolved into exactly one person"),
+        ("split", "split over several persons, or sharing one with others"),
+    ):
         r = p["by_resolution"][name]
-        lines += [f"| {what} | {r['persons']:,} | {r['auc']:.4f} | {r['oracle_auc']:.4f} | {r['auc_ratio']:.4f} | "
-                  f"{r['ece']:.4f} |"]
-    lines += ["", f"**Ceiling of the portrait at D: AUC {p['ceiling_auc']:.4f}, ratio {p['ceiling_ratio']:.4f}.** "
-              "A GBT regressor *told* the true probabilities of the other persons at D, from the same model inputs, "
-              "scored on the same test persons: no label noise, no drift between training dates and D.", "",
-              "By archetype (mean probability of the model and of the oracle, and the drawn outcome's rate):", "",
-              "| archetype | persons | model | oracle | outcome rate |", "|---|---|---|---|---|"]
-    lines += [f"| {r['archetype']} | {r['persons']:,} | {r['mean_p_model']:.3f} | {r['mean_p_oracle']:.3f} | "
-              f"{r['positive_rate']:.3f} |" for r in p["by_archetype"]]
+        lines += [
+            f"| {what} | {r['persons']:,} | {r['auc']:.4f} | {r['oracle_auc']:.4f} | {r['auc_ratio']:.4f} | "
+            f"{r['ece']:.4f} |"
+        ]
+    lines += [
+        "",
+        f"**Ceiling of the portrait at D: AUC {p['ceiling_auc']:.4f}, ratio {p['ceiling_ratio']:.4f}.** "
+        "A GBT regressor *told* the true probabilities of the other persons at D, from the same model inputs, "
+        "scored on the same test persons: no label noise, no drift between training dates and D.",
+        "",
+        "By archetype (mean probability of the model and of the oracle, and the drawn outcome's rate):",
+        "",
+        "| archetype | persons | model | oracle | outcome rate |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['archetype']} | {r['persons']:,} | {r['mean_p_model']:.3f} | {r['mean_p_oracle']:.3f} | "
+        f"{r['positive_rate']:.3f} |"
+        for r in p["by_archetype"]
+    ]
     lines += ["", "Model calibration by bin:", "", "| bin | rows | mean p | observed rate |", "|---|---|---|---|"]
-    lines += [f"| {r['bin']} | {r['rows']} | {r['mean_p']:.3f} | {r['positive_rate']:.3f} |"
-              for r in p["model"]["calibration"]]
+    lines += [
+        f"| {r['bin']} | {r['rows']} | {r['mean_p']:.3f} | {r['positive_rate']:.3f} |"
+        for r in p["model"]["calibration"]
+    ]
     cols = sorted(s["names"].values())
-    lines += ["", f"## Segments (champion v{s['model_version']}, k = {s['k']})", "",
-              f"**Adjusted Rand index against the archetypes: {s['ari']:.3f}** (goal >= 0.8) over "
-              f"{s['persons_with_archetype']:,} persons. For reference, a random forest *told* the archetypes of "
-              f"the other persons reaches {s['supervised_reference_ari']:.3f} on the test persons from every "
-              "numeric portrait feature.", "",
-              "| archetype | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines += [
+        "",
+        f"## Segments (champion v{s['model_version']}, k = {s['k']})",
+        "",
+        f"**Adjusted Rand index against the archetypes: {s['ari']:.3f}** (goal >= 0.8) over "
+        f"{s['persons_with_archetype']:,} persons. For reference, a random forest *told* the archetypes of "
+        f"the other persons reaches {s['supervised_reference_ari']:.3f} on the test persons from every "
+        "numeric portrait feature.",
+        "",
+        "| archetype | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
     lines += [f"| {r['archetype']} | " + " | ".join(str(r.get(c, 0)) for c in cols) + " |" for r in s["crosstab"]]
     return lines
 
@@ -228,17 +315,42 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_session(cfg.spark)
     cores = int(spark.sparkContext.defaultParallelism)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
-    result: dict = {"benchmark": "models", "scale": meta["scale"], "date": date.isoformat(), "cores": cores,
-                    "machine": machine(spark), "max_evals": cfg.train.max_evals}
+    result: dict = {
+        "benchmark": "models",
+        "scale": meta["scale"],
+        "date": date.isoformat(),
+        "cores": cores,
+        "machine": machine(spark),
+        "max_evals": cfg.train.max_evals,
+    }
     if not args.skip_train:
         seconds: dict[str, float] = {}
-        for name, fn in (("text", lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
-                                                   categories=cfg.features.categories,
-                                                   labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")),
-                         ("features", lambda: features.run(lake, cfg.features, date, incremental=False)),
-                         ("train", lambda: train.run(lake, cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
-                                                    config_sha256=train.config_sha256(cfg))),
-                         ("score", lambda: scoring.run(spark, cfg, date))):
+        for name, fn in (
+            (
+                "text",
+                lambda: text.run(
+                    Lakehouse(spark, cfg.paths.lakehouse),
+                    cfg.text,
+                    date,
+                    mlflow_conf=cfg.mlflow,
+                    categories=cfg.features.categories,
+                    labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels",
+                ),
+            ),
+            ("features", lambda: features.run(lake, cfg.features, date, incremental=False)),
+            (
+                "train",
+                lambda: train.run(
+                    lake,
+                    cfg.train,
+                    date,
+                    mlflow_conf=cfg.mlflow,
+                    features_conf=cfg.features,
+                    config_sha256=train.config_sha256(cfg),
+                ),
+            ),
+            ("score", lambda: scoring.run(spark, cfg, date)),
+        ):
             t0 = time.perf_counter()
             out = fn()
             seconds[name] = time.perf_counter() - t0

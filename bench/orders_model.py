@@ -11,6 +11,7 @@ regression on RFM, BG/NBD, logistic regression on the same features. Also the CL
 (predicted vs actual spend by decile of predicted spend, all persons at D).
 Writes bench/results/orders_model_<source>.json and .md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,21 +40,31 @@ def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
         f"training: {r['train_rows']} rows at {r['as_of_dates']} as-of dates before D. All AUCs on the same "
         "held-out persons, measured in this run.",
         "",
-        "| model | held-out AUC |", "|---|---|",
+        "| model | held-out AUC |",
+        "|---|---|",
         f"| **GBT on order features + inter-purchase stats + seasonality + BG/NBD inputs (published, calibrated)** "
         f"| **{r['auc']:.4f}** |",
         f"| same GBT, uncalibrated score | {r['auc_uncalibrated']:.4f} |",
         *[f"| {name} | {auc:.4f} |" for name, auc in sorted(refs.items(), key=lambda kv: -kv[1])],
-        f"| goal | {GOAL:.2f} |", "",
+        f"| goal | {GOAL:.2f} |",
+        "",
         "Feature sets (validation AUC on a person split of the training rows, fixed GBT parameters): "
-        + ", ".join(f"{k} {v:.4f}" for k, v in r["feature_sets"].items()) + f"; kept: {len(r['features'])} features.",
-        "", "BG/NBD and Gamma-Gamma at D: " + ", ".join(f"{k}={v:.4g}" for k, v in r["btyd"].items()) + ".",
-        "", "## CLV calibration: predicted vs actual spend per person by decile of predicted spend (all persons at D)",
-        "", "| decile | persons | predicted spend | actual spend | predicted purchase days | buyer rate |",
+        + ", ".join(f"{k} {v:.4f}" for k, v in r["feature_sets"].items())
+        + f"; kept: {len(r['features'])} features.",
+        "",
+        "BG/NBD and Gamma-Gamma at D: " + ", ".join(f"{k}={v:.4g}" for k, v in r["btyd"].items()) + ".",
+        "",
+        "## CLV calibration: predicted vs actual spend per person by decile of predicted spend (all persons at D)",
+        "",
+        "| decile | persons | predicted spend | actual spend | predicted purchase days | buyer rate |",
         "|---|---|---|---|---|---|",
-        *[f"| {d['decile']} | {d['persons']} | {d['predicted_spend']:.0f} | {d['actual_spend']:.0f} | "
-          f"{d['predicted_purchase_days']:.2f} | {d['buyer_rate']:.1%} |" for d in r["clv_deciles"]],
-        "", f"Ingest {r.get('ingest_seconds', 0):.0f} s, model {r['model_seconds']:.0f} s.",
+        *[
+            f"| {d['decile']} | {d['persons']} | {d['predicted_spend']:.0f} | {d['actual_spend']:.0f} | "
+            f"{d['predicted_purchase_days']:.2f} | {d['buyer_rate']:.1%} |"
+            for d in r["clv_deciles"]
+        ],
+        "",
+        f"Ingest {r.get('ingest_seconds', 0):.0f} s, model {r['model_seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -72,27 +83,55 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="portrait-orders-model-"))
     lakehouse = args.lakehouse or str(work / "lakehouse")
-    cfg = load_config(args.conf, overrides={
-        "paths.lakehouse": lakehouse, "paths.landing": str(work / "landing"), "paths.truth": str(work / "truth"),
-        "mlflow.tracking_uri": f"sqlite:///{work}/mlflow.db", "mlflow.artifact_root": f"file://{work}/mlruns"})
-    tc = replace(cfg.train, max_evals=args.max_evals, training_dates=args.training_dates,
-                 training_step_days=args.step_days)
+    cfg = load_config(
+        args.conf,
+        overrides={
+            "paths.lakehouse": lakehouse,
+            "paths.landing": str(work / "landing"),
+            "paths.truth": str(work / "truth"),
+            "mlflow.tracking_uri": f"sqlite:///{work}/mlflow.db",
+            "mlflow.artifact_root": f"file://{work}/mlruns",
+        },
+    )
+    tc = replace(
+        cfg.train, max_evals=args.max_evals, training_dates=args.training_dates, training_step_days=args.step_days
+    )
     spark = get_session(cfg.spark)
     lake = Lakehouse(spark, lakehouse)
     mapping = cfg.ingest.mappings[args.source]
-    result: dict = {"source": args.source, "calibration_date": args.calibration_date.isoformat(),
-                    "horizon_days": args.horizon_days, "goal": GOAL, "as_of_dates": args.training_dates,
-                    "step_days": args.step_days, "max_evals": args.max_evals}
+    result: dict = {
+        "source": args.source,
+        "calibration_date": args.calibration_date.isoformat(),
+        "horizon_days": args.horizon_days,
+        "goal": GOAL,
+        "as_of_dates": args.training_dates,
+        "step_days": args.step_days,
+        "max_evals": args.max_evals,
+    }
     if not lake.exists(table_of(args.source, mapping)):
         t0 = time.perf_counter()
-        counts = ingest.run(lake, cfg.ingest, args.export_date or args.calibration_date
-                            + dt.timedelta(days=args.horizon_days), landing=cfg.paths.landing,
-                            pii_key=cfg.pii_key(), sources=[args.source])[args.source]
+        counts = ingest.run(
+            lake,
+            cfg.ingest,
+            args.export_date or args.calibration_date + dt.timedelta(days=args.horizon_days),
+            landing=cfg.paths.landing,
+            pii_key=cfg.pii_key(),
+            sources=[args.source],
+        )[args.source]
         result.update(ingest_seconds=time.perf_counter() - t0, ingest=counts)
         print("ingested", counts, flush=True)
     t0 = time.perf_counter()
-    result.update(orders_model.run(lake, tc, cfg.mlflow, source=args.source, mapping=mapping,
-                                   calibration_date=args.calibration_date, horizon_days=args.horizon_days))
+    result.update(
+        orders_model.run(
+            lake,
+            tc,
+            cfg.mlflow,
+            source=args.source,
+            mapping=mapping,
+            calibration_date=args.calibration_date,
+            horizon_days=args.horizon_days,
+        )
+    )
     result.update(model_seconds=time.perf_counter() - t0, machine=machine(spark))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"orders_model_{args.source}.json").write_text(json.dumps(result, indent=2, default=str))

@@ -8,6 +8,7 @@ BENCHMARKS.md defines it: rows / (wall seconds x cores) for ingest (raw rows in)
 (identifiers in) and scoring (persons out). Writes bench/results/pipeline_sf<scale>.json and .md
 and prints the summary. It measures; it never asserts a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,10 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from portrait import features, generator, identity, ingest, scoring, text, train
+from portrait import catalog, features, generator, identity, ingest, scoring, text, train
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
-from portrait import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -43,15 +43,21 @@ def write_results(name: str, result: dict, lines: list[str]) -> None:
 
 def workdir_overrides(work: Path) -> dict[str, str]:
     """The conf overrides that point a run at a bench workdir: lake, landing zone, truth, MLflow store."""
-    return {"paths.lakehouse": str(work / "lakehouse"), "paths.landing": str(work / "landing"),
-            "paths.truth": str(work / "truth"), "mlflow.tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
-            "mlflow.artifact_root": str(work / "mlflow-artifacts")}
+    return {
+        "paths.lakehouse": str(work / "lakehouse"),
+        "paths.landing": str(work / "landing"),
+        "paths.truth": str(work / "truth"),
+        "mlflow.tracking_uri": f"sqlite:///{work / 'mlflow.db'}",
+        "mlflow.artifact_root": str(work / "mlflow-artifacts"),
+    }
 
 
 def machine(spark) -> dict:
     mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
     return {
-        "cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1), "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
         "versions": {p: metadata.version(p) for p in ("pyspark", "delta-spark", "mlflow", "hyperopt")},
         "spark_master": spark.sparkContext.master,
         "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
@@ -72,23 +78,53 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_session(cfg.spark)
     cores = int(spark.sparkContext.defaultParallelism)
     started = time.perf_counter()
-    generated = generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=args.scale,
-                                   seed=cfg.generator.seed, end_date=date, days=cfg.generator.days,
-                                   horizon_days=cfg.train.horizon_days, dirty_fraction=cfg.generator.dirty_fraction)
+    generated = generator.generate(
+        spark,
+        landing=cfg.paths.landing,
+        truth=cfg.paths.truth,
+        scale=args.scale,
+        seed=cfg.generator.seed,
+        end_date=date,
+        days=cfg.generator.days,
+        horizon_days=cfg.train.horizon_days,
+        dirty_fraction=cfg.generator.dirty_fraction,
+    )
     generate_s = time.perf_counter() - started
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     stages = {
-        "ingest": lambda: ingest.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing,
-                                     pii_key=cfg.pii_key(), start=start),
-        "identity": lambda: identity.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.identity, date, pii_key=cfg.pii_key(),
-                                         checkpoint_dir=cfg.spark.checkpoint_dir),
-        "text": lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.text, date, mlflow_conf=cfg.mlflow,
-                                 categories=cfg.features.categories,
-                                 labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"),
+        "ingest": lambda: ingest.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.ingest,
+            date,
+            landing=cfg.paths.landing,
+            pii_key=cfg.pii_key(),
+            start=start,
+        ),
+        "identity": lambda: identity.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.identity,
+            date,
+            pii_key=cfg.pii_key(),
+            checkpoint_dir=cfg.spark.checkpoint_dir,
+        ),
+        "text": lambda: text.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.text,
+            date,
+            mlflow_conf=cfg.mlflow,
+            categories=cfg.features.categories,
+            labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels",
+        ),
         "features": lambda: features.run(lake, cfg.features, date),
-        "train": lambda: train.run(lake, cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
-                                   config_sha256=train.config_sha256(cfg)),
+        "train": lambda: train.run(
+            lake,
+            cfg.train,
+            date,
+            mlflow_conf=cfg.mlflow,
+            features_conf=cfg.features,
+            config_sha256=train.config_sha256(cfg),
+        ),
         "score": lambda: scoring.run(spark, cfg, date),
     }
     times: dict[str, list[float]] = {k: [] for k in stages}
@@ -103,9 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     persons = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date)).count()
     median = {k: statistics.median(v) for k, v in times.items()}
     result = {
-        "benchmark": "pipeline", "scale": args.scale, "repeats": args.repeats, "date": args.date,
-        "machine": machine(spark), "generate_seconds": generate_s, "generated_rows": generated,
-        "stage_seconds_median": median, "stage_seconds_all": times,
+        "benchmark": "pipeline",
+        "scale": args.scale,
+        "repeats": args.repeats,
+        "date": args.date,
+        "machine": machine(spark),
+        "generate_seconds": generate_s,
+        "generated_rows": generated,
+        "stage_seconds_median": median,
+        "stage_seconds_all": times,
         "pipeline_seconds_median": sum(median.values()),
         "throughput_rows_per_s_per_core": {
             "ingest": raw_rows / (median["ingest"] * cores),
@@ -118,13 +160,24 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"pipeline_sf{args.scale:g}"
     Path(f"{stem}.json").write_text(json.dumps(result, indent=2))
-    lines = [f"# Pipeline benchmark, SF {args.scale:g}", "",
-             f"Machine: {result['machine']}", "",
-             f"Generation: {generate_s:.1f} s; rows {generated}", "",
-             "| stage | median s | all runs (s) |", "|---|---|---|"]
+    lines = [
+        f"# Pipeline benchmark, SF {args.scale:g}",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+        f"Generation: {generate_s:.1f} s; rows {generated}",
+        "",
+        "| stage | median s | all runs (s) |",
+        "|---|---|---|",
+    ]
     lines += [f"| {k} | {median[k]:.1f} | {', '.join(f'{x:.1f}' for x in times[k])} |" for k in stages]
-    lines += ["", f"Pipeline (median sum): {result['pipeline_seconds_median']:.1f} s", "",
-              "| throughput | rows/s/core |", "|---|---|"]
+    lines += [
+        "",
+        f"Pipeline (median sum): {result['pipeline_seconds_median']:.1f} s",
+        "",
+        "| throughput | rows/s/core |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v:,.0f} |" for k, v in result["throughput_rows_per_s_per_core"].items()]
     Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -7,6 +7,7 @@ next actions, the three published tables written) in one session. Throughput as 
 defines it: persons out / (median warm seconds x cores). Writes bench/results/scoring_sf<scale>.json
 and .md and prints them. It measures; it never asserts a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,15 +43,27 @@ def main(argv: list[str] | None = None) -> int:
         if i:
             seconds.append(time.perf_counter() - t0)
     median = statistics.median(seconds)
-    result = {"benchmark": "scoring", "scale": meta["scale"], "date": date.isoformat(), "cores": cores,
-              "machine": machine(spark), "persons": out["persons"], "warm_seconds": seconds,
-              "median_seconds": median, "persons_per_s_per_core": out["persons"] / (median * cores)}
-    lines = [f"# Scoring throughput, SF {result['scale']:g}, as of {result['date']}", "",
-             f"Machine: {result['machine']}", "",
-             f"`score` (purchase and churn propensity, segments, next actions; three tables written) for "
-             f"{out['persons']:,} persons: median of {args.repeats} warm runs **{median:.2f} s** "
-             f"(runs: {', '.join(f'{s:.2f}' for s in seconds)}), "
-             f"**{result['persons_per_s_per_core']:,.0f} persons/s/core**."]
+    result = {
+        "benchmark": "scoring",
+        "scale": meta["scale"],
+        "date": date.isoformat(),
+        "cores": cores,
+        "machine": machine(spark),
+        "persons": out["persons"],
+        "warm_seconds": seconds,
+        "median_seconds": median,
+        "persons_per_s_per_core": out["persons"] / (median * cores),
+    }
+    lines = [
+        f"# Scoring throughput, SF {result['scale']:g}, as of {result['date']}",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+        f"`score` (purchase and churn propensity, segments, next actions; three tables written) for "
+        f"{out['persons']:,} persons: median of {args.repeats} warm runs **{median:.2f} s** "
+        f"(runs: {', '.join(f'{s:.2f}' for s in seconds)}), "
+        f"**{result['persons_per_s_per_core']:,.0f} persons/s/core**.",
+    ]
     write_results(f"scoring_sf{result['scale']:g}", result, lines)
     return 0
 

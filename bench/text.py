@@ -8,6 +8,7 @@ reports accuracy and macro-F1 on the held-out posts for the full model and for t
 ablation, plus scoring throughput (posts / (wall s x cores), median of `--repeats` warm runs,
 written to Spark's noop sink). Writes bench/results/text_<n>posts.json and .md and prints them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,11 +18,10 @@ import time
 from pathlib import Path
 
 from bench.run import RESULTS, ROOT, machine
-from portrait import text
+from portrait import catalog, text
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.spark import get_session
-from portrait import catalog
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
 
     variants = {}
     for name, bigrams in (("tokens+bigrams", True), ("tokens only", False)):
-        pipeline = text.build_pipeline(topics=topics, num_features=cfg.text.num_features,
-                                       reg_param=cfg.text.reg_param, max_iter=cfg.text.max_iter, bigrams=bigrams)
+        pipeline = text.build_pipeline(
+            topics=topics,
+            num_features=cfg.text.num_features,
+            reg_param=cfg.text.reg_param,
+            max_iter=cfg.text.max_iter,
+            bigrams=bigrams,
+        )
         t0 = time.perf_counter()
         model = pipeline.fit(train_rows)
         fit_s = time.perf_counter() - t0
@@ -64,28 +69,43 @@ def main(argv: list[str] | None = None) -> int:
         times.append(time.perf_counter() - t0)
     warm = times[1:]
     result = {
-        "benchmark": "text", "machine": machine(spark), "train_posts": n_train, "held_out_posts": n_test,
-        "unseen_held_out_posts": n_unseen, "scored_posts": n_posts,
+        "benchmark": "text",
+        "machine": machine(spark),
+        "train_posts": n_train,
+        "held_out_posts": n_test,
+        "unseen_held_out_posts": n_unseen,
+        "scored_posts": n_posts,
         "variants": {k: {m: v for m, v in d.items() if m != "model"} for k, d in variants.items()},
-        "score_seconds_median": statistics.median(warm), "score_seconds_all": warm,
+        "score_seconds_median": statistics.median(warm),
+        "score_seconds_all": warm,
         "score_posts_per_s_per_core": n_posts / (statistics.median(warm) * cores),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / "text"
     Path(f"{stem}.json").write_text(json.dumps(result, indent=2))
-    lines = ["# Text signals benchmark", "", f"Machine: {result['machine']}", "",
-             f"Labelled posts: {n_train:,} train, {n_test:,} held out (hash of post_id), of which "
-             f"{n_unseen:,} have a text never seen verbatim in training (\"unseen\").", "",
-             "| model | held-out | sentiment accuracy | sentiment macro-F1 | topic accuracy | topic macro-F1 | fit s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Text signals benchmark",
+        "",
+        f"Machine: {result['machine']}",
+        "",
+        f"Labelled posts: {n_train:,} train, {n_test:,} held out (hash of post_id), of which "
+        f'{n_unseen:,} have a text never seen verbatim in training ("unseen").',
+        "",
+        "| model | held-out | sentiment accuracy | sentiment macro-F1 | topic accuracy | topic macro-F1 | fit s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for k, v in result["variants"].items():
         for subset, prefix in (("all", ""), ("unseen", "unseen_")):
             lines.append(
                 f"| {k} | {subset} | {v[prefix + 'sentiment_accuracy']:.4f} | {v[prefix + 'sentiment_macro_f1']:.4f} "
-                f"| {v[prefix + 'topic_accuracy']:.4f} | {v[prefix + 'topic_macro_f1']:.4f} | {v['fit_seconds']:.1f} |")
-    lines += ["", f"Scoring {n_posts:,} posts: median {result['score_seconds_median']:.2f} s "
-              f"({', '.join(f'{x:.2f}' for x in warm)}) = "
-              f"**{result['score_posts_per_s_per_core']:,.0f} posts/s/core**"]
+                f"| {v[prefix + 'topic_accuracy']:.4f} | {v[prefix + 'topic_macro_f1']:.4f} | {v['fit_seconds']:.1f} |"
+            )
+    lines += [
+        "",
+        f"Scoring {n_posts:,} posts: median {result['score_seconds_median']:.2f} s "
+        f"({', '.join(f'{x:.2f}' for x in warm)}) = "
+        f"**{result['score_posts_per_s_per_core']:,.0f} posts/s/core**",
+    ]
     Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

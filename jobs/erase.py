@@ -1,5 +1,6 @@
 """spark-submit entry point:
 `spark-submit jobs/erase.py --conf conf/local.yaml --date 2026-11-01 --identifier phone=13812345678`."""
+
 import sys
 
 from portrait.cli import main

@@ -1,4 +1,5 @@
 """spark-submit entry point: `spark-submit jobs/score.py --conf conf/local.yaml --date 2026-11-01`."""
+
 import sys
 
 from portrait.cli import main

@@ -1,4 +1,5 @@
 """One SparkSession for the whole test run (local[2], Delta, few shuffle partitions, UI off)."""
+
 from __future__ import annotations
 
 import os
@@ -18,15 +19,20 @@ def spark(tmp_path_factory):
     from portrait.spark import get_session
 
     warehouse = tmp_path_factory.mktemp("warehouse")
-    session = get_session(SparkConfig(
-        app_name="portrait-tests", master="local[2]", shuffle_partitions=4, jars_dir=str(ROOT / ".jars"),
-        conf={
-            "spark.sql.warehouse.dir": str(warehouse),
-            "spark.driver.memory": "6g",
-            "spark.databricks.delta.snapshotPartitions": "2",
-            "spark.sql.adaptive.enabled": "true",
-        },
-    ))
+    session = get_session(
+        SparkConfig(
+            app_name="portrait-tests",
+            master="local[2]",
+            shuffle_partitions=4,
+            jars_dir=str(ROOT / ".jars"),
+            conf={
+                "spark.sql.warehouse.dir": str(warehouse),
+                "spark.driver.memory": "6g",
+                "spark.databricks.delta.snapshotPartitions": "2",
+                "spark.sql.adaptive.enabled": "true",
+            },
+        )
+    )
     yield session
     session.stop()
 

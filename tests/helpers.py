@@ -1,4 +1,5 @@
 """Test helpers: a config pointing at temp dirs, and tiny landing files written inline."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,16 +45,35 @@ def build_tiny_lake(spark, tmp: Path) -> tuple[Config, dict, dict]:
 
     # The promotion floors are unit-tested (tests/test_models.py); at this tiny scale they would only
     # decide whether scoring has a champion, so they are off here.
-    cfg = make_config(tmp, **{"train.max_evals": 2, "train.training_dates": 3, "train.kmeans_k": 4,
-                              "generator.days": TINY_DAYS, "train.min_auc": 0.0, "train.max_ece": 1.0,
-                              # 75 days of history: a 60-day churn window leaves one as-of date and,
-                              # at this scale, no churner in its test rows; 14 days after 30 active ones does.
-                              "train.churn_days": 14, "train.churn_lookback_days": 30})
+    cfg = make_config(
+        tmp,
+        **{
+            "train.max_evals": 2,
+            "train.training_dates": 3,
+            "train.kmeans_k": 4,
+            "generator.days": TINY_DAYS,
+            "train.min_auc": 0.0,
+            "train.max_ece": 1.0,
+            # 75 days of history: a 60-day churn window leaves one as-of date and,
+            # at this scale, no churner in its test rows; 14 days after 30 active ones does.
+            "train.churn_days": 14,
+            "train.churn_lookback_days": 30,
+        },
+    )
     d = TINY_DATE
     from portrait import generator
 
-    generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.003, seed=11,
-                       end_date=d, days=TINY_DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
+    generator.generate(
+        spark,
+        landing=cfg.paths.landing,
+        truth=cfg.paths.truth,
+        scale=0.003,
+        seed=11,
+        end_date=d,
+        days=TINY_DAYS,
+        horizon_days=cfg.train.horizon_days,
+        dirty_fraction=0.005,
+    )
     counts = run_stage("ingest", spark, cfg, d, start=d - dt.timedelta(days=TINY_DAYS - 1))
     for stage in ("identity", "text", "features", "tags"):
         run_stage(stage, spark, cfg, d)

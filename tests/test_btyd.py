@@ -1,4 +1,5 @@
 """BG/NBD + Gamma-Gamma: the series, the fit on simulated customers, the CLV columns."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,7 @@ def test_hypergeometric_series_matches_scipy(spark):
     cases = [(0.5, 2.0, 3.0, 0.2), (12.4, 14.0, 15.1, 0.35), (150.2, 152.0, 152.5, 0.25), (1.2, 3.0, 2.9, 0.6)]
     df = spark.createDataFrame(cases, "a double, b double, c double, z double")
     got = df.select(btyd.hyp2f1(F.col("a"), F.col("b"), F.col("c"), F.col("z")).alias("f")).collect()
-    for (a, b, c, z), row in zip(cases, got):
+    for (a, b, c, z), row in zip(cases, got, strict=False):
         assert row["f"] == pytest.approx(scipy_hyp2f1(a, b, c, z), rel=1e-9)
 
 
@@ -43,8 +44,9 @@ def _simulate(n: int, *, r: float, alpha: float, a: float, b: float, seed: int) 
 
 def test_fit_recovers_the_parameters_of_simulated_customers(spark):
     truth = {"r": 0.8, "alpha": 40.0, "a": 0.6, "b": 3.0}
-    stats = spark.createDataFrame(_simulate(4000, **truth, seed=3), "person_id string, x double, t_x double, "
-                                                                    "T double, monetary double")
+    stats = spark.createDataFrame(
+        _simulate(4000, **truth, seed=3), "person_id string, x double, t_x double, T double, monetary double"
+    )
     params = btyd.fit(stats)
     assert params.r == pytest.approx(truth["r"], rel=0.2)
     assert params.alpha == pytest.approx(truth["alpha"], rel=0.25)
@@ -53,14 +55,23 @@ def test_fit_recovers_the_parameters_of_simulated_customers(spark):
 
 
 def test_purchase_stats_and_clv_columns(spark):
-    days = spark.createDataFrame([
-        ("p1", dt.date(2024, 1, 1), 10.0), ("p1", dt.date(2024, 1, 11), 30.0), ("p1", dt.date(2024, 2, 5), 99.0),
-        ("p2", dt.date(2024, 1, 21), 5.0),
-    ], "person_id string, day date, amount double")
+    days = spark.createDataFrame(
+        [
+            ("p1", dt.date(2024, 1, 1), 10.0),
+            ("p1", dt.date(2024, 1, 11), 30.0),
+            ("p1", dt.date(2024, 2, 5), 99.0),
+            ("p2", dt.date(2024, 1, 21), 5.0),
+        ],
+        "person_id string, day date, amount double",
+    )
     stats = btyd.purchase_stats(days, as_of=D)
-    assertDataFrameEqual(stats, spark.createDataFrame(
-        [("p1", 1.0, 10.0, 30.0, 20.0), ("p2", 0.0, 0.0, 10.0, 5.0)],
-        "person_id string, x double, t_x double, T double, monetary double"))
+    assertDataFrameEqual(
+        stats,
+        spark.createDataFrame(
+            [("p1", 1.0, 10.0, 30.0, 20.0), ("p2", 0.0, 0.0, 10.0, 5.0)],
+            "person_id string, x double, t_x double, T double, monetary double",
+        ),
+    )
 
     params = btyd.ClvParams(r=0.8, alpha=40.0, a=0.6, b=3.0, p=4.0, q=3.0, gamma=15.0)
     persons = spark.createDataFrame([("p1",), ("p2",), ("p3",)], "person_id string")
@@ -69,8 +80,12 @@ def test_purchase_stats_and_clv_columns(spark):
     odds = 0.6 / (3.0 + 1 - 1) * ((40 + 30) / (40 + 10)) ** (0.8 + 1)
     assert out["p1"]["p_alive"] == pytest.approx(1 / (1 + odds))
     z = 30 / (40 + 30 + 30)
-    expected = (0.6 + 3.0 + 1 - 1) / (0.6 - 1) * (
-        1 - ((40 + 30) / (40 + 30 + 30)) ** 1.8 * scipy_hyp2f1(1.8, 4.0, 3.6, z)) / (1 + odds)
+    expected = (
+        (0.6 + 3.0 + 1 - 1)
+        / (0.6 - 1)
+        * (1 - ((40 + 30) / (40 + 30 + 30)) ** 1.8 * scipy_hyp2f1(1.8, 4.0, 3.6, z))
+        / (1 + odds)
+    )
     assert out["p1"]["expected_purchases"] == pytest.approx(expected, rel=1e-9)
     spend = 4.0 * (15.0 + 2 * 20.0) / (4.0 * 2 + 3.0 - 1)
     assert out["p1"]["expected_spend"] == pytest.approx(expected * spend, rel=1e-9)

@@ -1,4 +1,5 @@
 """The command line: subcommands and their options, exit codes, the stage order, backfill planning."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,26 +36,41 @@ def _options(help_text: str) -> set[str]:
 
 def test_help_lists_every_job_once_with_its_summary(capsys):
     text = _help(capsys)
-    listed = re.findall(r"^    ([a-z]+)\s{2,}(\S.*)$", text, flags=re.M)
-    assert [job for job, _ in listed] == [*pipeline.DAILY_CHAIN, "train", "generate", "audience", "erase",
-                                          "backfill", "demo", "catalog"]
+    listed = re.findall(r"^    ([a-z-]+)\s{2,}(\S.*)$", text, flags=re.M)
+    assert [job for job, _ in listed] == [
+        *pipeline.DAILY_CHAIN,
+        "train",
+        "generate",
+        "audience",
+        "erase",
+        "backfill",
+        "demo",
+        "catalog",
+        "orders-model",
+        "report",
+        "status",
+        "person",
+    ]
     for job, summary in listed:
         if job in pipeline.STAGES:
             assert summary == pipeline.STAGES[job].summary
     assert " -> ".join(pipeline.DAILY_CHAIN) in " ".join(text.split())
 
 
-@pytest.mark.parametrize("job, own", [
-    ("ingest", {"--date", "--start", "--source"}),
-    ("identity", {"--date"}),
-    ("features", {"--date", "--start", "--full"}),
-    ("erase", {"--date", "--identifier", "--person-id"}),
-    ("audience", {"--date", "--name", "--where"}),
-    ("generate", {"--date", "--scale", "--seed"}),
-    ("demo", {"--date", "--scale", "--seed"}),
-    ("catalog", {"--out"}),
-    ("backfill", {"--from", "--to", "--force"}),
-])
+@pytest.mark.parametrize(
+    "job, own",
+    [
+        ("ingest", {"--date", "--start", "--source"}),
+        ("identity", {"--date", "--rebuild"}),
+        ("features", {"--date", "--start", "--full"}),
+        ("erase", {"--date", "--identifier", "--person-id"}),
+        ("audience", {"--date", "--name", "--where"}),
+        ("generate", {"--date", "--scale", "--seed"}),
+        ("demo", {"--date", "--scale", "--seed"}),
+        ("catalog", {"--out"}),
+        ("backfill", {"--from", "--to", "--force"}),
+    ],
+)
 def test_each_job_shows_only_its_own_options(capsys, job, own):
     assert _options(_help(capsys, job)) == {"--conf", "--verbose", *own}
 
@@ -68,15 +84,28 @@ def test_a_missing_required_option_is_named(capsys):
 
 def test_a_bad_date_or_an_option_of_another_job_is_refused(capsys):
     assert "not a date (YYYY-MM-DD): '2026-11-31'" in _error(capsys, "tags", "--conf", "c", "--date", "2026-11-31")
-    assert "unrecognized arguments: --full" in _error(capsys, "ingest", "--conf", "c", "--date", "2026-11-01",
-                                                      "--full")
+    assert "unrecognized arguments: --full" in _error(capsys, "ingest", "--conf", "c", "--date", "2026-11-01", "--full")
     assert "unrecognized arguments: --date" in _error(capsys, "catalog", "--conf", "c", "--date", "2026-11-01")
     assert "invalid choice: 'scoring'" in _error(capsys, "scoring", "--conf", "c")
 
 
 def test_parsed_options_reach_the_stage_and_verbose_goes_anywhere():
-    args = cli.build_parser().parse_args(["--verbose", "ingest", "--conf", "c", "--date", "2026-11-01",
-                                          "--source", "crm", "--source", "orders", "--start", "2026-10-30"])
+    args = cli.build_parser().parse_args(
+        [
+            "--verbose",
+            "ingest",
+            "--conf",
+            "c",
+            "--date",
+            "2026-11-01",
+            "--source",
+            "crm",
+            "--source",
+            "orders",
+            "--start",
+            "2026-10-30",
+        ]
+    )
     assert (args.verbose, args.date, args.start, args.sources) == (True, D, dt.date(2026, 10, 30), ["crm", "orders"])
     assert cli.build_parser().parse_args(["tags", "--conf", "c", "--date", "2026-11-01", "--verbose"]).verbose
     assert not cli.build_parser().parse_args(["tags", "--conf", "c", "--date", "2026-11-01"]).verbose
@@ -112,12 +141,16 @@ def _failing_stage(monkeypatch, exc: Exception) -> None:
 
 
 def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch, capsys):
-    _failing_stage(monkeypatch, FileNotFoundError(
-        "table gold.portrait does not exist at /l/gold/portrait: run the `features` job first"))
+    _failing_stage(
+        monkeypatch,
+        FileNotFoundError("table gold.portrait does not exist at /l/gold/portrait: run the `features` job first"),
+    )
     assert cli.main(["tags", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == cli.EXIT_FAILED
     err = capsys.readouterr().err
-    assert _error_lines(err) == ["portrait: tags 2026-11-01 failed: FileNotFoundError: table gold.portrait does "
-                                 "not exist at /l/gold/portrait: run the `features` job first"]
+    assert _error_lines(err) == [
+        "portrait: tags 2026-11-01 failed: FileNotFoundError: table gold.portrait does "
+        "not exist at /l/gold/portrait: run the `features` job first"
+    ]
     assert "Traceback" not in err
 
 
@@ -146,8 +179,9 @@ def test_the_audience_options_reach_the_stage(monkeypatch):
     """`name` is an option of audience, not the stage's name (the session is not used here)."""
     seen = {}
     monkeypatch.setitem(pipeline._RUNNERS, "audience", lambda spark, cfg, date, **kw: seen.update(kw, date=date))
-    args = cli.build_parser().parse_args(["audience", "--conf", "c", "--date", "2026-11-01", "--name", "tier1",
-                                          "--where", "city_tier = 1"])
+    args = cli.build_parser().parse_args(
+        ["audience", "--conf", "c", "--date", "2026-11-01", "--name", "tier1", "--where", "city_tier = 1"]
+    )
     cfg = load_config(ROOT / "conf/local.yaml")
     cli.run_job("audience", object(), cfg, args)
     assert seen == {"name": "tier1", "where": "city_tier = 1", "date": D}
@@ -219,12 +253,14 @@ def test_rerunning_an_earlier_stage_makes_the_later_stages_of_that_date_incomple
 
 # --- the run log on a real Delta table ----------------------------------------------------------
 
+
 def test_the_run_log_returns_the_latest_outcome_per_stage_and_date(spark, tmp_path):
     lake = str(tmp_path / "lake")
     assert runlog.latest(spark, lake, CHAIN, D, D) == {}
     for stage, ok, minute in (("ingest", False, 0), ("ingest", True, 5), ("identity", True, 6), ("score", False, 7)):
-        runlog.record(spark, lake, stage, D, ok=ok, started_at=T0 + dt.timedelta(minutes=minute), elapsed_s=30.0,
-                      detail="{}")
+        runlog.record(
+            spark, lake, stage, D, ok=ok, started_at=T0 + dt.timedelta(minutes=minute), elapsed_s=30.0, detail="{}"
+        )
     runlog.record(spark, lake, "ingest", D + dt.timedelta(days=5), ok=True, started_at=T0, elapsed_s=1.0, detail="")
     got = runlog.latest(spark, lake, CHAIN, D, D + dt.timedelta(days=1))
     assert {k: v.ok for k, v in got.items()} == {("ingest", D): True, ("identity", D): True, ("score", D): False}
@@ -233,6 +269,7 @@ def test_the_run_log_returns_the_latest_outcome_per_stage_and_date(spark, tmp_pa
 
 
 # --- Spark's logging -----------------------------------------------------------------------------
+
 
 def test_sessions_we_build_log_only_errors_and_drop_the_heartbeat_trace(spark):
     """The session of the tests is built by portrait.spark, so it runs with log4j2.properties."""
@@ -243,9 +280,13 @@ def test_sessions_we_build_log_only_errors_and_drop_the_heartbeat_trace(spark):
     assert config.getRootLogger().getLevel().toString() == "ERROR"
 
     def filtered(message: str) -> bool:
-        event = (jvm.org.apache.logging.log4j.core.impl.Log4jLogEvent.newBuilder()
-                 .setLoggerName("org.apache.spark.util.Utils").setLevel(log4j.Level.ERROR)
-                 .setMessage(log4j.message.SimpleMessage(message)).build())
+        event = (
+            jvm.org.apache.logging.log4j.core.impl.Log4jLogEvent.newBuilder()
+            .setLoggerName("org.apache.spark.util.Utils")
+            .setLevel(log4j.Level.ERROR)
+            .setMessage(log4j.message.SimpleMessage(message))
+            .build()
+        )
         return config.getLoggerConfig("org.apache.spark.util.Utils").isFiltered(event)
 
     assert filtered("Uncaught exception in thread executor-heartbeater")

@@ -4,6 +4,7 @@ Two consecutive days run through `spark-submit --master spark://127.0.0.1:<port>
 conf (no `spark.master`, a shared checkpoint directory); the same days run locally in the test
 session. The tables they publish must hold the same rows. The test stops only the processes it started.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,21 +20,27 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT
 from pyspark.testing import assertDataFrameEqual
 
-from helpers import ROOT
 from portrait import catalog, features, identity, ingest, text
 from portrait.config import load_config
 from portrait.io import Lakehouse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
 D = dt.date(2026, 11, 1)
 HISTORY_DAYS = 20
 DAYS = (D - dt.timedelta(days=1), D)
 JOBS = ("ingest", "identity", "text", "features")
-COMPARED = (catalog.SILVER_IDENTITY_MAP, catalog.SILVER_EVENTS, catalog.SILVER_ORDERS, catalog.SILVER_SOCIAL,
-            catalog.SILVER_SOCIAL_SIGNALS, catalog.GOLD_PORTRAIT)
+COMPARED = (
+    catalog.SILVER_IDENTITY_MAP,
+    catalog.SILVER_EVENTS,
+    catalog.SILVER_ORDERS,
+    catalog.SILVER_SOCIAL,
+    catalog.SILVER_SOCIAL_SIGNALS,
+    catalog.GOLD_PORTRAIT,
+)
 
 
 def _free_port() -> int:
@@ -52,12 +59,21 @@ def _conf(tmp: Path, name: str, *, cluster: bool) -> Path:
     """A conf extending conf/local.yaml with its own lakehouse and MLflow store (shared landing)."""
     doc = {
         "extends": str(ROOT / "conf" / "local.yaml"),
-        "paths": {"lakehouse": str(tmp / name / "lakehouse"), "landing": str(tmp / "landing"),
-                  "truth": str(tmp / "truth")},
-        "mlflow": {"tracking_uri": f"sqlite:///{tmp / name / 'mlflow.db'}",
-                   "artifact_root": str(tmp / name / "artifacts"), "experiment": "portrait"},
-        "spark": {"jars_dir": str(ROOT / ".jars"), "shuffle_partitions": 4,
-                  "checkpoint_dir": str(tmp / name / "checkpoints")},
+        "paths": {
+            "lakehouse": str(tmp / name / "lakehouse"),
+            "landing": str(tmp / "landing"),
+            "truth": str(tmp / "truth"),
+        },
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{tmp / name / 'mlflow.db'}",
+            "artifact_root": str(tmp / name / "artifacts"),
+            "experiment": "portrait",
+        },
+        "spark": {
+            "jars_dir": str(ROOT / ".jars"),
+            "shuffle_partitions": 4,
+            "checkpoint_dir": str(tmp / name / "checkpoints"),
+        },
         "generator": {"days": HISTORY_DAYS},
     }
     if cluster:
@@ -73,20 +89,57 @@ def standalone(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluster")
     home = _spark_home()
     port, ui = _free_port(), _free_port()
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": str(home),
-           "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(tmp), "SPARK_WORKER_DIR": str(tmp / "work")}
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_HOME": str(home),
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_LOG_DIR": str(tmp),
+        "SPARK_WORKER_DIR": str(tmp / "work"),
+    }
     cls = str(home / "bin" / "spark-class")
     started: list[subprocess.Popen] = []
     try:
-        started.append(subprocess.Popen(
-            [cls, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-             "--webui-port", str(ui)], env=env, stdout=open(tmp / "master.log", "w"), stderr=subprocess.STDOUT))
+        started.append(
+            subprocess.Popen(
+                [
+                    cls,
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--webui-port",
+                    str(ui),
+                ],
+                env=env,
+                stdout=open(tmp / "master.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         for i in range(2):
-            started.append(subprocess.Popen(
-                [cls, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host", "127.0.0.1",
-                 "--cores", "1", "--memory", "1g", "--webui-port", str(_free_port()),
-                 "--work-dir", str(tmp / f"work{i}")],
-                env=env, stdout=open(tmp / f"worker{i}.log", "w"), stderr=subprocess.STDOUT))
+            started.append(
+                subprocess.Popen(
+                    [
+                        cls,
+                        "org.apache.spark.deploy.worker.Worker",
+                        f"spark://127.0.0.1:{port}",
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        "1",
+                        "--memory",
+                        "1g",
+                        "--webui-port",
+                        str(_free_port()),
+                        "--work-dir",
+                        str(tmp / f"work{i}"),
+                    ],
+                    env=env,
+                    stdout=open(tmp / f"worker{i}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -112,11 +165,29 @@ def standalone(tmp_path_factory):
 def _submit(master: str, conf: Path, job: str, day: dt.date, *extra: str) -> None:
     jars = ",".join(str(p) for p in sorted((ROOT / ".jars").glob("*.jar")))
     pythonpath = f"{ROOT / 'libs'}{os.pathsep}{ROOT}"
-    cmd = [str(_spark_home() / "bin" / "spark-submit"), "--master", master, "--jars", jars,
-           "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=1g",
-           "--conf", "spark.ui.enabled=false", "--conf", f"spark.executorEnv.PYTHONPATH={pythonpath}",
-           "--conf", f"spark.pyspark.python={sys.executable}",
-           str(ROOT / "jobs" / f"{job}.py"), "--conf", str(conf), "--date", day.isoformat(), *extra]
+    cmd = [
+        str(_spark_home() / "bin" / "spark-submit"),
+        "--master",
+        master,
+        "--jars",
+        jars,
+        "--conf",
+        "spark.driver.host=127.0.0.1",
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        f"spark.executorEnv.PYTHONPATH={pythonpath}",
+        "--conf",
+        f"spark.pyspark.python={sys.executable}",
+        str(ROOT / "jobs" / f"{job}.py"),
+        "--conf",
+        str(conf),
+        "--date",
+        day.isoformat(),
+        *extra,
+    ]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": pythonpath, "PYSPARK_PYTHON": sys.executable}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, f"{job} {day} on the cluster failed:\n{done.stderr[-4000:]}"
@@ -127,8 +198,17 @@ def test_the_daily_chain_on_a_standalone_cluster_publishes_what_a_local_run_does
 
     local_conf, cluster_conf = _conf(tmp_path, "local", cluster=False), _conf(tmp_path, "cluster", cluster=True)
     cfg = load_config(local_conf)
-    generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=0.002, seed=5,
-                       end_date=D, days=HISTORY_DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.0)
+    generator.generate(
+        spark,
+        landing=cfg.paths.landing,
+        truth=cfg.paths.truth,
+        scale=0.002,
+        seed=5,
+        end_date=D,
+        days=HISTORY_DAYS,
+        horizon_days=cfg.train.horizon_days,
+        dirty_fraction=0.0,
+    )
     first = D - dt.timedelta(days=HISTORY_DAYS - 1)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     labels = cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"
@@ -143,9 +223,9 @@ def test_the_daily_chain_on_a_standalone_cluster_publishes_what_a_local_run_does
             _submit(standalone, cluster_conf, job, day, *extra)
 
     remote = Lakehouse(spark, load_config(cluster_conf).paths.lakehouse)
-    assert Path(load_config(cluster_conf).spark.checkpoint_dir).is_dir()   # reliable checkpoints went there
+    assert Path(load_config(cluster_conf).spark.checkpoint_dir).is_dir()  # reliable checkpoints went there
     for table in COMPARED:
         got, want = remote.read(table), lake.read(table)
-        if table == catalog.SILVER_SOCIAL_SIGNALS:   # two trainings of one model: the same rows, other ids
+        if table == catalog.SILVER_SOCIAL_SIGNALS:  # two trainings of one model: the same rows, other ids
             got, want = got.drop("model_version"), want.drop("model_version")
         assertDataFrameEqual(got, want)

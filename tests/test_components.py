@@ -5,6 +5,7 @@ Spark run checks all of them: the components of a disjoint union are the compone
 Shapes: sparse and dense random graphs, long chains with shuffled ids (large diameter, the worst
 case for label propagation), stars (one hub), random trees, cycles, duplicate edges and self-loops.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,15 +29,15 @@ def _random_graph(rng: random.Random) -> list[tuple[int, int]]:
         edges = [(rng.choice(ids), rng.choice(ids)) for _ in range(n // 2)]
     elif shape == "dense":
         m = min(n, 40)
-        edges = [(a, b) for i, a in enumerate(ids[:m]) for b in ids[i + 1:m] if rng.random() < 0.3]
+        edges = [(a, b) for i, a in enumerate(ids[:m]) for b in ids[i + 1 : m] if rng.random() < 0.3]
     elif shape == "chain":
-        edges = list(zip(ids, ids[1:]))
+        edges = list(zip(ids, ids[1:], strict=False))
     elif shape == "star":
         edges = [(ids[0], leaf) for leaf in ids[1:]]
     elif shape == "tree":
         edges = [(ids[i], ids[rng.randrange(i)]) for i in range(1, n)]
     elif shape == "cycle":
-        edges = list(zip(ids, ids[1:] + ids[:1]))
+        edges = list(zip(ids, ids[1:] + ids[:1], strict=False))
     else:  # several chains and stars, some sharing nothing
         edges = [(ids[i], ids[i + 1]) for i in range(0, n - 1, 3)] + [(ids[0], x) for x in ids[5:n:7]]
     edges += rng.sample(edges, min(len(edges), 3))  # duplicates, in either direction
@@ -66,7 +67,7 @@ def test_components_match_networkx_on_random_graphs(spark, seed):
 def test_a_long_chain_converges_within_the_iteration_budget(spark):
     rng = random.Random(11)
     ids = rng.sample(range(100_000), 5_000)
-    edges = list(zip(ids, ids[1:]))
+    edges = list(zip(ids, ids[1:], strict=False))
     got = connected_components(spark.createDataFrame(edges, "u long, v long"), max_iterations=30)
     assert {(r["node"], r["component"]) for r in got.collect()} == _expected(edges)
 
@@ -74,4 +75,6 @@ def test_a_long_chain_converges_within_the_iteration_budget(spark):
 def test_no_convergence_within_the_budget_is_an_error(spark):
     ids = random.Random(5).sample(range(10_000), 2_000)
     with pytest.raises(RuntimeError, match="did not converge in 1 rounds"):
-        connected_components(spark.createDataFrame(list(zip(ids, ids[1:])), "u long, v long"), max_iterations=1)
+        connected_components(
+            spark.createDataFrame(list(zip(ids, ids[1:], strict=False)), "u long, v long"), max_iterations=1
+        )

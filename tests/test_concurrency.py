@@ -1,14 +1,15 @@
 """Two runs of the same job for the same date at the same time (issue 15): one wins and the other
 stops with one line and exit code 75 (or both succeed); the tables equal those of one uninterrupted
 run (`tiny_chain`), never doubled or corrupted."""
+
 from __future__ import annotations
 
 import pytest
-
 import tinylake
+
 from portrait import guards
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
 
 @pytest.mark.parametrize("job", ["ingest", "features", "score"])

@@ -1,10 +1,11 @@
 """Config: layered YAML into frozen pydantic models; bad keys and values fail naming the file and key path."""
+
 from __future__ import annotations
 
 import pytest
 import yaml
-
 from helpers import ROOT
+
 from portrait.config import ConfigError, load_config, replace
 
 
@@ -30,7 +31,9 @@ def test_profile_extends_base_and_types_values(tmp_path):
 
 
 def test_unknown_key_is_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"mine\.yaml: train\.max_eval: unknown key \(allowed: calibration_fraction, .*max_evals, "):
+    with pytest.raises(
+        ConfigError, match=r"mine\.yaml: train\.max_eval: unknown key \(allowed: calibration_fraction, .*max_evals, "
+    ):
         load_config(_write(tmp_path, MINIMAL + "train: {max_eval: 3}\n"))
 
 
@@ -97,19 +100,25 @@ def test_catalogs_are_found_relative_to_the_conf_that_names_them(tmp_path):
     assert cfg.conf_dir / cfg.score.policy_file == ROOT / "conf" / "actions.yaml"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("score: {holdout_fraction: 1.5}", r"score\.holdout_fraction: must be < 1, got 1\.5"),
-    ("ingest: {max_field_chars: 0}", r"ingest\.max_field_chars: must be >= 1, got 0"),
-    ("ingest: {late_lookback_days: -1}", r"ingest\.late_lookback_days: must be >= 0, got -1"),
-    ("train: {max_evals: 0}", r"train\.max_evals: must be >= 1, got 0"),
-    ("train: {test_fraction: 0}", r"train\.test_fraction: must be > 0, got 0"),
-    ("train: {kmeans_k_range: [8, 4]}", r"train\.kmeans_k_range: must be \[low, high\] with low <= high, got \[8, 4\]"),
-    ("train: {kmeans_k_range: [1, 4]}", r"train\.kmeans_k_range\[0\]: must be >= 2, got 1"),
-    ("train: {max_depth: [3]}", r"train\.max_depth: must have at least 2 item\(s\), got \[3\]"),
-    ("train: {subsampling_rate: [0.5, 1.5]}", r"train\.subsampling_rate\[1\]: must be <= 1, got 1\.5"),
-    ("train: {oot_dates: 6}", r"train: oot_dates \(6\) must be < training_dates \(6\)"),
-    ("features: {categories: [toys, books, toys]}", r"features\.categories: names \['toys'\] more than once"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("score: {holdout_fraction: 1.5}", r"score\.holdout_fraction: must be < 1, got 1\.5"),
+        ("ingest: {max_field_chars: 0}", r"ingest\.max_field_chars: must be >= 1, got 0"),
+        ("ingest: {late_lookback_days: -1}", r"ingest\.late_lookback_days: must be >= 0, got -1"),
+        ("train: {max_evals: 0}", r"train\.max_evals: must be >= 1, got 0"),
+        ("train: {test_fraction: 0}", r"train\.test_fraction: must be > 0, got 0"),
+        (
+            "train: {kmeans_k_range: [8, 4]}",
+            r"train\.kmeans_k_range: must be \[low, high\] with low <= high, got \[8, 4\]",
+        ),
+        ("train: {kmeans_k_range: [1, 4]}", r"train\.kmeans_k_range\[0\]: must be >= 2, got 1"),
+        ("train: {max_depth: [3]}", r"train\.max_depth: must have at least 2 item\(s\), got \[3\]"),
+        ("train: {subsampling_rate: [0.5, 1.5]}", r"train\.subsampling_rate\[1\]: must be <= 1, got 1\.5"),
+        ("train: {oot_dates: 6}", r"train: oot_dates \(6\) must be < training_dates \(6\)"),
+        ("features: {categories: [toys, books, toys]}", r"features\.categories: names \['toys'\] more than once"),
+    ],
+)
 def test_out_of_range_values_name_the_file_and_key(tmp_path, text, message):
     with pytest.raises(ConfigError, match=r"^.*mine\.yaml: " + message):
         load_config(_write(tmp_path, MINIMAL + text + "\n"))
@@ -125,15 +134,21 @@ def test_unknown_key_in_a_nested_section_lists_the_allowed_keys(tmp_path):
     )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("train: {max_evals: '3'}", r"train\.max_evals: must be an integer, got '3'"),
-    ("train: {max_evals: true}", r"train\.max_evals: must be an integer, got True"),
-    ("train: {test_fraction: half}", r"train\.test_fraction: must be a number, got 'half'"),
-    ("privacy: {allow_demo_key: 'yes'}", r"privacy\.allow_demo_key: must be true or false, got 'yes'"),
-    ("features: {categories: sneakers}", r"features\.categories: must be a list, got 'sneakers'"),
-    ("train: 3", r"train: must be a mapping, got 3"),
-    ("ingest: {earliest_valid_date: soon}", r"ingest\.earliest_valid_date: must be an ISO date \(YYYY-MM-DD\), got 'soon'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train: {max_evals: '3'}", r"train\.max_evals: must be an integer, got '3'"),
+        ("train: {max_evals: true}", r"train\.max_evals: must be an integer, got True"),
+        ("train: {test_fraction: half}", r"train\.test_fraction: must be a number, got 'half'"),
+        ("privacy: {allow_demo_key: 'yes'}", r"privacy\.allow_demo_key: must be true or false, got 'yes'"),
+        ("features: {categories: sneakers}", r"features\.categories: must be a list, got 'sneakers'"),
+        ("train: 3", r"train: must be a mapping, got 3"),
+        (
+            "ingest: {earliest_valid_date: soon}",
+            r"ingest\.earliest_valid_date: must be an ISO date \(YYYY-MM-DD\), got 'soon'",
+        ),
+    ],
+)
 def test_wrong_type_names_the_key_and_the_expected_type(tmp_path, text, message):
     with pytest.raises(ConfigError, match=r"mine\.yaml: " + message + "$"):
         load_config(_write(tmp_path, MINIMAL + text + "\n"))

@@ -3,22 +3,23 @@
 The pipeline runs once per test session (conftest `tiny_lake`) (generate -> ingest -> identity -> text -> features -> tags -> train -> score);
 each test then checks one promise about what it published.
 """
+
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, TINY_DATE
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from helpers import ROOT, TINY_DATE
-from portrait import registry, scoring
+from portrait import catalog, registry, scoring
 from portrait.config import Config
 from portrait.io import Lakehouse
-from portrait import catalog
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +98,9 @@ def test_churn_propensity_is_published_for_the_churn_population_only(spark, pipe
     # Active in the last churn_lookback_days (30 here, not the default 90): scored, a probability.
     scored = prop.where("active")
     assert scored.count() > 0
-    assert scored.where(F.col("churn_propensity").isNull() | (F.col("churn_propensity") < 0)
-                        | (F.col("churn_propensity") > 1)).isEmpty()
+    assert scored.where(
+        F.col("churn_propensity").isNull() | (F.col("churn_propensity") < 0) | (F.col("churn_propensity") > 1)
+    ).isEmpty()
     # Nobody to churn: no visit and no order in the lookback.
     assert prop.where("NOT active").count() > 0
     assert prop.where("NOT active").where(F.col("churn_propensity").isNotNull()).isEmpty()
@@ -126,16 +128,28 @@ def test_nobody_gets_an_action_on_a_channel_they_did_not_consent_to(spark, pipel
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
     actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(D))
-    consent = lake.read(catalog.SILVER_CUSTOMERS).groupBy("person_id").agg(
-        *[F.max(F.coalesce(F.col(f"consent_{c}"), F.lit(False))).alias(c) for c in ("sms", "email", "push", "wechat")]
+    consent = (
+        lake.read(catalog.SILVER_CUSTOMERS)
+        .groupBy("person_id")
+        .agg(
+            *[
+                F.max(F.coalesce(F.col(f"consent_{c}"), F.lit(False))).alias(c)
+                for c in ("sms", "email", "push", "wechat")
+            ]
+        )
     )
     sent = actions.where(F.col("action") != "none")
     assert not sent.isEmpty()
     joined = sent.join(consent, on="person_id", how="left")
     violations = joined.where(
         F.col("channel").isNull()
-        | ~F.coalesce(F.expr("CASE channel WHEN 'sms' THEN sms WHEN 'email' THEN email "
-                             "WHEN 'push' THEN push WHEN 'wechat' THEN wechat END"), F.lit(False))
+        | ~F.coalesce(
+            F.expr(
+                "CASE channel WHEN 'sms' THEN sms WHEN 'email' THEN email "
+                "WHEN 'push' THEN push WHEN 'wechat' THEN wechat END"
+            ),
+            F.lit(False),
+        )
     )
     assert violations.isEmpty()
     assert actions.where(F.col("holdout") & (F.col("action") != "none")).isEmpty()
@@ -167,8 +181,11 @@ def test_models_are_registered_with_a_champion(pipeline):
 
     registry.configure(cfg.mlflow)
     client = MlflowClient()
-    for name, key in ((cfg.train.propensity_model, "propensity"), (cfg.train.churn_model, "churn"),
-                      (cfg.train.segment_model, "segments")):
+    for name, key in (
+        (cfg.train.propensity_model, "propensity"),
+        (cfg.train.churn_model, "churn"),
+        (cfg.train.segment_model, "segments"),
+    ):
         mv = client.get_model_version_by_alias(name, registry.CHAMPION)
         assert str(mv.version) == models[key]["version"]
         assert mv.tags["delta_version.gold.portrait"].isdigit()
@@ -203,14 +220,36 @@ def test_a_job_runs_under_spark_submit(spark, pipeline):
     before = lake.read(catalog.GOLD_PORTRAIT).localCheckpoint()
     bin_dir = Path(sys.executable).parent
     jars = ",".join(str(p) for p in sorted((ROOT / ".jars").glob("*.jar")))
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "PORTRAIT_LAKEHOUSE": cfg.paths.lakehouse, "PORTRAIT_LANDING": cfg.paths.landing,
-           "PORTRAIT_MLFLOW_TRACKING_URI": cfg.mlflow.tracking_uri}
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PORTRAIT_LAKEHOUSE": cfg.paths.lakehouse,
+        "PORTRAIT_LANDING": cfg.paths.landing,
+        "PORTRAIT_MLFLOW_TRACKING_URI": cfg.mlflow.tracking_uri,
+    }
     result = subprocess.run(
-        [str(bin_dir / "spark-submit"), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
-         "--conf", "spark.driver.host=127.0.0.1", "--jars", jars,
-         str(ROOT / "jobs" / "features.py"), "--conf", str(ROOT / "conf" / "local.yaml"), "--date", D.isoformat()],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(bin_dir / "spark-submit"),
+            "--master",
+            "local[1]",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.driver.host=127.0.0.1",
+            "--jars",
+            jars,
+            str(ROOT / "jobs" / "features.py"),
+            "--conf",
+            str(ROOT / "conf" / "local.yaml"),
+            "--date",
+            D.isoformat(),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assertDataFrameEqual(lake.read(catalog.GOLD_PORTRAIT), before)

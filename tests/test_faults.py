@@ -2,16 +2,17 @@
 points chosen by fixed seeds, then rerun; the final tables equal those of the uninterrupted chain
 (`tiny_chain`, conftest) row for row, but for `tinylake.VOLATILE_COLUMNS`. A killed `train` leaves
 every `champion` alias on a complete version (loadable, with its tags)."""
+
 from __future__ import annotations
 
 import random
 
 import pytest
-
 import tinylake
+
 from portrait import registry
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
 # Kills per job (text is rerun but not killed); 10 in all.
 KILLS = {"ingest": 2, "identity": 2, "text": 0, "features": 2, "train": 2, "score": 2}

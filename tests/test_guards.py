@@ -1,5 +1,6 @@
 """Issue 15 guards on tiny inline tables: the publication marker, the PII key fingerprint, the run
 date check and the exit codes of refusals and write conflicts."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,9 +21,12 @@ def lake(spark, tmp_path) -> Lakehouse:
 
 
 def _segments(spark, date: dt.date, persons: list[str]):
-    return catalog.GOLD_SEGMENTS_DAILY.conform(spark.createDataFrame(
-        [(date, p, 1, "loyal", "3") for p in persons],
-        "date date, person_id string, segment_id int, segment_name string, segment_model_version string"))
+    return catalog.GOLD_SEGMENTS_DAILY.conform(
+        spark.createDataFrame(
+            [(date, p, 1, "loyal", "3") for p in persons],
+            "date date, person_id string, segment_id int, segment_name string, segment_model_version string",
+        )
+    )
 
 
 def _publish_segments_only(lake: Lakehouse, date: dt.date, persons: list[str]) -> dict:
@@ -35,13 +39,16 @@ def test_readers_see_the_marked_version_not_a_later_half_written_date(spark, lak
     commits = _publish_segments_only(lake, D, ["p1", "p2"])
     publication.publish(lake, D, commits)
     # A later score has written D+1 to one table but not marked it yet; and D was rewritten by it.
-    lake.replace_range(_segments(spark, D + dt.timedelta(days=1), ["p9"]), catalog.GOLD_SEGMENTS_DAILY,
-                       start=D + dt.timedelta(days=1))
+    lake.replace_range(
+        _segments(spark, D + dt.timedelta(days=1), ["p9"]), catalog.GOLD_SEGMENTS_DAILY, start=D + dt.timedelta(days=1)
+    )
     lake.replace_range(_segments(spark, D, ["p3"]), catalog.GOLD_SEGMENTS_DAILY, start=D)
 
     pub = publication.latest(lake)
     assert pub.date == D and pub.versions[catalog.GOLD_SEGMENTS_DAILY] == commits[catalog.GOLD_SEGMENTS_DAILY].version
-    assertDataFrameEqual(publication.read_published(lake, catalog.GOLD_SEGMENTS_DAILY), _segments(spark, D, ["p1", "p2"]))
+    assertDataFrameEqual(
+        publication.read_published(lake, catalog.GOLD_SEGMENTS_DAILY), _segments(spark, D, ["p1", "p2"])
+    )
 
 
 def test_a_rerun_of_a_date_repoints_its_marker_row_and_the_latest_date_wins(spark, lake):
@@ -86,12 +93,16 @@ def _events(spark, days: list[dt.date]):
 
 
 def test_a_date_beyond_the_data_is_refused_naming_the_latest_date(spark, lake):
-    lake.replace_range(_events(spark, [D - dt.timedelta(days=1), D]), catalog.SILVER_EVENTS,
-                       start=D - dt.timedelta(days=1), end=D)
+    lake.replace_range(
+        _events(spark, [D - dt.timedelta(days=1), D]), catalog.SILVER_EVENTS, start=D - dt.timedelta(days=1), end=D
+    )
     assert dates.check_date(lake, catalog.SILVER_EVENTS, D)
     assert dates.check_date(lake, catalog.SILVER_EVENTS, D - dt.timedelta(days=30))
-    with pytest.raises(dates.DateBeyondDataError, match=r"refused: 2027-11-01 is after the data of features "
-                                                        r"\(the latest date in silver.events is 2026-11-01\)"):
+    with pytest.raises(
+        dates.DateBeyondDataError,
+        match=r"refused: 2027-11-01 is after the data of features "
+        r"\(the latest date in silver.events is 2026-11-01\)",
+    ):
         dates.check_date(lake, catalog.SILVER_EVENTS, dt.date(2027, 11, 1), job="features")
     assert dates.check_date(lake, catalog.SILVER_EVENTS, dt.date(2027, 11, 1), allow_empty=True) is False
     # features is bounded by the later of events and orders; score by the portrait, still empty here.

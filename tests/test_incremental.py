@@ -3,33 +3,42 @@
 A tiny silver layer over a year and two days, written twice: as the identity run of D-1 left it,
 then as the run of D rewrote it (a merge of two persons, a row that landed late, new data).
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
 import pytest
+from helpers import make_config
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from portrait import features, keys
+from portrait import catalog, features, keys
 from portrait.io import Lakehouse
-from portrait import catalog
-from helpers import make_config
 
 D = dt.date(2026, 11, 1)
 CATS = ["toys", "books"]
-EVENTS = ("person_id string, session_id string, event_type string, ts timestamp, category string, "
-          "device_type string, channel string, dwell_ms long, date date")
-ORDERS = ("person_id string, order_id string, order_ts timestamp, quantity int, unit_price decimal(12,2), "
-          "discount_amount decimal(12,2), coupon_code string, status string, category string, date date")
-SOCIAL = ("person_id string, post_id string, post_type string, rating int, likes int, shares int, ts timestamp, "
-          "date date")
-CUSTOMERS = ("person_id string, account_id string, gender string, birth_year int, city_tier int, signup_date date, "
-             "consent_sms boolean, consent_email boolean, consent_push boolean, consent_wechat boolean, "
-             "consent_updated_at timestamp, as_of_date date")
-HISTORY = ("as_of_date date, change string, person_id string, related_person_ids array<string>, "
-           "identifiers_added long, identifiers_removed long")
+EVENTS = (
+    "person_id string, session_id string, event_type string, ts timestamp, category string, "
+    "device_type string, channel string, dwell_ms long, date date"
+)
+ORDERS = (
+    "person_id string, order_id string, order_ts timestamp, quantity int, unit_price decimal(12,2), "
+    "discount_amount decimal(12,2), coupon_code string, status string, category string, date date"
+)
+SOCIAL = (
+    "person_id string, post_id string, post_type string, rating int, likes int, shares int, ts timestamp, date date"
+)
+CUSTOMERS = (
+    "person_id string, account_id string, gender string, birth_year int, city_tier int, signup_date date, "
+    "consent_sms boolean, consent_email boolean, consent_push boolean, consent_wechat boolean, "
+    "consent_updated_at timestamp, as_of_date date"
+)
+HISTORY = (
+    "as_of_date date, change string, person_id string, related_person_ids array<string>, "
+    "identifiers_added long, identifiers_removed long"
+)
 
 
 def ago(n: int) -> dt.date:
@@ -45,8 +54,18 @@ def _event(person, session, kind, day, category=None, landed=None):
 
 
 def _order(person, order, day, qty, price, discount=None, status="completed", category="toys", landed=None):
-    return (person, order, at(day, 3), qty, Decimal(price), None if discount is None else Decimal(discount), None,
-            status, category, landed or day)
+    return (
+        person,
+        order,
+        at(day, 3),
+        qty,
+        Decimal(price),
+        None if discount is None else Decimal(discount),
+        None,
+        status,
+        category,
+        landed or day,
+    )
 
 
 def _silver(spark, *, merged: bool):
@@ -54,31 +73,35 @@ def _silver(spark, *, merged: bool):
     m2 = "pM1" if merged else "pM2"
     events = [
         _event("pA", "a1", "product_view", ago(40), "books"),
-        _event("pA", "a2", "product_view", ago(7), "toys"),      # leaves the 7-day window on D
+        _event("pA", "a2", "product_view", ago(7), "toys"),  # leaves the 7-day window on D
         _event("pA", "a2", "add_to_cart", ago(7), "toys"),
         _event("pM1", "m1", "page_view", ago(20)),
         _event(m2, "m2", "product_view", ago(3), "books"),
         _event(m2, "m3", "search", ago(60)),
-        _event("pOld", "o1", "page_view", ago(366)),            # leaves the history window on D
-        _event("pY", "y1", "product_view", ago(365), "toys"),   # leaves the 365-day sums on D, not the history
+        _event("pOld", "o1", "page_view", ago(366)),  # leaves the history window on D
+        _event("pY", "y1", "product_view", ago(365), "toys"),  # leaves the 365-day sums on D, not the history
         _event("pB", "b1", "page_view", ago(1)),
         _event("pB", "b2", "page_view", ago(2)),
     ]
     orders = [
-        _order("pA", "oA1", ago(7), 3, "19.99", "0.50"),        # 59.47 leaving the 7-day revenue: back to 0 exactly
+        _order("pA", "oA1", ago(7), 3, "19.99", "0.50"),  # 59.47 leaving the 7-day revenue: back to 0 exactly
         _order("pA", "oA2", ago(90), 1, "10.10"),
         _order(m2, "oM2", ago(30), 2, "5.55", category="books"),
         _order("pM1", "oM1", ago(2), 1, "7.77", status="returned"),
         _order("pY", "oY", ago(365), 1, "3.33"),
     ]
-    social = [("pB", "sB1", "review", 5, 2, 1, at(ago(1)), ago(1)),
-              (m2, "sM", "post", None, 1, 0, at(ago(10)), ago(10))]
-    customers = [("pA", "A1", "F", 1990, 1, dt.date(2024, 1, 1), True, False, True, False, at(ago(3)), ago(1)),
-                 ("pOld", "A2", "M", 1970, 2, None, False, False, False, False, at(ago(300)), ago(1))]
+    social = [
+        ("pB", "sB1", "review", 5, 2, 1, at(ago(1)), ago(1)),
+        (m2, "sM", "post", None, 1, 0, at(ago(10)), ago(10)),
+    ]
+    customers = [
+        ("pA", "A1", "F", 1990, 1, dt.date(2024, 1, 1), True, False, True, False, at(ago(3)), ago(1)),
+        ("pOld", "A2", "M", 1970, 2, None, False, False, False, False, at(ago(300)), ago(1)),
+    ]
     if merged:
         events += [
             _event("pA", "a3", "checkout", D),
-            _event("pN", "n1", "product_view", D, "toys"),      # a new person
+            _event("pN", "n1", "product_view", D, "toys"),  # a new person
             _event("pM1", "m4", "add_to_cart", D, "books"),
             _event("pL", "l1", "page_view", ago(3), landed=D),  # landed a few days late
             _event("pB", "b3", "page_view", D, landed=ago(1)),  # landed the day before its timestamp
@@ -86,8 +109,12 @@ def _silver(spark, *, merged: bool):
         orders += [_order("pN", "oN", D, 1, "1.01"), _order("pB", "oB", D, 2, "2.50", "0.25", category="books")]
         social += [("pN", "sN", "review", 3, 0, 0, at(D), D)]
         customers += [("pC", "A3", None, None, None, D, True, True, True, True, at(D), D)]  # CRM only
-    return (spark.createDataFrame(events, EVENTS), spark.createDataFrame(orders, ORDERS),
-            spark.createDataFrame(social, SOCIAL), spark.createDataFrame(customers, CUSTOMERS))
+    return (
+        spark.createDataFrame(events, EVENTS),
+        spark.createDataFrame(orders, ORDERS),
+        spark.createDataFrame(social, SOCIAL),
+        spark.createDataFrame(customers, CUSTOMERS),
+    )
 
 
 def _write_silver(lake: Lakehouse, frames, *, upto: dt.date) -> None:
@@ -134,27 +161,48 @@ def test_incremental_day_equals_a_full_build(spark, lake_after_d):
 
 def test_what_moved_between_the_two_days(spark, lake_after_d):
     _, lake, _, before, _, _ = lake_after_d
-    cols = ["person_id", "sessions_7d", "revenue_7d", "orders_90d", "revenue_365d", "days_since_last_visit",
-            "latest_input_date", "gender"]
-    schema = ("person_id string, sessions_7d double, revenue_7d double, orders_90d double, revenue_365d double, "
-              "days_since_last_visit int, latest_input_date date, gender string")
-    assertDataFrameEqual(before.select(*cols).where(F.col("person_id").isin("pA", "pOld", "pY")),
-                         spark.createDataFrame([
-                             ("pA", 1.0, 59.47, 2.0, 69.57, 6, ago(7), "F"),
-                             ("pOld", 0.0, 0.0, 0.0, 0.0, 365, ago(366), "M"),
-                             ("pY", 0.0, 0.0, 0.0, 3.33, 364, ago(365), "unknown"),
-                         ], schema))
+    cols = [
+        "person_id",
+        "sessions_7d",
+        "revenue_7d",
+        "orders_90d",
+        "revenue_365d",
+        "days_since_last_visit",
+        "latest_input_date",
+        "gender",
+    ]
+    schema = (
+        "person_id string, sessions_7d double, revenue_7d double, orders_90d double, revenue_365d double, "
+        "days_since_last_visit int, latest_input_date date, gender string"
+    )
+    assertDataFrameEqual(
+        before.select(*cols).where(F.col("person_id").isin("pA", "pOld", "pY")),
+        spark.createDataFrame(
+            [
+                ("pA", 1.0, 59.47, 2.0, 69.57, 6, ago(7), "F"),
+                ("pOld", 0.0, 0.0, 0.0, 0.0, 365, ago(366), "M"),
+                ("pY", 0.0, 0.0, 0.0, 3.33, 364, ago(365), "unknown"),
+            ],
+            schema,
+        ),
+    )
     got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D).select(*cols)
-    assertDataFrameEqual(got, spark.createDataFrame([
-        ("pA", 1.0, 0.0, 1.0, 69.57, 0, D, "F"),           # day -7 left the 7-day window, day -90 the 90-day one
-        ("pB", 3.0, 4.75, 1.0, 4.75, 0, D, "unknown"),     # D's event landed on D-1
-        ("pC", 0.0, 0.0, 0.0, 0.0, None, None, "unknown"),  # CRM only
-        ("pL", 1.0, 0.0, 0.0, 0.0, 3, ago(3), "unknown"),  # a late row: recomputed from silver
-        ("pM1", 2.0, 0.0, 1.0, 11.1, 0, D, "unknown"),     # pM2's past is now pM1's
-        ("pN", 1.0, 1.01, 1.0, 1.01, 0, D, "unknown"),
-        ("pOld", 0.0, 0.0, 0.0, 0.0, None, None, "M"),     # out of the history window, kept by its CRM account
-        ("pY", 0.0, 0.0, 0.0, 0.0, 365, ago(365), "unknown"),
-    ], schema))
+    assertDataFrameEqual(
+        got,
+        spark.createDataFrame(
+            [
+                ("pA", 1.0, 0.0, 1.0, 69.57, 0, D, "F"),  # day -7 left the 7-day window, day -90 the 90-day one
+                ("pB", 3.0, 4.75, 1.0, 4.75, 0, D, "unknown"),  # D's event landed on D-1
+                ("pC", 0.0, 0.0, 0.0, 0.0, None, None, "unknown"),  # CRM only
+                ("pL", 1.0, 0.0, 0.0, 0.0, 3, ago(3), "unknown"),  # a late row: recomputed from silver
+                ("pM1", 2.0, 0.0, 1.0, 11.1, 0, D, "unknown"),  # pM2's past is now pM1's
+                ("pN", 1.0, 1.01, 1.0, 1.01, 0, D, "unknown"),
+                ("pOld", 0.0, 0.0, 0.0, 0.0, None, None, "M"),  # out of the history window, kept by its CRM account
+                ("pY", 0.0, 0.0, 0.0, 0.0, 365, ago(365), "unknown"),
+            ],
+            schema,
+        ),
+    )
 
 
 def test_daily_activity_is_kept_equal_to_silver(spark, lake_after_d):
@@ -164,7 +212,7 @@ def test_daily_activity_is_kept_equal_to_silver(spark, lake_after_d):
 
 def test_the_summary_counts_the_portrait_rows_written(spark, lake_after_d):
     *_, runs = lake_after_d
-    for summary, day in zip(runs, (ago(2), ago(1), D, D)):
+    for summary, day in zip(runs, (ago(2), ago(1), D, D), strict=False):
         persons = lake_after_d[1].read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == day).count()
         assert summary["persons"] == summary["rows"] == persons and summary["dates"] == 1
 

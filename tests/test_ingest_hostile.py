@@ -5,6 +5,7 @@ kept exactly as it said, quarantined with a reason, or its whole file rejected w
 `bronze.ingest_files`; and that the audit reconciles (rows read = kept + quarantined + duplicates,
 per-file counts add up to the audit).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,20 +15,25 @@ from pathlib import Path
 
 import pytest
 from helpers import make_config, write_landing
-from portrait import catalog, ingest
-from portrait.io import Lakehouse
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from portrait import catalog, ingest
+from portrait.io import Lakehouse
+
 D = dt.date(2026, 11, 1)
-ORDERS_HEADER = ("order_id,line_no,account_id,phone,email,order_ts,product_id,category,quantity,unit_price,"
-                 "discount_amount,coupon_code,channel,status,ship_city")
+ORDERS_HEADER = (
+    "order_id,line_no,account_id,phone,email,order_ts,product_id,category,quantity,unit_price,"
+    "discount_amount,coupon_code,channel,status,ship_city"
+)
 ORDER = "O{n},1,A1,,,2026-11-01 09:00:00,P1,toys,2,10.00,,,app,completed,Shanghai"
 
 
 def _event(event_id, event_type="page_view", ts="2026-11-01T10:00:00.000Z", **extra) -> str:
-    return json.dumps({"event_id": event_id, "anonymous_id": "c1", "session_id": "s1", "event_type": event_type,
-                       "ts": ts, **extra}, ensure_ascii=False)
+    return json.dumps(
+        {"event_id": event_id, "anonymous_id": "c1", "session_id": "s1", "event_type": event_type, "ts": ts, **extra},
+        ensure_ascii=False,
+    )
 
 
 @pytest.fixture()
@@ -51,20 +57,30 @@ def _run(spark, cfg, source: str, date: dt.date = D) -> tuple[dict, Lakehouse]:
 def _assert_reconciles(lake: Lakehouse) -> None:
     """Per run and source the audit reconciles and the file report adds up to it."""
     audit = lake.read(catalog.BRONZE_INGEST_AUDIT)
-    assert audit.where(F.col("rows_read") != F.col("rows_kept") + F.col("rows_quarantined")
-                       + F.col("duplicates_dropped")).count() == 0
-    summed = lake.read(catalog.BRONZE_INGEST_FILES).groupBy("run_id", "source").agg(
-        F.sum(F.col("lines_read") - F.col("header_lines")).alias("rows_read"),
-        *[F.sum(c).alias(c) for c in ("rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")],
+    assert (
+        audit.where(
+            F.col("rows_read") != F.col("rows_kept") + F.col("rows_quarantined") + F.col("duplicates_dropped")
+        ).count()
+        == 0
+    )
+    summed = (
+        lake.read(catalog.BRONZE_INGEST_FILES)
+        .groupBy("run_id", "source")
+        .agg(
+            F.sum(F.col("lines_read") - F.col("header_lines")).alias("rows_read"),
+            *[F.sum(c).alias(c) for c in ("rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")],
+        )
     )
     cols = ["run_id", "source", "rows_read", "rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines"]
-    assertDataFrameEqual(summed.select(*cols), audit.join(summed.select("run_id", "source"), ["run_id", "source"])
-                         .select(*cols))
+    assertDataFrameEqual(
+        summed.select(*cols), audit.join(summed.select("run_id", "source"), ["run_id", "source"]).select(*cols)
+    )
 
 
 def _reasons(lake: Lakehouse):
     return lake.read(catalog.BRONZE_QUARANTINE).select(
-        F.regexp_extract("source_file", "[^/]+$", 0).alias("file"), "line_number", "reason")
+        F.regexp_extract("source_file", "[^/]+$", 0).alias("file"), "line_number", "reason"
+    )
 
 
 def _quarantined(spark, rows):
@@ -73,50 +89,79 @@ def _quarantined(spark, rows):
 
 def _files(lake: Lakehouse):
     return lake.read(catalog.BRONZE_INGEST_FILES).select(
-        F.regexp_extract("file", "landing/(.*)$", 1).alias("file"), "status", "reason", "lines_read")
+        F.regexp_extract("file", "landing/(.*)$", 1).alias("file"), "status", "reason", "lines_read"
+    )
 
 
 def test_csv_without_header_row_is_quarantined_not_read_by_its_first_record(spark, cfg):
     write_landing(cfg, "orders", D, [ORDER.format(n=1), ORDER.format(n=2)], name="no_header.csv")
     counts, lake = _run(spark, cfg, "orders")
     assert (counts["rows_read"], counts["header_lines"], counts["rows_kept"]) == (2, 0, 0)
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("no_header.csv", 1, "no_header_row"), ("no_header.csv", 2, "no_header_row")]))
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(spark, [("no_header.csv", 1, "no_header_row"), ("no_header.csv", 2, "no_header_row")]),
+    )
     # The first record's values are not reported as unknown column names.
     assert lake.read(catalog.BRONZE_INGEST_FILES).first()["extra_columns"] == []
 
 
 def test_two_json_values_or_content_after_the_value_are_quarantined(spark, cfg):
-    write_landing(cfg, "clickstream", D, [
-        _event("e1") + _event("e2"),                   # two objects
-        _event("e3") + " xyz",                         # garbage after the object
-        _event("e4") + "}",                            # a stray closing brace
-        _event("e5") + "]",                            # a stray closing bracket
-        _event("e6") + ", " + _event("e7"),            # two objects, comma separated
-        _event("e8") + "   ",                          # trailing blanks are not content
-    ])
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            _event("e1") + _event("e2"),  # two objects
+            _event("e3") + " xyz",  # garbage after the object
+            _event("e4") + "}",  # a stray closing brace
+            _event("e5") + "]",  # a stray closing bracket
+            _event("e6") + ", " + _event("e7"),  # two objects, comma separated
+            _event("e8") + "   ",  # trailing blanks are not content
+        ],
+    )
     counts, lake = _run(spark, cfg, "clickstream")
     assert (counts["rows_kept"], counts["rows_quarantined"]) == (1, 5)
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", n, "trailing_content") for n in range(1, 6)]))
+    assertDataFrameEqual(
+        _reasons(lake), _quarantined(spark, [("part-0.txt", n, "trailing_content") for n in range(1, 6)])
+    )
     assert [r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()] == ["e8"]
 
 
 def test_json_that_is_not_one_object_per_line_is_quarantined(spark, cfg):
-    write_landing(cfg, "clickstream", D, [
-        "{", '  "event_id": "e1",', "}",                                 # pretty-printed
-        "[" + _event("e2") + "]",                                         # an array
-        '"e3"', "42", "null",                                             # scalars
-        _event("e4")[:-1] + ', "event_id": "e5"}',                        # a key given twice
-        _event("e6", price=float("nan")).replace('"e6"', '"e6"'),         # a NaN token
-    ])
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            "{",
+            '  "event_id": "e1",',
+            "}",  # pretty-printed
+            "[" + _event("e2") + "]",  # an array
+            '"e3"',
+            "42",
+            "null",  # scalars
+            _event("e4")[:-1] + ', "event_id": "e5"}',  # a key given twice
+            _event("e6", price=float("nan")).replace('"e6"', '"e6"'),  # a NaN token
+        ],
+    )
     _, lake = _run(spark, cfg, "clickstream")
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", 1, "unparseable"), ("part-0.txt", 2, "trailing_content"), ("part-0.txt", 3, "unparseable"),
-        ("part-0.txt", 4, "not_a_json_object"), ("part-0.txt", 5, "not_a_json_object"),
-        ("part-0.txt", 6, "not_a_json_object"), ("part-0.txt", 7, "not_a_json_object"),
-        ("part-0.txt", 8, "unparseable"), ("part-0.txt", 9, "unparseable"),
-    ]))
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("part-0.txt", 1, "unparseable"),
+                ("part-0.txt", 2, "trailing_content"),
+                ("part-0.txt", 3, "unparseable"),
+                ("part-0.txt", 4, "not_a_json_object"),
+                ("part-0.txt", 5, "not_a_json_object"),
+                ("part-0.txt", 6, "not_a_json_object"),
+                ("part-0.txt", 7, "not_a_json_object"),
+                ("part-0.txt", 8, "unparseable"),
+                ("part-0.txt", 9, "unparseable"),
+            ],
+        ),
+    )
 
 
 def test_encodings_and_byte_order_marks(spark, cfg):
@@ -128,97 +173,199 @@ def test_encodings_and_byte_order_marks(spark, cfg):
     _bytes(cfg, "clickstream", folder, "cjk.txt", (_event("e5", search_query="连衣裙") + "\n").encode())
     counts, lake = _run(spark, cfg, "clickstream")
     kept = lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "search_query")
-    assertDataFrameEqual(kept, spark.createDataFrame([("e1", None), ("e5", "连衣裙")],
-                                                     "event_id string, search_query string"))
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("latin1.txt", 1, "bad_encoding"), ("utf16_no_bom.txt", 1, "control_character"),
-        ("utf16_no_bom.txt", 2, "control_character"),  # the NUL after the UTF-16 line feed
-    ]))
-    assertDataFrameEqual(_files(lake).where(F.col("status") == "rejected"), spark.createDataFrame(
-        [(f"clickstream/{folder}/utf16.txt", "rejected", "utf16_encoding", 0)],
-        "file string, status string, reason string, lines_read long"))
+    assertDataFrameEqual(
+        kept, spark.createDataFrame([("e1", None), ("e5", "连衣裙")], "event_id string, search_query string")
+    )
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("latin1.txt", 1, "bad_encoding"),
+                ("utf16_no_bom.txt", 1, "control_character"),
+                ("utf16_no_bom.txt", 2, "control_character"),  # the NUL after the UTF-16 line feed
+            ],
+        ),
+    )
+    assertDataFrameEqual(
+        _files(lake).where(F.col("status") == "rejected"),
+        spark.createDataFrame(
+            [(f"clickstream/{folder}/utf16.txt", "rejected", "utf16_encoding", 0)],
+            "file string, status string, reason string, lines_read long",
+        ),
+    )
     assert counts["files_rejected"] == 1
 
 
 def test_nul_bytes_are_quarantined(spark, cfg):
-    write_landing(cfg, "clickstream", D, [_event("e1", search_query="a\x00b").replace("\\u0000", "\x00"),
-                                          _event("e2", search_query="a\x00b"), _event("e3")])
-    write_landing(cfg, "orders", D, [ORDERS_HEADER, ORDER.format(n=1).replace("toys", "to\x00ys"),
-                                     ORDER.format(n=2)])
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            _event("e1", search_query="a\x00b").replace("\\u0000", "\x00"),
+            _event("e2", search_query="a\x00b"),
+            _event("e3"),
+        ],
+    )
+    write_landing(cfg, "orders", D, [ORDERS_HEADER, ORDER.format(n=1).replace("toys", "to\x00ys"), ORDER.format(n=2)])
     _, lake = _run(spark, cfg, "clickstream")
     _run(spark, cfg, "orders")
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", 1, "control_character"), ("part-0.txt", 2, "control_character"),
-        ("part-0.txt", 2, "control_character")]))  # the orders file's line 2
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("part-0.txt", 1, "control_character"),
+                ("part-0.txt", 2, "control_character"),
+                ("part-0.txt", 2, "control_character"),
+            ],
+        ),
+    )  # the orders file's line 2
     assert [r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()] == ["e3"]
     assert [r["order_id"] for r in lake.read(catalog.BRONZE_ORDERS).collect()] == ["O2"]
 
 
 def test_numbers_in_strings_and_non_finite_numbers(spark, cfg):
-    write_landing(cfg, "clickstream", D, [
-        _event("e1", price="9.50"),                     # a number in a string says 9.5: kept
-        _event("e2", price="NaN"), _event("e3", price="Infinity"), _event("e4", price="-inf"),
-        _event("e5", price=1).replace(": 1", ": 1e400"),  # too large for a double: Infinity
-        _event("e6", dwell_ms="12.5"), _event("e7", dwell_ms="1e3"), _event("e8", price="\u0663"),
-        _event("e9", price="9.5 EUR"), _event("e10", dwell_ms=1200),
-    ])
-    write_landing(cfg, "orders", D, [ORDERS_HEADER, ORDER.format(n=1).replace("10.00", "10.005"),
-                                     ORDER.format(n=2).replace(",2,", ",2.0,"), ORDER.format(n=3)])
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            _event("e1", price="9.50"),  # a number in a string says 9.5: kept
+            _event("e2", price="NaN"),
+            _event("e3", price="Infinity"),
+            _event("e4", price="-inf"),
+            _event("e5", price=1).replace(": 1", ": 1e400"),  # too large for a double: Infinity
+            _event("e6", dwell_ms="12.5"),
+            _event("e7", dwell_ms="1e3"),
+            _event("e8", price="\u0663"),
+            _event("e9", price="9.5 EUR"),
+            _event("e10", dwell_ms=1200),
+        ],
+    )
+    write_landing(
+        cfg,
+        "orders",
+        D,
+        [
+            ORDERS_HEADER,
+            ORDER.format(n=1).replace("10.00", "10.005"),
+            ORDER.format(n=2).replace(",2,", ",2.0,"),
+            ORDER.format(n=3),
+        ],
+    )
     _, lake = _run(spark, cfg, "clickstream")
     _run(spark, cfg, "orders")
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "price", "dwell_ms"),
-        spark.createDataFrame([("e1", 9.5, None), ("e10", None, 1200)], "event_id string, price double, dwell_ms long"))
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", 2, "non_finite_price"), ("part-0.txt", 3, "non_finite_price"),
-        ("part-0.txt", 4, "non_finite_price"), ("part-0.txt", 5, "bad_type_price"),  # 1e400: no double
-        ("part-0.txt", 6, "bad_type_dwell_ms"), ("part-0.txt", 7, "bad_type_dwell_ms"),
-        ("part-0.txt", 8, "bad_type_price"), ("part-0.txt", 9, "bad_type_price"),
-        ("part-0.txt", 2, "bad_type_unit_price"), ("part-0.txt", 3, "bad_type_quantity"),
-    ]))
+        spark.createDataFrame([("e1", 9.5, None), ("e10", None, 1200)], "event_id string, price double, dwell_ms long"),
+    )
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("part-0.txt", 2, "non_finite_price"),
+                ("part-0.txt", 3, "non_finite_price"),
+                ("part-0.txt", 4, "non_finite_price"),
+                ("part-0.txt", 5, "bad_type_price"),  # 1e400: no double
+                ("part-0.txt", 6, "bad_type_dwell_ms"),
+                ("part-0.txt", 7, "bad_type_dwell_ms"),
+                ("part-0.txt", 8, "bad_type_price"),
+                ("part-0.txt", 9, "bad_type_price"),
+                ("part-0.txt", 2, "bad_type_unit_price"),
+                ("part-0.txt", 3, "bad_type_quantity"),
+            ],
+        ),
+    )
 
 
 def test_timestamps_in_other_formats_partial_or_impossible(spark, cfg):
-    stamps = ["2026", "2026-11", "2026-11-01", "2026/11/01 10:00", "1730000000", "2026-02-30T10:00:00Z",
-              "+12026-11-01T10:00:00Z", "2026-11-01T10:00:00+08:00", "2026-11-01 10:00"]
+    stamps = [
+        "2026",
+        "2026-11",
+        "2026-11-01",
+        "2026/11/01 10:00",
+        "1730000000",
+        "2026-02-30T10:00:00Z",
+        "+12026-11-01T10:00:00Z",
+        "2026-11-01T10:00:00+08:00",
+        "2026-11-01 10:00",
+    ]
     write_landing(cfg, "clickstream", D, [_event(f"e{i}", ts=t) for i, t in enumerate(stamps)])
-    crm_header = ("account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
-                  "consent_email,consent_push,consent_wechat,consent_updated_at")
-    write_landing(cfg, "crm", D, [crm_header] + [
-        f"A{i},,,,,,1990,,1,{d},true,false,true,false,2026-10-01 10:00:00"
-        for i, d in enumerate(["2026-13-01", "2025-02-29", "2024-02-29", "2024-2-9"])])
+    crm_header = (
+        "account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
+        "consent_email,consent_push,consent_wechat,consent_updated_at"
+    )
+    write_landing(
+        cfg,
+        "crm",
+        D,
+        [crm_header]
+        + [
+            f"A{i},,,,,,1990,,1,{d},true,false,true,false,2026-10-01 10:00:00"
+            for i, d in enumerate(["2026-13-01", "2025-02-29", "2024-02-29", "2024-2-9"])
+        ],
+    )
     _, lake = _run(spark, cfg, "clickstream")
     _run(spark, cfg, "crm")
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", F.date_format("ts", "yyyy-MM-dd HH:mm").alias("ts")),
-        spark.createDataFrame([("e7", "2026-11-01 02:00"), ("e8", "2026-11-01 10:00")], "event_id string, ts string"))
+        spark.createDataFrame([("e7", "2026-11-01 02:00"), ("e8", "2026-11-01 10:00")], "event_id string, ts string"),
+    )
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_CRM).select("account_id", F.col("signup_date").cast("string")),
-        spark.createDataFrame([("A2", "2024-02-29")], "account_id string, signup_date string"))
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        *[("part-0.txt", n, "bad_type_ts") for n in range(1, 8)],
-        ("part-0.txt", 2, "bad_type_signup_date"), ("part-0.txt", 3, "bad_type_signup_date"),
-        ("part-0.txt", 5, "bad_type_signup_date"),
-    ]))
+        spark.createDataFrame([("A2", "2024-02-29")], "account_id string, signup_date string"),
+    )
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                *[("part-0.txt", n, "bad_type_ts") for n in range(1, 8)],
+                ("part-0.txt", 2, "bad_type_signup_date"),
+                ("part-0.txt", 3, "bad_type_signup_date"),
+                ("part-0.txt", 5, "bad_type_signup_date"),
+            ],
+        ),
+    )
 
 
 def test_csv_quoting_with_commas_newlines_and_repeated_headers(spark, cfg):
-    write_landing(cfg, "orders", D, [
-        ORDERS_HEADER,
-        ORDER.format(n=1).replace("Shanghai", '"Shanghai, Pudong"'),
-        ORDER.format(n=2).replace(",,,app,", ',,"say ""hi"", ok",app,'),
-        ORDER.format(n=3).replace("Shanghai", '"Line one'), 'line two"',   # a record split by a newline
-        ORDERS_HEADER,                                                        # the header again
-        ORDER.format(n=4),
-    ])
+    write_landing(
+        cfg,
+        "orders",
+        D,
+        [
+            ORDERS_HEADER,
+            ORDER.format(n=1).replace("Shanghai", '"Shanghai, Pudong"'),
+            ORDER.format(n=2).replace(",,,app,", ',,"say ""hi"", ok",app,'),
+            ORDER.format(n=3).replace("Shanghai", '"Line one'),
+            'line two"',  # a record split by a newline
+            ORDERS_HEADER,  # the header again
+            ORDER.format(n=4),
+        ],
+    )
     counts, lake = _run(spark, cfg, "orders")
     assertDataFrameEqual(
         lake.read(catalog.BRONZE_ORDERS).select("order_id", "coupon_code", "ship_city"),
-        spark.createDataFrame([("O1", None, "Shanghai, Pudong"), ("O2", 'say "hi", ok', "Shanghai"),
-                               ("O4", None, "Shanghai")], "order_id string, coupon_code string, ship_city string"))
-    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [
-        ("part-0.txt", 4, "unbalanced_quote"), ("part-0.txt", 5, "unbalanced_quote"),
-        ("part-0.txt", 6, "repeated_header")]))
+        spark.createDataFrame(
+            [("O1", None, "Shanghai, Pudong"), ("O2", 'say "hi", ok', "Shanghai"), ("O4", None, "Shanghai")],
+            "order_id string, coupon_code string, ship_city string",
+        ),
+    )
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("part-0.txt", 4, "unbalanced_quote"),
+                ("part-0.txt", 5, "unbalanced_quote"),
+                ("part-0.txt", 6, "repeated_header"),
+            ],
+        ),
+    )
     assert counts["header_lines"] == 1
 
 
@@ -232,23 +379,37 @@ def test_compressed_files_with_the_wrong_name_or_truncated(spark, cfg):
     _bytes(cfg, "clickstream", folder, "plain.txt", (_event("e4") + "\n").encode())
     counts, lake = _run(spark, cfg, "clickstream")
     assert sorted(r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()) == ["e1", "e2", "e4"]
-    assertDataFrameEqual(_files(lake).where(F.col("status") == "rejected").select("file", "reason"),
-                         spark.createDataFrame([
-                             (f"clickstream/{folder}/hidden_gzip.txt", "compressed_without_extension"),
-                             (f"clickstream/{folder}/truncated.json.gz", "corrupt_compressed_file"),
-                             (f"clickstream/{folder}/not_gzip.gz", "corrupt_compressed_file"),
-                         ], "file string, reason string"))
+    assertDataFrameEqual(
+        _files(lake).where(F.col("status") == "rejected").select("file", "reason"),
+        spark.createDataFrame(
+            [
+                (f"clickstream/{folder}/hidden_gzip.txt", "compressed_without_extension"),
+                (f"clickstream/{folder}/truncated.json.gz", "corrupt_compressed_file"),
+                (f"clickstream/{folder}/not_gzip.gz", "corrupt_compressed_file"),
+            ],
+            "file string, reason string",
+        ),
+    )
     assert (counts["files"], counts["files_rejected"], counts["rows_read"]) == (5, 3, 3)
 
 
 def test_ids_with_emoji_or_metacharacters_are_kept_as_written(spark, cfg):
-    ids = ["e\U0001F642", "'; DROP TABLE bronze.clickstream; --", "../../etc/passwd", "e\u200b1", "`$(rm -rf /)`",
-           "e%20\\n", "\u202eevil"]
-    write_landing(cfg, "clickstream", D, [_event(i) for i in ids], name="part 1 \U0001F642 #%.txt")
+    ids = [
+        "e\U0001f642",
+        "'; DROP TABLE bronze.clickstream; --",
+        "../../etc/passwd",
+        "e\u200b1",
+        "`$(rm -rf /)`",
+        "e%20\\n",
+        "\u202eevil",
+    ]
+    write_landing(cfg, "clickstream", D, [_event(i) for i in ids], name="part 1 \U0001f642 #%.txt")
     counts, lake = _run(spark, cfg, "clickstream")
     assert counts["rows_kept"] == len(ids)
-    assertDataFrameEqual(lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id"),
-                         spark.createDataFrame([(i,) for i in ids], "event_id string"))
+    assertDataFrameEqual(
+        lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id"),
+        spark.createDataFrame([(i,) for i in ids], "event_id string"),
+    )
 
 
 def test_unexpected_files_and_folders_are_rejected_and_never_stop_the_others(spark, cfg):
@@ -264,16 +425,22 @@ def test_unexpected_files_and_folders_are_rejected_and_never_stop_the_others(spa
     counts, lake = _run(spark, cfg, "clickstream")
     assert [r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()] == ["e1"]
     folder = f"clickstream/date={D.isoformat()}"
-    assertDataFrameEqual(_files(lake).select("file", "status", "reason"), spark.createDataFrame([
-        (f"{folder}/part-0.txt", "ok", None),
-        (f"{folder}/.DS_Store", "rejected", "hidden_file"),
-        (f"{folder}/_SUCCESS", "rejected", "hidden_file"),
-        (f"{folder}/retry/part-1.txt", "rejected", "in_subfolder"),
-        (f"{folder}/empty_dir", "rejected", "in_subfolder"),
-        ("clickstream/date=2026-13-01/part-0.txt", "rejected", "bad_date_folder"),
-        ("clickstream/date=latest/part-0.txt", "rejected", "bad_date_folder"),
-        ("clickstream/readme.txt", "rejected", "outside_date_folder"),
-    ], "file string, status string, reason string"))
+    assertDataFrameEqual(
+        _files(lake).select("file", "status", "reason"),
+        spark.createDataFrame(
+            [
+                (f"{folder}/part-0.txt", "ok", None),
+                (f"{folder}/.DS_Store", "rejected", "hidden_file"),
+                (f"{folder}/_SUCCESS", "rejected", "hidden_file"),
+                (f"{folder}/retry/part-1.txt", "rejected", "in_subfolder"),
+                (f"{folder}/empty_dir", "rejected", "in_subfolder"),
+                ("clickstream/date=2026-13-01/part-0.txt", "rejected", "bad_date_folder"),
+                ("clickstream/date=latest/part-0.txt", "rejected", "bad_date_folder"),
+                ("clickstream/readme.txt", "rejected", "outside_date_folder"),
+            ],
+            "file string, status string, reason string",
+        ),
+    )
     assert counts["files_rejected"] == 7
 
 
@@ -287,8 +454,13 @@ def test_a_file_late_beyond_the_lookback_is_rejected_once(spark, tmp_path):
     _, lake = _run(spark, cfg, "clickstream", D)
     _run(spark, cfg, "clickstream", D + dt.timedelta(days=1))
     late = _files(lake).where(F.col("status") == "rejected").select("file", "reason")
-    assertDataFrameEqual(late, spark.createDataFrame(
-        [(f"clickstream/date={old.isoformat()}/part-late.txt", "late_beyond_lookback")], "file string, reason string"))
+    assertDataFrameEqual(
+        late,
+        spark.createDataFrame(
+            [(f"clickstream/date={old.isoformat()}/part-late.txt", "late_beyond_lookback")],
+            "file string, reason string",
+        ),
+    )
     assert sorted(r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()) == ["e1", "e3"]
 
 
@@ -305,36 +477,91 @@ def _all_cells(spark, root: Path):
     """Every row of every Delta table under `root` as one JSON text (whole cells and text inside)."""
     for log in sorted(root.rglob("_delta_log")):
         table = spark.read.format("delta").load(str(log.parent))
-        yield log.parent.name, table.select(F.to_json(F.struct(*[F.col(c).cast("string") for c in table.columns]))
-                                            .alias("row"))
+        yield (
+            log.parent.name,
+            table.select(F.to_json(F.struct(*[F.col(c).cast("string") for c in table.columns])).alias("row")),
+        )
 
 
 def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
     from portrait import identity
 
-    write_landing(cfg, "clickstream", D, [
-        _event("e1", "search", category=_planted(0), search_query=_planted(1), device_type=_planted(2),
-               channel=_planted(3), note=_planted(4)),
-        _event("e2", "teleport", search_query=_planted(5), note=_planted(6)),          # quarantined
-        _event("e3", search_query=_planted(7)) + " " + _planted(8),                    # quarantined, unparsed
-    ])
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            _event(
+                "e1",
+                "search",
+                category=_planted(0),
+                search_query=_planted(1),
+                device_type=_planted(2),
+                channel=_planted(3),
+                note=_planted(4),
+            ),
+            _event("e2", "teleport", search_query=_planted(5), note=_planted(6)),  # quarantined
+            _event("e3", search_query=_planted(7)) + " " + _planted(8),  # quarantined, unparsed
+        ],
+    )
     header = ORDERS_HEADER + ",comment"
-    planted = ORDER.format(n=1).replace("toys", _planted(0)).replace(",,app,", f",{_planted(1)},{_planted(2)},") \
+    planted = (
+        ORDER.format(n=1)
+        .replace("toys", _planted(0))
+        .replace(",,app,", f",{_planted(1)},{_planted(2)},")
         .replace("Shanghai", _planted(3))
-    write_landing(cfg, "orders", D, [header, planted + f",{_planted(4)}",
-                                     ORDER.format(n=2).replace(",2,", ",-2,") + f",{_planted(5)}"])
-    write_landing(cfg, "social", D, [
-        json.dumps({"post_id": "p1", "platform": "weibo", "post_type": "post", "text": _planted(0),
-                    "ts": "2026-11-01T08:00:00Z", "mood": _planted(1)}),
-        json.dumps({"post_id": "p2", "platform": "weibo", "post_type": "rant", "text": _planted(2),
-                    "ts": "2026-11-01T08:00:00Z"}),
-    ])
-    crm_header = ("account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
-                  "consent_email,consent_push,consent_wechat,consent_updated_at")
-    crm_row = (f"A1,{NAME},{PHONES[0]},{EMAIL},wx_carol,{_planted(0)},1990,{_planted(1)},1,2020-01-01,true,false,"
-               "true,false,2026-10-01 10:00:00")
-    write_landing(cfg, "crm", D, [crm_header, crm_row, crm_row.replace("A1,", "A2,").replace(",1990,", ",19x0,"),
-                                  crm_row.replace("A1,", "A3,") + "\x01"])
+    )
+    write_landing(
+        cfg,
+        "orders",
+        D,
+        [header, planted + f",{_planted(4)}", ORDER.format(n=2).replace(",2,", ",-2,") + f",{_planted(5)}"],
+    )
+    write_landing(
+        cfg,
+        "social",
+        D,
+        [
+            json.dumps(
+                {
+                    "post_id": "p1",
+                    "platform": "weibo",
+                    "post_type": "post",
+                    "text": _planted(0),
+                    "ts": "2026-11-01T08:00:00Z",
+                    "mood": _planted(1),
+                }
+            ),
+            json.dumps(
+                {
+                    "post_id": "p2",
+                    "platform": "weibo",
+                    "post_type": "rant",
+                    "text": _planted(2),
+                    "ts": "2026-11-01T08:00:00Z",
+                }
+            ),
+        ],
+    )
+    crm_header = (
+        "account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
+        "consent_email,consent_push,consent_wechat,consent_updated_at"
+    )
+    crm_row = (
+        f"A1,{NAME},{PHONES[0]},{EMAIL},wx_carol,{_planted(0)},1990,{_planted(1)},1,2020-01-01,true,false,"
+        "true,false,2026-10-01 10:00:00"
+    )
+    write_landing(
+        cfg,
+        "crm",
+        D,
+        [
+            crm_header,
+            crm_row,
+            crm_row.replace("A1,", "A2,").replace(",1990,", ",19x0,"),
+            crm_row.replace("A1,", "A3,") + "\x01",
+        ],
+    )
     counts = ingest.run(spark, cfg, D, sources=["clickstream", "orders", "social", "crm"])
     assert {s: c["rows_kept"] for s, c in counts.items()} == {"clickstream": 1, "orders": 1, "social": 1, "crm": 1}
     identity.run(spark, cfg, D)
@@ -346,8 +573,9 @@ def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
     scanned = set()
     for name, rows in _all_cells(spark, Path(cfg.paths.lakehouse)):
         scanned.add(name)
-        leaked = rows.where(F.lower("row").rlike("87654321|8765 4321|8765-4321|carol|example\\.org|wx_carol|"
-                                                 + NAME.lower())).collect()
+        leaked = rows.where(
+            F.lower("row").rlike("87654321|8765 4321|8765-4321|carol|example\\.org|wx_carol|" + NAME.lower())
+        ).collect()
         assert leaked == [], f"{name}: {leaked}"
     assert {"clickstream", "orders", "social", "crm", "quarantine", "identity_map"} <= scanned
     raw = " ".join(r["raw_record"] for r in lake.read(catalog.BRONZE_QUARANTINE).collect())
@@ -357,12 +585,22 @@ def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
 def test_multi_megabyte_values_in_every_field(spark, tmp_path):
     big = 2 * 1024 * 1024
     cfg = make_config(tmp_path)  # max_field_chars 4096
-    fields = ["event_id", "anonymous_id", "session_id", "event_type", "ts", "category", "price", "search_query",
-              "dwell_ms", "an_unknown_key"]
+    fields = [
+        "event_id",
+        "anonymous_id",
+        "session_id",
+        "event_type",
+        "ts",
+        "category",
+        "price",
+        "search_query",
+        "dwell_ms",
+        "an_unknown_key",
+    ]
     lines = [json.dumps({**json.loads(_event(f"e{i}", "search")), f: "7" * big}) for i, f in enumerate(fields)]
-    lines.append(_event("e_key", **{"k" * 5000: "v"}))                # an unknown key's name over the limit
-    lines.append(_event("e_small", search_query="s" * 5000))          # over the field limit, not the line limit
-    lines.append(_event("e_extra", an_unknown_key="u" * 5000))        # the same limit for an unknown key
+    lines.append(_event("e_key", **{"k" * 5000: "v"}))  # an unknown key's name over the limit
+    lines.append(_event("e_small", search_query="s" * 5000))  # over the field limit, not the line limit
+    lines.append(_event("e_extra", an_unknown_key="u" * 5000))  # the same limit for an unknown key
     lines.append(_event("e_ok", search_query="fine"))
     write_landing(cfg, "clickstream", D, lines)
     counts, lake = _run(spark, cfg, "clickstream")
@@ -376,10 +614,17 @@ def test_multi_megabyte_values_in_every_field(spark, tmp_path):
     # With a limit above the values, each is typed and masked whole: kept or quarantined for its content.
     wide = make_config(tmp_path / "wide", **{"ingest.max_field_chars": 3 * big})
     text = "a" * big + " " + EMAIL
-    write_landing(wide, "clickstream", D, [
-        _event("e1", "search", search_query=text, note=text),
-        _event("e2", price="1" * big), _event("e3", ts="2" * big), _event("e4" + "z" * big),
-    ])
+    write_landing(
+        wide,
+        "clickstream",
+        D,
+        [
+            _event("e1", "search", search_query=text, note=text),
+            _event("e2", price="1" * big),
+            _event("e3", ts="2" * big),
+            _event("e4" + "z" * big),
+        ],
+    )
     counts, lake = _run(spark, wide, "clickstream")
     assert (counts["rows_kept"], counts["rows_quarantined"]) == (2, 2)
     kept = {r["event_id"][:2]: r for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()}

@@ -1,4 +1,5 @@
 """`portrait status` and `portrait person` on tiny inline lakes (and, slow, on the session's tiny lake)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,9 @@ def _hmac(value: str) -> str:
 
 
 def _segments(spark, rows):
-    return spark.createDataFrame(rows, "date date, person_id string, segment_id int, segment_name string, "
-                                       "segment_model_version string")
+    return spark.createDataFrame(
+        rows, "date date, person_id string, segment_id int, segment_name string, segment_model_version string"
+    )
 
 
 def test_table_status_reads_version_rows_and_last_date_from_the_delta_log(spark, tmp_path):
@@ -53,22 +55,35 @@ def test_job_status_is_the_newest_commit_of_the_tables_a_job_writes(spark, tmp_p
 
 def _person_lake(spark, tmp_path) -> Lakehouse:
     lake = Lakehouse(spark, str(tmp_path / "lake"))
-    ids = spark.createDataFrame([("phone", _hmac("13812345678"), "p_a", D2), ("account", "A1", "p_a", D2),
-                                 ("phone", _hmac("13900000000"), "p_b", D2)],
-                                "id_type string, id_value string, person_id string, as_of_date date")
+    ids = spark.createDataFrame(
+        [
+            ("phone", _hmac("13812345678"), "p_a", D2),
+            ("account", "A1", "p_a", D2),
+            ("phone", _hmac("13900000000"), "p_b", D2),
+        ],
+        "id_type string, id_value string, person_id string, as_of_date date",
+    )
     lake.overwrite(ids, catalog.SILVER_IDENTITY_MAP)
-    excluded = spark.createDataFrame([("cookie", "shared-device", D2)], "id_type string, id_value string, as_of_date date")
+    excluded = spark.createDataFrame(
+        [("cookie", "shared-device", D2)], "id_type string, id_value string, as_of_date date"
+    )
     lake.overwrite(excluded, catalog.SILVER_IDENTITY_EXCLUDED)
-    portrait = spark.createDataFrame([("p_a", D2, 3, None), ("p_b", D2, 0, 12.5)],
-                                     "person_id string, as_of_date date, orders_90d int, revenue_90d double")
+    portrait = spark.createDataFrame(
+        [("p_a", D2, 3, None), ("p_b", D2, 0, 12.5)],
+        "person_id string, as_of_date date, orders_90d int, revenue_90d double",
+    )
     lake.replace_range(portrait, catalog.GOLD_PORTRAIT, start=D2)
-    tags = spark.createDataFrame([("p_a", D2, "frequent_buyer"), ("p_b", D2, "new_customer")],
-                                 "person_id string, as_of_date date, tag string")
+    tags = spark.createDataFrame(
+        [("p_a", D2, "frequent_buyer"), ("p_b", D2, "new_customer")], "person_id string, as_of_date date, tag string"
+    )
     lake.replace_range(tags, catalog.GOLD_TAGS, start=D2)
     actions = spark.createDataFrame(
-        [(D2, "p_a", "none", "cart_reminder", None, "no_consent", False, 0.7, "loyal", "v1", "3", "2"),
-         (D2, "p_b", "coupon", "coupon", "sms", "low_propensity", False, 0.1, "new", "v1", "3", "2")],
-        ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_NEXT_ACTIONS_DAILY.columns))
+        [
+            (D2, "p_a", "none", "cart_reminder", None, "no_consent", False, 0.7, "loyal", "v1", "3", "2"),
+            (D2, "p_b", "coupon", "coupon", "sms", "low_propensity", False, 0.1, "new", "v1", "3", "2"),
+        ],
+        ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_NEXT_ACTIONS_DAILY.columns),
+    )
     lake.replace_range(actions, catalog.GOLD_NEXT_ACTIONS_DAILY, start=D2)
     return lake
 

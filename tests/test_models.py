@@ -1,4 +1,5 @@
 """Propensity models: labels, training sets, evaluation, calibration, gated promotion, lineage."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,39 +31,58 @@ def test_as_of_dates_end_their_label_window_by_the_run_date():
 
 def test_purchase_label_counts_orders_in_the_window_only(spark):
     portraits = spark.createDataFrame([("a", D), ("b", D), ("c", D), ("d", D), ("e", D)], PORTRAIT_SCHEMA)
-    daily = spark.createDataFrame([
-        ("a", _d(0), 1.0, 1.0),    # on the as-of day: a feature, not a label
-        ("b", _d(1), 2.0, 1.0),    # first day of the window
-        ("c", _d(30), 1.0, 0.0),   # last day of the window
-        ("d", _d(31), 1.0, 1.0),   # one day too late
-        ("d", _d(5), 0.0, 1.0),    # a visit without an order
-        ("x", _d(3), 1.0, 1.0),    # someone without a portrait row
-    ], DAILY_SCHEMA)
+    daily = spark.createDataFrame(
+        [
+            ("a", _d(0), 1.0, 1.0),  # on the as-of day: a feature, not a label
+            ("b", _d(1), 2.0, 1.0),  # first day of the window
+            ("c", _d(30), 1.0, 0.0),  # last day of the window
+            ("d", _d(31), 1.0, 1.0),  # one day too late
+            ("d", _d(5), 0.0, 1.0),  # a visit without an order
+            ("x", _d(3), 1.0, 1.0),  # someone without a portrait row
+        ],
+        DAILY_SCHEMA,
+    )
     got = labels.with_purchase_label(portraits, daily, horizon_days=30)
     expected = spark.createDataFrame(
         [("a", D, 0.0), ("b", D, 1.0), ("c", D, 1.0), ("d", D, 0.0), ("e", D, 0.0)],
-        "person_id string, as_of_date date, label double")
+        "person_id string, as_of_date date, label double",
+    )
     assertDataFrameEqual(got, expected)
 
 
 def test_churn_label_needs_recent_activity_and_then_silence(spark):
     portraits = spark.createDataFrame(
         [(p, D) for p in ("quiet", "visits", "orders", "edge_in", "edge_out", "late", "gone", "never")]
-        + [("quiet", _d(-7))], PORTRAIT_SCHEMA)
-    daily = spark.createDataFrame([
-        ("quiet", _d(-10), 0.0, 1.0),                                 # active, then nothing: churned
-        ("visits", _d(-1), 0.0, 1.0), ("visits", _d(60), 0.0, 1.0),   # visit on the window's last day
-        ("orders", _d(0), 1.0, 0.0), ("orders", _d(1), 1.0, 0.0),     # an order (no session) counts
-        ("edge_in", _d(-89), 0.0, 1.0),                               # oldest day of the 90-day lookback
-        ("edge_out", _d(-90), 0.0, 1.0),                              # one day before it: not active
-        ("late", _d(-3), 0.0, 1.0), ("late", _d(61), 0.0, 1.0),       # back after the window: churned
-        ("gone", _d(-200), 1.0, 1.0),
-    ], DAILY_SCHEMA)
+        + [("quiet", _d(-7))],
+        PORTRAIT_SCHEMA,
+    )
+    daily = spark.createDataFrame(
+        [
+            ("quiet", _d(-10), 0.0, 1.0),  # active, then nothing: churned
+            ("visits", _d(-1), 0.0, 1.0),
+            ("visits", _d(60), 0.0, 1.0),  # visit on the window's last day
+            ("orders", _d(0), 1.0, 0.0),
+            ("orders", _d(1), 1.0, 0.0),  # an order (no session) counts
+            ("edge_in", _d(-89), 0.0, 1.0),  # oldest day of the 90-day lookback
+            ("edge_out", _d(-90), 0.0, 1.0),  # one day before it: not active
+            ("late", _d(-3), 0.0, 1.0),
+            ("late", _d(61), 0.0, 1.0),  # back after the window: churned
+            ("gone", _d(-200), 1.0, 1.0),
+        ],
+        DAILY_SCHEMA,
+    )
     got = labels.with_churn_label(portraits, daily, churn_days=60, lookback_days=90)
-    expected = spark.createDataFrame([
-        ("quiet", D, 1.0), ("visits", D, 0.0), ("orders", D, 0.0), ("edge_in", D, 1.0), ("late", D, 1.0),
-        ("quiet", _d(-7), 1.0),  # as of a week earlier: active on day -10, silent for the next 60 days
-    ], "person_id string, as_of_date date, label double")
+    expected = spark.createDataFrame(
+        [
+            ("quiet", D, 1.0),
+            ("visits", D, 0.0),
+            ("orders", D, 0.0),
+            ("edge_in", D, 1.0),
+            ("late", D, 1.0),
+            ("quiet", _d(-7), 1.0),  # as of a week earlier: active on day -10, silent for the next 60 days
+        ],
+        "person_id string, as_of_date date, label double",
+    )
     assertDataFrameEqual(got, expected)
 
 
@@ -70,26 +90,34 @@ def _rows(spark, persons: int, dates: list[dt.date], *, seed: int = 3, signal: f
     """Portrait-like rows: the label depends on f_signal (strength `signal`), not on f_noise."""
     ids = spark.range(persons).select(F.format_string("p%05d", "id").alias("person_id"))
     as_of = spark.createDataFrame([(d,) for d in dates], "as_of_date date")
-    rows = ids.crossJoin(as_of).withColumns({
-        "f_signal": F.rand(seed), "f_noise": F.rand(seed + 1),
-    })
+    rows = ids.crossJoin(as_of).withColumns(
+        {
+            "f_signal": F.rand(seed),
+            "f_noise": F.rand(seed + 1),
+        }
+    )
     p = 1 / (1 + F.exp(-(F.lit(signal) * F.col("f_signal") - F.lit(signal / 2 + 1.0))))
     return rows.withColumn("label", (F.rand(seed + 2) < p).cast("double"))
 
 
 def test_training_sets_keep_persons_and_dates_apart(spark):
     dates = [_d(-30), _d(-37), _d(-44)]
-    sets = labels.training_sets(_rows(spark, 400, dates), oot_dates=dates[:1], test_fraction=0.25,
-                                calibration_fraction=0.2)
-    persons = {name: {r.person_id for r in getattr(sets, name).select("person_id").distinct().collect()}
-               for name in ("train", "calibration", "test")}
+    sets = labels.training_sets(
+        _rows(spark, 400, dates), oot_dates=dates[:1], test_fraction=0.25, calibration_fraction=0.2
+    )
+    persons = {
+        name: {r.person_id for r in getattr(sets, name).select("person_id").distinct().collect()}
+        for name in ("train", "calibration", "test")
+    }
     assert not persons["train"] & persons["test"]
     assert not persons["train"] & persons["calibration"]
     assert not persons["calibration"] & persons["test"]
     assert 60 < len(persons["test"]) < 140 and 40 < len(persons["calibration"]) < 120
     assert len(persons["train"]) + len(persons["calibration"]) + len(persons["test"]) == 400
-    dates_of = {name: {r.as_of_date for r in getattr(sets, name).select("as_of_date").distinct().collect()}
-                for name in ("train", "calibration", "test")}
+    dates_of = {
+        name: {r.as_of_date for r in getattr(sets, name).select("as_of_date").distinct().collect()}
+        for name in ("train", "calibration", "test")
+    }
     # Trained before the out-of-time date; calibrated and tested at it, on different persons.
     assert dates_of == {"train": {_d(-37), _d(-44)}, "calibration": {_d(-30)}, "test": {_d(-30)}}
 
@@ -126,16 +154,28 @@ SMALL_SPACE = {"max_depth": (2, 3), "max_iter": (5, 10), "step_size": (0.1, 0.3)
 
 def _space():
     from portrait import tuning
-    return {"max_depth": tuning.IntRange(2, 3), "max_iter": tuning.IntRange(5, 10, 5),
-            "step_size": tuning.LogRange(0.1, 0.3), "subsampling_rate": tuning.LogRange(0.7, 1.0)}
+
+    return {
+        "max_depth": tuning.IntRange(2, 3),
+        "max_iter": tuning.IntRange(5, 10, 5),
+        "step_size": tuning.LogRange(0.1, 0.3),
+        "subsampling_rate": tuning.LogRange(0.7, 1.0),
+    }
 
 
 def test_trained_model_is_tuned_calibrated_and_reported(spark, synthetic_sets, tmp_path):
     from portrait import tuning
 
     trials = []
-    trained = propensity.train_propensity(synthetic_sets, FEATURES, minimise=tuning.minimise, space=_space(),
-                                          max_evals=2, seed=7, on_trial=lambda p, m: trials.append((p, m)))
+    trained = propensity.train_propensity(
+        synthetic_sets,
+        FEATURES,
+        minimise=tuning.minimise,
+        space=_space(),
+        max_evals=2,
+        seed=7,
+        on_trial=lambda p, m: trials.append((p, m)),
+    )
     assert len(trials) == 2 and set(trials[0][0]) == set(SMALL_SPACE)
     assert isinstance(trials[0][0]["max_depth"], int) and 0.7 <= trials[0][0]["subsampling_rate"] <= 1.0
     m = trained.test.metrics
@@ -174,8 +214,13 @@ def mlflow_store(tmp_path):
     from portrait import registry
     from portrait.config import MlflowConfig
 
-    registry.configure(MlflowConfig(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="test-models",
-                                    artifact_root=f"file:{tmp_path / 'artifacts'}"))
+    registry.configure(
+        MlflowConfig(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            experiment="test-models",
+            artifact_root=f"file:{tmp_path / 'artifacts'}",
+        )
+    )
     yield
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
@@ -218,8 +263,9 @@ def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, syntheti
 
 
 def test_lineage_hashes_the_resolved_config(tmp_path):
-    from portrait import train
     from helpers import make_config
+
+    from portrait import train
 
     cfg = make_config(tmp_path)
     assert train.config_sha256(cfg) == train.config_sha256(make_config(tmp_path))

@@ -4,6 +4,7 @@ A notebook runs as a user runs it: from `notebooks/`, with `CONF=conf/local.yaml
 environment pointing the conf at the tiny lake (PORTRAIT_LAKEHOUSE, PORTRAIT_MLFLOW_*), in its own
 kernel with its own Spark session. Any error in any cell fails the test with the cell's traceback.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +12,9 @@ import hmac
 import os
 
 import pytest
+from helpers import ROOT, TINY_DATE
 from pyspark.sql import functions as F
 
-from helpers import ROOT, TINY_DATE
 from portrait import catalog
 from portrait.io import Lakehouse
 
@@ -36,10 +37,23 @@ def _clear_phone_of_a_resolved_person(spark, cfg) -> str:
     """A phone from the generator's truth that the identity map holds (hashed), given as a user would
     type it: with the country code and spaces, so the notebook must normalise before hashing."""
     key = cfg.pii_key()
-    phones = [r[0] for r in spark.read.parquet(f"{cfg.paths.truth}/persons").where(F.col("phone").isNotNull())
-              .select("phone").orderBy("phone").limit(200).collect()]
-    held = {r[0] for r in Lakehouse(spark, cfg.paths.lakehouse).read(catalog.SILVER_IDENTITY_MAP)
-            .where(F.col("id_type") == "phone").select("id_value").collect()}
+    phones = [
+        r[0]
+        for r in spark.read.parquet(f"{cfg.paths.truth}/persons")
+        .where(F.col("phone").isNotNull())
+        .select("phone")
+        .orderBy("phone")
+        .limit(200)
+        .collect()
+    ]
+    held = {
+        r[0]
+        for r in Lakehouse(spark, cfg.paths.lakehouse)
+        .read(catalog.SILVER_IDENTITY_MAP)
+        .where(F.col("id_type") == "phone")
+        .select("id_value")
+        .collect()
+    }
     for phone in phones:
         digits = "".join(ch for ch in phone if ch.isdigit())
         if hmac.new(key, digits.encode(), hashlib.sha256).hexdigest() in held:
@@ -54,18 +68,24 @@ def test_notebook_runs_headless_on_the_tiny_lake(path, spark, tiny_lake, monkeyp
     from nbclient import NotebookClient
 
     cfg, _, _ = tiny_lake
-    env = {"PORTRAIT_CONF": "conf/local.yaml", "PORTRAIT_DATE": TINY_DATE.isoformat(),
-           "PORTRAIT_LAKEHOUSE": cfg.paths.lakehouse, "PORTRAIT_MLFLOW_TRACKING_URI": cfg.mlflow.tracking_uri,
-           "PORTRAIT_MLFLOW_ARTIFACT_ROOT": cfg.mlflow.artifact_root, "PORTRAIT_SPARK_MASTER": "local[1]",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "libs"), os.environ.get("PYTHONPATH")])),
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {
+        "PORTRAIT_CONF": "conf/local.yaml",
+        "PORTRAIT_DATE": TINY_DATE.isoformat(),
+        "PORTRAIT_LAKEHOUSE": cfg.paths.lakehouse,
+        "PORTRAIT_MLFLOW_TRACKING_URI": cfg.mlflow.tracking_uri,
+        "PORTRAIT_MLFLOW_ARTIFACT_ROOT": cfg.mlflow.artifact_root,
+        "PORTRAIT_SPARK_MASTER": "local[1]",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "libs"), os.environ.get("PYTHONPATH")])),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
     if path.name.startswith("01"):
         env["PORTRAIT_PERSON"] = f"phone={_clear_phone_of_a_resolved_person(spark, cfg)}"
     for k, v in env.items():
         monkeypatch.setenv(k, v)  # the kernel inherits the test's environment
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     if path.name.startswith(("01", "02", "03")):  # 04's uplift chart needs gold.action_outcomes

@@ -1,4 +1,5 @@
 """PII pseudonymisation: native HMAC equals Python's, normalisation unites formats."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,10 @@ def test_phone_and_email_formats_normalise_to_one_hash(spark):
         [("+86 138-1234-5678", " Alice@Example.COM "), ("13812345678", "alice@example.com"), ("", None)],
         "phone string, email string",
     )
-    rows = df.select(privacy.pseudonymise(F.col("phone"), "phone", KEY).alias("p"),
-                     privacy.pseudonymise(F.col("email"), "email", KEY).alias("e")).collect()
+    rows = df.select(
+        privacy.pseudonymise(F.col("phone"), "phone", KEY).alias("p"),
+        privacy.pseudonymise(F.col("email"), "email", KEY).alias("e"),
+    ).collect()
     assert rows[0]["p"] == rows[1]["p"] and rows[0]["e"] == rows[1]["e"]
     assert rows[2]["p"] is None and rows[2]["e"] is None
 

@@ -1,6 +1,7 @@
 """A downstream reader polling while score publishes a new date (issue 15) never sees the three
 published tables at different dates or a date half written, through the documented read path:
 the latest row of gold.published_dates, then each table at the Delta version it names (delta-rs)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,13 +9,13 @@ import threading
 import time
 
 import pytest
+import tinylake
 from deltalake import DeltaTable
 
-import tinylake
 from portrait import catalog, publication, scoring
 from portrait.io import Lakehouse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
 
 def read_latest_complete(lakehouse: str) -> tuple[object, dict[str, set[tuple[object, str]]]]:
@@ -24,8 +25,11 @@ def read_latest_complete(lakehouse: str) -> tuple[object, dict[str, set[tuple[ob
     seen = {}
     for table in catalog.PUBLISHED:
         version = int(row[publication.VERSION_COLUMN[table]])
-        rows = DeltaTable(f"{lakehouse}/{table.layer}/{table.name}", version=version) \
-            .to_pyarrow_table(columns=["date", "person_id"]).to_pylist()
+        rows = (
+            DeltaTable(f"{lakehouse}/{table.layer}/{table.name}", version=version)
+            .to_pyarrow_table(columns=["date", "person_id"])
+            .to_pylist()
+        )
         seen[table.name] = {(r["date"], r["person_id"]) for r in rows if r["date"] == row["date"]}
     return row["date"], seen
 
@@ -69,5 +73,8 @@ def test_a_reader_polling_while_score_runs_never_sees_a_mix(spark, tiny_chain, t
     lake = Lakehouse(spark, lakehouse)
     pub = publication.latest(lake)
     for table in catalog.PUBLISHED:
-        got = {r["person_id"] for r in publication.read_published(lake, table, publication=pub).select("person_id").collect()}
+        got = {
+            r["person_id"]
+            for r in publication.read_published(lake, table, publication=pub).select("person_id").collect()
+        }
         assert got == {p for _, p in polls[-1][1][table.name]}

@@ -1,10 +1,10 @@
 """The README's quickstart commands exist as Makefile targets."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
-
 from helpers import ROOT, TINY_DATE
 
 
@@ -30,7 +30,15 @@ def test_the_readme_reads_a_published_table_without_spark(spark, tiny_lake):
     cfg, _, _ = tiny_lake
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     actions = deltalake.DeltaTable(lake.path(catalog.GOLD_NEXT_ACTIONS_DAILY)).to_pyarrow_dataset()  # noqa: F841
-    got = dict(duckdb.sql("SELECT action, count(*) FROM actions WHERE date = DATE '2026-11-01' GROUP BY ALL").fetchall())
-    want = {r["action"]: r["count"] for r in lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY)
-            .where(F.col("date") == F.lit(TINY_DATE)).groupBy("action").count().collect()}
+    got = dict(
+        duckdb.sql("SELECT action, count(*) FROM actions WHERE date = DATE '2026-11-01' GROUP BY ALL").fetchall()
+    )
+    want = {
+        r["action"]: r["count"]
+        for r in lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY)
+        .where(F.col("date") == F.lit(TINY_DATE))
+        .groupBy("action")
+        .count()
+        .collect()
+    }
     assert got == want and sum(got.values()) > 100

@@ -1,16 +1,17 @@
 """Refusals through the CLI (issue 15): a date beyond the data (exit 4, naming the latest date; skipped
 with --allow-empty) and another PII key (exit 3, naming the remedy), on the tiny lake; nothing written."""
+
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-
 import tinylake
+
 from portrait import catalog, guards
 from portrait.io import Lakehouse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
 NEXT_YEAR = tinylake.D + dt.timedelta(days=365)
 

@@ -1,4 +1,5 @@
 """The daily run report: sections from small aggregates, self-contained HTML, rendered by real Chromium."""
+
 from __future__ import annotations
 
 import base64
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import ROOT, TINY_DATE
+
 from portrait.io import Lakehouse
 from portrait.report import html, run
 from portrait.report.data import Section, missing, uplift_columns
@@ -23,16 +24,25 @@ ARTIFACTS = Path(os.environ.get("PORTRAIT_TEST_ARTIFACTS", ROOT / "test-artifact
 
 def test_uplift_columns_are_found_by_their_usual_names():
     assert uplift_columns(["action", "date", "uplift", "uplift_ci_low", "uplift_ci_high"]) == (
-        "uplift", "uplift_ci_low", "uplift_ci_high")
+        "uplift",
+        "uplift_ci_low",
+        "uplift_ci_high",
+    )
     assert uplift_columns(["action", "uplift_conversion", "ci_lower", "ci_upper"]) == (
-        "uplift_conversion", "ci_lower", "ci_upper")
+        "uplift_conversion",
+        "ci_lower",
+        "ci_upper",
+    )
     assert uplift_columns(["action", "rate"]) == (None, None, None)
 
 
 def test_the_page_is_self_contained_and_says_what_is_not_available():
-    sections = [Section("Segment sizes", pd.DataFrame({"segment_name": ["loyal", "new"], "persons": [3, 1],
-                                                       "share": [0.75, 0.25]})),
-                missing("Uplift so far", "gold.action_outcomes")]
+    sections = [
+        Section(
+            "Segment sizes", pd.DataFrame({"segment_name": ["loyal", "new"], "persons": [3, 1], "share": [0.75, 0.25]})
+        ),
+        missing("Uplift so far", "gold.action_outcomes"),
+    ]
     page = html.render(sections, date=TINY_DATE, lakehouse="/x/lakehouse", generated=dt.datetime(2026, 11, 2))
     assert "gold.action_outcomes not available yet" in page
     assert "<td>loyal</td>" in page
@@ -70,9 +80,18 @@ def test_the_daily_report_renders_in_headless_chromium_without_console_errors(sp
         pytest.fail("chromium is not installed: `make setup` installs it (apt-get install chromium)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"report-{TINY_DATE}.png"
-    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--no-first-run", "--enable-logging=stderr", "--v=0", "--window-size=1200,4000",
-              f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    common = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1200,4000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ]
     url = Path(result["path"]).resolve().as_uri()
     dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -80,7 +99,10 @@ def test_the_daily_report_renders_in_headless_chromium_without_console_errors(sp
     shot_run = subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
     assert shot_run.returncode == 0 and shot.stat().st_size > 10_000, shot_run.stderr[-2000:]
     # Page errors reach the log as console messages ("CONSOLE(line)] ..." or "Uncaught ...").
-    console = [line for line in (dom.stderr + shot_run.stderr).splitlines()
-               if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line]
+    console = [
+        line
+        for line in (dom.stderr + shot_run.stderr).splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
+    ]
     print(f"\nreport screenshot: {shot}")
     assert console == []

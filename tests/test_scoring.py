@@ -1,4 +1,5 @@
 """Score's pure parts on tiny data: reasons for every person, the quality gate and what it blocks."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,31 +17,43 @@ from portrait.io import Lakehouse
 from portrait.scoring import GateFailed, gate_checks, publish, with_probability, with_reasons
 
 D = dt.date(2026, 11, 1)
-INPUTS = [ReasonInput(column="days_since_last_order", phrase="no purchase for %.0f days", when_null="never bought"),
-          ReasonInput(column="orders_90d", phrase="%.0f orders in 90 days"),
-          ReasonInput(column="not_a_column", phrase="%.0f")]
+INPUTS = [
+    ReasonInput(column="days_since_last_order", phrase="no purchase for %.0f days", when_null="never bought"),
+    ReasonInput(column="orders_90d", phrase="%.0f orders in 90 days"),
+    ReasonInput(column="not_a_column", phrase="%.0f"),
+]
 
 
 def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score(spark):
     # Purchases are driven by recency; orders_90d is noise.
     data = [(f"p{i}", float(i % 50), float(i % 3), 1.0 if i % 50 < 10 else 0.0) for i in range(200)]
-    train = spark.createDataFrame(data, "person_id string, days_since_last_order double, orders_90d double, label double")
-    model = Pipeline(stages=[VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
-                             LogisticRegression(maxIter=50)]).fit(train)
+    train = spark.createDataFrame(
+        data, "person_id string, days_since_last_order double, orders_90d double, label double"
+    )
+    model = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
+            LogisticRegression(maxIter=50),
+        ]
+    ).fit(train)
     # The population median of recency is 9 days, where the score is steepest.
-    rows = spark.createDataFrame([("a", 49.0, 1.0), ("b", 1.0, 2.0), ("c", 9.0, 0.0), ("d", 8.0, 1.0), ("e", 12.0, 2.0)],
-                                 "person_id string, days_since_last_order double, orders_90d double")
+    rows = spark.createDataFrame(
+        [("a", 49.0, 1.0), ("b", 1.0, 2.0), ("c", 9.0, 0.0), ("d", 8.0, 1.0), ("e", 12.0, 2.0)],
+        "person_id string, days_since_last_order double, orders_90d double",
+    )
     scored = with_probability(rows, model, "purchase_propensity")
-    got = with_reasons(scored, model, probability="purchase_propensity", output="purchase_reasons",
-                       inputs=INPUTS).localCheckpoint()
+    got = with_reasons(
+        scored, model, probability="purchase_propensity", output="purchase_reasons", inputs=INPUTS
+    ).localCheckpoint()
     assert got.count() == 5
     assert got.where(F.size("purchase_reasons") != 2).isEmpty()  # two usable inputs, both listed
     by_person = {r["person_id"]: r["purchase_reasons"] for r in got.collect()}
-    assert by_person["a"][0].startswith("no purchase for 49 days (-")   # long ago: lowers the score
-    assert by_person["b"][0].startswith("no purchase for 1 days (+")    # recent: raises it
+    assert by_person["a"][0].startswith("no purchase for 49 days (-")  # long ago: lowers the score
+    assert by_person["b"][0].startswith("no purchase for 1 days (+")  # recent: raises it
     assert by_person["a"][1].startswith("1 orders in 90 days (")
     assert by_person["c"][0].startswith("no purchase for 9 days (+0 pts)") or by_person["c"][1].startswith(
-        "no purchase for 9 days (+0 pts)")  # at the median: moves nothing
+        "no purchase for 9 days (+0 pts)"
+    )  # at the median: moves nothing
 
 
 def test_reasons_are_null_where_the_score_is(spark):
@@ -50,9 +63,10 @@ def test_reasons_are_null_where_the_score_is(spark):
 
 
 def _scores(spark, values, *, seg=1):
-    return spark.createDataFrame([(f"p{i}", v, seg) for i, v in enumerate(values)],
-                                 "person_id string, purchase_propensity double, segment_id int").withColumn(
-        "action", F.lit("none"))
+    return spark.createDataFrame(
+        [(f"p{i}", v, seg) for i, v in enumerate(values)],
+        "person_id string, purchase_propensity double, segment_id int",
+    ).withColumn("action", F.lit("none"))
 
 
 def test_gate_checks_row_count_nulls_and_psi(spark):
@@ -60,9 +74,18 @@ def test_gate_checks_row_count_nulls_and_psi(spark):
     previous = _scores(spark, [i / 100 for i in range(100)])
     same = _scores(spark, [i / 100 for i in range(100)])
     got = gate_checks(same, previous, conf).select("check", "value", "passed")
-    assertDataFrameEqual(got, spark.createDataFrame([
-        ("row_count_change", 0.0, True), ("null_rate:purchase_propensity", 0.0, True),
-        ("psi:purchase_propensity", 0.0, True), ("rows", 0.0, True)], "check string, value double, passed boolean"))
+    assertDataFrameEqual(
+        got,
+        spark.createDataFrame(
+            [
+                ("row_count_change", 0.0, True),
+                ("null_rate:purchase_propensity", 0.0, True),
+                ("psi:purchase_propensity", 0.0, True),
+                ("rows", 0.0, True),
+            ],
+            "check string, value double, passed boolean",
+        ),
+    )
     bad = _scores(spark, [0.95] * 50 + [None] * 10)
     checks = {r["check"]: r for r in gate_checks(bad, previous, conf).collect()}
     assert checks["row_count_change"]["value"] == pytest.approx(0.4) and not checks["row_count_change"]["passed"]
@@ -75,8 +98,9 @@ def test_gate_checks_row_count_nulls_and_psi(spark):
 
 def _batch(spark, date, values):
     """A scored batch with every column the published tables and gold.actions_sent take."""
-    base = _scores(spark, values).withColumns({"date": F.lit(date), "holdout": F.lit(False),
-                                                "intended_action": F.lit("none")})
+    base = _scores(spark, values).withColumns(
+        {"date": F.lit(date), "holdout": F.lit(False), "intended_action": F.lit("none")}
+    )
     needed = {c.name: c.type for t in (*catalog.PUBLISHED, catalog.GOLD_ACTIONS_SENT) for c in t.columns}
     return base.withColumns({c: F.lit(None).cast(t) for c, t in needed.items() if c not in base.columns})
 

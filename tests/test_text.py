@@ -1,4 +1,5 @@
 """Text signals: tokens of mixed Chinese/English text, the held-out split, the metrics and a fitted model."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,22 +16,40 @@ def _labelled(spark, rows):
 
 
 def test_tokens_split_chinese_characters_english_words_and_emoji(spark):
-    df = spark.createDataFrame([("p1", "这双Sneakers 不太好!! 😤 10/10",)], "post_id string, text string")
+    df = spark.createDataFrame(
+        [
+            (
+                "p1",
+                "这双Sneakers 不太好!! 😤 10/10",
+            )
+        ],
+        "post_id string, text string",
+    )
     stage = text.build_pipeline(topics=TOPICS, num_features=64, reg_param=0.1, max_iter=1).getStages()[0]
     got = stage.transform(df).select("text_tokens").first()[0]
     assert got == ["这", "双", "sneakers", "不", "太", "好", "!", "!", "😤", "10", "10"]
 
 
 def test_training_rows_keep_labelled_posts_with_known_labels_only(spark):
-    social = spark.createDataFrame([("a", "好"), ("b", "差"), ("c", None), ("d", "ok"), ("e", "meh")],
-                                   "post_id string, text string")
-    labels = spark.createDataFrame([("a", "positive", "beauty"), ("b", "negative", "sneakers"),
-                                    ("c", "neutral", "beauty"), ("d", "furious", "beauty"), ("x", "neutral", "beauty")],
-                                   "post_id string, sentiment string, topic string")
+    social = spark.createDataFrame(
+        [("a", "好"), ("b", "差"), ("c", None), ("d", "ok"), ("e", "meh")], "post_id string, text string"
+    )
+    labels = spark.createDataFrame(
+        [
+            ("a", "positive", "beauty"),
+            ("b", "negative", "sneakers"),
+            ("c", "neutral", "beauty"),
+            ("d", "furious", "beauty"),
+            ("x", "neutral", "beauty"),
+        ],
+        "post_id string, sentiment string, topic string",
+    )
     got = text.training_rows(social, labels, topics=TOPICS)
-    want = spark.createDataFrame([("a", "好", "positive", "beauty", 0.0, 1.0), ("b", "差", "negative", "sneakers", 2.0, 0.0)],
-                                 "post_id string, text string, sentiment_label string, topic_label string, "
-                                 "sentiment_idx double, topic_idx double")
+    want = spark.createDataFrame(
+        [("a", "好", "positive", "beauty", 0.0, 1.0), ("b", "差", "negative", "sneakers", 2.0, 0.0)],
+        "post_id string, text string, sentiment_label string, topic_label string, "
+        "sentiment_idx double, topic_idx double",
+    )
     assertDataFrameEqual(got, want)
 
 
@@ -47,35 +66,53 @@ def test_split_is_a_stable_partition_by_post_id(spark):
 
 @pytest.fixture(scope="module")
 def fitted(spark):
-    words = {("positive", "sneakers"): ["这双球鞋超级舒服", "great sneakers love it", "球鞋质量很好"],
-             ("negative", "sneakers"): ["这双球鞋质量很差", "sneakers broke, not great", "球鞋不太好"],
-             ("neutral", "sneakers"): ["这双球鞋还行吧", "sneakers are ok", "球鞋一般般"],
-             ("positive", "beauty"): ["这支口红超级舒服", "lipstick love it", "口红质量很好"],
-             ("negative", "beauty"): ["这支口红质量很差", "lipstick not great", "口红不太好"],
-             ("neutral", "beauty"): ["这支口红还行吧", "lipstick is ok", "口红一般般"]}
-    rows = [(f"{s}-{t}-{i}-{k}", phrase, s, t) for (s, t), phrases in words.items()
-            for i, phrase in enumerate(phrases) for k in range(4)]
+    words = {
+        ("positive", "sneakers"): ["这双球鞋超级舒服", "great sneakers love it", "球鞋质量很好"],
+        ("negative", "sneakers"): ["这双球鞋质量很差", "sneakers broke, not great", "球鞋不太好"],
+        ("neutral", "sneakers"): ["这双球鞋还行吧", "sneakers are ok", "球鞋一般般"],
+        ("positive", "beauty"): ["这支口红超级舒服", "lipstick love it", "口红质量很好"],
+        ("negative", "beauty"): ["这支口红质量很差", "lipstick not great", "口红不太好"],
+        ("neutral", "beauty"): ["这支口红还行吧", "lipstick is ok", "口红一般般"],
+    }
+    rows = [
+        (f"{s}-{t}-{i}-{k}", phrase, s, t)
+        for (s, t), phrases in words.items()
+        for i, phrase in enumerate(phrases)
+        for k in range(4)
+    ]
     social = _labelled(spark, rows).select("post_id", "text")
-    labels = _labelled(spark, rows).select("post_id", F.col("sentiment_label").alias("sentiment"),
-                                           F.col("topic_label").alias("topic"))
+    labels = _labelled(spark, rows).select(
+        "post_id", F.col("sentiment_label").alias("sentiment"), F.col("topic_label").alias("topic")
+    )
     train_rows = text.training_rows(social, labels, topics=TOPICS)
     model = text.build_pipeline(topics=TOPICS, num_features=1024, reg_param=0.01, max_iter=50).fit(train_rows)
     return model
 
 
 def test_a_fitted_model_reads_negation_and_topic_in_new_texts(spark, fitted):
-    new = spark.createDataFrame([("n1", "口红不太好, 差"), ("n2", "love these sneakers, 超级舒服"), ("n3", None)],
-                                "post_id string, text string")
+    new = spark.createDataFrame(
+        [("n1", "口红不太好, 差"), ("n2", "love these sneakers, 超级舒服"), ("n3", None)], "post_id string, text string"
+    )
     got = text.score_posts(fitted, new).select("post_id", "sentiment", "topic")
-    assertDataFrameEqual(got, spark.createDataFrame([("n1", "negative", "beauty"), ("n2", "positive", "sneakers")],
-                                                    "post_id string, sentiment string, topic string"))
+    assertDataFrameEqual(
+        got,
+        spark.createDataFrame(
+            [("n1", "negative", "beauty"), ("n2", "positive", "sneakers")],
+            "post_id string, sentiment string, topic string",
+        ),
+    )
     scores = {r["post_id"]: r["sentiment_score"] for r in text.score_posts(fitted, new).collect()}
     assert scores["n1"] < 0 < scores["n2"]
 
 
 def test_evaluate_counts_accuracy_and_macro_f1(spark, fitted):
-    rows = _labelled(spark, [("a", "口红不太好", "positive", "beauty"),       # wrong sentiment, right topic
-                             ("b", "这双球鞋超级舒服", "positive", "sneakers")])  # both right
+    rows = _labelled(
+        spark,
+        [
+            ("a", "口红不太好", "positive", "beauty"),  # wrong sentiment, right topic
+            ("b", "这双球鞋超级舒服", "positive", "sneakers"),
+        ],
+    )  # both right
     rows = rows.select("*", F.lit(0.0).alias("sentiment_idx"), F.lit(0.0).alias("topic_idx"))
     m = text.evaluate(fitted, rows)
     assert m["sentiment_accuracy"] == 0.5 and m["topic_accuracy"] == 1.0
@@ -85,11 +122,16 @@ def test_evaluate_counts_accuracy_and_macro_f1(spark, fitted):
 
 
 def test_only_posts_the_champion_has_not_scored_and_the_moved_persons_are_new_work(spark):
-    social = spark.createDataFrame([("a", "好", "p1"), ("b", "差", "p9"), ("c", "ok", "p3")],
-                                   "post_id string, text string, person_id string")
-    signals = spark.createDataFrame([("a", "p1", "3"), ("b", "p2", "3"), ("c", "p3", "2")],
-                                    "post_id string, person_id string, model_version string")
+    social = spark.createDataFrame(
+        [("a", "好", "p1"), ("b", "差", "p9"), ("c", "ok", "p3")], "post_id string, text string, person_id string"
+    )
+    signals = spark.createDataFrame(
+        [("a", "p1", "3"), ("b", "p2", "3"), ("c", "p3", "2")], "post_id string, person_id string, model_version string"
+    )
     # c was scored by version 2 only; b's author is now person p9 (a merge).
-    assertDataFrameEqual(text.unscored(social, signals, "3").select("post_id"),
-                         spark.createDataFrame([("c",)], "post_id string"))
-    assertDataFrameEqual(text.moved(social, signals), spark.createDataFrame([("b", "p9")], "post_id string, person_id string"))
+    assertDataFrameEqual(
+        text.unscored(social, signals, "3").select("post_id"), spark.createDataFrame([("c",)], "post_id string")
+    )
+    assertDataFrameEqual(
+        text.moved(social, signals), spark.createDataFrame([("b", "p9")], "post_id string, person_id string")
+    )

@@ -10,6 +10,7 @@ Everything lives under one folder (lakehouse, landing, truth, mlflow, conf.yaml)
 store of a copy records its artifact location under the base folder: copies read the base's
 model artifacts and write new runs' artifacts there under new run ids (never the same path).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,10 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import ROOT
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from helpers import ROOT
 from portrait import catalog, keyguard
 from portrait.config import Config, load_config
 from portrait.io import Lakehouse
@@ -38,23 +39,37 @@ SCALE = 0.002
 # Columns that legitimately differ between an uninterrupted run and a killed-and-rerun one: ids and
 # clocks of runs, MLflow registry versions (a killed train may have registered a version before it
 # died), Delta versions named by the publication marker (a killed run may have committed a table).
-VOLATILE_COLUMNS = frozenset({
-    "run_id", "ingested_at", "published_at", "recorded_at", "created_at", "requested_at", "scored_at",
-    "segment_model_version", "propensity_model_version", "churn_model_version", "model_version",
-    "text_model_version", "segments_daily_version", "propensity_daily_version", "next_actions_daily_version",
-})
+VOLATILE_COLUMNS = frozenset(
+    {
+        "run_id",
+        "ingested_at",
+        "published_at",
+        "recorded_at",
+        "created_at",
+        "requested_at",
+        "scored_at",
+        "segment_model_version",
+        "propensity_model_version",
+        "churn_model_version",
+        "model_version",
+        "text_model_version",
+        "segments_daily_version",
+        "propensity_daily_version",
+        "next_actions_daily_version",
+    }
+)
 # Per-run logs: one row per run (a killed run may have logged before it died): compared as sets.
 LOG_TABLES = frozenset({catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_INGEST_FILES})
 
 
 def _conf_text(root: Path) -> str:
-    return f"""extends: {ROOT / 'conf' / 'local.yaml'}
-paths: {{lakehouse: {root / 'lakehouse'}, landing: {root / 'landing'}, truth: {root / 'truth'}}}
-mlflow: {{tracking_uri: "sqlite:///{root / 'mlflow' / 'mlflow.db'}", artifact_root: {root / 'mlflow' / 'artifacts'}}}
+    return f"""extends: {ROOT / "conf" / "local.yaml"}
+paths: {{lakehouse: {root / "lakehouse"}, landing: {root / "landing"}, truth: {root / "truth"}}}
+mlflow: {{tracking_uri: "sqlite:///{root / "mlflow" / "mlflow.db"}", artifact_root: {root / "mlflow" / "artifacts"}}}
 spark:
   master: local[1]
   shuffle_partitions: 2
-  jars_dir: {ROOT / '.jars'}
+  jars_dir: {ROOT / ".jars"}
   conf: {{spark.driver.memory: 1g, spark.ui.enabled: "false", spark.databricks.delta.snapshotPartitions: "1"}}
 generator: {{days: {DAYS}, scale: {SCALE}}}
 train: {{max_evals: 1, training_dates: 2, training_step_days: 3, kmeans_k: 3, horizon_days: 5, churn_days: 5,
@@ -76,8 +91,17 @@ def build_base(spark: SparkSession, root: Path) -> Config:
     cfg = write_conf(root)
     prev = D - dt.timedelta(days=1)
     keyguard.check_pii_key(Lakehouse(spark, cfg.paths.lakehouse), cfg.pii_key(), job="ingest")  # as the CLI does
-    generator.generate(spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=SCALE, seed=5,
-                       end_date=D, days=DAYS, horizon_days=cfg.train.horizon_days, dirty_fraction=0.005)
+    generator.generate(
+        spark,
+        landing=cfg.paths.landing,
+        truth=cfg.paths.truth,
+        scale=SCALE,
+        seed=5,
+        end_date=D,
+        days=DAYS,
+        horizon_days=cfg.train.horizon_days,
+        dirty_fraction=0.005,
+    )
     ingest.run(spark, cfg, prev, start=D - dt.timedelta(days=DAYS - 1))
     identity.run(spark, cfg, prev)
     text.run(spark, cfg, prev)
@@ -94,23 +118,44 @@ def copy_lake(base: Path, dest: Path) -> Config:
 
 
 def cli_command(root: Path, job: str, date: dt.date = D, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "portrait.cli", job, "--conf", str(root / "conf.yaml"), "--date",
-            date.isoformat(), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "portrait.cli",
+        job,
+        "--conf",
+        str(root / "conf.yaml"),
+        "--date",
+        date.isoformat(),
+        *extra,
+    ]
 
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PORTRAIT_PII_KEY"}  # the demo key, as the base used
     env.update(extra)
-    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "libs"), str(ROOT / "tests")]), SPARK_LOCAL_IP="127.0.0.1",
-               PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT / "libs"), str(ROOT / "tests")]),
+        SPARK_LOCAL_IP="127.0.0.1",
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+    )
     return env
 
 
-def start_cli(root: Path, job: str, *extra: str, date: dt.date = D,
-              env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_cli(
+    root: Path, job: str, *extra: str, date: dt.date = D, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """Start a job in its own session (process group), output captured; `env` adds variables."""
-    return subprocess.Popen(cli_command(root, job, date, *extra), env=_env(**(env or {})), cwd=root, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        cli_command(root, job, date, *extra),
+        env=_env(**(env or {})),
+        cwd=root,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -121,8 +166,9 @@ class Finished:
     seconds: float
 
 
-def run_cli(root: Path, job: str, *extra: str, date: dt.date = D, timeout: float = 900,
-            env: dict[str, str] | None = None) -> Finished:
+def run_cli(
+    root: Path, job: str, *extra: str, date: dt.date = D, timeout: float = 900, env: dict[str, str] | None = None
+) -> Finished:
     started = time.monotonic()
     proc = start_cli(root, job, *extra, date=date, env=env)
     out, err = proc.communicate(timeout=timeout)

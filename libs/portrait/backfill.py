@@ -12,13 +12,14 @@ first incomplete stage, and runs every later date whole: each day builds on the 
 before (incremental identity and features), so a day after a rebuilt one is rebuilt too.
 `--force` reruns every date whole.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from pyspark.sql import SparkSession
 
@@ -43,8 +44,9 @@ def dates(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def first_incomplete(chain: tuple[str, ...], date: dt.date,
-                     outcomes: Mapping[tuple[str, dt.date], runlog.Outcome]) -> int | None:
+def first_incomplete(
+    chain: tuple[str, ...], date: dt.date, outcomes: Mapping[tuple[str, dt.date], runlog.Outcome]
+) -> int | None:
     """Index in `chain` of the first stage not complete for `date`, or None when all are."""
     previous: dt.datetime | None = None
     for i, stage in enumerate(chain):
@@ -55,8 +57,13 @@ def first_incomplete(chain: tuple[str, ...], date: dt.date,
     return None
 
 
-def plan(days: list[dt.date], chain: tuple[str, ...],
-         outcomes: Mapping[tuple[str, dt.date], runlog.Outcome], *, force: bool = False) -> list[Step]:
+def plan(
+    days: list[dt.date],
+    chain: tuple[str, ...],
+    outcomes: Mapping[tuple[str, dt.date], runlog.Outcome],
+    *,
+    force: bool = False,
+) -> list[Step]:
     """The steps a backfill over `days` runs, given the recorded outcomes (a pure function).
 
     Returns:
@@ -68,7 +75,7 @@ def plan(days: list[dt.date], chain: tuple[str, ...],
     for n, day in enumerate(days):
         i = first_incomplete(chain, day, outcomes)
         if i is not None:
-            return [Step(day, chain[i:])] + [Step(d, chain) for d in days[n + 1:]]
+            return [Step(day, chain[i:])] + [Step(d, chain) for d in days[n + 1 :]]
     return []
 
 
@@ -80,18 +87,24 @@ def run(spark: SparkSession, cfg: Config, start: dt.date, end: dt.date, *, force
     """
     days = dates(start, end)
     chain = pipeline.DAILY_CHAIN
-    steps = plan(days, chain, {} if force else runlog.latest(spark, cfg.paths.lakehouse, chain, start, end),
-                 force=force)
+    steps = plan(
+        days, chain, {} if force else runlog.latest(spark, cfg.paths.lakehouse, chain, start, end), force=force
+    )
     skipped = len(days) - len(steps)
     if not steps:
         log.info("backfill %s..%s: every date is complete (use --force to rerun)", start, end)
     elif skipped or steps[0].stages != chain:
-        log.info("backfill %s..%s: %d date(s) complete, resuming at %s %s", start, end, skipped,
-                 steps[0].stages[0], steps[0].date)
+        log.info(
+            "backfill %s..%s: %d date(s) complete, resuming at %s %s",
+            start,
+            end,
+            skipped,
+            steps[0].stages[0],
+            steps[0].date,
+        )
     started = time.perf_counter()
     for n, step in enumerate(steps, 1):
         for stage in step.stages:
             pipeline.run_stage(stage, spark, cfg, step.date)
-        log.info("backfill: %s done (%d/%d), %.1f s so far", step.date, n, len(steps),
-                 time.perf_counter() - started)
+        log.info("backfill: %s done (%d/%d), %.1f s so far", step.date, n, len(steps), time.perf_counter() - started)
     return {"dates": len(days), "skipped": skipped, "run": len(steps)}

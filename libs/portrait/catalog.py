@@ -12,11 +12,12 @@ transform cannot change a published table by accident, and the columns a contrac
 lakes were written with it are listed in `migrations` (added by `Lakehouse.add_columns`, an
 explicit `ALTER TABLE`, before the first write that carries them).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -90,159 +91,268 @@ class Table:
         return hash((self.layer, self.name))
 
 
-def _published(name: str, comment: str, columns: tuple[Col, ...], *, probabilities: tuple[str, ...] = (),
-               migrations: Mapping[str, str] | None = None) -> Table:
+def _published(
+    name: str,
+    comment: str,
+    columns: tuple[Col, ...],
+    *,
+    probabilities: tuple[str, ...] = (),
+    migrations: Mapping[str, str] | None = None,
+) -> Table:
     """A published daily table: partitioned by date, CDF on, person_id and date never null."""
     checks = {"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"}
     checks.update({f"{c}_is_probability": f"{c} IS NULL OR ({c} >= 0 AND {c} <= 1)" for c in probabilities})
-    return Table("gold", name, "score", comment, columns=columns, constraints=checks, published=True,
-                 migrations=migrations or {})
+    return Table(
+        "gold", name, "score", comment, columns=columns, constraints=checks, published=True, migrations=migrations or {}
+    )
 
 
 # --- bronze ---------------------------------------------------------------------------------------
-BRONZE_CLICKSTREAM = Table("bronze", "clickstream", "ingest", "Clickstream events as tracked, schema enforced, by landing date")
+BRONZE_CLICKSTREAM = Table(
+    "bronze", "clickstream", "ingest", "Clickstream events as tracked, schema enforced, by landing date"
+)
 BRONZE_ORDERS = Table("bronze", "orders", "ingest", "Order lines, PII hashed, by landing date")
 BRONZE_SOCIAL = Table("bronze", "social", "ingest", "Social posts, comments and reviews, by landing date")
 BRONZE_CRM = Table("bronze", "crm", "ingest", "CRM change extracts, PII hashed, by extract date")
 BRONZE_ORDERS_ONLINE_RETAIL = Table(
-    "bronze", "orders_online_retail", "ingest",
+    "bronze",
+    "orders_online_retail",
+    "ingest",
     "Online Retail export lines (GBP) in bronze.orders columns plus line_class, original_order_id, "
     "description, country, currency, line_total; by ingest date (the export's last day)",
     migrations={"line_total": "DECIMAL(14,3)"},
 )
 BRONZE_QUARANTINE = Table(
-    "bronze", "quarantine", "ingest", "Rows that failed validation, with the raw record and a reason code",
+    "bronze",
+    "quarantine",
+    "ingest",
+    "Rows that failed validation, with the raw record and a reason code",
     migrations={"line_number": "BIGINT"},
 )
 BRONZE_INGEST_AUDIT = Table(
-    "bronze", "ingest_audit", "ingest",
-    "Per run and source: rows read = rows kept + rows quarantined + duplicates dropped", partition_by=(),
+    "bronze",
+    "ingest_audit",
+    "ingest",
+    "Per run and source: rows read = rows kept + rows quarantined + duplicates dropped",
+    partition_by=(),
 )
 BRONZE_INGEST_FILES = Table(
-    "bronze", "ingest_files", "ingest",
+    "bronze",
+    "ingest_files",
+    "ingest",
     "Per run, source and landing file: lines read, kept, quarantined, duplicates; status ok/empty/truncated/"
     "rejected (a file not read, with its reason: landing.REJECTIONS)",
     partition_by=(),
 )
 # The generated landing zone's sources, by the name ingest and the conf use.
-BRONZE_SOURCES: Mapping[str, Table] = MappingProxyType({
-    "clickstream": BRONZE_CLICKSTREAM, "orders": BRONZE_ORDERS, "social": BRONZE_SOCIAL, "crm": BRONZE_CRM,
-})
+BRONZE_SOURCES: Mapping[str, Table] = MappingProxyType(
+    {
+        "clickstream": BRONZE_CLICKSTREAM,
+        "orders": BRONZE_ORDERS,
+        "social": BRONZE_SOCIAL,
+        "crm": BRONZE_CRM,
+    }
+)
 # Every source table gained the map of unknown fields after its first release.
 SOURCE_MIGRATIONS: Mapping[str, str] = MappingProxyType({"extra": "MAP<STRING, STRING>"})
 
 # --- silver ---------------------------------------------------------------------------------------
-SILVER_IDENTITY_MAP = Table("silver", "identity_map", "identity",
-                            "Every identifier (hashed where PII) and the person it resolves to",
-                            date_column="as_of_date", partition_by=())
-SILVER_IDENTITY_EXCLUDED = Table("silver", "identity_excluded", "identity",
-                                 "Identifiers left out of linking (placeholders, shared devices)",
-                                 date_column="as_of_date", partition_by=())
+SILVER_IDENTITY_MAP = Table(
+    "silver",
+    "identity_map",
+    "identity",
+    "Every identifier (hashed where PII) and the person it resolves to",
+    date_column="as_of_date",
+    partition_by=(),
+)
+SILVER_IDENTITY_EXCLUDED = Table(
+    "silver",
+    "identity_excluded",
+    "identity",
+    "Identifiers left out of linking (placeholders, shared devices)",
+    date_column="as_of_date",
+    partition_by=(),
+)
 SILVER_IDENTITY_HISTORY = Table(
-    "silver", "identity_history", "identity",
+    "silver",
+    "identity_history",
+    "identity",
     "Per identity run, what happened to persons since the previous run: new, grow, shrink, merge, "
     "split or gone, with the related person ids and the identifiers added and removed",
-    date_column="as_of_date", partition_by=("as_of_date",),
+    date_column="as_of_date",
+    partition_by=("as_of_date",),
 )
 SILVER_IDENTITY_LINKS = Table(
-    "silver", "identity_links", "identity",
+    "silver",
+    "identity_links",
+    "identity",
     "Every identifier link ever stated by a record (type_a, value_a, type_b, value_b, hashed where "
     "PII), with first_seen, the date of the first record stating it: the graph the daily identity "
     "run adds a day's links to",
-    date_column="first_seen", partition_by=(),
+    date_column="first_seen",
+    partition_by=(),
 )
 SILVER_IDENTITY_RUNS = Table(
-    "silver", "identity_runs", "identity",
+    "silver",
+    "identity_runs",
+    "identity",
     "One row per identity run date: daily or rebuild, and the Delta versions of the identity map and "
     "the excluded identifiers the run started from (a rerun of the date starts from them again)",
-    date_column="as_of_date", partition_by=(),
+    date_column="as_of_date",
+    partition_by=(),
 )
 SILVER_EVENTS = Table("silver", "events", "identity", "Clickstream events with person_id")
 SILVER_ORDERS = Table("silver", "orders", "identity", "Order lines with person_id")
 SILVER_SOCIAL = Table("silver", "social", "identity", "Social records with person_id")
 SILVER_SOCIAL_SIGNALS = Table(
-    "silver", "social_signals", "text",
+    "silver",
+    "social_signals",
+    "text",
     "Sentiment and interest topic of every social record (post_id, person_id), by the text model "
-    "version in model_version", date_column="as_of_date", partition_by=(),
+    "version in model_version",
+    date_column="as_of_date",
+    partition_by=(),
 )
-SILVER_CUSTOMERS = Table("silver", "customers", "identity", "Latest CRM record per account with person_id and consent",
-                         date_column="as_of_date", partition_by=())
+SILVER_CUSTOMERS = Table(
+    "silver",
+    "customers",
+    "identity",
+    "Latest CRM record per account with person_id and consent",
+    date_column="as_of_date",
+    partition_by=(),
+)
 SILVER_DAILY_ACTIVITY = Table(
-    "silver", "daily_activity", "features",
+    "silver",
+    "daily_activity",
+    "features",
     "One row per (person_id, day) with every daily metric of features.daily: the aggregate every "
     "portrait window is summed from; a day's rows are replaced by the run of that day, and all rows "
     "of persons whose past rows moved (identity change, late data)",
-    date_column="day", partition_by=("day",),
+    date_column="day",
+    partition_by=("day",),
 )
 
 # --- gold -----------------------------------------------------------------------------------------
-GOLD_PORTRAIT = Table("gold", "portrait", "features", "Point-in-time portrait per person and as-of date",
-                      date_column="as_of_date", partition_by=("as_of_date",))
+GOLD_PORTRAIT = Table(
+    "gold",
+    "portrait",
+    "features",
+    "Point-in-time portrait per person and as-of date",
+    date_column="as_of_date",
+    partition_by=("as_of_date",),
+)
 GOLD_PORTRAIT_STATE = Table(
-    "gold", "portrait_state", "features",
+    "gold",
+    "portrait_state",
+    "features",
     "Window state per person active in the history window and as-of date: every Sum (exact long units, "
     "features.portrait.UNITS) and Last input of the feature registry, latest_input_day and the text model "
     "version; the next day's portrait is computed from it",
-    date_column="as_of_date", partition_by=("as_of_date",),
+    date_column="as_of_date",
+    partition_by=("as_of_date",),
 )
-GOLD_TAGS = Table("gold", "tags", "tags",
-                  "Tags of the catalog conf/tags.yaml per person and as-of date: one row per (person_id, as_of_date, tag)",
-                  date_column="as_of_date", partition_by=("as_of_date",))
+GOLD_TAGS = Table(
+    "gold",
+    "tags",
+    "tags",
+    "Tags of the catalog conf/tags.yaml per person and as-of date: one row per (person_id, as_of_date, tag)",
+    date_column="as_of_date",
+    partition_by=("as_of_date",),
+)
 GOLD_AUDIENCES = Table(
-    "gold", "audiences", "audience",
+    "gold",
+    "audiences",
+    "audience",
     "Named audiences: one row per (name, date, person_id) matching the expression over tags and "
     "features in definition, with created_at; a rerun of a name on a date replaces it",
 )
 GOLD_SEGMENT_MOVEMENT = Table(
-    "gold", "segment_movement", "score",
+    "gold",
+    "segment_movement",
+    "score",
     "Per scoring date: persons in gold.segments_daily on both that date and previous_date, how many "
     "changed segment_id, their share and the counts per 'from->to' segment name pair; no person data",
     partition_by=(),
 )
 GOLD_ERASURE_LOG = Table(
-    "gold", "erasure_log", "erase",
+    "gold",
+    "erasure_log",
+    "erase",
     "One row per erasure: keyed hash of the person ids, rows deleted per table, tables vacuumed; no PII",
     partition_by=(),
 )
 
 # --- published ------------------------------------------------------------------------------------
-GOLD_SEGMENTS_DAILY = _published("segments_daily", "Segment of every person per date", (
-    Col("date", "date", "scoring date (portrait as of the end of this day)", nullable=False),
-    Col("person_id", "string", "pseudonymous person id from identity resolution", nullable=False),
-    Col("segment_id", "int", "cluster number of the segment model"),
-    Col("segment_name", "string", "segment name from its profile (champions, loyal, at_risk, ...)"),
-    Col("segment_model_version", "string", "registered version of the segment model"),
-))
+GOLD_SEGMENTS_DAILY = _published(
+    "segments_daily",
+    "Segment of every person per date",
+    (
+        Col("date", "date", "scoring date (portrait as of the end of this day)", nullable=False),
+        Col("person_id", "string", "pseudonymous person id from identity resolution", nullable=False),
+        Col("segment_id", "int", "cluster number of the segment model"),
+        Col("segment_name", "string", "segment name from its profile (champions, loyal, at_risk, ...)"),
+        Col("segment_model_version", "string", "registered version of the segment model"),
+    ),
+)
 GOLD_PROPENSITY_DAILY = _published(
-    "propensity_daily", "Purchase (and, for active persons, churn) propensity of every person per date", (
+    "propensity_daily",
+    "Purchase (and, for active persons, churn) propensity of every person per date",
+    (
         Col("date", "date", "scoring date", nullable=False),
         Col("person_id", "string", "pseudonymous person id", nullable=False),
         Col("purchase_propensity", "double", "probability of a completed purchase in the next horizon_days"),
         Col("propensity_decile", "int", "1 = the top 10 % of propensity on this date, 10 = the lowest"),
         Col("horizon_days", "int", "label horizon of the model"),
         Col("propensity_model_version", "string", "registered version of the propensity model"),
-        Col("churn_propensity", "double", "probability of no visit and no order in the next churn_days; null for "
-                                          "persons with neither in the churn lookback (train.churn_lookback_days: "
-                                          "no churn to predict) or without a churn champion"),
+        Col(
+            "churn_propensity",
+            "double",
+            "probability of no visit and no order in the next churn_days; null for "
+            "persons with neither in the churn lookback (train.churn_lookback_days: "
+            "no churn to predict) or without a churn champion",
+        ),
         Col("churn_days", "int", "churn window of the churn model"),
         Col("churn_model_version", "string", "registered version of the churn model; null without a champion"),
-        Col("purchase_reasons", "array<string>", "top 3 inputs moving purchase_propensity most against the "
-                                                 "population median, as phrases with the change in points"),
+        Col(
+            "purchase_reasons",
+            "array<string>",
+            "top 3 inputs moving purchase_propensity most against the "
+            "population median, as phrases with the change in points",
+        ),
         Col("churn_reasons", "array<string>", "top 3 inputs moving churn_propensity most; null when it is null"),
-        Col("p_alive", "double", "BG/NBD probability that the person is still an active buyer (models.btyd); null "
-                                 "without a completed order"),
-        Col("expected_purchases", "double", "BG/NBD expected purchase days in the next horizon_days; null without "
-                                            "a completed order"),
-        Col("expected_spend", "double", "customer value over the next horizon_days: expected purchases times the "
-                                        "Gamma-Gamma expected spend per purchase day; null without a completed order"),
+        Col(
+            "p_alive",
+            "double",
+            "BG/NBD probability that the person is still an active buyer (models.btyd); null without a completed order",
+        ),
+        Col(
+            "expected_purchases",
+            "double",
+            "BG/NBD expected purchase days in the next horizon_days; null without a completed order",
+        ),
+        Col(
+            "expected_spend",
+            "double",
+            "customer value over the next horizon_days: expected purchases times the "
+            "Gamma-Gamma expected spend per purchase day; null without a completed order",
+        ),
     ),
     probabilities=("purchase_propensity", "churn_propensity", "p_alive"),
-    migrations={"churn_propensity": "DOUBLE", "churn_days": "INT", "churn_model_version": "STRING",
-                "purchase_reasons": "ARRAY<STRING>", "churn_reasons": "ARRAY<STRING>",
-                "p_alive": "DOUBLE", "expected_purchases": "DOUBLE", "expected_spend": "DOUBLE"},
+    migrations={
+        "churn_propensity": "DOUBLE",
+        "churn_days": "INT",
+        "churn_model_version": "STRING",
+        "purchase_reasons": "ARRAY<STRING>",
+        "churn_reasons": "ARRAY<STRING>",
+        "p_alive": "DOUBLE",
+        "expected_purchases": "DOUBLE",
+        "expected_spend": "DOUBLE",
+    },
 )
 GOLD_NEXT_ACTIONS_DAILY = _published(
-    "next_actions_daily", "Next best action per person per date, with reason, channel, consent and holdout", (
+    "next_actions_daily",
+    "Next best action per person per date, with reason, channel, consent and holdout",
+    (
         Col("date", "date", "scoring date", nullable=False),
         Col("person_id", "string", "pseudonymous person id", nullable=False),
         Col("action", "string", "action to send; 'none' for holdout, no consent or no rule"),
@@ -262,15 +372,23 @@ GOLD_NEXT_ACTIONS_DAILY = _published(
         Col("churn_reasons", "array<string>", "top 3 reasons behind churn_propensity; null when it is null"),
     ),
     probabilities=("purchase_propensity",),
-    migrations={"offer": "STRING", "experiment_id": "STRING", "expected_value": "DOUBLE",
-                "purchase_reasons": "ARRAY<STRING>", "churn_reasons": "ARRAY<STRING>"},
+    migrations={
+        "offer": "STRING",
+        "experiment_id": "STRING",
+        "expected_value": "DOUBLE",
+        "purchase_reasons": "ARRAY<STRING>",
+        "churn_reasons": "ARRAY<STRING>",
+    },
 )
 
 # --- the action loop --------------------------------------------------------------------------------
 GOLD_ACTIONS_SENT = Table(
-    "gold", "actions_sent", "score",
+    "gold",
+    "actions_sent",
+    "score",
     "Contact history: one row per person and date an action was chosen, contacted or held out (the "
-    "caps count both); a rerun of score replaces its date", columns=(
+    "caps count both); a rerun of score replaces its date",
+    columns=(
         Col("date", "date", "scoring date the action was chosen on", nullable=False),
         Col("person_id", "string", "pseudonymous person id", nullable=False),
         Col("action", "string", "the chosen action"),
@@ -285,7 +403,9 @@ GOLD_ACTIONS_SENT = Table(
     constraints={"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"},
 )
 GOLD_ACTION_OUTCOMES = Table(
-    "gold", "action_outcomes", "evaluate",
+    "gold",
+    "action_outcomes",
+    "evaluate",
     "Per action and action date whose outcome window has passed: conversion and revenue of the treated "
     "and the holdout persons in the window after the date, and the uplift with a 95 % confidence interval",
     columns=(
@@ -313,28 +433,43 @@ PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD
 # Written last by score, in one commit, after the three published tables: the date of a row is
 # complete, and these versions of the three tables hold it (readers time-travel to them).
 GOLD_PUBLISHED_DATES = Table(
-    "gold", "published_dates", "score",
+    "gold",
+    "published_dates",
+    "score",
     "Publication marker: one row per published date naming the Delta versions of segments_daily, "
     "propensity_daily and next_actions_daily that hold it whole; readers take the latest date here "
     "and read exactly those versions (portrait.publication)",
     partition_by=(),
     columns=(
         Col("date", "date", "the scoring date that is published whole", nullable=False),
-        Col("segments_daily_version", "bigint", "Delta version of gold.segments_daily holding the date", nullable=False),
-        Col("propensity_daily_version", "bigint", "Delta version of gold.propensity_daily holding the date",
-            nullable=False),
-        Col("next_actions_daily_version", "bigint", "Delta version of gold.next_actions_daily holding the date",
-            nullable=False),
+        Col(
+            "segments_daily_version", "bigint", "Delta version of gold.segments_daily holding the date", nullable=False
+        ),
+        Col(
+            "propensity_daily_version",
+            "bigint",
+            "Delta version of gold.propensity_daily holding the date",
+            nullable=False,
+        ),
+        Col(
+            "next_actions_daily_version",
+            "bigint",
+            "Delta version of gold.next_actions_daily holding the date",
+            nullable=False,
+        ),
         Col("published_at", "timestamp", "when the marker row was written (UTC)", nullable=False),
     ),
     constraints={"date_not_null": "date IS NOT NULL"},
 )
 # The fingerprint of the PII key the lake was built with: HMAC(key, fixed string), never the key.
 BRONZE_PII_KEY_FINGERPRINT = Table(
-    "bronze", "pii_key_fingerprint", "ingest",
+    "bronze",
+    "pii_key_fingerprint",
+    "ingest",
     "Fingerprint of the PII hashing key the lake's hashes were made with (HMAC-SHA256 of a fixed "
     "string under the key, never the key): a job run with another key refuses (portrait.keyguard)",
-    date_column=None, partition_by=(),
+    date_column=None,
+    partition_by=(),
 )
 
 ALL: tuple[Table, ...] = tuple(t for t in globals().values() if isinstance(t, Table))
@@ -361,5 +496,10 @@ def mapped_orders(target: str, mapping: str, *, table: str | None = None) -> Tab
     for known in ALL:
         if known.layer == "bronze" and known.name == name:
             return known
-    return Table("bronze", name, "ingest", f"Orders export '{mapping}' in bronze.{target} columns, by ingest date",
-                 migrations=MAPPED_ORDERS_MIGRATIONS)
+    return Table(
+        "bronze",
+        name,
+        "ingest",
+        f"Orders export '{mapping}' in bronze.{target} columns, by ingest date",
+        migrations=MAPPED_ORDERS_MIGRATIONS,
+    )

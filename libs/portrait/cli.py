@@ -17,6 +17,7 @@ Exit codes, for schedulers:
        PII key missing, an identifier to erase that is not valid): fix the call, do not retry.
   130  interrupted (Ctrl-C / SIGINT).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,17 +27,20 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from portrait import pipeline
 from portrait.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES_HELP = ("exit codes: 0 ok; 1 the job failed (rerunning a date is safe); "
-                   "2 bad arguments or configuration; 3 the PII key is not the lake's; 4 the date is beyond "
-                   "the data (--allow-empty skips it); 5 the quality gate refused to publish; 75 lost a write "
-                   "conflict to a concurrent run; 130 interrupted")
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok; 1 the job failed (rerunning a date is safe); "
+    "2 bad arguments or configuration; 3 the PII key is not the lake's; 4 the date is beyond "
+    "the data (--allow-empty skips it); 5 the quality gate refused to publish; 75 lost a write "
+    "conflict to a concurrent run; 130 interrupted"
+)
 
 log = logging.getLogger("portrait.cli")
 
@@ -54,8 +58,12 @@ def _job(sub: Any, name: str, summary: str, *, date: bool = True) -> argparse.Ar
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
     if date:
         p.add_argument("--date", type=_date, required=True, help="the run date D (YYYY-MM-DD)")
-    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="show Spark's logs, library warnings and tracebacks")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show Spark's logs, library warnings and tracebacks",
+    )
     return p
 
 
@@ -67,10 +75,11 @@ def _scale_seed(p: argparse.ArgumentParser) -> None:
 def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     """The command line: one subcommand per job, each with its own options and help."""
     top = argparse.ArgumentParser(
-        prog=prog, description="Portrait: customer portraits on Spark, Delta Lake and MLflow.",
+        prog=prog,
+        description="Portrait: customer portraits on Spark, Delta Lake and MLflow.",
         epilog=f"The daily chain: {' -> '.join(pipeline.DAILY_CHAIN)}; weekly: "
-               f"{', '.join(s.name for s in pipeline.WEEKLY)}. `{prog} <job> --help` shows a job's options. "
-               + EXIT_CODES_HELP,
+        f"{', '.join(s.name for s in pipeline.WEEKLY)}. `{prog} <job> --help` shows a job's options. "
+        + EXIT_CODES_HELP,
     )
     top.add_argument("--verbose", action="store_true", help="show Spark's logs, library warnings and tracebacks")
     sub = top.add_subparsers(dest="job", metavar="<job>", required=True, title="jobs")
@@ -78,19 +87,24 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
         p = _job(sub, stage.name, stage.summary)
         _STAGE_OPTIONS.get(stage.name, lambda p: None)(p)
         if stage.name in ("features", "score"):
-            p.add_argument("--allow-empty", action="store_true",
-                           help="a date beyond the data is skipped (exit 0) instead of refused (exit 4)")
-    p = _job(sub, "backfill", "the daily chain for each date of [--from, --to]; resumable",
-             date=False)
+            p.add_argument(
+                "--allow-empty",
+                action="store_true",
+                help="a date beyond the data is skipped (exit 0) instead of refused (exit 4)",
+            )
+    p = _job(sub, "backfill", "the daily chain for each date of [--from, --to]; resumable", date=False)
     p.add_argument("--from", dest="from_date", type=_date, required=True, metavar="DATE", help="first date")
     p.add_argument("--to", dest="to_date", type=_date, required=True, metavar="DATE", help="last date")
     p.add_argument("--force", action="store_true", help="rerun every date, even those already complete")
     _scale_seed(_job(sub, "demo", "every stage on a fresh demo lake, then what was built"))
-    p = _job(sub, "catalog", "print the feature catalog (Markdown); needs no Spark",
-             date=False)
+    p = _job(sub, "catalog", "print the feature catalog (Markdown); needs no Spark", date=False)
     p.add_argument("--out", help="write the Markdown to this file instead of printing it")
-    p = _job(sub, "orders-model", "an orders-only purchase model of a mapped export, against the classic references",
-             date=False)
+    p = _job(
+        sub,
+        "orders-model",
+        "an orders-only purchase model of a mapped export, against the classic references",
+        date=False,
+    )
     p.add_argument("--source", required=True, help="the export's name in ingest.mappings (ingested first)")
     p.add_argument("--calibration-date", type=_date, required=True, help="D: features as of D, labels in (D, D+N]")
     p.add_argument("--horizon-days", type=int, required=True, help="N, the label horizon in days")
@@ -98,13 +112,21 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="write the page here instead of <lakehouse>/../reports")
     from portrait.inspect import commands
 
-    p = sub.add_parser("status", help="every table, each job's last run, the champion models",
-                       description="every table (Delta version, last date, rows), each job's last run, "
-                                   "the champion models and their metrics", epilog=EXIT_CODES_HELP)
+    p = sub.add_parser(
+        "status",
+        help="every table, each job's last run, the champion models",
+        description="every table (Delta version, last date, rows), each job's last run, "
+        "the champion models and their metrics",
+        epilog=EXIT_CODES_HELP,
+    )
     commands.add_status_arguments(p)
-    p = sub.add_parser("person", help="one person's portrait, tags, scores with reasons and actions",
-                       description="one person's portrait, tags, scores with reasons and actions, by a clear "
-                                   "identifier (hashed as ingest does) or a person id", epilog=EXIT_CODES_HELP)
+    p = sub.add_parser(
+        "person",
+        help="one person's portrait, tags, scores with reasons and actions",
+        description="one person's portrait, tags, scores with reasons and actions, by a clear "
+        "identifier (hashed as ingest does) or a person id",
+        epilog=EXIT_CODES_HELP,
+    )
     commands.add_person_arguments(p)
     return top
 
@@ -116,32 +138,53 @@ def _ingest_options(p: argparse.ArgumentParser) -> None:
 
 def _features_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=_date, help="first as-of date of a backfill in one pass (default: --date)")
-    p.add_argument("--full", action="store_true",
-                   help="full build over all history instead of the incremental step from D-1")
+    p.add_argument(
+        "--full", action="store_true", help="full build over all history instead of the incremental step from D-1"
+    )
 
 
 def _identity_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rebuild", action="store_true",
-                   help="resolve the whole graph and rewrite every silver row instead of merging day D")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="resolve the whole graph and rewrite every silver row instead of merging day D",
+    )
 
 
 def _audience_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the audience's name in gold.audiences (snake_case)")
-    p.add_argument("--where", required=True, help="Spark SQL over gold.portrait columns and tag names, e.g. "
-                                                  "\"city_tier = 1 and sneaker_lover and frequent_buyer\"")
+    p.add_argument(
+        "--where",
+        required=True,
+        help="Spark SQL over gold.portrait columns and tag names, e.g. "
+        '"city_tier = 1 and sneaker_lover and frequent_buyer"',
+    )
 
 
 def _erase_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--identifier", action="append", dest="identifiers", metavar="TYPE=VALUE",
-                   help="a clear identifier of the person, TYPE one of phone, email, wechat_id, account, "
-                        "cookie (repeatable)")
-    p.add_argument("--person-id", action="append", dest="person_ids", metavar="P_ID",
-                   help="a person id from silver.identity_map (repeatable)")
+    p.add_argument(
+        "--identifier",
+        action="append",
+        dest="identifiers",
+        metavar="TYPE=VALUE",
+        help="a clear identifier of the person, TYPE one of phone, email, wechat_id, account, cookie (repeatable)",
+    )
+    p.add_argument(
+        "--person-id",
+        action="append",
+        dest="person_ids",
+        metavar="P_ID",
+        help="a person id from silver.identity_map (repeatable)",
+    )
 
 
 _STAGE_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
-    "generate": _scale_seed, "ingest": _ingest_options, "identity": _identity_options, "features": _features_options,
-    "audience": _audience_options, "erase": _erase_options,
+    "generate": _scale_seed,
+    "ingest": _ingest_options,
+    "identity": _identity_options,
+    "features": _features_options,
+    "audience": _audience_options,
+    "erase": _erase_options,
 }
 # What each stage's run takes from the parsed options (the stages not named take none).
 _STAGE_ARGS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
@@ -164,8 +207,7 @@ def run_job(job: str, spark: Any, cfg: Config, args: argparse.Namespace) -> Any:
 def _configure_logging(verbose: bool, job: str) -> None:
     """Python-side output: INFO progress from portrait (the demo tells its own story instead);
     py4j, MLflow, hyperopt and Python warnings only from WARNING/ERROR up unless verbose."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.captureWarnings(True)
     if verbose:
         return
@@ -191,7 +233,8 @@ def _quiet_mlflow() -> None:
         from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
 
         MlflowEventsAndWarningsBehaviorGlobally(
-            disable_event_logs=True, disable_warnings=False, reroute_warnings=False).__enter__()
+            disable_event_logs=True, disable_warnings=False, reroute_warnings=False
+        ).__enter__()
     except (ImportError, AttributeError, TypeError):  # an MLflow without it: mute until re-enabled
         pass
     disable_logging()
@@ -211,8 +254,11 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 itself on a bad or missing option, naming it
     if args.job == "backfill" and args.to_date < args.from_date:
-        return _fail(EXIT_USAGE, f"backfill: --to {args.to_date} is before --from {args.from_date}",
-                     "give the first date as --from and the last as --to")
+        return _fail(
+            EXIT_USAGE,
+            f"backfill: --to {args.to_date} is before --from {args.from_date}",
+            "give the first date as --from and the last as --to",
+        )
     verbose = bool(args.verbose)
     _configure_logging(verbose, args.job)
     what = f"{args.job} {getattr(args, 'date', None) or ''}".strip()
@@ -231,8 +277,11 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
             return _fail(EXIT_USAGE, f"{what}: {exc}", f"see `portrait {args.job} --help`")
         first = (str(exc).strip().splitlines() or [""])[0]
         # a missing input names the job that writes it; anything else may be a bug or the cluster
-        hint = "" if isinstance(exc, FileNotFoundError) else \
-            "rerun with --verbose for the traceback, also kept in the run log; rerunning the date is safe"
+        hint = (
+            ""
+            if isinstance(exc, FileNotFoundError)
+            else "rerun with --verbose for the traceback, also kept in the run log; rerunning the date is safe"
+        )
         return _fail(EXIT_FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
 
 
@@ -247,8 +296,9 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
     if args.job == "catalog":  # no Spark needed: the catalog is read from the feature registry
         from portrait.features import catalog
 
-        catalog.write_or_print(catalog.to_markdown(catalog.catalog(cfg.features.categories)),
-                               Path(args.out) if args.out else None)
+        catalog.write_or_print(
+            catalog.to_markdown(catalog.catalog(cfg.features.categories)), Path(args.out) if args.out else None
+        )
         if args.out:
             print(f"feature catalog: {args.out}")
         return EXIT_OK
@@ -267,11 +317,19 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         from portrait.io import Lakehouse
 
         if args.source not in cfg.ingest.mappings:
-            raise ConfigError(f"{args.conf}: ingest.mappings has no '{args.source}' (known: "
-                              f"{', '.join(sorted(cfg.ingest.mappings)) or 'none'})")
-        result = orders_model.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.train, cfg.mlflow, source=args.source,
-                                  mapping=cfg.ingest.mappings[args.source], calibration_date=args.calibration_date,
-                                  horizon_days=args.horizon_days)
+            raise ConfigError(
+                f"{args.conf}: ingest.mappings has no '{args.source}' (known: "
+                f"{', '.join(sorted(cfg.ingest.mappings)) or 'none'})"
+            )
+        result = orders_model.run(
+            Lakehouse(spark, cfg.paths.lakehouse),
+            cfg.train,
+            cfg.mlflow,
+            source=args.source,
+            mapping=cfg.ingest.mappings[args.source],
+            calibration_date=args.calibration_date,
+            horizon_days=args.horizon_days,
+        )
         print(f"orders-model {args.source}: {pipeline.short(result, limit=2000)}")
         return EXIT_OK
     if args.job == "report":

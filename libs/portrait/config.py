@@ -23,24 +23,55 @@ Environment variables override paths and supply secrets (never read from files i
 | (ingest.mappings.<name>.path_env) | that mapping's `path` |
 | (privacy.key_env, default PORTRAIT_PII_KEY) | the key for hashing PII |
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
 from portrait.config_models import (
-    Config, FeaturesConfig, GeneratorConfig, IdentityConfig, IngestConfig, MlflowConfig, OrdersColumns,
-    OrdersMappingConfig, PathsConfig, PrivacyConfig, ScoreConfig, SparkConfig, TagsConfig, TextConfig, TrainConfig,
+    Config,
+    FeaturesConfig,
+    GeneratorConfig,
+    IdentityConfig,
+    IngestConfig,
+    MlflowConfig,
+    OrdersColumns,
+    OrdersMappingConfig,
+    PathsConfig,
+    PrivacyConfig,
+    ScoreConfig,
+    SparkConfig,
+    TagsConfig,
+    TextConfig,
+    TrainConfig,
 )
 from portrait.validated import ConfigError, load_yaml_mapping, load_yaml_model, replace, validate
 
 __all__ = [
-    "Config", "ConfigError", "FeaturesConfig", "GeneratorConfig", "IdentityConfig", "IngestConfig", "MlflowConfig",
-    "OrdersColumns", "OrdersMappingConfig", "PathsConfig", "PrivacyConfig", "ScoreConfig", "SparkConfig",
-    "TagsConfig", "TextConfig", "TrainConfig", "load_config", "load_yaml_mapping", "load_yaml_model", "replace",
+    "Config",
+    "ConfigError",
+    "FeaturesConfig",
+    "GeneratorConfig",
+    "IdentityConfig",
+    "IngestConfig",
+    "MlflowConfig",
+    "OrdersColumns",
+    "OrdersMappingConfig",
+    "PathsConfig",
+    "PrivacyConfig",
+    "ScoreConfig",
+    "SparkConfig",
+    "TagsConfig",
+    "TextConfig",
+    "TrainConfig",
+    "load_config",
+    "load_yaml_mapping",
+    "load_yaml_model",
+    "replace",
 ]
 
 _ENV_OVERRIDES = {
@@ -149,15 +180,19 @@ def _is_local(path: str) -> bool:
 def _absolutise(cfg: Config) -> Config:
     """Make local paths absolute (against the working directory) so that every stage agrees."""
 
-    def local(p: Optional[str]) -> Optional[str]:
+    def local(p: str | None) -> str | None:
         return str(Path(p).resolve()) if p and _is_local(p) else p
 
-    paths = cfg.paths.model_copy(update={
-        "lakehouse": local(cfg.paths.lakehouse), "landing": local(cfg.paths.landing), "truth": local(cfg.paths.truth),
-    })
+    paths = cfg.paths.model_copy(
+        update={
+            "lakehouse": local(cfg.paths.lakehouse),
+            "landing": local(cfg.paths.landing),
+            "truth": local(cfg.paths.truth),
+        }
+    )
     tracking = cfg.mlflow.tracking_uri
     if tracking.startswith("sqlite:///") and not tracking.startswith("sqlite:////"):
-        db = Path(tracking[len("sqlite:///"):]).resolve()
+        db = Path(tracking[len("sqlite:///") :]).resolve()
         tracking = f"sqlite:///{db}"
     artifact_root = cfg.mlflow.artifact_root
     if artifact_root and _is_local(artifact_root):

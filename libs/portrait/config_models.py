@@ -3,13 +3,14 @@
 Loaded by `portrait.config.load_config` (which merges `extends`, applies the environment and
 names the file in errors); import the classes from `portrait.config`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
@@ -61,20 +62,20 @@ class SparkConfig(Frozen):
     """How the session is built. `master` is None under spark-submit / on a cluster."""
 
     app_name: Name
-    master: Optional[str] = None
+    master: str | None = None
     shuffle_partitions: Count = 8
-    jars_dir: Optional[str] = None
+    jars_dir: str | None = None
     # Reliable checkpoints of iterative algorithms (identity's connected components): shared storage
     # on a cluster (hdfs://, s3a://); None: <paths.lakehouse>/_checkpoints.
-    checkpoint_dir: Optional[str] = None
+    checkpoint_dir: str | None = None
     conf: dict[str, Annotated[str, BeforeValidator(_spark_value)]] = Field(default_factory=dict)
 
 
 class MlflowConfig(Frozen):
     tracking_uri: Name
     experiment: Name
-    artifact_root: Optional[str] = None
-    registry_uri: Optional[str] = None
+    artifact_root: str | None = None
+    registry_uri: str | None = None
 
 
 class PrivacyConfig(Frozen):
@@ -86,7 +87,7 @@ class PrivacyConfig(Frozen):
 
     key_env: Name = "PORTRAIT_PII_KEY"
     allow_demo_key: bool = False
-    demo_key: Optional[str] = None
+    demo_key: str | None = None
 
 
 class GeneratorConfig(Frozen):
@@ -121,14 +122,14 @@ class OrdersColumns(Frozen):
 
     quantity: Name
     order_ts: Name
-    unit_price: Optional[str] = None
-    line_total: Optional[str] = None
-    order_id: Optional[str] = None
-    product_id: Optional[str] = None
-    account_id: Optional[str] = None
-    description: Optional[str] = None
-    country: Optional[str] = None
-    currency: Optional[str] = None
+    unit_price: str | None = None
+    line_total: str | None = None
+    order_id: str | None = None
+    product_id: str | None = None
+    account_id: str | None = None
+    description: str | None = None
+    country: str | None = None
+    currency: str | None = None
 
     @model_validator(mode="after")
     def _one_amount(self) -> OrdersColumns:
@@ -161,7 +162,7 @@ class OrdersRules(Frozen):
     quantity is then allowed).
     """
 
-    return_prefix: Optional[str] = None
+    return_prefix: str | None = None
     negative_quantity_is_return: bool = False
     line_classes: dict[str, list[str]] = Field(default_factory=dict)
     zero_price_class: Literal["free_item", "product"] = "free_item"
@@ -201,13 +202,13 @@ class OrdersMappingConfig(Frozen):
     header: Annotated[Names, Field(min_length=1)]
     columns: OrdersColumns
     timestamp_formats: Annotated[list[Name], Field(min_length=1)]
-    currency: Optional[str] = None
+    currency: str | None = None
     format: Literal["csv"] = "csv"
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
-    table: Optional[Annotated[str, Field(pattern=r"^orders_[a-z0-9_]+$")]] = None
-    path_env: Optional[str] = None
-    earliest_date: Optional[Annotated[str, BeforeValidator(_iso_date)]] = None
-    latest_date: Optional[Annotated[str, BeforeValidator(_iso_date)]] = None
+    table: Annotated[str, Field(pattern=r"^orders_[a-z0-9_]+$")] | None = None
+    path_env: str | None = None
+    earliest_date: Annotated[str, BeforeValidator(_iso_date)] | None = None
+    latest_date: Annotated[str, BeforeValidator(_iso_date)] | None = None
     account_id_pattern: str = "^(.+)$"
     account_id_prefix: str = ""
     constants: dict[Literal["country", "channel", "description"], str] = Field(default_factory=dict)
@@ -280,18 +281,18 @@ class TrainConfig(Frozen):
     by the run date; the latest `oot_dates` of them are the out-of-time test (test persons only).
     """
 
-    horizon_days: Count = 30          # purchase label: a completed order in (as_of, as_of + horizon]
-    churn_days: Count = 60            # churn label: no visit and no order in (as_of, as_of + churn_days]
-    churn_lookback_days: Count = 90   # ... for persons active in (as_of - lookback, as_of]
+    horizon_days: Count = 30  # purchase label: a completed order in (as_of, as_of + horizon]
+    churn_days: Count = 60  # churn label: no visit and no order in (as_of, as_of + churn_days]
+    churn_lookback_days: Count = 90  # ... for persons active in (as_of - lookback, as_of]
     training_dates: Annotated[int, Field(ge=2)] = 6
     training_step_days: Count = 7
-    oot_dates: Count = 1              # < training_dates: the earlier dates are the train rows
+    oot_dates: Count = 1  # < training_dates: the earlier dates are the train rows
     test_fraction: Share = 0.25
     calibration_fraction: Share = 0.2
     max_evals: Count = 8
     seed: int = 7
     kmeans_k_range: KRange = Field(default_factory=lambda: [4, 8])  # k with the best silhouette
-    kmeans_k: Optional[Annotated[int, Field(ge=2, le=10)]] = None  # a fixed k instead of the range
+    kmeans_k: Annotated[int, Field(ge=2, le=10)] | None = None  # a fixed k instead of the range
     segment_model: Name = "portrait_segments"
     propensity_model: Name = "portrait_purchase_propensity"
     churn_model: Name = "portrait_churn_propensity"
@@ -306,8 +307,10 @@ class TrainConfig(Frozen):
     @model_validator(mode="after")
     def _oot_before_training(self) -> TrainConfig:
         if self.oot_dates >= self.training_dates:
-            raise ValueError(f"oot_dates ({self.oot_dates}) must be < training_dates ({self.training_dates}): "
-                             "the earlier dates are the train rows")
+            raise ValueError(
+                f"oot_dates ({self.oot_dates}) must be < training_dates ({self.training_dates}): "
+                "the earlier dates are the train rows"
+            )
         return self
 
     @property
@@ -321,12 +324,12 @@ class TextConfig(Frozen):
     """Text signals (`portrait.text`): the labelled posts, the held-out share and the model's settings."""
 
     model_name: Name = "portrait_text_signals"
-    labels_path: Optional[str] = None  # parquet (post_id, sentiment, topic); None: <paths.truth>/social_labels
+    labels_path: str | None = None  # parquet (post_id, sentiment, topic); None: <paths.truth>/social_labels
     test_fraction: Share = 0.2
     num_features: Count = 65536
     reg_param: Annotated[float, Field(ge=0)] = 0.01
     max_iter: Count = 40
-    retrain_days: Days = 7             # the text job retrains when the champion is this old
+    retrain_days: Days = 7  # the text job retrains when the champion is this old
 
 
 class ReasonInput(Frozen):
@@ -335,21 +338,24 @@ class ReasonInput(Frozen):
 
     column: Name
     phrase: Name
-    when_null: Optional[str] = None
+    when_null: str | None = None
     scale: float = 1.0
 
 
 def _default_reason_inputs() -> list[ReasonInput]:
-    return [ReasonInput(column=c, phrase=p, when_null=n, scale=s) for c, p, n, s in (
-        ("days_since_last_order", "no purchase for %.0f days", "no purchase in the history", 1.0),
-        ("orders_90d", "%.0f orders in 90 days", None, 1.0),
-        ("revenue_90d", "spent %.0f in 90 days", None, 1.0),
-        ("days_since_last_visit", "no visit for %.0f days", "no visit in the history", 1.0),
-        ("sessions_30d", "%.0f sessions in 30 days", None, 1.0),
-        ("cart_adds_30d", "%.0f cart adds in 30 days", None, 1.0),
-        ("cart_abandonment_rate_30d", "%.0f %% of carts abandoned in 30 days", "no cart in 30 days", 100.0),
-        ("tenure_days", "customer for %.0f days", "tenure unknown", 1.0),
-    )]
+    return [
+        ReasonInput(column=c, phrase=p, when_null=n, scale=s)
+        for c, p, n, s in (
+            ("days_since_last_order", "no purchase for %.0f days", "no purchase in the history", 1.0),
+            ("orders_90d", "%.0f orders in 90 days", None, 1.0),
+            ("revenue_90d", "spent %.0f in 90 days", None, 1.0),
+            ("days_since_last_visit", "no visit for %.0f days", "no visit in the history", 1.0),
+            ("sessions_30d", "%.0f sessions in 30 days", None, 1.0),
+            ("cart_adds_30d", "%.0f cart adds in 30 days", None, 1.0),
+            ("cart_abandonment_rate_30d", "%.0f %% of carts abandoned in 30 days", "no cart in 30 days", 100.0),
+            ("tenure_days", "customer for %.0f days", "tenure unknown", 1.0),
+        )
+    ]
 
 
 class GateConfig(Frozen):
@@ -360,8 +366,9 @@ class GateConfig(Frozen):
 
     enabled: bool = True
     max_row_change: Annotated[float, Field(ge=0)] = 0.2
-    max_null_rate: dict[Name, Probability] = Field(default_factory=lambda: {
-        "purchase_propensity": 0.0, "segment_id": 0.0, "action": 0.0})
+    max_null_rate: dict[Name, Probability] = Field(
+        default_factory=lambda: {"purchase_propensity": 0.0, "segment_id": 0.0, "action": 0.0}
+    )
     max_psi: Annotated[float, Field(ge=0)] = 0.25
 
 

@@ -8,11 +8,12 @@ the transaction log (partition values and file statistics) without scanning the 
 A scheduler catching up may run past the data on purpose: with `allow_empty` the check returns
 False (the job should skip the date and succeed) instead of refusing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import functions as F
 
@@ -44,8 +45,14 @@ def latest_date(lake: Lakehouse, tables: catalog.Table | Sequence[catalog.Table]
     return max(found) if found else None
 
 
-def check_date(lake: Lakehouse, table: catalog.Table | Sequence[catalog.Table], date: dt.date,
-               allow_empty: bool = False, *, job: str = "this job") -> bool:
+def check_date(
+    lake: Lakehouse,
+    table: catalog.Table | Sequence[catalog.Table],
+    date: dt.date,
+    allow_empty: bool = False,
+    *,
+    job: str = "this job",
+) -> bool:
     """Whether `job` has data for `date`: True when `date` is on or before the latest date of `table`.
 
     Args:
@@ -66,7 +73,8 @@ def check_date(lake: Lakehouse, table: catalog.Table | Sequence[catalog.Table], 
     raise DateBeyondDataError(
         f"refused: {date} is after the data of {job} ({have}). Run it for a date up to {latest}, ingest the "
         "missing days first, or pass --allow-empty to skip dates without data (a scheduler catching up)."
-        if latest else f"refused: {job} has no data ({have}); run the jobs before it first, or pass --allow-empty."
+        if latest
+        else f"refused: {job} has no data ({have}); run the jobs before it first, or pass --allow-empty."
     )
 
 

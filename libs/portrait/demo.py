@@ -6,6 +6,7 @@ training before the first score) in one Spark session, times each stage, and tel
 the tables with their row counts, the champion models with their metrics, the biggest tags and the
 example audience, the churn risk and the next actions with a few of their rows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,12 @@ def _landing_is_current(cfg: Config, scale: float, seed: int, date: dt.date) -> 
     if "://" in cfg.paths.truth or not meta.exists():
         return False
     m = json.loads(meta.read_text())
-    return (float(m.get("scale", -1)) == scale and int(m.get("seed", -1)) == seed
-            and str(m.get("end_date")) == date.isoformat() and int(m.get("days", -1)) == cfg.generator.days)
+    return (
+        float(m.get("scale", -1)) == scale
+        and int(m.get("seed", -1)) == seed
+        and str(m.get("end_date")) == date.isoformat()
+        and int(m.get("days", -1)) == cfg.generator.days
+    )
 
 
 def _options(stage: str, cfg: Config, date: dt.date) -> dict[str, Any]:
@@ -44,8 +49,7 @@ def _options(stage: str, cfg: Config, date: dt.date) -> dict[str, Any]:
     return {}
 
 
-def run(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None,
-        seed: int | None = None) -> int:
+def run(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None, seed: int | None = None) -> int:
     """Run every stage on a fresh demo lakehouse, print what was built; returns the exit code 0."""
     scale = scale or cfg.generator.scale
     seed = seed if seed is not None else cfg.generator.seed
@@ -94,8 +98,10 @@ def _story(lake: Lakehouse, cfg: Config, date: dt.date, models: dict) -> None:
 
 def _tables(lake: Lakehouse) -> None:
     present = [table for table in catalog.ALL if lake.exists(table)]
-    print(f"2. The lakehouse {lake.root} now holds {len(present)} Delta tables (readable by Spark or any "
-          "Delta reader such as `deltalake`); the published ones are what downstream systems read:")
+    print(
+        f"2. The lakehouse {lake.root} now holds {len(present)} Delta tables (readable by Spark or any "
+        "Delta reader such as `deltalake`); the published ones are what downstream systems read:"
+    )
     for table in present:
         marker = "  published" if table.published else ""
         print(f"   {table.full_name:<26} {lake.read(table).count():>10,} rows  {lake.path(table)}{marker}")
@@ -103,16 +109,24 @@ def _tables(lake: Lakehouse) -> None:
 
 def _models(cfg: Config, models: dict) -> None:
     p, c, s = models["propensity"], models["churn"], models["segments"]
-    print(f"\n3. Three models were trained and tracked in MLflow ({cfg.mlflow.tracking_uri}); "
-          "the gate decided whether each became the 'champion' that scores:")
-    print(f"   who will buy:   {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
-          f"PR-AUC {p['test_pr_auc']:.3f}, Brier {p['test_brier']:.4f}, base rate {p['test_base_rate']:.3f}, "
-          f"ECE {p['test_ece']:.3f}; gate: {p['decision']}")
-    print(f"   who will leave: {cfg.train.churn_model} v{c['version']}: test AUC {c['test_auc']:.3f}, "
-          f"PR-AUC {c['test_pr_auc']:.3f}, Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, "
-          f"base rate {c['test_base_rate']:.3f}; gate: {c['decision']}")
-    print(f"   who is alike:   {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, "
-          f"silhouette {s['silhouette']:.3f}, segments {sorted(s['names'].values())}")
+    print(
+        f"\n3. Three models were trained and tracked in MLflow ({cfg.mlflow.tracking_uri}); "
+        "the gate decided whether each became the 'champion' that scores:"
+    )
+    print(
+        f"   who will buy:   {cfg.train.propensity_model} v{p['version']}: test AUC {p['test_auc']:.3f}, "
+        f"PR-AUC {p['test_pr_auc']:.3f}, Brier {p['test_brier']:.4f}, base rate {p['test_base_rate']:.3f}, "
+        f"ECE {p['test_ece']:.3f}; gate: {p['decision']}"
+    )
+    print(
+        f"   who will leave: {cfg.train.churn_model} v{c['version']}: test AUC {c['test_auc']:.3f}, "
+        f"PR-AUC {c['test_pr_auc']:.3f}, Brier {c['test_brier']:.4f}, ECE {c['test_ece']:.3f}, "
+        f"base rate {c['test_base_rate']:.3f}; gate: {c['decision']}"
+    )
+    print(
+        f"   who is alike:   {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, "
+        f"silhouette {s['silhouette']:.3f}, segments {sorted(s['names'].values())}"
+    )
 
 
 def _tags_and_audience(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
@@ -120,17 +134,28 @@ def _tags_and_audience(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
     print(f"\n4. Every person was tagged (catalog {cfg.tags.file}); the 5 biggest tags of {date} in gold.tags:")
     for r in tag_rows.groupBy("tag").count().orderBy(F.col("count").desc(), "tag").limit(5).collect():
         print(f"   {r['tag']:<24} {r['count']:>8,}")
-    size = lake.read(catalog.GOLD_AUDIENCES).where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE)).count()
-    print(f"   and tags make audiences: {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}) has {size:,} persons "
-          "in gold.audiences.")
+    size = (
+        lake.read(catalog.GOLD_AUDIENCES)
+        .where((F.col("date") == F.lit(date)) & (F.col("name") == DEMO_AUDIENCE))
+        .count()
+    )
+    print(
+        f"   and tags make audiences: {DEMO_AUDIENCE} ({DEMO_AUDIENCE_WHERE}) has {size:,} persons in gold.audiences."
+    )
 
 
 def _actions(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
-    churn = (lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date))
-             .agg(F.count("churn_propensity").alias("n"), F.avg("churn_propensity").alias("mean")).first())
+    churn = (
+        lake.read(catalog.GOLD_PROPENSITY_DAILY)
+        .where(F.col("date") == F.lit(date))
+        .agg(F.count("churn_propensity").alias("n"), F.avg("churn_propensity").alias("mean"))
+        .first()
+    )
     print(f"\n5. Each person was scored for {date} (gold.propensity_daily).")
     if churn["n"]:
-        print(f"   Churn risk of the {churn['n']:,} persons active in the last {cfg.train.churn_lookback_days} "
-              f"days: mean {churn['mean']:.3f}")
+        print(
+            f"   Churn risk of the {churn['n']:,} persons active in the last {cfg.train.churn_lookback_days} "
+            f"days: mean {churn['mean']:.3f}"
+        )
     print(f"\n6. And each got a next best action (policy {cfg.score.policy_file}):")
     print(scoring.summary(lake, date))

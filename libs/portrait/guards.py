@@ -13,6 +13,7 @@ scheduler should treat differently from a crash to documented exit codes and one
 | 4 | refused: the date lies beyond the job's data | run an earlier date, ingest first, or `--allow-empty` |
 | 75 | lost a write conflict: another job wrote the same table at the same time (Delta's optimistic concurrency); nothing of this run was committed to that table | let the other run finish; rerun (idempotent) if it failed |
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,9 +34,16 @@ EXIT_WRITE_CONFLICT = 75  # EX_TEMPFAIL (sysexits.h): a temporary failure, a ret
 # Jobs that never touch a lake's hashes or inputs in a way the checks apply to.
 _UNCHECKED = frozenset({"generate", "catalog", "demo"})
 # Delta's conflict errors, by the name of their Java class, when they reach Python unconverted.
-_CONFLICT_NAMES = ("ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
-                   "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
-                   "ProtocolChangedException", "DeltaConcurrentModificationException")
+_CONFLICT_NAMES = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "ConcurrentWriteException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DeltaConcurrentModificationException",
+)
 
 
 def before_job(spark: SparkSession, cfg: Config, job: str, date: dt.date, *, allow_empty: bool = False) -> bool:

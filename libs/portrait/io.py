@@ -20,14 +20,15 @@ A table is created on its first write with its partitioning, properties, comment
 its declared columns as column comments, and its CHECK constraints; a table created before its
 constraints were declared gets them (`ALTER TABLE ... ADD CONSTRAINT`) on its next write.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Iterator, Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -92,8 +93,12 @@ class Lakehouse:
 
     def last_commit(self, table: Table) -> Commit:
         """The latest commit of `table`, with its row metrics."""
-        row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select(
-            "version", "operation", "operationMetrics").first()
+        row = (
+            DeltaTable.forPath(self.spark, self.path(table))
+            .history(1)
+            .select("version", "operation", "operationMetrics")
+            .first()
+        )
         metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v is not None and v.isdigit()}
         return Commit(table.full_name, int(row["version"]), row["operation"], metrics)
 
@@ -104,7 +109,12 @@ class Lakehouse:
         return self.last_commit(table)
 
     def replace_range(
-        self, df: DataFrame, table: Table, *, start: dt.date, end: dt.date | None = None,
+        self,
+        df: DataFrame,
+        table: Table,
+        *,
+        start: dt.date,
+        end: dt.date | None = None,
         where: Column | None = None,
     ) -> Commit:
         """Replace the rows of `table` whose date column lies in [start, end] with `df`.
@@ -135,8 +145,9 @@ class Lakehouse:
         writer.save(self.path(table))
         return self.last_commit(table)
 
-    def append_once(self, df: DataFrame, table: Table, *, app_id: str, version: int,
-                    merge_schema: bool = False) -> Commit:
+    def append_once(
+        self, df: DataFrame, table: Table, *, app_id: str, version: int, merge_schema: bool = False
+    ) -> Commit:
         """Append `df` unless a commit with this (app_id, version) already exists.
 
         `merge_schema` lets a log table grow: columns of `df` that the table lacks are added
@@ -169,9 +180,9 @@ class Lakehouse:
         merge = DeltaTable.forPath(self.spark, self.path(table)).alias("t").merge(df.alias("s"), matches)
         if delete:
             flag = F.col(f"s.`{delete}`")
-            merge = merge.whenMatchedDelete(flag).whenMatchedUpdate(set=values).whenNotMatchedInsert(~flag, values)
+            merge = merge.whenMatchedDelete(flag).whenMatchedUpdate(set=values).whenNotMatchedInsert(~flag, values)  # type: ignore[arg-type]
         else:
-            merge = merge.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values)
+            merge = merge.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values)  # type: ignore[arg-type]
         merge.execute()
         return self.last_commit(table)
 
@@ -232,11 +243,14 @@ class Lakehouse:
         props = DeltaTable.forPath(self.spark, path).detail().select("properties").first()[0] or {}
         if props.get("delta.enableDeletionVectors", "false").lower() == "true":
             self.spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
-        with _session_conf(self.spark, {
-            "spark.databricks.delta.retentionDurationCheck.enabled": "false",
-            "spark.sql.sources.parallelPartitionDiscovery.parallelism":
+        with _session_conf(
+            self.spark,
+            {
+                "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+                "spark.sql.sources.parallelPartitionDiscovery.parallelism":  # type: ignore[dict-item]
                 self.spark.conf.get("spark.sql.shuffle.partitions"),
-        }):
+            },
+        ):
             DeltaTable.forPath(self.spark, path).vacuum(0.0)
         self._forget_log_before_checkpoint(table)
 
@@ -325,7 +339,7 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
     try:
         yield
     finally:
-        for k, v in previous.items():
+        for k, v in previous.items():  # type: ignore[assignment]
             if v is None:
                 spark.conf.unset(k)
             else:

@@ -7,6 +7,7 @@ is either provided by Spark or used only by Delta's kernel/Unity Catalog clients
 
     python -m portrait.jars fetch .jars     # what `make setup` runs
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -36,11 +37,14 @@ def fetch(jars_dir: str | Path) -> list[Path]:
     """Copy the Delta jars from Maven Central (through ~/.m2) into `jars_dir`; skip present ones."""
     jars_dir = Path(jars_dir).resolve()
     jars_dir.mkdir(parents=True, exist_ok=True)
-    for (group, artifact, version), path in zip(delta_artifacts(), jar_paths(jars_dir)):
+    for (group, artifact, version), path in zip(delta_artifacts(), jar_paths(jars_dir), strict=False):
         if path.exists():
             continue
         cmd = [
-            "mvn", "-q", "-B", "dependency:copy",
+            "mvn",
+            "-q",
+            "-B",
+            "dependency:copy",
             f"-Dartifact={group}:{artifact}:{version}:jar",
             f"-DoutputDirectory={jars_dir}",
         ]

@@ -9,6 +9,7 @@ compares its key's fingerprint with the recorded one and refuses on a mismatch, 
 
 `check_pii_key(lake, key, job=...)` is the one function; the CLI calls it before any job runs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,10 +53,18 @@ def check_pii_key(lake: Lakehouse, key: bytes, *, job: str) -> str:
     mine = fingerprint(key)
     if not lake.exists(TABLE):
         if lake.exists(catalog.BRONZE_CLICKSTREAM) or lake.exists(catalog.SILVER_IDENTITY_MAP):
-            log.warning("%s: no PII key fingerprint recorded for this existing lake; recording the key of this "
-                        "run (%s) as the lake's key", lake.root, job)
-        row = lake.spark.range(1).select(F.lit(mine).alias("fingerprint"), F.lit("hmac-sha256-v1").alias("method"),
-                                         F.current_timestamp().alias("recorded_at"), F.lit(job).alias("recorded_by"))
+            log.warning(
+                "%s: no PII key fingerprint recorded for this existing lake; recording the key of this "
+                "run (%s) as the lake's key",
+                lake.root,
+                job,
+            )
+        row = lake.spark.range(1).select(
+            F.lit(mine).alias("fingerprint"),
+            F.lit("hmac-sha256-v1").alias("method"),
+            F.current_timestamp().alias("recorded_at"),
+            F.lit(job).alias("recorded_by"),
+        )
         lake.append_once(row, TABLE, app_id=_APP_ID, version=0)
     recorded = [r["fingerprint"] for r in lake.read(TABLE).select("fingerprint").distinct().collect()]
     if recorded != [mine]:

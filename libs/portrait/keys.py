@@ -7,6 +7,7 @@
 - `BEGINNING`: the first date of "all history" in a date-range write.
 - `NEVER_DAYS`: the value a model sees for a recency feature that is null ("never").
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -8,14 +8,16 @@ order from here (`python -m portrait.pipeline` prints the README's block; a test
 Each stage is called through one small dispatch function (`_ingest`, `_identity`, ...): when a
 stage's `run` signature changes, that function is the only line to change.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pyspark and the config load lazily, so that `portrait --help` is instant
     from pyspark.sql import SparkSession
@@ -40,11 +42,9 @@ DAILY = (
     Stage("features", "the point-in-time portrait as of D -> gold.portrait"),
     Stage("tags", "the tag catalog over the portrait -> gold.tags"),
     Stage("score", "champion models -> published segments, propensities, actions"),
-    Stage("evaluate", "actions whose outcome window has passed, treated vs holdout -> uplift"),
+    Stage("evaluate", "treated vs holdout after the outcome window -> uplift"),
 )
-WEEKLY = (
-    Stage("train", "tune, gate and promote the models in the MLflow registry"),
-)
+WEEKLY = (Stage("train", "tune, gate and promote the models in the MLflow registry"),)
 ON_DEMAND = (
     Stage("generate", "a synthetic landing zone and its truth (same seed, same data)"),
     Stage("audience", "a named audience (--where over portrait, tags) -> gold.audiences"),
@@ -58,7 +58,7 @@ def demo_order() -> tuple[str, ...]:
     """The demo's order on an empty lake: the daily chain, with the example audience and the
     weekly training run after tags, since the first `score` needs champion models."""
     before_score = DAILY_CHAIN[: DAILY_CHAIN.index("score")]
-    return (*before_score, "audience", *(s.name for s in WEEKLY), *DAILY_CHAIN[len(before_score):])
+    return (*before_score, "audience", *(s.name for s in WEEKLY), *DAILY_CHAIN[len(before_score) :])
 
 
 def describe() -> str:
@@ -75,48 +75,77 @@ def describe() -> str:
 
 # --- the one call into each stage ---------------------------------------------------------------
 
+
 def _lake(spark: SparkSession, cfg: Config) -> Any:
     from portrait.io import Lakehouse
 
     return Lakehouse(spark, cfg.paths.lakehouse)
 
 
-def _generate(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None,
-              seed: int | None = None) -> Any:
+def _generate(
+    spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None, seed: int | None = None
+) -> Any:
     from portrait import generator
 
     g = cfg.generator
     return generator.generate(
-        spark, landing=cfg.paths.landing, truth=cfg.paths.truth, scale=scale or g.scale,
-        seed=seed if seed is not None else g.seed, end_date=date, days=g.days,
-        horizon_days=cfg.train.horizon_days, dirty_fraction=g.dirty_fraction,
+        spark,
+        landing=cfg.paths.landing,
+        truth=cfg.paths.truth,
+        scale=scale or g.scale,
+        seed=seed if seed is not None else g.seed,
+        end_date=date,
+        days=g.days,
+        horizon_days=cfg.train.horizon_days,
+        dirty_fraction=g.dirty_fraction,
     )
 
 
-def _ingest(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None,
-            sources: list[str] | None = None) -> Any:
+def _ingest(
+    spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None, sources: list[str] | None = None
+) -> Any:
     from portrait import ingest
 
-    return ingest.run(_lake(spark, cfg), cfg.ingest, date, landing=cfg.paths.landing, pii_key=cfg.pii_key(),
-                      start=start, sources=sources)
+    return ingest.run(
+        _lake(spark, cfg),
+        cfg.ingest,
+        date,
+        landing=cfg.paths.landing,
+        pii_key=cfg.pii_key(),
+        start=start,
+        sources=sources,
+    )
 
 
 def _identity(spark: SparkSession, cfg: Config, date: dt.date, *, rebuild: bool = False) -> Any:
     from portrait import identity
 
-    return identity.run(_lake(spark, cfg), cfg.identity, date, pii_key=cfg.pii_key(),
-                        checkpoint_dir=cfg.spark.checkpoint_dir, rebuild=rebuild)
+    return identity.run(
+        _lake(spark, cfg),
+        cfg.identity,
+        date,
+        pii_key=cfg.pii_key(),
+        checkpoint_dir=cfg.spark.checkpoint_dir,
+        rebuild=rebuild,
+    )
 
 
 def _text(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import text
 
-    return text.run(_lake(spark, cfg), cfg.text, date, mlflow_conf=cfg.mlflow, categories=cfg.features.categories,
-                    labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels")
+    return text.run(
+        _lake(spark, cfg),
+        cfg.text,
+        date,
+        mlflow_conf=cfg.mlflow,
+        categories=cfg.features.categories,
+        labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels",
+    )
 
 
-def _features(spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None,
-              full: bool = False) -> Any:
+def _features(
+    spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None, full: bool = False
+) -> Any:
     from portrait import features
 
     return features.run(_lake(spark, cfg), cfg.features, date, start=start, incremental=not full)
@@ -131,15 +160,22 @@ def _tags(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
 def _audience(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: str) -> Any:
     from portrait import audience
 
-    return audience.run(_lake(spark, cfg), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir,
-                        name=name, where=where)
+    return audience.run(
+        _lake(spark, cfg), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir, name=name, where=where
+    )
 
 
 def _train(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import train
 
-    return train.run(_lake(spark, cfg), cfg.train, date, mlflow_conf=cfg.mlflow, features_conf=cfg.features,
-                     config_sha256=train.config_sha256(cfg))
+    return train.run(
+        _lake(spark, cfg),
+        cfg.train,
+        date,
+        mlflow_conf=cfg.mlflow,
+        features_conf=cfg.features,
+        config_sha256=train.config_sha256(cfg),
+    )
 
 
 def _score(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
@@ -156,17 +192,31 @@ def _evaluate(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     return evaluate.run(_lake(spark, cfg), cfg.evaluate, policy, date, mlflow=cfg.mlflow)
 
 
-def _erase(spark: SparkSession, cfg: Config, date: dt.date, *, identifiers: list[str] | None = None,
-           person_ids: list[str] | None = None) -> Any:
+def _erase(
+    spark: SparkSession,
+    cfg: Config,
+    date: dt.date,
+    *,
+    identifiers: list[str] | None = None,
+    person_ids: list[str] | None = None,
+) -> Any:
     from portrait import erase
 
     return erase.run(_lake(spark, cfg), date, pii_key=cfg.pii_key(), identifiers=identifiers, person_ids=person_ids)
 
 
 _RUNNERS: dict[str, Callable[..., Any]] = {
-    "generate": _generate, "ingest": _ingest, "identity": _identity, "text": _text,
-    "features": _features, "tags": _tags, "audience": _audience, "train": _train,
-    "score": _score, "evaluate": _evaluate, "erase": _erase,
+    "generate": _generate,
+    "ingest": _ingest,
+    "identity": _identity,
+    "text": _text,
+    "features": _features,
+    "tags": _tags,
+    "audience": _audience,
+    "train": _train,
+    "score": _score,
+    "evaluate": _evaluate,
+    "erase": _erase,
 }
 assert set(_RUNNERS) == set(STAGES), "every stage has exactly one dispatch function"
 
@@ -190,13 +240,29 @@ def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **o
     except Exception as exc:  # an interrupt (KeyboardInterrupt) is not a recorded outcome
         elapsed = time.perf_counter() - started
         log.info("%s %s: failed after %.1f s", name, date, elapsed)
-        runlog.record(spark, cfg.paths.lakehouse, name, date, ok=False, started_at=started_at,
-                      elapsed_s=elapsed, detail=runlog.describe_error(exc))
+        runlog.record(
+            spark,
+            cfg.paths.lakehouse,
+            name,
+            date,
+            ok=False,
+            started_at=started_at,
+            elapsed_s=elapsed,
+            detail=runlog.describe_error(exc),
+        )
         raise
     elapsed = time.perf_counter() - started
     log.info("%s %s: done in %.1f s: %s", name, date, elapsed, short(result))
-    runlog.record(spark, cfg.paths.lakehouse, name, date, ok=True, started_at=started_at,
-                  elapsed_s=elapsed, detail=short(result, limit=100_000))
+    runlog.record(
+        spark,
+        cfg.paths.lakehouse,
+        name,
+        date,
+        ok=True,
+        started_at=started_at,
+        elapsed_s=elapsed,
+        detail=short(result, limit=100_000),
+    )
     return result
 
 

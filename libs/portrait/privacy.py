@@ -7,6 +7,7 @@ equals Python's `hmac.new(key, m, sha256).hexdigest()` (tested).
 Identifiers are normalised first so that formatting does not split a person:
 phones keep their digits (a leading 86 country code is dropped), emails are trimmed and lower-cased.
 """
+
 from __future__ import annotations
 
 import hashlib

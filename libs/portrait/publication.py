@@ -15,11 +15,12 @@ score running at that moment (or killed half way) is invisible to them.
 Readers without Spark (delta-rs, DuckDB) follow the same two steps: README, "Reading the
 published tables".
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -78,8 +79,9 @@ def latest(lake: Lakehouse, date: dt.date | None = None) -> Publication:
     return Publication(row["date"], {t: int(row[VERSION_COLUMN[t]]) for t in catalog.PUBLISHED})
 
 
-def read_published(lake: Lakehouse, table: catalog.Table, date: dt.date | None = None,
-                   publication: Publication | None = None) -> DataFrame:
+def read_published(
+    lake: Lakehouse, table: catalog.Table, date: dt.date | None = None, publication: Publication | None = None
+) -> DataFrame:
     """The rows of `table` for the latest published date (or `date`), read at the version the marker
     names (time travel): never a date half written, never a mix of dates across the tables.
 
@@ -89,8 +91,12 @@ def read_published(lake: Lakehouse, table: catalog.Table, date: dt.date | None =
     if table not in VERSION_COLUMN:
         raise ValueError(f"{table} is not a published table ({', '.join(t.full_name for t in catalog.PUBLISHED)})")
     pub = publication or latest(lake, date)
-    return (lake.spark.read.format("delta").option("versionAsOf", pub.versions[table]).load(lake.path(table))
-            .where(F.col("date") == F.lit(pub.date)))
+    return (
+        lake.spark.read.format("delta")
+        .option("versionAsOf", pub.versions[table])
+        .load(lake.path(table))
+        .where(F.col("date") == F.lit(pub.date))
+    )
 
 
 def repin(lake: Lakehouse) -> None:
@@ -105,6 +111,5 @@ def repin(lake: Lakehouse) -> None:
     current = {t: lake.version(t) for t in catalog.PUBLISHED if lake.exists(t)}
     if len(current) != len(catalog.PUBLISHED):
         return
-    marker = lake.read(MARKER).withColumns(
-        {VERSION_COLUMN[t]: F.lit(v).cast("bigint") for t, v in current.items()})
+    marker = lake.read(MARKER).withColumns({VERSION_COLUMN[t]: F.lit(v).cast("bigint") for t, v in current.items()})
     lake.overwrite(MARKER.conform(marker.localCheckpoint()), MARKER)

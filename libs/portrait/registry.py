@@ -1,4 +1,5 @@
 """MLflow: the tracking store, logging Spark models, the registry and its `champion` alias."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ CHALLENGER = "challenger"  # a registered version that was not promoted (train.p
 def configure(cfg: MlflowConfig) -> str:
     """Point MLflow at the configured store and experiment; return the experiment id."""
     if cfg.tracking_uri.startswith("sqlite:///"):
-        Path(cfg.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(cfg.tracking_uri)
     mlflow.set_registry_uri(cfg.registry_uri or cfg.tracking_uri)
     experiment = mlflow.get_experiment_by_name(cfg.experiment)
@@ -43,8 +44,9 @@ def _requirements() -> list[str]:
 
 def log_and_register(model: PipelineModel, *, name: str, tags: dict[str, str] | None = None) -> str:
     """Log a Spark model in the active run and register it; return the new version."""
-    info = mlflow.spark.log_model(model, artifact_path="model", registered_model_name=name,
-                                  pip_requirements=_requirements())
+    info = mlflow.spark.log_model(
+        model, artifact_path="model", registered_model_name=name, pip_requirements=_requirements()
+    )
     version = str(info.registered_model_version)
     client = MlflowClient()
     for key, value in (tags or {}).items():
@@ -89,9 +91,11 @@ def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException as exc:
-        raise LookupError(f"registered model {name!r} has no '{CHAMPION}' alias: run the `train` job first "
-                          f"(a version that failed the promotion gate is the '{CHALLENGER}', with a "
-                          "'promotion_decision' tag saying why)") from exc
+        raise LookupError(
+            f"registered model {name!r} has no '{CHAMPION}' alias: run the `train` job first "
+            f"(a version that failed the promotion gate is the '{CHALLENGER}', with a "
+            "'promotion_decision' tag saying why)"
+        ) from exc
     model = mlflow.spark.load_model(f"models:/{name}@{CHAMPION}")
     return model, mv.version, dict(mv.tags)
 

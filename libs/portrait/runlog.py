@@ -9,6 +9,7 @@ Recording is bookkeeping: a record that cannot be written is logged as a warning
 the job or hides its error. The only consequence of a missing `ok` record is that a later
 backfill reruns that stage, which is safe since every stage replaces its date's output.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +22,9 @@ from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
 
-SCHEMA = ("stage string, date date, ok boolean, started_at timestamp, finished_at timestamp, "
-          "elapsed_s double, detail string")
+SCHEMA = (
+    "stage string, date date, ok boolean, started_at timestamp, finished_at timestamp, elapsed_s double, detail string"
+)
 
 
 class Outcome(NamedTuple):
@@ -36,8 +38,17 @@ def path(lakehouse: str) -> str:
     return f"{lakehouse.rstrip('/')}/_runs"
 
 
-def record(spark: SparkSession, lakehouse: str, stage: str, date: dt.date, *, ok: bool,
-           started_at: dt.datetime, elapsed_s: float, detail: str) -> None:
+def record(
+    spark: SparkSession,
+    lakehouse: str,
+    stage: str,
+    date: dt.date,
+    *,
+    ok: bool,
+    started_at: dt.datetime,
+    elapsed_s: float,
+    detail: str,
+) -> None:
     """Append one run's outcome; never raises (see the module docstring)."""
     finished_at = started_at + dt.timedelta(seconds=elapsed_s)
     row = (stage, date, ok, started_at, finished_at, float(elapsed_s), detail)
@@ -47,8 +58,9 @@ def record(spark: SparkSession, lakehouse: str, stage: str, date: dt.date, *, ok
         log.warning("could not record the %s run of %s in %s: %s", stage, date, path(lakehouse), exc)
 
 
-def latest(spark: SparkSession, lakehouse: str, stages: tuple[str, ...], start: dt.date,
-           end: dt.date) -> dict[tuple[str, dt.date], Outcome]:
+def latest(
+    spark: SparkSession, lakehouse: str, stages: tuple[str, ...], start: dt.date, end: dt.date
+) -> dict[tuple[str, dt.date], Outcome]:
     """The latest recorded outcome of each (stage, date) with date in [start, end].
 
     Returns an empty mapping when nothing was ever recorded. The rows read are one per run of a
@@ -59,7 +71,8 @@ def latest(spark: SparkSession, lakehouse: str, stages: tuple[str, ...], start: 
     if not DeltaTable.isDeltaTable(spark, path(lakehouse)):
         return {}
     runs = (
-        spark.read.format("delta").load(path(lakehouse))
+        spark.read.format("delta")
+        .load(path(lakehouse))
         .where(F.col("stage").isin(list(stages)) & F.col("date").between(F.lit(start), F.lit(end)))
         .groupBy("stage", "date")
         .agg(F.max_by(F.struct("finished_at", "ok"), "finished_at").alias("last"))
@@ -71,4 +84,4 @@ def latest(spark: SparkSession, lakehouse: str, stages: tuple[str, ...], start: 
 def describe_error(exc: BaseException, *, limit: int = 4000) -> str:
     """The error and its traceback as text for the run log (the console shows one line)."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2:]
+    return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2 :]

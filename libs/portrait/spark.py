@@ -9,6 +9,7 @@ warnings and the executor-heartbeat stack trace stay out of the output); `verbos
 them back. Under spark-submit the driver's JVM already runs, so its logging is set on the
 spark-submit command line (the README shows how); we only lower the level.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,10 @@ def get_session(cfg: SparkConfig, *, verbose: bool = False) -> SparkSession:
 def _java_log_options(verbose: bool) -> str:
     """JVM options pointing log4j2 at the package's configuration (see log4j2.properties)."""
     level, heartbeat = ("warn", "NEUTRAL") if verbose else ("error", "DENY")
-    return (f"-Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()} "
-            f"-Dportrait.log.level={level} -Dportrait.log.heartbeat={heartbeat}")
+    return (
+        f"-Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()} "
+        f"-Dportrait.log.level={level} -Dportrait.log.heartbeat={heartbeat}"
+    )
 
 
 def _build(cfg: SparkConfig, *, verbose: bool = False) -> SparkSession:

@@ -3,11 +3,12 @@
 hyperopt 0.3.0 is no longer maintained upstream; TPE with plain `Trials` works with Spark ML
 (each trial is already a distributed fit).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
@@ -26,8 +27,9 @@ class LogRange:
     high: float
 
 
-def minimise(objective: Callable[[dict], float], space: dict[str, IntRange | LogRange], *,
-             max_evals: int, seed: int) -> tuple[dict, float]:
+def minimise(
+    objective: Callable[[dict], float], space: dict[str, IntRange | LogRange], *, max_evals: int, seed: int
+) -> tuple[dict, float]:
     """Minimise `objective` over `space` with TPE; integers arrive as ints.
 
     Returns:
@@ -48,6 +50,13 @@ def minimise(objective: Callable[[dict], float], space: dict[str, IntRange | Log
         return {"loss": objective(typed(params)), "status": STATUS_OK}
 
     trials = Trials()
-    best = fmin(wrapped, hp_space, algo=tpe.suggest, max_evals=max_evals, trials=trials,
-                rstate=np.random.default_rng(seed), show_progressbar=False)
+    best = fmin(
+        wrapped,
+        hp_space,
+        algo=tpe.suggest,
+        max_evals=max_evals,
+        trials=trials,
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
     return typed(best), min(trials.losses())

@@ -10,12 +10,13 @@ and bounds are declared on the fields (`Field(ge=1)`). Validation errors become 
 
 A list entry that has a `name` is named at the end of its line, so a long catalog stays readable.
 """
+
 from __future__ import annotations
 
 import types
 import typing
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,7 +34,7 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def validate(model_cls: type[M], data: Any, *, file: str, context: Optional[dict[str, Any]] = None) -> M:
+def validate(model_cls: type[M], data: Any, *, file: str, context: dict[str, Any] | None = None) -> M:
     """`data` (parsed YAML) as a `model_cls`; `context` reaches the model's validators.
 
     Raises:
@@ -51,8 +52,7 @@ def replace(model: M, **changes: Any) -> M:
     try:
         return type(model).model_validate({**dict(model), **changes})
     except ValidationError as exc:
-        lines = [_line(err, type(model), {**dict(model), **changes}, file=type(model).__name__)
-                 for err in exc.errors()]
+        lines = [_line(err, type(model), {**dict(model), **changes}, file=type(model).__name__) for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from None
 
 
@@ -65,8 +65,7 @@ def read_yaml(path: str | Path, *, what: str) -> Any:
         raise ConfigError(f"{path}: cannot read the {what}: {exc}") from exc
 
 
-def load_yaml_model(path: str | Path, model_cls: type[M], *, what: str,
-                    context: Optional[dict[str, Any]] = None) -> M:
+def load_yaml_model(path: str | Path, model_cls: type[M], *, what: str, context: dict[str, Any] | None = None) -> M:
     """Read a YAML file and validate it as `model_cls`.
 
     Args:
@@ -80,8 +79,7 @@ def load_yaml_model(path: str | Path, model_cls: type[M], *, what: str,
     """
     data = read_yaml(path, what=what)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the {what} must be a mapping with the keys "
-                          f"{', '.join(model_cls.model_fields)}")
+        raise ConfigError(f"{path}: the {what} must be a mapping with the keys {', '.join(model_cls.model_fields)}")
     return validate(model_cls, data, file=str(path), context=context)
 
 
@@ -99,13 +97,25 @@ def load_yaml_mapping(path: str | Path, *, what: str, allowed: tuple[str, ...]) 
 
 # --- error lines -----------------------------------------------------------------------------
 
-_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
-           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+_BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("<=", "le"),
+    "less_than": ("<", "lt"),
+}
 _EXPECTED = {
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
-    "bool_parsing": "true or false", "string_type": "a string", "list_type": "a list",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
 }
 
 

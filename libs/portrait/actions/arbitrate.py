@@ -4,6 +4,7 @@ expected value on a channel they consented to, within the contact caps; or `none
 All of it is Column expressions over the scoring row joined with the contact state
 (`portrait.actions.contacts`): no UDF, nothing collected.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,12 +39,22 @@ def _candidate(a: Action, rank: int) -> Column:
     p = F.expr(a.probability).cast("double")
     ev = p * F.lit(a.value) - F.lit(a.cost)
     ok = _eligible(a) & first_consented(a.channels).isNotNull() & ~_cooling(a) & p.isNotNull()
-    return F.when(ok, F.struct(
-        (-ev).alias("neg_ev"), F.lit(rank).alias("rank"), F.lit(a.name).alias("action"),
-        first_consented(a.channels).alias("channel"), F.lit(a.offer).alias("offer"),
-        F.lit(a.reason).alias("why"), F.lit(a.experiment).alias("experiment_id"), ev.alias("ev"), p.alias("p"),
-        F.lit(a.value).alias("value"), F.lit(a.cost).alias("cost"),
-    ))
+    return F.when(
+        ok,
+        F.struct(
+            (-ev).alias("neg_ev"),
+            F.lit(rank).alias("rank"),
+            F.lit(a.name).alias("action"),
+            first_consented(a.channels).alias("channel"),
+            F.lit(a.offer).alias("offer"),
+            F.lit(a.reason).alias("why"),
+            F.lit(a.experiment).alias("experiment_id"),
+            ev.alias("ev"),
+            p.alias("p"),
+            F.lit(a.value).alias("value"),
+            F.lit(a.cost).alias("cost"),
+        ),
+    )
 
 
 def _by_name(policy: Policy, name: Column, pick) -> Column:
@@ -56,8 +67,9 @@ def _names_where(policy: Policy, test) -> Column:
     return F.concat_ws(", ", *[F.when(test(a), F.lit(a.name)) for a in policy.actions])
 
 
-def with_next_action(rows: DataFrame, policy: Policy, *, history: DataFrame, date: dt.date,
-                     holdout_share: float) -> DataFrame:
+def with_next_action(
+    rows: DataFrame, policy: Policy, *, history: DataFrame, date: dt.date, holdout_share: float
+) -> DataFrame:
     """Add the day's decision to every scoring row.
 
     Args:
@@ -73,56 +85,89 @@ def with_next_action(rows: DataFrame, policy: Policy, *, history: DataFrame, dat
     """
     state = contact_state(history, policy, date=date)
     joined = rows.join(state, on="person_id", how="left")
-    cands = F.array_sort(F.filter(F.array(*[_candidate(a, i) for i, a in enumerate(policy.actions)]),
-                                  lambda x: x.isNotNull()))
+    cands = F.array_sort(
+        F.filter(F.array(*[_candidate(a, i) for i, a in enumerate(policy.actions)]), lambda x: x.isNotNull())
+    )
     best, second = F.get(F.col("_cands"), 0), F.get(F.col("_cands"), 1)
     any_eligible = F.greatest(F.lit(False), *[_eligible(a) for a in policy.actions])
-    any_consented = F.greatest(F.lit(False), *[_eligible(a) & first_consented(a.channels).isNotNull()
-                                               for a in policy.actions])
+    any_consented = F.greatest(
+        F.lit(False), *[_eligible(a) & first_consented(a.channels).isNotNull() for a in policy.actions]
+    )
     caps = policy.caps
     sent_7d = F.coalesce(F.col("sent_7d"), F.lit(0))
     since = F.col("days_since_last_action")
     fmt = lambda x: F.format_number(x, 2)  # noqa: E731 - money in the reason texts
-    ev_text = F.concat(F.lit("expected value "), fmt(best["ev"]), F.lit(" = P "), fmt(best["p"]),
-                       F.lit(" x "), fmt(best["value"]), F.lit(" - "), fmt(best["cost"]))
+    ev_text = F.concat(
+        F.lit("expected value "),
+        fmt(best["ev"]),
+        F.lit(" = P "),
+        fmt(best["p"]),
+        F.lit(" x "),
+        fmt(best["value"]),
+        F.lit(" - "),
+        fmt(best["cost"]),
+    )
     tie = second.isNotNull() & (F.abs(second["neg_ev"] - best["neg_ev"]) < F.lit(EPS))
     held = _by_name(policy, best["action"], lambda a: in_holdout(a.experiment, policy.share(a, holdout_share)))
     decision = (
         F.when(~any_eligible, F.lit("no eligible action"))
-        .when(~any_consented, F.concat(F.lit("no consent on the channels of "),
-                                       _names_where(policy, lambda a: _eligible(a))))
-        .when(sent_7d >= F.lit(caps.max_per_7d),
-              F.concat(F.lit(f"cap: {caps.max_per_7d} actions in 7 days reached ("), sent_7d.cast("string"),
-                       F.lit(" in the last 6 days)")))
-        .when(since < F.lit(caps.quiet_days),
-              F.concat(F.lit(f"quiet period of {caps.quiet_days} days: last action "), since.cast("string"),
-                       F.lit(" days ago")))
-        .when(best.isNull(), F.concat(F.lit("cooldown: "), _names_where(
-            policy, lambda a: _eligible(a) & first_consented(a.channels).isNotNull() & _cooling(a)),
-            F.lit(" sent recently")))
-        .when(best["ev"] <= F.lit(policy.min_expected_value),
-              F.concat(F.lit("nothing worth its cost: best "), best["action"], F.lit(" has "), ev_text))
+        .when(
+            ~any_consented,
+            F.concat(F.lit("no consent on the channels of "), _names_where(policy, lambda a: _eligible(a))),
+        )
+        .when(
+            sent_7d >= F.lit(caps.max_per_7d),
+            F.concat(
+                F.lit(f"cap: {caps.max_per_7d} actions in 7 days reached ("),
+                sent_7d.cast("string"),
+                F.lit(" in the last 6 days)"),
+            ),
+        )
+        .when(
+            since < F.lit(caps.quiet_days),
+            F.concat(
+                F.lit(f"quiet period of {caps.quiet_days} days: last action "), since.cast("string"), F.lit(" days ago")
+            ),
+        )
+        .when(
+            best.isNull(),
+            F.concat(
+                F.lit("cooldown: "),
+                _names_where(policy, lambda a: _eligible(a) & first_consented(a.channels).isNotNull() & _cooling(a)),
+                F.lit(" sent recently"),
+            ),
+        )
+        .when(
+            best["ev"] <= F.lit(policy.min_expected_value),
+            F.concat(F.lit("nothing worth its cost: best "), best["action"], F.lit(" has "), ev_text),
+        )
     )
     chosen = decision.isNull()
-    why = F.when(tie, F.concat(F.lit("tie between "), best["action"], F.lit(" and "), second["action"],
-                               F.lit(", first in the policy wins; ")) ).otherwise(F.lit(""))
+    why = F.when(
+        tie,
+        F.concat(
+            F.lit("tie between "),
+            best["action"],
+            F.lit(" and "),
+            second["action"],
+            F.lit(", first in the policy wins; "),
+        ),
+    ).otherwise(F.lit(""))
     holdout = chosen & held
-    return (
-        joined.withColumn("_cands", cands)
-        .select(
-            *rows.columns,
-            F.coalesce(best["action"], F.lit(NONE)).alias("intended_action"),
-            F.when(chosen & ~held, best["action"]).otherwise(F.lit(NONE)).alias("action"),
-            F.when(chosen & ~held, best["channel"]).alias("channel"),
-            F.when(chosen, best["offer"]).alias("offer"),
-            F.when(chosen, best["experiment_id"]).alias("experiment_id"),
-            best["ev"].alias("expected_value"),
-            F.when(holdout, F.concat(F.lit("holdout of experiment "), best["experiment_id"]))
-             .when(chosen, F.concat(why, best["why"], F.lit("; "), ev_text))
-             .otherwise(decision).alias("reason"),
-            holdout.alias("holdout"),
-            F.lit(policy.version).alias("policy_version"),
-        )
+    return joined.withColumn("_cands", cands).select(
+        *rows.columns,
+        F.coalesce(best["action"], F.lit(NONE)).alias("intended_action"),
+        F.when(chosen & ~held, best["action"]).otherwise(F.lit(NONE)).alias("action"),
+        F.when(chosen & ~held, best["channel"]).alias("channel"),
+        F.when(chosen, best["offer"]).alias("offer"),
+        F.when(chosen, best["experiment_id"]).alias("experiment_id"),
+        best["ev"].alias("expected_value"),
+        F.when(holdout, F.concat(F.lit("holdout of experiment "), best["experiment_id"]))
+        .when(chosen, F.concat(why, best["why"], F.lit("; "), ev_text))
+        .otherwise(decision)
+        .alias("reason"),
+        holdout.alias("holdout"),
+        F.lit(policy.version).alias("policy_version"),
     )
 
 
@@ -130,6 +175,14 @@ def sent_rows(decided: DataFrame, *, date: dt.date) -> DataFrame:
     """The rows of gold.actions_sent for `date`: every chosen action, contacted or held out."""
     chosen = decided.where((F.col("action") != F.lit(NONE)) | F.col("holdout"))
     return chosen.select(
-        F.lit(date).alias("date"), "person_id", F.col("intended_action").alias("action"), "channel", "offer",
-        "experiment_id", "holdout", (~F.col("holdout")).alias("contacted"), "expected_value", "policy_version",
+        F.lit(date).alias("date"),
+        "person_id",
+        F.col("intended_action").alias("action"),
+        "channel",
+        "offer",
+        "experiment_id",
+        "holdout",
+        (~F.col("holdout")).alias("contacted"),
+        "expected_value",
+        "policy_version",
     )

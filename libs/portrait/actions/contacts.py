@@ -3,6 +3,7 @@
 Holdout rows count as sent: a control person is capped exactly as a treated one would be, so the
 two groups stay comparable day after day (`portrait.evaluate`).
 """
+
 from __future__ import annotations
 
 import datetime as dt

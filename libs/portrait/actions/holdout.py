@@ -1,4 +1,5 @@
 """Deterministic, persistent control groups: one per experiment, from a hash of person and experiment."""
+
 from __future__ import annotations
 
 from pyspark.sql import Column

@@ -3,10 +3,11 @@ channels, holdout experiments and the contact caps.
 
 Loaded with `load_policy`; every error names the file and the key (`portrait.validated`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
@@ -44,7 +45,7 @@ class Action(Frozen):
     offer: Annotated[str, Field(min_length=1)]
     reason: Annotated[str, Field(min_length=1)]
     experiment: Annotated[str, Field(pattern=NAME)]
-    holdout_share: Optional[Annotated[float, Field(ge=0, lt=1)]] = None
+    holdout_share: Annotated[float, Field(ge=0, lt=1)] | None = None
     cooldown_days: Annotated[int, Field(ge=0)] = 7
     outcome_window_days: Annotated[int, Field(ge=1)] = 7
 

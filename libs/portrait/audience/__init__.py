@@ -2,6 +2,7 @@
 
 `build` (pure builders), `run` (the stage: `gold.portrait` + `gold.tags` -> `gold.audiences`).
 """
+
 from portrait.audience.build import audience_rows, build, check_name, with_tag_flags
 from portrait.audience.run import TABLE, run
 

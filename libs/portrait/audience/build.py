@@ -5,10 +5,11 @@ tag (false when the person does not have it). The persons are written to `gold.a
 (name, date), replacing an earlier audience of that name and date; `definition` keeps the text.
 Every row carries `person_id`, so `portrait erase` removes a person from audiences too.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -25,7 +26,8 @@ def with_tag_flags(portrait: DataFrame, tags: DataFrame, tag_names: Sequence[str
         tag_names: the catalog's tag names, in catalog order; a tag nobody has is a column of false.
     """
     flags = tags.groupBy("person_id", "as_of_date").agg(
-        *[F.bool_or(F.col("tag") == F.lit(name)).alias(name) for name in tag_names])
+        *[F.bool_or(F.col("tag") == F.lit(name)).alias(name) for name in tag_names]
+    )
     return portrait.join(flags, on=["person_id", "as_of_date"], how="left").select(
         *[F.col(c) for c in portrait.columns],
         *[F.coalesce(F.col(name), F.lit(False)).alias(name) for name in tag_names],
@@ -56,8 +58,9 @@ def build(portrait_d: DataFrame, tags_d: DataFrame, where: str, *, tag_names: Se
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(f"audience name must match {NAME_PATTERN.pattern} (snake_case, at most 63 characters), "
-                         f"got {name!r}")
+        raise ValueError(
+            f"audience name must match {NAME_PATTERN.pattern} (snake_case, at most 63 characters), got {name!r}"
+        )
     return name
 
 

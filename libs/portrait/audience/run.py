@@ -3,6 +3,7 @@
     portrait audience --conf conf/local.yaml --date 2026-11-01 --name tier1_sneakers \\
         --where "city_tier = 1 and sneaker_lover and frequent_buyer"
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,16 @@ INPUTS = (catalog.GOLD_PORTRAIT, catalog.GOLD_TAGS)
 OUTPUTS = (TABLE,)
 
 
-def run(lake: Lakehouse, conf: TagsConfig, date: dt.date, *, features_conf: FeaturesConfig, conf_dir: Path,
-        name: str, where: str) -> dict:
+def run(
+    lake: Lakehouse,
+    conf: TagsConfig,
+    date: dt.date,
+    *,
+    features_conf: FeaturesConfig,
+    conf_dir: Path,
+    name: str,
+    where: str,
+) -> dict:
     """Build the audience `name` of `date` from `gold.portrait` and `gold.tags` and write it.
 
     Rerunning a name on a date replaces that audience (other names and dates are untouched).
@@ -45,7 +54,8 @@ def run(lake: Lakehouse, conf: TagsConfig, date: dt.date, *, features_conf: Feat
     if tags_d.isEmpty():
         raise ValueError(f"{catalog.GOLD_TAGS} has no rows for {date}: run `portrait tags --date {date}` first")
     members = build(portrait_d, tags_d, where, tag_names=tag_names)
-    written = lake.replace_range(audience_rows(members, name=name, date=date, where=where), TABLE, start=date,
-                                 where=F.col("name") == F.lit(name))
+    written = lake.replace_range(
+        audience_rows(members, name=name, date=date, where=where), TABLE, start=date, where=F.col("name") == F.lit(name)
+    )
     log.info("audience %s on %s (%s): %d persons", name, date, where, written.rows_new)
     return {"name": name, "date": date.isoformat(), "persons": written.rows_new}

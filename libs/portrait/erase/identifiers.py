@@ -1,4 +1,5 @@
 """Erasure requests: identifiers as an operator gives them, and their hashed values in the identity map."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class Identifier:
     value: str
 
     @classmethod
-    def parse(cls, text: str) -> "Identifier":
+    def parse(cls, text: str) -> Identifier:
         """`type=value`, e.g. `phone=13812345678`."""
         id_type, sep, value = text.partition("=")
         id_type = id_type.strip()

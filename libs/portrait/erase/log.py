@@ -1,4 +1,5 @@
 """The erasure log row (`gold.erasure_log`): what was erased, with the persons as keyed hashes only."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,9 +15,17 @@ LOG_SCHEMA = (
 )
 
 
-def erasure_log_row(spark: SparkSession, *, erasure_id: str, date: dt.date, person_ids: list[str],
-                    requested_by: list[str], rows_deleted: dict[str, int], vacuumed: list[str],
-                    key: bytes) -> DataFrame:
+def erasure_log_row(
+    spark: SparkSession,
+    *,
+    erasure_id: str,
+    date: dt.date,
+    person_ids: list[str],
+    requested_by: list[str],
+    rows_deleted: dict[str, int],
+    vacuumed: list[str],
+    key: bytes,
+) -> DataFrame:
     """The log row: person ids replaced by their keyed hash before anything is written."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     row = spark.createDataFrame(
@@ -24,7 +33,11 @@ def erasure_log_row(spark: SparkSession, *, erasure_id: str, date: dt.date, pers
         LOG_SCHEMA.replace("person_hashes", "person_ids"),
     )
     return row.select(
-        "erasure_id", "requested_at", "date",
+        "erasure_id",
+        "requested_at",
+        "date",
         F.transform("person_ids", lambda p: privacy.hmac_sha256(p, key)).alias("person_hashes"),
-        "requested_by", "rows_deleted", "tables_vacuumed",
+        "requested_by",
+        "rows_deleted",
+        "tables_vacuumed",
     )

@@ -3,6 +3,7 @@
 The persons and identifiers of one erasure are a handful of rows: they are collected on the driver
 and written into the delete conditions.
 """
+
 from __future__ import annotations
 
 from functools import reduce
@@ -19,9 +20,17 @@ IDENTITY_TABLES = (catalog.SILVER_IDENTITY_MAP, catalog.SILVER_IDENTITY_EXCLUDED
 # An array of other persons' ids in a row about someone else (identity history: who merged or split).
 RELATED_COLUMN = "related_person_ids"
 # Tables that hold no row about a person (counts, and this job's own log).
-NO_PERSON_DATA = frozenset({catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_INGEST_FILES, catalog.GOLD_SEGMENT_MOVEMENT, LOG_TABLE,
-                            catalog.GOLD_PUBLISHED_DATES, catalog.BRONZE_PII_KEY_FINGERPRINT,
-                            catalog.SILVER_IDENTITY_RUNS})
+NO_PERSON_DATA = frozenset(
+    {
+        catalog.BRONZE_INGEST_AUDIT,
+        catalog.BRONZE_INGEST_FILES,
+        catalog.GOLD_SEGMENT_MOVEMENT,
+        LOG_TABLE,
+        catalog.GOLD_PUBLISHED_DATES,
+        catalog.BRONZE_PII_KEY_FINGERPRINT,
+        catalog.SILVER_IDENTITY_RUNS,
+    }
+)
 # Characters that may continue an id: a clear id matches a raw record only as a whole token.
 _ID_CHARS = "A-Za-z0-9_-"
 
@@ -30,9 +39,10 @@ def _pair_is(pairs: list[tuple[str, str]], *, type_col: str = "id_type", value_c
     by_type: dict[str, list[str]] = {}
     for id_type, id_value in pairs:
         by_type.setdefault(id_type, []).append(id_value)
-    return reduce(Column.__or__, [
-        (F.col(type_col) == t) & F.col(value_col).isin(sorted(set(v))) for t, v in sorted(by_type.items())
-    ])
+    return reduce(
+        Column.__or__,
+        [(F.col(type_col) == t) & F.col(value_col).isin(sorted(set(v))) for t, v in sorted(by_type.items())],
+    )
 
 
 def resolve_persons(identity_map: DataFrame, excluded: DataFrame, wanted: list[tuple[Identifier, str]]) -> list[str]:
@@ -44,20 +54,27 @@ def resolve_persons(identity_map: DataFrame, excluded: DataFrame, wanted: list[t
     if not wanted:
         return []
     pairs = [(x.id_type, v) for x, v in wanted]
-    found = {(r["id_type"], r["id_value"]): r["person_id"]
-             for r in identity_map.where(_pair_is(pairs)).select("id_type", "id_value", "person_id").collect()}
+    found = {
+        (r["id_type"], r["id_value"]): r["person_id"]
+        for r in identity_map.where(_pair_is(pairs)).select("id_type", "id_value", "person_id").collect()
+    }
     missing = [(x, v) for x, v in wanted if (x.id_type, v) not in found]
     if missing:
-        shared = {(r["id_type"], r["id_value"])
-                  for r in excluded.where(_pair_is([(x.id_type, v) for x, v in missing])).collect()}
-        shared_why = ("excluded from linking as shared or a placeholder, so it names no single person: "
-                      "erase by another identifier or --person-id")
+        shared = {
+            (r["id_type"], r["id_value"])
+            for r in excluded.where(_pair_is([(x.id_type, v) for x, v in missing])).collect()
+        }
+        shared_why = (
+            "excluded from linking as shared or a placeholder, so it names no single person: "
+            "erase by another identifier or --person-id"
+        )
         why = [
             f"{x.shown()} ({shared_why if (x.id_type, v) in shared else 'not in silver.identity_map'})"
             for x, v in missing
         ]
         raise ErasureError(
-            "cannot erase, no person found for: " + "; ".join(why)
+            "cannot erase, no person found for: "
+            + "; ".join(why)
             + ". Nothing was deleted. If a previous erase of this person stopped after removing its "
             "identity-map rows, rerun it with --person-id."
         )

@@ -31,6 +31,7 @@ same command; every person-data table is vacuumed on every run for the same reas
 erasure by `person_id` of a person already erased deletes nothing and is still logged; an
 identifier that is not in the identity map is an error and nothing is deleted.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,7 +44,13 @@ from portrait import catalog, publication
 from portrait.erase.identifiers import ErasureError, Identifier, hashed
 from portrait.erase.log import erasure_log_row
 from portrait.erase.plan import (
-    IDENTITY_TABLES, LOG_TABLE, NO_PERSON_DATA, RELATED_COLUMN, can_hold_persons, identifiers_of, person_rows,
+    IDENTITY_TABLES,
+    LOG_TABLE,
+    NO_PERSON_DATA,
+    RELATED_COLUMN,
+    can_hold_persons,
+    identifiers_of,
+    person_rows,
     resolve_persons,
 )
 from portrait.io import Lakehouse
@@ -54,8 +61,14 @@ INPUTS = (catalog.SILVER_IDENTITY_MAP, catalog.SILVER_IDENTITY_EXCLUDED)
 OUTPUTS = (*catalog.ALL,)  # deletes from every table that can hold person data; appends to LOG_TABLE
 
 
-def run(lake: Lakehouse, date: dt.date, *, pii_key: bytes, identifiers: list[str] | None = None,
-        person_ids: list[str] | None = None) -> dict:
+def run(
+    lake: Lakehouse,
+    date: dt.date,
+    *,
+    pii_key: bytes,
+    identifiers: list[str] | None = None,
+    person_ids: list[str] | None = None,
+) -> dict:
     """Erase the persons named by `identifiers` (`type=value`, clear) and/or `person_ids` everywhere.
 
     Returns:
@@ -79,8 +92,10 @@ def run(lake: Lakehouse, date: dt.date, *, pii_key: bytes, identifiers: list[str
     persons = sorted(set(person_ids) | set(resolve_persons(identity_map, excluded, hashed(spark, given, key=key))))
     ids, known = identifiers_of(identity_map, persons)
     if set(persons) - known:  # only person ids given as such can be unknown here
-        log.warning("not in silver.identity_map (already erased, or never existed): %s; "
-                    "deleting their rows by person_id only", ", ".join(sorted(set(persons) - known)))
+        log.warning(
+            "not in silver.identity_map (already erased, or never existed): %s; deleting their rows by person_id only",
+            ", ".join(sorted(set(persons) - known)),
+        )
 
     # Plan every table before deleting from any, so that a table we cannot handle stops the run first.
     plan: dict[catalog.Table, Column | None] = {}
@@ -101,9 +116,8 @@ def run(lake: Lakehouse, date: dt.date, *, pii_key: bytes, identifiers: list[str
     order = [n for n in plan if n not in IDENTITY_TABLES] + [n for n in IDENTITY_TABLES if n in plan]
 
     erasure_id = uuid.uuid4().hex
-    log.info("erasure %s: %d person(s), %d identifier(s)", erasure_id, len(persons),
-             sum(len(v) for v in ids.values()))
-    rows_deleted = {n.full_name: (lake.delete_where(n, plan[n]) if plan[n] is not None else 0) for n in order}
+    log.info("erasure %s: %d person(s), %d identifier(s)", erasure_id, len(persons), sum(len(v) for v in ids.values()))
+    rows_deleted = {n.full_name: (lake.delete_where(n, c) if (c := plan[n]) is not None else 0) for n in order}
     # Other persons' rows may name them too (a merge in silver.identity_history): drop the id, keep the row.
     rows_scrubbed = {n.full_name: lake.remove_from_array(n, RELATED_COLUMN, persons) for n in related if persons}
     for name in order:
@@ -111,11 +125,31 @@ def run(lake: Lakehouse, date: dt.date, *, pii_key: bytes, identifiers: list[str
     publication.repin(lake)  # the purge ended time travel to the versions the marker named
     requested_by = sorted({x.id_type for x in given} | ({"person_id"} if person_ids else set()))
     lake.append_once(
-        erasure_log_row(spark, erasure_id=erasure_id, date=date, person_ids=persons, requested_by=requested_by,
-                        rows_deleted=rows_deleted, vacuumed=[n.full_name for n in order], key=key),
-        LOG_TABLE, app_id=f"erase-{erasure_id}", version=0,
+        erasure_log_row(
+            spark,
+            erasure_id=erasure_id,
+            date=date,
+            person_ids=persons,
+            requested_by=requested_by,
+            rows_deleted=rows_deleted,
+            vacuumed=[n.full_name for n in order],
+            key=key,
+        ),
+        LOG_TABLE,
+        app_id=f"erase-{erasure_id}",
+        version=0,
     )
-    log.info("erasure %s: rows deleted %s, rows with the id removed from %s: %s", erasure_id, rows_deleted,
-             RELATED_COLUMN, rows_scrubbed)
-    return {"erasure_id": erasure_id, "persons": len(persons), "rows_deleted": rows_deleted,
-            "rows_scrubbed": rows_scrubbed, "tables_vacuumed": [n.full_name for n in order]}
+    log.info(
+        "erasure %s: rows deleted %s, rows with the id removed from %s: %s",
+        erasure_id,
+        rows_deleted,
+        RELATED_COLUMN,
+        rows_scrubbed,
+    )
+    return {
+        "erasure_id": erasure_id,
+        "persons": len(persons),
+        "rows_deleted": rows_deleted,
+        "rows_scrubbed": rows_scrubbed,
+        "tables_vacuumed": [n.full_name for n in order],
+    }

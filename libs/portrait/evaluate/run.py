@@ -4,6 +4,7 @@ Reads gold.actions_sent (the last `lookback_days` action dates) and silver.order
 range of gold.action_outcomes (so a rerun, or a late order, re-measures it) and logs the pooled
 uplift per action, with its 95 % CI, to MLflow.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,8 +25,9 @@ INPUTS = (catalog.GOLD_ACTIONS_SENT, catalog.SILVER_ORDERS)
 OUTPUTS = (catalog.GOLD_ACTION_OUTCOMES,)
 
 
-def run(lake: Lakehouse, conf: EvaluateConfig, policy: Policy, date: dt.date, *,
-        mlflow: MlflowConfig | None = None) -> dict[str, object]:
+def run(
+    lake: Lakehouse, conf: EvaluateConfig, policy: Policy, date: dt.date, *, mlflow: MlflowConfig | None = None
+) -> dict[str, object]:
     """Measure the actions of the `conf.lookback_days` before `date` whose windows have closed.
 
     Returns:
@@ -36,18 +38,40 @@ def run(lake: Lakehouse, conf: EvaluateConfig, policy: Policy, date: dt.date, *,
     windows = {a.name: a.outcome_window_days for a in policy.actions}
     persons = person_outcomes(sent, lake.read(catalog.SILVER_ORDERS), windows, as_of=date)
     outcomes = action_outcomes(persons, evaluated_on=date).localCheckpoint()
-    commit = lake.replace_range(catalog.GOLD_ACTION_OUTCOMES.conform(outcomes), catalog.GOLD_ACTION_OUTCOMES,
-                                start=start, end=date)
+    commit = lake.replace_range(
+        catalog.GOLD_ACTION_OUTCOMES.conform(outcomes), catalog.GOLD_ACTION_OUTCOMES, start=start, end=date
+    )
     per_action = {r["action"]: r.asDict() for r in pooled(outcomes).collect()}  # one row per action
     if mlflow is not None:
         registry.configure(mlflow)
         with mlflow_api.start_run(run_name=f"evaluate {date}"):
             mlflow_api.set_tags({"job": "evaluate", "date": date.isoformat(), "policy_version": policy.version})
             for action, m in per_action.items():
-                mlflow_api.log_metrics({f"{action}.{k}": float(m[k]) for k in (
-                    "treated", "control", "treated_conversion", "control_conversion", "uplift", "uplift_ci_low",
-                    "uplift_ci_high", "revenue_uplift") if m[k] is not None})
+                mlflow_api.log_metrics(
+                    {
+                        f"{action}.{k}": float(m[k])
+                        for k in (
+                            "treated",
+                            "control",
+                            "treated_conversion",
+                            "control_conversion",
+                            "uplift",
+                            "uplift_ci_low",
+                            "uplift_ci_high",
+                            "revenue_uplift",
+                        )
+                        if m[k] is not None
+                    }
+                )
     for action, m in per_action.items():
-        log.info("evaluate %s: %s uplift %s [%s, %s] (%s treated, %s control)", date, action, m["uplift"],
-                 m["uplift_ci_low"], m["uplift_ci_high"], m["treated"], m["control"])
+        log.info(
+            "evaluate %s: %s uplift %s [%s, %s] (%s treated, %s control)",
+            date,
+            action,
+            m["uplift"],
+            m["uplift_ci_low"],
+            m["uplift_ci_high"],
+            m["treated"],
+            m["control"],
+        )
     return {"action_outcomes": commit.rows_new, "pooled": per_action}

@@ -4,6 +4,7 @@
 an incremental run redoes), `daily` / `portrait` / `incremental` (pure builders) and `registry`
 (the feature definitions).
 """
+
 from portrait.features.run import DAILY, STATE, run
 from portrait.features.sources import SOURCES, daily_from_silver, portraits, signals_version
 

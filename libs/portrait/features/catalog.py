@@ -4,6 +4,7 @@
 
 Without categories, per-category features appear once with `<category>` in their name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,6 +26,7 @@ def catalog(categories: list[str] | None = None) -> list[dict]:
 
 def to_markdown(rows: list[dict]) -> str:
     """The catalog as a Markdown document with one table."""
+
     def cell(value: object) -> str:
         return str(value).replace("|", "\\|")
 
@@ -44,8 +46,15 @@ def to_markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         window = f"{r['window_days']} d" if r["window_days"] else ""
-        values = (f"`{r['name']}`", r["family"], r["definition"], window, r["unit"], r["type"],
-                  "yes" if r["model_input"] else "no")
+        values = (
+            f"`{r['name']}`",
+            r["family"],
+            r["definition"],
+            window,
+            r["unit"],
+            r["type"],
+            "yes" if r["model_input"] else "no",
+        )
         lines.append("| " + " | ".join(cell(v) for v in values) + " |")
     return "\n".join(lines) + "\n"
 

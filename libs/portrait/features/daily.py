@@ -6,6 +6,7 @@ rows. A new day of data only adds rows here, which is what makes an incremental 
 Days are UTC days (the as-of date D ends at 24:00 UTC); hour-of-day and day-of-week habits use
 the customers' local clock (`LOCAL_TIMEZONE`), because "evening" means the evening where they live.
 """
+
 from __future__ import annotations
 
 from functools import reduce
@@ -22,8 +23,19 @@ CHANNELS = ("app", "web", "mini_program")
 DEVICES = ("mobile", "desktop", "tablet")
 
 EVENT_METRICS = (
-    "events", "page_views", "product_views", "searches", "cart_adds", "cart_removes", "checkouts", "sessions",
-    "sessions_with_view", "sessions_with_cart", "sessions_with_cart_checkout", "dwell_ms", "visit_days",
+    "events",
+    "page_views",
+    "product_views",
+    "searches",
+    "cart_adds",
+    "cart_removes",
+    "checkouts",
+    "sessions",
+    "sessions_with_view",
+    "sessions_with_cart",
+    "sessions_with_cart_checkout",
+    "dwell_ms",
+    "visit_days",
     "weekend_events",
     *[f"{part}_events" for part in DAY_PARTS],
     *[f"channel_{c}_events" for c in CHANNELS],
@@ -52,8 +64,15 @@ def topic_column(category: str) -> str:
 
 def daily_metrics(categories: list[str]) -> list[str]:
     """Every metric column of `daily_activity`, in order."""
-    return [*EVENT_METRICS, *map(category_column, categories), *ORDER_METRICS, *map(spend_column, categories),
-            *SOCIAL_METRICS, *TEXT_METRICS, *map(topic_column, categories)]
+    return [
+        *EVENT_METRICS,
+        *map(category_column, categories),
+        *ORDER_METRICS,
+        *map(spend_column, categories),
+        *SOCIAL_METRICS,
+        *TEXT_METRICS,
+        *map(topic_column, categories),
+    ]
 
 
 def _count(condition: Column) -> Column:
@@ -82,8 +101,12 @@ def event_days(events: DataFrame, *, categories: list[str], timezone: str = LOCA
         *[_count(F.col("device_type") == d).alias(f"device_{d}_events") for d in DEVICES],
         *[_count(is_type("product_view") & (F.col("category") == c)).alias(category_column(c)) for c in categories],
     )
-    summed = [m for m in EVENT_METRICS if m not in ("sessions", "sessions_with_view", "sessions_with_cart",
-                                                     "sessions_with_cart_checkout", "visit_days")]
+    summed = [
+        m
+        for m in EVENT_METRICS
+        if m
+        not in ("sessions", "sessions_with_view", "sessions_with_cart", "sessions_with_cart_checkout", "visit_days")
+    ]
     has = lambda m: F.coalesce(F.col(m), F.lit(0)) > 0  # noqa: E731 - one-line predicate
     return per_session.groupBy("person_id", "day").agg(
         *[F.sum(m).alias(m) for m in summed],
@@ -110,12 +133,14 @@ def order_days(orders: DataFrame, *, categories: list[str]) -> DataFrame:
         _count(completed & F.col("coupon_code").isNotNull()).alias("coupon_lines"),
         _count(completed).alias("order_lines"),
         _count(F.col("status") == "returned").alias("returned_lines"),
-        *[F.sum(F.when(completed & (F.col("category") == c), amount).otherwise(0.0)).alias(spend_column(c))
-          for c in categories],
+        *[
+            F.sum(F.when(completed & (F.col("category") == c), amount).otherwise(0.0)).alias(spend_column(c))
+            for c in categories
+        ],
     )
 
 
-def social_days(social: DataFrame, *, categories: list[str] = ()) -> DataFrame:
+def social_days(social: DataFrame, *, categories: list[str] = ()) -> DataFrame:  # type: ignore[assignment]
     """Social records -> (person_id, day) posts, reviews, ratings, engagement received and text signals.
 
     The text signals (`sentiment`, `sentiment_score`, `topic` from `silver.social_signals`) are
@@ -140,21 +165,30 @@ def social_days(social: DataFrame, *, categories: list[str] = ()) -> DataFrame:
     )
 
 
-def daily_activity(events: DataFrame, orders: DataFrame, social: DataFrame, *, categories: list[str],
-                   timezone: str = LOCAL_TIMEZONE) -> DataFrame:
+def daily_activity(
+    events: DataFrame, orders: DataFrame, social: DataFrame, *, categories: list[str], timezone: str = LOCAL_TIMEZONE
+) -> DataFrame:
     """One row per (person_id, day) with every daily metric (0 where a source had nothing).
 
     A row exists only for a day with at least one event, order line or social record: the portrait
     reads "has a row in the window" as "was active".
     """
-    parts = [event_days(events, categories=categories, timezone=timezone),
-             order_days(orders, categories=categories), social_days(social, categories=categories)]
+    parts = [
+        event_days(events, categories=categories, timezone=timezone),
+        order_days(orders, categories=categories),
+        social_days(social, categories=categories),
+    ]
     metrics = daily_metrics(categories)
     # Union with typed zero-filled columns instead of two full outer joins: one shuffle, no row blow-up.
     aligned = [
-        p.select("person_id", "day",
-                 *[F.coalesce(F.col(m).cast("double"), F.lit(0.0)).alias(m) if m in p.columns
-                   else F.lit(0.0).alias(m) for m in metrics])
+        p.select(
+            "person_id",
+            "day",
+            *[
+                F.coalesce(F.col(m).cast("double"), F.lit(0.0)).alias(m) if m in p.columns else F.lit(0.0).alias(m)
+                for m in metrics
+            ],
+        )
         for p in parts
     ]
     stacked = reduce(DataFrame.unionByName, aligned)

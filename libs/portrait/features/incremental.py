@@ -15,6 +15,7 @@ empties returns to exactly 0 and the state equals a full build's.
 Which persons must be recomputed from silver instead (identity changes, late rows) is decided by
 the caller (`features.run`): this module only holds pure transforms.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +46,8 @@ def as_state_table(state: DataFrame, feats: list[Feature], *, signals_version: s
     """
     sums, lasts = window_inputs(feats)
     return state.select(
-        "person_id", F.col("as_of_date").cast("date").alias("as_of_date"),
+        "person_id",
+        F.col("as_of_date").cast("date").alias("as_of_date"),
         F.col("latest_input_day").cast("int").alias("latest_input_day"),
         *[F.col(s.name).cast(STATE_SUM_TYPE).alias(s.name) for s in sums],
         *[F.col(last.name).cast("int").alias(last.name) for last in lasts],
@@ -53,8 +55,15 @@ def as_state_table(state: DataFrame, feats: list[Feature], *, signals_version: s
     )
 
 
-def advance_state(previous: DataFrame, today: DataFrame, leaving: DataFrame, *, as_of: dt.date,
-                  feats: list[Feature], history_days: int) -> DataFrame:
+def advance_state(
+    previous: DataFrame,
+    today: DataFrame,
+    leaving: DataFrame,
+    *,
+    as_of: dt.date,
+    feats: list[Feature],
+    history_days: int,
+) -> DataFrame:
     """The window state at `as_of` from the state at `as_of` - 1 and the daily rows that move.
 
     Args:
@@ -79,24 +88,32 @@ def advance_state(previous: DataFrame, today: DataFrame, leaving: DataFrame, *, 
         return F.when(F.col(c) >= oldest, F.col(c))
 
     carried = previous.select(
-        "person_id", kept("latest_input_day").alias("latest_input_day"),
+        "person_id",
+        kept("latest_input_day").alias("latest_input_day"),
         *[F.col(s.name).cast(STATE_SUM_TYPE).alias(s.name) for s in sums],
         *[kept(last.name).alias(last.name) for last in lasts],
     )
     entering = today.where(F.col("day") == F.lit(as_of)).select(
-        "person_id", at.alias("latest_input_day"),
+        "person_id",
+        at.alias("latest_input_day"),
         *[to_units(F.col(s.metric)).alias(s.name) for s in sums],
         *[F.when(F.col(last.metric) > 0, at).alias(last.name) for last in lasts],
     )
     day = F.col("day")
     leaving_rows = leaving.where(day.isin(*leaving_days(feats, as_of))).select(
-        "person_id", null_day.alias("latest_input_day"),
-        *[F.when(day == F.lit(as_of - dt.timedelta(days=s.days)), -to_units(F.col(s.metric)))
-          .otherwise(zero).alias(s.name) for s in sums],
+        "person_id",
+        null_day.alias("latest_input_day"),
+        *[
+            F.when(day == F.lit(as_of - dt.timedelta(days=s.days)), -to_units(F.col(s.metric)))
+            .otherwise(zero)
+            .alias(s.name)
+            for s in sums
+        ],
         *[null_day.alias(last.name) for last in lasts],
     )
     return (
-        carried.unionByName(entering).unionByName(leaving_rows)
+        carried.unionByName(entering)
+        .unionByName(leaving_rows)
         .groupBy("person_id")
         .agg(
             F.max("latest_input_day").alias("latest_input_day"),
@@ -104,6 +121,11 @@ def advance_state(previous: DataFrame, today: DataFrame, leaving: DataFrame, *, 
             *[F.max(last.name).alias(last.name) for last in lasts],
         )
         .where(F.col("latest_input_day").isNotNull())
-        .select("person_id", F.lit(as_of).alias("as_of_date"), "latest_input_day",
-                *[s.name for s in sums], *[last.name for last in lasts])
+        .select(
+            "person_id",
+            F.lit(as_of).alias("as_of_date"),
+            "latest_input_day",
+            *[s.name for s in sums],
+            *[last.name for last in lasts],
+        )
     )

@@ -5,6 +5,7 @@ of activity that reached a row. Training checks it against the label window befo
 regression (a frame ending after the as-of day, rows labelled with the wrong date, a label window
 that starts too early) fails the run instead of silently inflating test metrics.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
@@ -29,9 +30,8 @@ def leaking_rows(rows: DataFrame, *, label_start: Column | None = None) -> DataF
     """
     start = label_start if label_start is not None else label_start_after(1)
     as_of, latest = F.col("as_of_date"), F.col("latest_input_date")
-    leak = (
-        F.when(latest > as_of, F.lit("features use activity after as_of_date"))
-        .when(start <= as_of, F.lit("label window starts on or before as_of_date"))
+    leak = F.when(latest > as_of, F.lit("features use activity after as_of_date")).when(
+        start <= as_of, F.lit("label window starts on or before as_of_date")
     )
     return rows.withColumn("leak", leak).where(F.col("leak").isNotNull())
 
@@ -44,9 +44,14 @@ def assert_point_in_time(rows: DataFrame, *, label_start: Column | None = None, 
     missing = [c for c in ("person_id", "as_of_date", "latest_input_date") if c not in rows.columns]
     if missing:
         raise ValueError(f"point-in-time check needs columns {missing}: pass rows built by features.build_portrait")
-    bad = leaking_rows(rows, label_start=label_start).select(
-        "person_id", "as_of_date", "latest_input_date", "leak").limit(examples).collect()
+    bad = (
+        leaking_rows(rows, label_start=label_start)
+        .select("person_id", "as_of_date", "latest_input_date", "leak")
+        .limit(examples)
+        .collect()
+    )
     if bad:
-        shown = "; ".join(f"{r.person_id} as of {r.as_of_date}: latest input {r.latest_input_date} ({r.leak})"
-                          for r in bad)
+        shown = "; ".join(
+            f"{r.person_id} as of {r.as_of_date}: latest input {r.latest_input_date} ({r.leak})" for r in bad
+        )
         raise ValueError(f"training rows leak future data into features or labels, e.g. {shown}")

@@ -23,6 +23,7 @@ buying would end at 1e-14, not 0). Longs also aggregate in Spark's fast path, wh
 used before needed BigDecimal arithmetic (2.3x slower state step). A sum overflows above
 9.2e12 (in the metric's own unit), and Spark's ANSI mode fails the job instead of wrapping.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,20 @@ from pyspark.sql import functions as F
 from portrait.features.daily import daily_metrics
 from portrait.features.registry import CONSENT_CHANNELS, Feature, features, window_inputs
 
-__all__ = ["CONSENT_CHANNELS", "UNITS", "as_of_rows", "build_portrait", "checked_features", "numeric_feature_columns",
-           "person_profile", "portrait_from_state", "state_columns", "to_units", "window_features", "window_state"]
+__all__ = [
+    "CONSENT_CHANNELS",
+    "UNITS",
+    "as_of_rows",
+    "build_portrait",
+    "checked_features",
+    "numeric_feature_columns",
+    "person_profile",
+    "portrait_from_state",
+    "state_columns",
+    "to_units",
+    "window_features",
+    "window_state",
+]
 
 # Fixed-point scale of the window sums: one unit of a metric is UNITS units in a sum.
 UNITS = 1_000_000
@@ -75,8 +88,11 @@ def _dates(df: DataFrame, as_of_dates: list[dt.date]) -> DataFrame:
 
 
 def _crm_signups(customers: DataFrame) -> DataFrame:
-    return customers.where(F.col("person_id").isNotNull()).groupBy("person_id").agg(
-        F.min("signup_date").alias("signup_day"), F.lit(True).alias("in_crm"))
+    return (
+        customers.where(F.col("person_id").isNotNull())
+        .groupBy("person_id")
+        .agg(F.min("signup_date").alias("signup_day"), F.lit(True).alias("in_crm"))
+    )
 
 
 def _crm_known() -> Column:
@@ -94,8 +110,9 @@ def _checked_metrics(feats: list[Feature], metrics: list[str]) -> list[str]:
     return needed
 
 
-def window_features(daily: DataFrame, markers: DataFrame, feats: list[Feature], *, metrics: list[str],
-                    history_days: int) -> DataFrame:
+def window_features(
+    daily: DataFrame, markers: DataFrame, feats: list[Feature], *, metrics: list[str], history_days: int
+) -> DataFrame:
     """The window sums and last days `feats` need, at each marker's as-of date.
 
     Returns one row per marker: person_id, as_of_date, crm_known, day_num (of the as-of date),
@@ -104,19 +121,27 @@ def window_features(daily: DataFrame, markers: DataFrame, feats: list[Feature], 
     sums, lasts = window_inputs(feats)
     needed = _checked_metrics(feats, metrics)
     activity = daily.select(
-        "person_id", _day_num(F.col("day")).alias("day_num"), F.lit(None).cast("date").alias("as_of_date"),
-        F.lit(None).cast("boolean").alias("crm_known"), F.lit(True).alias("is_activity"),
+        "person_id",
+        _day_num(F.col("day")).alias("day_num"),
+        F.lit(None).cast("date").alias("as_of_date"),
+        F.lit(None).cast("boolean").alias("crm_known"),
+        F.lit(True).alias("is_activity"),
         *[to_units(F.col(m)).alias(m) for m in needed],
     )
     marks = markers.select(
-        "person_id", _day_num(F.col("as_of_date")).alias("day_num"), "as_of_date", "crm_known",
-        F.lit(False).alias("is_activity"), *[F.lit(0).cast("long").alias(m) for m in needed],
+        "person_id",
+        _day_num(F.col("as_of_date")).alias("day_num"),
+        "as_of_date",
+        "crm_known",
+        F.lit(False).alias("is_activity"),
+        *[F.lit(0).cast("long").alias(m) for m in needed],
     )
     w = Window.partitionBy("person_id").orderBy("day_num")
     history = w.rangeBetween(-history_days, 0)
     windowed = [F.sum(s.metric).over(w.rangeBetween(-(s.days - 1), 0)).alias(s.name) for s in sums]
-    windowed += [F.max(F.when(F.col(last.metric) > 0, F.col("day_num"))).over(history).alias(last.name)
-                 for last in lasts]
+    windowed += [
+        F.max(F.when(F.col(last.metric) > 0, F.col("day_num"))).over(history).alias(last.name) for last in lasts
+    ]
     latest = F.max(F.when(F.col("is_activity"), F.col("day_num"))).over(history).alias("latest_input_day")
     return (
         activity.unionByName(marks)
@@ -131,8 +156,9 @@ def state_columns(feats: list[Feature]) -> list[str]:
     return ["person_id", "as_of_date", "latest_input_day", *[s.name for s in sums], *[last.name for last in lasts]]
 
 
-def window_state(daily: DataFrame, as_of_dates: list[dt.date], feats: list[Feature], *, metrics: list[str],
-                 history_days: int) -> DataFrame:
+def window_state(
+    daily: DataFrame, as_of_dates: list[dt.date], feats: list[Feature], *, metrics: list[str], history_days: int
+) -> DataFrame:
     """The window inputs of every person active in the history window of each as-of date.
 
     One row per (person_id, as_of_date) with `state_columns(feats)`; persons without activity in
@@ -149,13 +175,22 @@ def window_state(daily: DataFrame, as_of_dates: list[dt.date], feats: list[Featu
         (as_of,) = as_of_dates
         at, day = _day_num(F.lit(as_of)), _day_num(F.col("day"))
         units = [to_units(F.col(m)).alias(m) for m in needed]
-        return recent.select("person_id", day.alias("day_num"), *units).groupBy("person_id").agg(
-            F.lit(as_of).alias("as_of_date"),
-            F.max("day_num").alias("latest_input_day"),
-            *[F.sum(F.when(F.col("day_num") > at - s.days, F.col(s.metric)).otherwise(F.lit(0).cast("long")))
-              .alias(s.name) for s in sums],
-            *[F.max(F.when(F.col(last.metric) > 0, F.col("day_num"))).alias(last.name) for last in lasts],
-        ).select(*state_columns(feats))
+        return (
+            recent.select("person_id", day.alias("day_num"), *units)
+            .groupBy("person_id")
+            .agg(
+                F.lit(as_of).alias("as_of_date"),
+                F.max("day_num").alias("latest_input_day"),
+                *[
+                    F.sum(
+                        F.when(F.col("day_num") > at - s.days, F.col(s.metric)).otherwise(F.lit(0).cast("long"))
+                    ).alias(s.name)
+                    for s in sums
+                ],
+                *[F.max(F.when(F.col(last.metric) > 0, F.col("day_num"))).alias(last.name) for last in lasts],
+            )
+            .select(*state_columns(feats))
+        )
     active = recent.groupBy("person_id").agg(F.min("day").alias("active_day"))
     markers = (
         active.crossJoin(F.broadcast(_dates(daily, as_of_dates)))
@@ -166,8 +201,9 @@ def window_state(daily: DataFrame, as_of_dates: list[dt.date], feats: list[Featu
     return windows.where(F.col("latest_input_day").isNotNull()).select(*state_columns(feats))
 
 
-def portrait_from_state(state: DataFrame, customers: DataFrame, as_of_dates: list[dt.date],
-                        feats: list[Feature]) -> DataFrame:
+def portrait_from_state(
+    state: DataFrame, customers: DataFrame, as_of_dates: list[dt.date], feats: list[Feature]
+) -> DataFrame:
     """The portrait rows from window state rows (`window_state`, or the incremental step) and the CRM.
 
     Everyone with a state row, plus everyone with a CRM account by the as-of date (all their sums
@@ -175,11 +211,16 @@ def portrait_from_state(state: DataFrame, customers: DataFrame, as_of_dates: lis
     """
     sums, lasts = window_inputs(feats)
     crm = (
-        _crm_signups(customers).crossJoin(F.broadcast(_dates(customers, as_of_dates)))
-        .where(_crm_known()).select("person_id", "as_of_date", F.lit(True).alias("crm_known"))
+        _crm_signups(customers)
+        .crossJoin(F.broadcast(_dates(customers, as_of_dates)))
+        .where(_crm_known())
+        .select("person_id", "as_of_date", F.lit(True).alias("crm_known"))
     )
     rows = state.join(crm, on=["person_id", "as_of_date"], how="full").select(
-        "person_id", "as_of_date", _day_num(F.col("as_of_date")).alias("day_num"), "latest_input_day",
+        "person_id",
+        "as_of_date",
+        _day_num(F.col("as_of_date")).alias("day_num"),
+        "latest_input_day",
         *[_from_units(F.col(s.name)).alias(s.name) for s in sums],
         *[F.col(last.name) for last in lasts],
     )
@@ -196,7 +237,11 @@ def person_profile(customers: DataFrame) -> DataFrame:
         .withColumn("first_signup", F.min("signup_date").over(person))
         .where(F.col("_rn") == 1)
         .select(
-            "person_id", "gender", "birth_year", "city_tier", F.col("first_signup").alias("signup_date"),
+            "person_id",
+            "gender",
+            "birth_year",
+            "city_tier",
+            F.col("first_signup").alias("signup_date"),
             *[F.col(f"consent_{c}") for c in CONSENT_CHANNELS],
         )
     )
@@ -228,8 +273,10 @@ def checked_features(categories: list[str], history_days: int) -> list[Feature]:
     feats = features(categories)
     longest = max(s.days for s in window_inputs(feats)[0])
     if history_days < longest:
-        raise ValueError(f"features.history_days is {history_days}, shorter than the longest window "
-                         f"({longest} days): raise it to at least {longest}")
+        raise ValueError(
+            f"features.history_days is {history_days}, shorter than the longest window "
+            f"({longest} days): raise it to at least {longest}"
+        )
     return feats
 
 
@@ -239,8 +286,14 @@ def numeric_feature_columns(portrait: DataFrame) -> list[str]:
     Strings (bands, preferred category), keys, lineage and consent flags are left out.
     """
     prefix, suffix = "view_share_", "_90d"  # the categories the portrait was built with
-    categories = [c[len(prefix):-len(suffix)] for c in portrait.columns if c.startswith(prefix) and c.endswith(suffix)]
+    categories = [
+        c[len(prefix) : -len(suffix)] for c in portrait.columns if c.startswith(prefix) and c.endswith(suffix)
+    ]
     declared = {f.name: f for f in features(categories)}
-    return [c.name for c in portrait.schema.fields
-            if c.name in declared and declared[c.name].model_input
-            and c.dataType.typeName() in ("double", "long", "integer", "boolean")]
+    return [
+        c.name
+        for c in portrait.schema.fields
+        if c.name in declared
+        and declared[c.name].model_input
+        and c.dataType.typeName() in ("double", "long", "integer", "boolean")
+    ]

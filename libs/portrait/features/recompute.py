@@ -3,6 +3,7 @@
 Pure transforms: the persons stay a DataFrame, joined to the rows they select (never collected),
 so a large identity merge costs a join, not a predicate naming every person.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,12 +24,17 @@ def relanded_dates(audit: DataFrame, *, date: dt.date) -> DataFrame:
     Args:
         audit: `bronze.ingest_audit`, with its `late_dates` column.
     """
-    return (audit.where(F.col("date") == F.lit(date)).select(F.explode("late_dates").alias("date"))
-            .where(F.col("date") < F.lit(date)).distinct())
+    return (
+        audit.where(F.col("date") == F.lit(date))
+        .select(F.explode("late_dates").alias("date"))
+        .where(F.col("date") < F.lit(date))
+        .distinct()
+    )
 
 
-def persons_to_recompute(history: DataFrame, sources: list[tuple[DataFrame, str]], relanded: DataFrame | None, *,
-                         date: dt.date) -> DataFrame:
+def persons_to_recompute(
+    history: DataFrame, sources: list[tuple[DataFrame, str]], relanded: DataFrame | None, *, date: dt.date
+) -> DataFrame:
     """(`person_id`, distinct): persons whose rows of days before `date` may have changed since the run of `date` - 1.
 
     Identity: both sides of a merge, split, shrink or gone recorded on `date`. Late rows: rows
@@ -41,8 +47,11 @@ def persons_to_recompute(history: DataFrame, sources: list[tuple[DataFrame, str]
         relanded: `relanded_dates` (None: no ingest audit).
     """
     changes = history.where((F.col("as_of_date") == F.lit(date)) & F.col("change").isin(*REASSIGNING))
-    moved = changes.select(F.explode(F.array_union(F.array("person_id"), F.coalesce(
-        "related_person_ids", F.array().cast("array<string>")))).alias("person_id"))
+    moved = changes.select(
+        F.explode(
+            F.array_union(F.array("person_id"), F.coalesce("related_person_ids", F.array().cast("array<string>")))
+        ).alias("person_id")
+    )
     late = []
     for rows, ts in sources:
         landed_late = rows.where((F.col("date") == F.lit(date)) & (F.to_date(ts) < F.lit(date)))
@@ -67,7 +76,9 @@ def daily_changes(changed: DataFrame, current: DataFrame, redo: DataFrame, *, da
     """
     redone = redo.select("person_id", F.lit(True).alias("_redo"))
     replaced = current.join(redone, on="person_id", how="left").where(
-        (F.col("day") == F.lit(date)) | (F.coalesce(F.col("_redo"), F.lit(False)) & (F.col("day") <= F.lit(date))))
-    gone = replaced.select(*changed.columns).join(changed.select("person_id", "day"), on=["person_id", "day"],
-                                                  how="left_anti")
+        (F.col("day") == F.lit(date)) | (F.coalesce(F.col("_redo"), F.lit(False)) & (F.col("day") <= F.lit(date)))
+    )
+    gone = replaced.select(*changed.columns).join(
+        changed.select("person_id", "day"), on=["person_id", "day"], how="left_anti"
+    )
     return changed.withColumn(DELETE, F.lit(False)).unionByName(gone.withColumn(DELETE, F.lit(True)))

@@ -10,6 +10,7 @@ an earlier day and those with rows in a landing date that ingest re-ingested on 
 state of D-1, no identity history, or text signals of another model version. With `start`, every
 date from `start` to D is built in one pass and leaves a state for each date.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,13 +35,21 @@ log = logging.getLogger(__name__)
 
 DAILY = tables.SILVER_DAILY_ACTIVITY
 STATE = tables.GOLD_PORTRAIT_STATE
-INPUTS = (tables.SILVER_EVENTS, tables.SILVER_ORDERS, tables.SILVER_SOCIAL, tables.SILVER_SOCIAL_SIGNALS,
-          tables.SILVER_CUSTOMERS, tables.SILVER_IDENTITY_HISTORY, tables.BRONZE_INGEST_AUDIT)
+INPUTS = (
+    tables.SILVER_EVENTS,
+    tables.SILVER_ORDERS,
+    tables.SILVER_SOCIAL,
+    tables.SILVER_SOCIAL_SIGNALS,
+    tables.SILVER_CUSTOMERS,
+    tables.SILVER_IDENTITY_HISTORY,
+    tables.BRONZE_INGEST_AUDIT,
+)
 OUTPUTS = (DAILY, STATE, tables.GOLD_PORTRAIT)
 
 
-def run(lake: Lakehouse, conf: FeaturesConfig, date: dt.date, *, start: dt.date | None = None,
-        incremental: bool = True) -> dict:
+def run(
+    lake: Lakehouse, conf: FeaturesConfig, date: dt.date, *, start: dt.date | None = None, incremental: bool = True
+) -> dict:
     """Compute the portrait as of `date` (or every date from `start` to `date`) into `gold.portrait`.
 
     Replaces those dates in `gold.portrait` and `gold.portrait_state`, and the daily rows it
@@ -95,8 +104,9 @@ def _state_layout_changed(schema: T.StructType, feats: list[Feature]) -> bool:
     return any(s.name in schema.names and schema[s.name].dataType.typeName() != STATE_SUM_TYPE for s in sums)
 
 
-def _write(lake: Lakehouse, state: DataFrame, dates: list[dt.date], feats: list[Feature],
-           signals: str | None) -> Commit:
+def _write(
+    lake: Lakehouse, state: DataFrame, dates: list[dt.date], feats: list[Feature], signals: str | None
+) -> Commit:
     """Write the state of `dates`, then the portrait computed from the written state; return the portrait's commit.
 
     A state table of an older layout is replaced whole (it is derived data: the states of other
@@ -114,8 +124,9 @@ def _write(lake: Lakehouse, state: DataFrame, dates: list[dt.date], feats: list[
     return lake.replace_range(portrait, tables.GOLD_PORTRAIT, start=start, end=end)
 
 
-def _full(lake: Lakehouse, conf: FeaturesConfig, dates: list[dt.date], feats: list[Feature],
-          signals: str | None) -> Commit:
+def _full(
+    lake: Lakehouse, conf: FeaturesConfig, dates: list[dt.date], feats: list[Feature], signals: str | None
+) -> Commit:
     """Full build of `dates` from silver: daily activity of every day, state and portrait."""
     end = max(dates)
     # One file per day instead of one per day and shuffle partition: the incremental run reads a few days.
@@ -136,33 +147,47 @@ def _redo(lake: Lakehouse, date: dt.date) -> DataFrame:
     return persons_to_recompute(lake.read(tables.SILVER_IDENTITY_HISTORY), sources, relanded, date=date).persist()
 
 
-def _incremental(lake: Lakehouse, conf: FeaturesConfig, date: dt.date, feats: list[Feature],
-                 signals: str | None) -> Commit:
+def _incremental(
+    lake: Lakehouse, conf: FeaturesConfig, date: dt.date, feats: list[Feature], signals: str | None
+) -> Commit:
     """State of `date` from the state of `date` - 1; persons whose past rows moved are recomputed."""
     redo = _redo(lake, date)
     any_redo = not redo.isEmpty()  # one boolean: skips reading all of silver on a day without any
 
     # Daily rows that change: day `date` of everyone (rows that landed on date - 1 or date; ingest
     # quarantines a timestamp 2+ days after its landing date), and every day of the redone persons.
-    today = {t: F.col("date").between(F.lit(date - dt.timedelta(days=1)), F.lit(date)) & (F.to_date(ts) == F.lit(date))
-             for t, ts in SOURCES}
+    today = {
+        t: F.col("date").between(F.lit(date - dt.timedelta(days=1)), F.lit(date)) & (F.to_date(ts) == F.lit(date))
+        for t, ts in SOURCES
+    }
     changed = silver_daily(lake, conf, today).join(redo, on="person_id", how="left_anti")
     if any_redo:
-        redone = silver_daily(lake, conf, {t: F.col("date") <= F.lit(date) for t, _ in SOURCES}).join(
-            redo, on="person_id", how="left_semi").where(F.col("day") <= F.lit(date))
+        redone = (
+            silver_daily(lake, conf, {t: F.col("date") <= F.lit(date) for t, _ in SOURCES})
+            .join(redo, on="person_id", how="left_semi")
+            .where(F.col("day") <= F.lit(date))
+        )
         changed = changed.unionByName(redone)
-    lake.merge(daily_changes(changed, lake.read(DAILY), redo, date=date), DAILY, on=("person_id", "day"),
-               delete=DELETE)
+    lake.merge(daily_changes(changed, lake.read(DAILY), redo, date=date), DAILY, on=("person_id", "day"), delete=DELETE)
 
     daily = lake.read(DAILY)
-    moving = daily.where(F.col("day").isin(date, *leaving_days(feats, date))).join(redo, on="person_id",
-                                                                                   how="left_anti")
-    previous = lake.read(STATE).where(F.col("as_of_date") == F.lit(date - dt.timedelta(days=1))).join(
-        redo, on="person_id", how="left_anti")
+    moving = daily.where(F.col("day").isin(date, *leaving_days(feats, date))).join(
+        redo, on="person_id", how="left_anti"
+    )
+    previous = (
+        lake.read(STATE)
+        .where(F.col("as_of_date") == F.lit(date - dt.timedelta(days=1)))
+        .join(redo, on="person_id", how="left_anti")
+    )
     state = advance_state(previous, moving, moving, as_of=date, feats=feats, history_days=conf.history_days)
     if any_redo:
-        redo_state = window_state(daily.join(redo, on="person_id", how="left_semi"), [date], feats,
-                                  metrics=daily_metrics(conf.categories), history_days=conf.history_days)
+        redo_state = window_state(
+            daily.join(redo, on="person_id", how="left_semi"),
+            [date],
+            feats,
+            metrics=daily_metrics(conf.categories),
+            history_days=conf.history_days,
+        )
         state = state.unionByName(redo_state.select(*state.columns))
     written = _write(lake, state, [date], feats, signals)
     redo.unpersist()

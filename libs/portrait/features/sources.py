@@ -2,6 +2,7 @@
 
 Training reads the same inputs (`daily_from_silver`, `portraits`), so both see the same rows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,12 +29,14 @@ def silver_daily(lake: Lakehouse, conf: FeaturesConfig, where: dict[tables.Table
     return daily_activity(events, orders, social, categories=conf.categories)
 
 
-def daily_from_silver(lake: Lakehouse, conf: FeaturesConfig, *, upto: dt.date,
-                      landed_by: dt.date | None = None) -> DataFrame:
+def daily_from_silver(
+    lake: Lakehouse, conf: FeaturesConfig, *, upto: dt.date, landed_by: dt.date | None = None
+) -> DataFrame:
     """Daily activity per person from the silver tables, for days up to `upto`.
 
     `landed_by` also drops rows that landed (silver `date`) after it: what a run on that date saw.
     """
+
     def ok(ts: str) -> Column:
         day_ok = F.to_date(ts) <= F.lit(upto)
         return day_ok if landed_by is None else day_ok & (F.col("date") <= F.lit(landed_by))
@@ -41,8 +44,14 @@ def daily_from_silver(lake: Lakehouse, conf: FeaturesConfig, *, upto: dt.date,
     return silver_daily(lake, conf, {t: ok(ts) for t, ts in SOURCES})
 
 
-def portraits(lake: Lakehouse, conf: FeaturesConfig, as_of_dates: list[dt.date], *, upto: dt.date | None = None,
-              daily: DataFrame | None = None) -> DataFrame:
+def portraits(
+    lake: Lakehouse,
+    conf: FeaturesConfig,
+    as_of_dates: list[dt.date],
+    *,
+    upto: dt.date | None = None,
+    daily: DataFrame | None = None,
+) -> DataFrame:
     """Portraits at several as-of dates (training uses this; the daily run uses one date).
 
     `daily` is the `daily_from_silver` frame when the caller already has it (training keeps it
@@ -51,8 +60,11 @@ def portraits(lake: Lakehouse, conf: FeaturesConfig, as_of_dates: list[dt.date],
     if daily is None:
         daily = daily_from_silver(lake, conf, upto=upto or max(as_of_dates))
     return build_portrait(
-        daily, lake.read(tables.SILVER_CUSTOMERS), as_of_dates,
-        categories=conf.categories, history_days=conf.history_days,
+        daily,
+        lake.read(tables.SILVER_CUSTOMERS),
+        as_of_dates,
+        categories=conf.categories,
+        history_days=conf.history_days,
     )
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 
-from pyspark.sql import Column, DataFrame, SparkSession, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from . import catalog, identifiers, model, rand
 from .persons import by_archetype
@@ -46,9 +47,31 @@ SESSION_KEYS = ("person_key", "day", "s")
 # The session frame's contract: only what clickstream and orders use, so that the explodes
 # downstream do not carry the ~70 person columns along.
 SESSION_COLUMNS = (
-    "person_key", "day", "s", "arch", "pref_cat1", "pref_cat2", "city", "has_account", "account_id",
-    "phone", "email", "n_orders", "is_order", "is_call_centre", "is_guest_order", "is_purchase", "n_lines",
-    "n_browse", "start_ms", "session_id", "anonymous_id", "device_type", "channel", "signed_in", "logged_in",
+    "person_key",
+    "day",
+    "s",
+    "arch",
+    "pref_cat1",
+    "pref_cat2",
+    "city",
+    "has_account",
+    "account_id",
+    "phone",
+    "email",
+    "n_orders",
+    "is_order",
+    "is_call_centre",
+    "is_guest_order",
+    "is_purchase",
+    "n_lines",
+    "n_browse",
+    "start_ms",
+    "session_id",
+    "anonymous_id",
+    "device_type",
+    "channel",
+    "signed_in",
+    "logged_in",
 )
 
 
@@ -69,8 +92,8 @@ def person_days(spark: SparkSession, spec: Spec) -> DataFrame:
     """Every (person_key, day) of the window, partitioned by whole days."""
     n = spec.n_persons
     return spark.range(0, spec.days * n, 1, day_partitions(n, spec.days)).select(
-        F.pmod(F.col("id"), F.lit(n)).alias("person_key"),
-        F.floor(F.col("id") / F.lit(n)).cast("int").alias("day"))
+        F.pmod(F.col("id"), F.lit(n)).alias("person_key"), F.floor(F.col("id") / F.lit(n)).cast("int").alias("day")
+    )
 
 
 def visits(spark: SparkSession, spec: Spec) -> DataFrame:
@@ -83,9 +106,11 @@ def visits(spark: SparkSession, spec: Spec) -> DataFrame:
     day = F.col("day")
     n_orders = model.poisson_small(rand.uniform(spec.seed, "orders", "person_key", "day"), model.order_rate(day))
     browsing = rand.uniform(spec.seed, "visit", "person_key", "day") < model.visit_prob(day)
-    return (pd.withColumn("n_orders", n_orders)
-            .where((F.col("n_orders") > F.lit(0)) | browsing)
-            .select("person_key", "day", "n_orders"))
+    return (
+        pd.withColumn("n_orders", n_orders)
+        .where((F.col("n_orders") > F.lit(0)) | browsing)
+        .select("person_key", "day", "n_orders")
+    )
 
 
 def event_offset_ms(seed: int, e: str) -> Column:
@@ -102,32 +127,39 @@ def _cookie_stages(seed: int) -> list[dict[str, Column]]:
     """
     n_own = F.col("n_cookies")
     choice = {
-        "use_kiosk": F.col("is_kiosk_user") & (
-            rand.uniform(seed, "use_kiosk", *SESSION_KEYS) < F.lit(identifiers.KIOSK_SESSION_SHARE)),
+        "use_kiosk": F.col("is_kiosk_user")
+        & (rand.uniform(seed, "use_kiosk", *SESSION_KEYS) < F.lit(identifiers.KIOSK_SESSION_SHARE)),
         "u_family": rand.uniform(seed, "use_family", *SESSION_KEYS),
-        "own_idx": F.least(F.floor(F.pow(rand.uniform(seed, "own_cookie", *SESSION_KEYS), F.lit(1.8)) * n_own),
-                           n_own - F.lit(1)).cast("int"),
+        "own_idx": F.least(
+            F.floor(F.pow(rand.uniform(seed, "own_cookie", *SESSION_KEYS), F.lit(1.8)) * n_own), n_own - F.lit(1)
+        ).cast("int"),
         "second_is_tablet": rand.uniform(seed, "second_device", "person_key") < F.lit(0.4),
     }
-    use_family = (~F.col("use_kiosk")) & F.col("is_family") & (
-        F.col("u_family") < F.lit(identifiers.FAMILY_SESSION_SHARE))
+    use_family = (
+        (~F.col("use_kiosk")) & F.col("is_family") & (F.col("u_family") < F.lit(identifiers.FAMILY_SESSION_SHARE))
+    )
     own_idx = F.col("own_idx")
     other = F.when(F.col("primary_device") == F.lit("mobile"), F.lit("desktop")).otherwise(F.lit("mobile"))
     device = {
         "use_family": use_family,
-        "own_device": (F.when(own_idx == F.lit(0), F.col("primary_device"))
-                       .when(own_idx == F.lit(1), F.when(F.col("second_is_tablet"), F.lit("tablet")).otherwise(other))
-                       .otherwise(F.lit("mobile"))),
+        "own_device": (
+            F.when(own_idx == F.lit(0), F.col("primary_device"))
+            .when(own_idx == F.lit(1), F.when(F.col("second_is_tablet"), F.lit("tablet")).otherwise(other))
+            .otherwise(F.lit("mobile"))
+        ),
         "cookie_channel": rand.pick_uniform(catalog.CHANNELS, seed, "cookie_channel", "person_key", "own_idx"),
     }
     own_device = F.col("own_device")
-    own_channel = (F.when(own_device == F.lit("desktop"), F.lit("web"))
-                   .when(own_device == F.lit("tablet"), F.lit("app"))
-                   .when(own_idx == F.lit(0), F.col("pref_channel"))
-                   .otherwise(F.col("cookie_channel")))
+    own_channel = (
+        F.when(own_device == F.lit("desktop"), F.lit("web"))
+        .when(own_device == F.lit("tablet"), F.lit("app"))
+        .when(own_idx == F.lit(0), F.col("pref_channel"))
+        .otherwise(F.col("cookie_channel"))
+    )
     use_kiosk, use_family = F.col("use_kiosk"), F.col("use_family")
     session = {
-        "anonymous_id": F.when(use_kiosk, F.col("kiosk_cookie")).when(use_family, F.col("family_cookie"))
+        "anonymous_id": F.when(use_kiosk, F.col("kiosk_cookie"))
+        .when(use_family, F.col("family_cookie"))
         .otherwise(identifiers.own_cookie(seed, "own_idx")),
         "device_type": F.when(use_kiosk | use_family, F.lit("tablet")).otherwise(own_device),
         "channel": F.when(use_kiosk, F.lit("web")).when(use_family, F.lit("app")).otherwise(own_channel),
@@ -151,13 +183,33 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
     if orders_only:
         visit_days = visit_days.where(F.col("n_orders") > F.lit(0))
     df = spec.with_person_columns(visit_days).select(
-        "person_key", "day", "n_orders", "arch", "pref_cat1", "pref_cat2", "city", "has_account", "account_id",
-        "phone", "email", "habit_hour", "pref_channel", "primary_device", "n_cookies", "is_family",
-        "family_cookie", "is_kiosk_user", "kiosk_cookie")
+        "person_key",
+        "day",
+        "n_orders",
+        "arch",
+        "pref_cat1",
+        "pref_cat2",
+        "city",
+        "has_account",
+        "account_id",
+        "phone",
+        "email",
+        "habit_hour",
+        "pref_channel",
+        "primary_device",
+        "n_cookies",
+        "is_family",
+        "family_cookie",
+        "is_kiosk_user",
+        "kiosk_cookie",
+    )
     u_sessions = rand.uniform(seed, "n_sessions", "person_key", "day")
-    n_sessions = F.greatest(F.col("n_orders"), F.lit(1)
-                            + (u_sessions < by_archetype([p[0] for p in EXTRA_SESSION_P])).cast("int")
-                            + (u_sessions < by_archetype([p[1] for p in EXTRA_SESSION_P])).cast("int"))
+    n_sessions = F.greatest(
+        F.col("n_orders"),
+        F.lit(1)
+        + (u_sessions < by_archetype([p[0] for p in EXTRA_SESSION_P])).cast("int")
+        + (u_sessions < by_archetype([p[1] for p in EXTRA_SESSION_P])).cast("int"),
+    )
     if orders_only:
         n_sessions = F.col("n_orders")
     df = df.withColumn("s", F.explode(F.sequence(F.lit(0), n_sessions - F.lit(1))))
@@ -165,34 +217,49 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
     u_lines = rand.uniform(seed, "n_lines", *SESSION_KEYS)
     extra_browse = F.floor(-F.log1p(-rand.uniform(seed, "n_browse", *SESSION_KEYS)) * by_archetype(BROWSE_MEAN_EXTRA))
     offset_hours = F.col("s") * F.lit(5) + rand.randint(seed, "session_hour", 5, *SESSION_KEYS) - F.lit(2)
-    df = df.withColumns({
-        "is_order": is_order,
-        "is_call_centre": is_order & (
-            rand.uniform(seed, "call_centre", *SESSION_KEYS) < F.lit(CALL_CENTRE_ORDER_SHARE)),
-        "guest_checkout": rand.uniform(seed, "guest_checkout", *SESSION_KEYS) < F.lit(GUEST_CHECKOUT_SHARE),
-        "n_lines": F.lit(1) + (u_lines < by_archetype([p[0] for p in EXTRA_LINE_P])).cast("int")
-        + (u_lines < by_archetype([p[1] for p in EXTRA_LINE_P])).cast("int"),
-        "n_browse": F.least(F.lit(2) + extra_browse, F.lit(MAX_BROWSE_EVENTS)).cast("int"),
-        # Sessions start at the person's habitual hour (+5 h per further session), before
-        # 23:00 UTC, so that a session never crosses midnight.
-        "start_ms": (F.pmod(F.col("habit_hour") + offset_hours, F.lit(23)) * F.lit(3_600_000)
-                     + rand.randint(seed, "session_ms", 3_600_000, *SESSION_KEYS)).cast("long"),
-        "session_id": F.concat(F.lit("s_"), rand.hex16(seed, "session", *SESSION_KEYS)),
-        "login_draw": rand.uniform(seed, "login", *SESSION_KEYS) < by_archetype(LOGIN_PROB),
-    })
+    df = df.withColumns(
+        {
+            "is_order": is_order,
+            "is_call_centre": is_order
+            & (rand.uniform(seed, "call_centre", *SESSION_KEYS) < F.lit(CALL_CENTRE_ORDER_SHARE)),
+            "guest_checkout": rand.uniform(seed, "guest_checkout", *SESSION_KEYS) < F.lit(GUEST_CHECKOUT_SHARE),
+            "n_lines": F.lit(1)
+            + (u_lines < by_archetype([p[0] for p in EXTRA_LINE_P])).cast("int")
+            + (u_lines < by_archetype([p[1] for p in EXTRA_LINE_P])).cast("int"),
+            "n_browse": F.least(F.lit(2) + extra_browse, F.lit(MAX_BROWSE_EVENTS)).cast("int"),
+            # Sessions start at the person's habitual hour (+5 h per further session), before
+            # 23:00 UTC, so that a session never crosses midnight.
+            "start_ms": (
+                F.pmod(F.col("habit_hour") + offset_hours, F.lit(23)) * F.lit(3_600_000)
+                + rand.randint(seed, "session_ms", 3_600_000, *SESSION_KEYS)
+            ).cast("long"),
+            "session_id": F.concat(F.lit("s_"), rand.hex16(seed, "session", *SESSION_KEYS)),
+            "login_draw": rand.uniform(seed, "login", *SESSION_KEYS) < by_archetype(LOGIN_PROB),
+        }
+    )
     for stage in _cookie_stages(seed):
         df = df.withColumns(stage)
-    df = df.withColumns({
-        "is_guest_order": F.col("is_order") & (
-            F.col("is_call_centre") | ~F.col("has_account") | F.col("guest_checkout")),
-        "is_purchase": F.col("is_order") & ~F.col("is_call_centre"),
-    })
-    remembered = (F.col("has_account") & ~F.col("use_kiosk") & ~F.col("use_family")
-                  & (rand.uniform(seed, "stay_signed_in", "person_key", "own_idx") < F.lit(STAY_SIGNED_IN_SHARE)))
+    df = df.withColumns(
+        {
+            "is_guest_order": F.col("is_order")
+            & (F.col("is_call_centre") | ~F.col("has_account") | F.col("guest_checkout")),
+            "is_purchase": F.col("is_order") & ~F.col("is_call_centre"),
+        }
+    )
+    remembered = (
+        F.col("has_account")
+        & ~F.col("use_kiosk")
+        & ~F.col("use_family")
+        & (rand.uniform(seed, "stay_signed_in", "person_key", "own_idx") < F.lit(STAY_SIGNED_IN_SHARE))
+    )
     # A guest checkout is made signed out, even on a remembered device.
     df = df.withColumn("signed_in", remembered & ~(F.col("is_purchase") & F.col("is_guest_order")))
-    df = df.withColumn("logged_in", F.col("has_account") & ~F.col("signed_in") & F.when(
-        F.col("is_purchase"), ~F.col("is_guest_order")).otherwise(F.col("login_draw")))
+    df = df.withColumn(
+        "logged_in",
+        F.col("has_account")
+        & ~F.col("signed_in")
+        & F.when(F.col("is_purchase"), ~F.col("is_guest_order")).otherwise(F.col("login_draw")),
+    )
     return df.select(*SESSION_COLUMNS)
 
 
@@ -215,8 +282,13 @@ def time_string(ms_of_day: Column, *, millis: bool) -> Column:
     def two(x: Column) -> Column:
         return F.lpad(x.cast("int").cast("string"), 2, "0")
 
-    hms = [two(F.floor(ms / F.lit(3_600_000))), F.lit(":"), two(F.pmod(F.floor(ms / F.lit(60_000)), F.lit(60))),
-           F.lit(":"), two(F.pmod(F.floor(ms / F.lit(1000)), F.lit(60)))]
+    hms = [
+        two(F.floor(ms / F.lit(3_600_000))),
+        F.lit(":"),
+        two(F.pmod(F.floor(ms / F.lit(60_000)), F.lit(60))),
+        F.lit(":"),
+        two(F.pmod(F.floor(ms / F.lit(1000)), F.lit(60))),
+    ]
     if millis:
         hms += [F.lit("."), F.lpad(F.pmod(ms, F.lit(1000)).cast("int").cast("string"), 3, "0")]
     return F.concat(*hms)

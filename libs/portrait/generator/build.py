@@ -28,7 +28,7 @@ def _whole_stage_codegen_off(spark: SparkSession):
     try:
         yield
     finally:
-        spark.conf.set(key, before)
+        spark.conf.set(key, before)  # type: ignore[arg-type]
 
 
 def _check(scale: float, days: int, horizon_days: int, churn_days: int, dirty_fraction: float) -> None:
@@ -41,9 +41,19 @@ def _check(scale: float, days: int, horizon_days: int, churn_days: int, dirty_fr
         raise ValueError(f"dirty_fraction must be in [0, 0.5), got {dirty_fraction}")
 
 
-def generate(spark: SparkSession, *, landing: str, truth: str, scale: float, seed: int,
-             end_date: datetime.date, days: int = 90, horizon_days: int = 30, churn_days: int = 60,
-             dirty_fraction: float = 0.001) -> dict[str, int]:
+def generate(
+    spark: SparkSession,
+    *,
+    landing: str,
+    truth: str,
+    scale: float,
+    seed: int,
+    end_date: datetime.date,
+    days: int = 90,
+    horizon_days: int = 30,
+    churn_days: int = 60,
+    dirty_fraction: float = 0.001,
+) -> dict[str, int]:
     """Generate the synthetic landing zone and its truth.
 
     Args:
@@ -76,8 +86,15 @@ def generate(spark: SparkSession, *, landing: str, truth: str, scale: float, see
         end_date = datetime.date.fromisoformat(end_date)
     elif isinstance(end_date, datetime.datetime):
         end_date = end_date.date()
-    spec = Spec(seed=seed, n_persons=Spec.n_persons_for(scale), days=days, end_date=end_date,
-                horizon_days=horizon_days, churn_days=churn_days, dirty_fraction=dirty_fraction)
+    spec = Spec(
+        seed=seed,
+        n_persons=Spec.n_persons_for(scale),
+        days=days,
+        end_date=end_date,
+        horizon_days=horizon_days,
+        churn_days=churn_days,
+        dirty_fraction=dirty_fraction,
+    )
     counts: dict[str, int] = {}
     persons = spec.persons(spark)
     # Visit days feed the clickstream, the orders and the truth's activity flag: computed once.
@@ -85,26 +102,48 @@ def generate(spark: SparkSession, *, landing: str, truth: str, scale: float, see
     try:
         # Orders first: their write fills the visit-day cache with whole-stage codegen on.
         order_sessions = activity.sessions(visit_days, spec, orders_only=True)
-        counts.update(sink.write_csv(orders.lines(order_sessions, spec), f"{landing}/orders", "orders",
-                                     orders.COLUMNS))
+        counts.update(sink.write_csv(orders.lines(order_sessions, spec), f"{landing}/orders", "orders", orders.COLUMNS))
         with _whole_stage_codegen_off(spark):
-            counts.update(sink.write_json_lines(spark, clickstream.lines(activity.sessions(visit_days, spec), spec),
-                                                f"{landing}/clickstream", "clickstream"))
-        counts.update(sink.write_parquet(truth_tables.persons(persons, visit_days, spec),
-                                         f"{truth}/persons", "persons"))
+            counts.update(
+                sink.write_json_lines(
+                    spark,
+                    clickstream.lines(activity.sessions(visit_days, spec), spec),
+                    f"{landing}/clickstream",
+                    "clickstream",
+                )
+            )
+        counts.update(
+            sink.write_parquet(truth_tables.persons(persons, visit_days, spec), f"{truth}/persons", "persons")
+        )
     finally:
         visit_days.unpersist()
     posts = social.posts(persons, spec)
-    counts.update(sink.write_json_lines(spark, social.landing_lines(posts).repartition("date"),
-                                        f"{landing}/social", "social"))
-    counts.update(sink.write_csv(crm.rows(persons, spec).repartition("date"), f"{landing}/crm", "crm",
-                                 crm.COLUMNS))
-    counts.update(sink.write_parquet(truth_tables.shared_identifiers(spark, persons).coalesce(1),
-                                     f"{truth}/shared_identifiers", "shared_identifiers"))
+    counts.update(
+        sink.write_json_lines(spark, social.landing_lines(posts).repartition("date"), f"{landing}/social", "social")
+    )
+    counts.update(sink.write_csv(crm.rows(persons, spec).repartition("date"), f"{landing}/crm", "crm", crm.COLUMNS))
+    counts.update(
+        sink.write_parquet(
+            truth_tables.shared_identifiers(spark, persons).coalesce(1),
+            f"{truth}/shared_identifiers",
+            "shared_identifiers",
+        )
+    )
     counts.update(sink.write_parquet(social.labels(posts), f"{truth}/social_labels", "social_labels"))
-    sink.write_json_file(spark, f"{truth}/meta.json", {
-        "scale": scale, "seed": seed, "end_date": end_date.isoformat(), "start_date": spec.start_date.isoformat(),
-        "days": days, "horizon_days": horizon_days, "churn_days": churn_days,
-        "dirty_fraction": dirty_fraction, "n_persons": spec.n_persons, "counts": counts,
-    })
+    sink.write_json_file(
+        spark,
+        f"{truth}/meta.json",
+        {
+            "scale": scale,
+            "seed": seed,
+            "end_date": end_date.isoformat(),
+            "start_date": spec.start_date.isoformat(),
+            "days": days,
+            "horizon_days": horizon_days,
+            "churn_days": churn_days,
+            "dirty_fraction": dirty_fraction,
+            "n_persons": spec.n_persons,
+            "counts": counts,
+        },
+    )
     return counts

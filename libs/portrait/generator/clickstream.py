@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import datetime
 
-from pyspark.sql import Column, DataFrame, functions as F
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from . import activity, catalog, dirty, orders, rand, text
 from .persons import BARGAIN, by_archetype
 from .spec import Spec
 
-EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "remove_from_cart",
-               "checkout", "login")
+EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "remove_from_cart", "checkout", "login")
 BROWSE_TYPES = ("product_view", "search", "page_view", "add_to_cart", "remove_from_cart")
 # Per archetype: weights of BROWSE_TYPES.
 BROWSE_WEIGHTS = (
@@ -31,8 +31,22 @@ BROWSE_WEIGHTS = (
     (0.40, 0.10, 0.40, 0.07, 0.03),
 )
 UNKNOWN_EVENT_TYPES = ("purchase", "click", "PAGEVIEW", "page-view", "app_start", "")
-FIELDS = ("event_id", "anonymous_id", "user_id", "session_id", "event_type", "ts", "product_id",
-          "category", "price", "search_query", "device_type", "channel", "dwell_ms", "order_id")
+FIELDS = (
+    "event_id",
+    "anonymous_id",
+    "user_id",
+    "session_id",
+    "event_type",
+    "ts",
+    "product_id",
+    "category",
+    "price",
+    "search_query",
+    "device_type",
+    "channel",
+    "dwell_ms",
+    "order_id",
+)
 N_DIRTY_KINDS = 4  # truncated line, unknown event_type, missing event_id, ts out of range
 EVENT_KEYS = ("person_key", "day", "s", "e")
 
@@ -64,27 +78,35 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
     seed = spec.seed
     n_events = F.col("n_browse") + F.when(F.col("is_purchase"), F.lit(2) * F.col("n_lines")).otherwise(F.lit(0))
     df = sessions.withColumn("n_events", n_events).withColumn(
-        "e", F.explode(F.sequence(F.lit(0), F.col("n_events") - F.lit(1))))
+        "e", F.explode(F.sequence(F.lit(0), F.col("n_events") - F.lit(1)))
+    )
     e = F.col("e")
     tail_pos = e - F.col("n_browse")
-    df = df.withColumns({
-        "e_next": e + F.lit(1),
-        "line": F.when(tail_pos < F.col("n_lines"), tail_pos).otherwise(tail_pos - F.col("n_lines")),
-        "browse_cat": catalog.pick_category(seed, "browse", *EVENT_KEYS, p_first=0.45, p_second=0.25),
-        "u_type": rand.uniform(seed, "event_type", *EVENT_KEYS),
-    })
-    event_type = (F.when(e == F.lit(0), F.lit("page_view"))
-                  .when(F.col("logged_in") & (e == F.lit(1)), F.lit("login"))
-                  .when(e < F.col("n_browse"), _browse_type(F.col("u_type")))
-                  .when(tail_pos < F.col("n_lines"), F.lit("add_to_cart"))
-                  .otherwise(F.lit("checkout")))
-    df = df.withColumns({
-        "event_type": event_type,
-        "product_number": F.when(e >= F.col("n_browse"), activity.line_product(seed, "line"))
-        .otherwise(catalog.pick_product(seed, "browse", F.col("browse_cat"), *EVENT_KEYS)),
-        "offset_ms": activity.event_offset_ms(seed, "e"),
-        "next_offset_ms": activity.event_offset_ms(seed, "e_next"),
-    })
+    df = df.withColumns(
+        {
+            "e_next": e + F.lit(1),
+            "line": F.when(tail_pos < F.col("n_lines"), tail_pos).otherwise(tail_pos - F.col("n_lines")),
+            "browse_cat": catalog.pick_category(seed, "browse", *EVENT_KEYS, p_first=0.45, p_second=0.25),
+            "u_type": rand.uniform(seed, "event_type", *EVENT_KEYS),
+        }
+    )
+    event_type = (
+        F.when(e == F.lit(0), F.lit("page_view"))
+        .when(F.col("logged_in") & (e == F.lit(1)), F.lit("login"))
+        .when(e < F.col("n_browse"), _browse_type(F.col("u_type")))
+        .when(tail_pos < F.col("n_lines"), F.lit("add_to_cart"))
+        .otherwise(F.lit("checkout"))
+    )
+    df = df.withColumns(
+        {
+            "event_type": event_type,
+            "product_number": F.when(e >= F.col("n_browse"), activity.line_product(seed, "line")).otherwise(
+                catalog.pick_product(seed, "browse", F.col("browse_cat"), *EVENT_KEYS)
+            ),
+            "offset_ms": activity.event_offset_ms(seed, "e"),
+            "next_offset_ms": activity.event_offset_ms(seed, "e_next"),
+        }
+    )
     has_product = F.col("event_type").isin("product_view", "add_to_cart", "remove_from_cart", "checkout")
     is_last = e == F.col("n_events") - F.lit(1)
     fields = {
@@ -97,30 +119,41 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         "product_id": F.when(has_product, catalog.product_id(F.col("product_number"))),
         "category": F.when(has_product, catalog.product_category(F.col("product_number"))),
         "price": F.when(has_product, catalog.product_price(seed, "product_number")),
-        "search_query": F.when(F.col("event_type") == F.lit("search"), text.search_query(
-            seed, EVENT_KEYS, F.col("browse_cat"), F.col("arch") == F.lit(BARGAIN))),
+        "search_query": F.when(
+            F.col("event_type") == F.lit("search"),
+            text.search_query(seed, EVENT_KEYS, F.col("browse_cat"), F.col("arch") == F.lit(BARGAIN)),
+        ),
         "device_type": F.col("device_type"),
         "channel": F.col("channel"),
         "dwell_ms": F.when(is_last, F.lit(5_000) + rand.randint(seed, "dwell", 55_000, *EVENT_KEYS))
-        .otherwise(F.col("next_offset_ms") - F.col("offset_ms")).cast("long"),
+        .otherwise(F.col("next_offset_ms") - F.col("offset_ms"))
+        .cast("long"),
         # Order-confirmation tracking: checkout events name the order they placed (signed in or guest).
         "order_id": F.when(F.col("event_type") == F.lit("checkout"), orders.order_id_column(spec)),
     }
     df = df.select(*EVENT_KEYS, *[v.alias(k) for k, v in fields.items()])
     df = dirty.with_markers(df, seed, "clickstream", spec.dirty_fraction, N_DIRTY_KINDS, *EVENT_KEYS)
     damaged = F.col("_dirty")
-    df = df.withColumns({
-        "event_type": F.when(damaged & (F.col("_kind") == F.lit(1)), rand.pick_uniform(
-            UNKNOWN_EVENT_TYPES, seed, "unknown_type", *EVENT_KEYS)).otherwise(F.col("event_type")),
-        "ts": F.when(damaged & (F.col("_kind") == F.lit(3)), _bad_ts(seed, spec.end_date)).otherwise(F.col("ts")),
-    })
+    df = df.withColumns(
+        {
+            "event_type": F.when(
+                damaged & (F.col("_kind") == F.lit(1)),
+                rand.pick_uniform(UNKNOWN_EVENT_TYPES, seed, "unknown_type", *EVENT_KEYS),
+            ).otherwise(F.col("event_type")),
+            "ts": F.when(damaged & (F.col("_kind") == F.lit(3)), _bad_ts(seed, spec.end_date)).otherwise(F.col("ts")),
+        }
+    )
     options = {"ignoreNullFields": "false"}
     full = F.to_json(F.struct(*FIELDS), options)
     without_id = F.to_json(F.struct(*FIELDS[1:]), options)
-    value = (F.when(damaged & (F.col("_kind") == F.lit(0)),
-                    dirty.truncate(full, rand.uniform(seed, "truncate", *EVENT_KEYS)))
-             .when(damaged & (F.col("_kind") == F.lit(2)), without_id)
-             .otherwise(full))
-    out = df.select(activity.date_string(spec.start_date, F.col("day")).alias("date"), value.alias("value"),
-                    "_dirty", "_dup")
+    value = (
+        F.when(
+            damaged & (F.col("_kind") == F.lit(0)), dirty.truncate(full, rand.uniform(seed, "truncate", *EVENT_KEYS))
+        )
+        .when(damaged & (F.col("_kind") == F.lit(2)), without_id)
+        .otherwise(full)
+    )
+    out = df.select(
+        activity.date_string(spec.start_date, F.col("day")).alias("date"), value.alias("value"), "_dirty", "_dup"
+    )
     return dirty.with_duplicates(out)

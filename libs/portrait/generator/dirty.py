@@ -7,7 +7,8 @@ The sink counts both and drops the markers.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, functions as F
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from . import rand
 
@@ -31,11 +32,13 @@ def is_duplicated(seed: int, source: str, fraction: float, *keys) -> Column:
 
 def with_markers(df: DataFrame, seed: int, source: str, fraction: float, n_kinds: int, *keys) -> DataFrame:
     """Add the ``_dirty``, ``_kind`` and ``_dup`` markers every source builder needs."""
-    return df.withColumns({
-        "_dirty": is_dirty(seed, source, fraction, *keys),
-        "_kind": kind(seed, source, n_kinds, *keys),
-        "_dup": is_duplicated(seed, source, fraction, *keys),
-    })
+    return df.withColumns(
+        {
+            "_dirty": is_dirty(seed, source, fraction, *keys),
+            "_kind": kind(seed, source, n_kinds, *keys),
+            "_dup": is_duplicated(seed, source, fraction, *keys),
+        }
+    )
 
 
 def truncate(line: Column, u: Column) -> Column:
@@ -47,5 +50,8 @@ def truncate(line: Column, u: Column) -> Column:
 def with_duplicates(df: DataFrame) -> DataFrame:
     """Repeat the rows flagged ``_dup`` once more (stays within the partition: no shuffle)."""
     copies = F.when(F.col("_dup"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))
-    return df.withColumn("_copy", F.explode(copies)).withColumn(
-        "_dup", F.col("_dup") & (F.col("_copy") == F.lit(1))).drop("_copy")
+    return (
+        df.withColumn("_copy", F.explode(copies))
+        .withColumn("_dup", F.col("_dup") & (F.col("_copy") == F.lit(1)))
+        .drop("_copy")
+    )

@@ -8,7 +8,8 @@ mail with spaces...) are produced per occurrence by ``raw_phone`` / ``raw_email`
 
 from __future__ import annotations
 
-from pyspark.sql import Column, functions as F
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from . import names, rand
 from .persons import NEW
@@ -74,7 +75,8 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         "mail_number": rand.scramble(pk, 10**digits, 1_234_567, 891).cast("string"),
         "phone_body": F.concat(
             rand.pick_uniform(names.MOBILE_PREFIXES, seed, "phone_prefix", pk),
-            F.lpad(rand.scramble(pk, 10**8, 3_571_429, 12_345).cast("string"), 8, "0")),
+            F.lpad(rand.scramble(pk, 10**8, 3_571_429, 12_345).cast("string"), 8, "0"),
+        ),
         "has_account": (F.col("arch") == F.lit(NEW))
         | (rand.uniform(seed, "has_account", pk) < F.lit(ACCOUNT_SHARE_ESTABLISHED)),
         "has_phone": rand.uniform(seed, "has_phone", pk) < F.lit(PHONE_SHARE),
@@ -87,8 +89,7 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         "n_cookies": F.expr("1 + CAST(u_cookies < 0.35D AS INT) + CAST(u_cookies < 0.10D AS INT)"),
         "author_wechat": F.concat(F.lit("oW"), _url_base64(seed, "openid", 26)),
         "author_weibo": (F.lit(5_000_000_000) + rand.scramble(pk, 10**9, 7_777_777, 99)).cast("string"),
-        "author_xiaohongshu": F.concat(rand.hex16(seed, "xhs", pk),
-                                       F.substring(rand.hex16(seed, "xhs2", pk), 1, 8)),
+        "author_xiaohongshu": F.concat(rand.hex16(seed, "xhs", pk), F.substring(rand.hex16(seed, "xhs2", pk), 1, 8)),
     }
     family = {
         "own_cookies": F.slice(F.array(*[own_cookie(seed, i) for i in range(3)]), 1, F.col("n_cookies")),
@@ -99,25 +100,35 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
     phone = F.col("phone_body")
     mail_style = F.col("u_mail_style")
     qq_number = (F.lit(100_000_000) + rand.scramble(pk, 10**8, 9_876_543, 4_321)).cast("string")
-    mail_local = (F.when(mail_style < F.lit(0.6), F.concat(F.col("name_pinyin"), F.col("mail_number")))
-                  .when(mail_style < F.lit(0.85), qq_number)
-                  .otherwise(F.concat(F.col("nickname"), F.lit("_"), F.col("mail_number"))))
+    mail_local = (
+        F.when(mail_style < F.lit(0.6), F.concat(F.col("name_pinyin"), F.col("mail_number")))
+        .when(mail_style < F.lit(0.85), qq_number)
+        .otherwise(F.concat(F.col("nickname"), F.lit("_"), F.col("mail_number")))
+    )
     mail_domain = F.when(mail_style.between(0.6, 0.85), F.lit("qq.com")).otherwise(
-        rand.pick(names.EMAIL_DOMAINS, "mail_domain_idx"))
-    wechat = F.when(F.col("wechat_is_unionid"), F.concat(F.lit("o"), _url_base64(seed, "unionid", 27))) \
-        .otherwise(F.concat(F.lit("wx_"), F.col("nickname"), F.col("mail_number")))
-    is_family = ((F.col("family_pick") < F.lit(FAMILY_BLOCK_SHARE))
-                 & (F.pmod(F.col(pk), F.lit(FAMILY_BLOCK)) < F.col("family_size"))
-                 & (F.col("family_grp") * F.lit(FAMILY_BLOCK) + F.col("family_size") <= F.lit(n_persons)))
+        rand.pick(names.EMAIL_DOMAINS, "mail_domain_idx")
+    )
+    wechat = F.when(F.col("wechat_is_unionid"), F.concat(F.lit("o"), _url_base64(seed, "unionid", 27))).otherwise(
+        F.concat(F.lit("wx_"), F.col("nickname"), F.col("mail_number"))
+    )
+    is_family = (
+        (F.col("family_pick") < F.lit(FAMILY_BLOCK_SHARE))
+        & (F.pmod(F.col(pk), F.lit(FAMILY_BLOCK)) < F.col("family_size"))
+        & (F.col("family_grp") * F.lit(FAMILY_BLOCK) + F.col("family_size") <= F.lit(n_persons))
+    )
     values = {
         "is_family": is_family,
-        "account_id": F.when(F.col("has_account"), F.format_string(
-            f"A%0{digits}d", rand.scramble(pk, 10**digits, 7_654_321, 4_242))),
-        "signup_day": F.when(F.col("arch") == F.lit(NEW), F.col("start_day"))
-        .when(F.col("has_account"), F.lit(-30) - F.col("signup_back")),
+        "account_id": F.when(
+            F.col("has_account"), F.format_string(f"A%0{digits}d", rand.scramble(pk, 10**digits, 7_654_321, 4_242))
+        ),
+        "signup_day": F.when(F.col("arch") == F.lit(NEW), F.col("start_day")).when(
+            F.col("has_account"), F.lit(-30) - F.col("signup_back")
+        ),
         # A generated number that happens to equal a reserved one gets another prefix.
-        "phone": F.when(F.col("has_phone"), F.when(phone.isin(*RESERVED_PHONES), F.concat(
-            F.lit("199"), F.substring(phone, 4, 8))).otherwise(phone)),
+        "phone": F.when(
+            F.col("has_phone"),
+            F.when(phone.isin(*RESERVED_PHONES), F.concat(F.lit("199"), F.substring(phone, 4, 8))).otherwise(phone),
+        ),
         "email": F.when(F.col("has_email"), F.concat(mail_local, F.lit("@"), mail_domain)),
         "wechat_id": F.when(F.col("has_wechat"), wechat),
         "kiosk_cookie": F.when(F.col("is_kiosk_user"), rand.uuid_like(seed, "kiosk_cookie", "kiosk_hub")),
@@ -128,27 +139,38 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         "family_cookie": F.when(F.col("is_family"), rand.uuid_like(seed, "family_cookie", "family_grp")),
         "cookies": F.concat(
             F.col("own_cookies"),
-            F.when(F.col("is_family"), F.array(rand.uuid_like(seed, "family_cookie", "family_grp")))
-            .otherwise(empty),
-            F.when(F.col("is_kiosk_user"), F.array("kiosk_cookie")).otherwise(empty)),
+            F.when(F.col("is_family"), F.array(rand.uuid_like(seed, "family_cookie", "family_grp"))).otherwise(empty),
+            F.when(F.col("is_kiosk_user"), F.array("kiosk_cookie")).otherwise(empty),
+        ),
     }
     return [draws, family, values, cookies]
 
 
 def raw_phone(phone: Column, u: Column) -> Column:
     """A phone as typed in a source: ``13812345678``, ``+86 138 1234 5678`` or ``138-1234-5678``."""
-    spaced = F.concat(F.lit("+86 "), F.substring(phone, 1, 3), F.lit(" "), F.substring(phone, 4, 4),
-                      F.lit(" "), F.substring(phone, 8, 4))
-    dashed = F.concat(F.substring(phone, 1, 3), F.lit("-"), F.substring(phone, 4, 4), F.lit("-"),
-                      F.substring(phone, 8, 4))
+    spaced = F.concat(
+        F.lit("+86 "),
+        F.substring(phone, 1, 3),
+        F.lit(" "),
+        F.substring(phone, 4, 4),
+        F.lit(" "),
+        F.substring(phone, 8, 4),
+    )
+    dashed = F.concat(
+        F.substring(phone, 1, 3), F.lit("-"), F.substring(phone, 4, 4), F.lit("-"), F.substring(phone, 8, 4)
+    )
     return F.when(u < F.lit(0.6), phone).when(u < F.lit(0.8), spaced).otherwise(dashed)
 
 
 def raw_email(email: Column, u: Column) -> Column:
     """An e-mail as typed: sometimes upper/capitalised, sometimes with surrounding spaces."""
-    cased = (F.when(u < F.lit(0.10), F.upper(email))
-             .when(u < F.lit(0.20), F.concat(F.upper(F.substring(email, 1, 1)), F.substring(email, 2, 200)))
-             .otherwise(email))
-    return (F.when((u >= F.lit(0.5)) & (u < F.lit(0.54)), F.concat(F.lit(" "), cased, F.lit(" ")))
-            .when((u >= F.lit(0.54)) & (u < F.lit(0.57)), F.concat(cased, F.lit(" ")))
-            .otherwise(cased))
+    cased = (
+        F.when(u < F.lit(0.10), F.upper(email))
+        .when(u < F.lit(0.20), F.concat(F.upper(F.substring(email, 1, 1)), F.substring(email, 2, 200)))
+        .otherwise(email)
+    )
+    return (
+        F.when((u >= F.lit(0.5)) & (u < F.lit(0.54)), F.concat(F.lit(" "), cased, F.lit(" ")))
+        .when((u >= F.lit(0.54)) & (u < F.lit(0.57)), F.concat(cased, F.lit(" ")))
+        .otherwise(cased)
+    )

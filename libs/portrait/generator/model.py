@@ -10,7 +10,8 @@ history.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, functions as F
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from . import rand
 from .persons import DRIFTING, by_archetype
@@ -33,8 +34,9 @@ def _exists(t: Column) -> Column:
 def _decay(t: Column, stretch: float) -> Column:
     """exp(-(t - drift_day)+ / (stretch tau)) for drifting persons, 1.0 for everybody else."""
     faded = F.greatest(t - F.col("drift_day"), F.lit(0)).cast("double")
-    return F.when(F.col("arch") == F.lit(DRIFTING),
-                  F.exp(-faded / (F.lit(stretch) * F.col("tau")))).otherwise(F.lit(1.0))
+    return F.when(F.col("arch") == F.lit(DRIFTING), F.exp(-faded / (F.lit(stretch) * F.col("tau")))).otherwise(
+        F.lit(1.0)
+    )
 
 
 def order_rate(t: Column) -> Column:
@@ -55,7 +57,7 @@ def poisson_small(u: Column, lam: Column) -> Column:
     f0 = p0
     f1 = f0 + p0 * lam
     f2 = f1 + p0 * lam * lam / F.lit(2.0)
-    return ((u >= f0).cast("int") + (u >= f1).cast("int") + (u >= f2).cast("int"))
+    return (u >= f0).cast("int") + (u >= f1).cast("int") + (u >= f2).cast("int")
 
 
 def _days(first: int, count: int) -> Column:

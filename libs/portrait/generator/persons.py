@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 
-from pyspark.sql import Column, functions as F
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from . import catalog, names, rand
 
-ARCHETYPES = ("loyal_high_value", "bargain_hunter", "window_shopper", "new_customer",
-              "drifting_away", "dormant")
+ARCHETYPES = ("loyal_high_value", "bargain_hunter", "window_shopper", "new_customer", "drifting_away", "dormant")
 ARCHETYPE_SHARES = (0.15, 0.20, 0.25, 0.10, 0.15, 0.15)
 LOYAL, BARGAIN, WINDOW, NEW, DRIFTING, DORMANT = range(6)
 
@@ -67,23 +67,25 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         f"u_{name}": rand.uniform(seed, name, pk)
         for name in ("archetype", "habit", "city", "surname", "pref_channel", "pref_platform")
     }
-    draws.update({
-        "z_p": z_p,
-        "z_v": rand.normal(seed, "noise_visit", pk),
-        "mult_s": _lognormal(rand.normal(seed, "noise_social", pk), 0.8),
-        "pref_cat1": rand.randint(seed, "pref_cat1", catalog.N_CATEGORIES, pk),
-        "pref_cat2_offset": rand.randint(seed, "pref_cat2", catalog.N_CATEGORIES - 1, pk),
-        "has_second_cat": rand.uniform(seed, "n_pref", pk) < F.lit(0.55),
-        "is_male": rand.uniform(seed, "gender", pk) < F.lit(0.5),
-        "given1": rand.randint(seed, "given1", len(names.GIVEN_MALE), pk),
-        "given2": rand.randint(seed, "given2", len(names.GIVEN_MALE), pk),
-        "two_given": rand.uniform(seed, "given_len", pk) < F.lit(0.7),
-        "age": F.lit(18) + F.floor(F.lit(52.0) * F.pow(rand.uniform(seed, "age", pk), F.lit(1.7))).cast("int"),
-        "start_offset": rand.randint(seed, "start_day", days, pk),
-        "drift_offset": rand.randint(seed, "drift_day", days, pk),
-        "tau": F.lit(float(days)) * (F.lit(0.2) + F.lit(0.25) * rand.uniform(seed, "tau", pk)),
-        "is_mobile_first": rand.uniform(seed, "primary_device", pk) < F.lit(0.75),
-    })
+    draws.update(
+        {
+            "z_p": z_p,
+            "z_v": rand.normal(seed, "noise_visit", pk),
+            "mult_s": _lognormal(rand.normal(seed, "noise_social", pk), 0.8),
+            "pref_cat1": rand.randint(seed, "pref_cat1", catalog.N_CATEGORIES, pk),
+            "pref_cat2_offset": rand.randint(seed, "pref_cat2", catalog.N_CATEGORIES - 1, pk),
+            "has_second_cat": rand.uniform(seed, "n_pref", pk) < F.lit(0.55),
+            "is_male": rand.uniform(seed, "gender", pk) < F.lit(0.5),
+            "given1": rand.randint(seed, "given1", len(names.GIVEN_MALE), pk),
+            "given2": rand.randint(seed, "given2", len(names.GIVEN_MALE), pk),
+            "two_given": rand.uniform(seed, "given_len", pk) < F.lit(0.7),
+            "age": F.lit(18) + F.floor(F.lit(52.0) * F.pow(rand.uniform(seed, "age", pk), F.lit(1.7))).cast("int"),
+            "start_offset": rand.randint(seed, "start_day", days, pk),
+            "drift_offset": rand.randint(seed, "drift_day", days, pk),
+            "tau": F.lit(float(days)) * (F.lit(0.2) + F.lit(0.25) * rand.uniform(seed, "tau", pk)),
+            "is_mobile_first": rand.uniform(seed, "primary_device", pk) < F.lit(0.75),
+        }
+    )
     indexes = {
         "arch": rand.weighted_index("u_archetype", ARCHETYPE_SHARES),
         "habit_idx": rand.weighted_index("u_habit", HABIT_WEIGHTS),
@@ -94,8 +96,10 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         # Visits are correlated with purchases: busy buyers browse more.
         "mult_p": _lognormal(F.col("z_p"), 0.55),
         "mult_v": _lognormal(F.lit(0.6) * F.col("z_p") + F.lit(0.8) * F.col("z_v"), 0.45),
-        "pref_cat2": F.when(F.col("has_second_cat"), F.pmod(
-            F.col("pref_cat1") + F.lit(1) + F.col("pref_cat2_offset"), F.lit(catalog.N_CATEGORIES))).cast("int"),
+        "pref_cat2": F.when(
+            F.col("has_second_cat"),
+            F.pmod(F.col("pref_cat1") + F.lit(1) + F.col("pref_cat2_offset"), F.lit(catalog.N_CATEGORIES)),
+        ).cast("int"),
     }
 
     def given(male_values, female_values, idx: str) -> Column:
@@ -117,11 +121,15 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         "city_tier": rand.pick(catalog.CITY_TIERS, "city_idx"),
         "pref_channel": rand.pick(catalog.CHANNELS, "channel_idx"),
         "primary_device": F.when(F.col("is_mobile_first"), F.lit("mobile")).otherwise(F.lit("desktop")),
-        "name": F.concat(rand.pick(names.SURNAME_CHARS, "surname_idx"),
-                         given_name(names.GIVEN_MALE_CHARS, names.GIVEN_FEMALE_CHARS)),
-        "name_pinyin": F.concat(given_name(names.GIVEN_MALE_PINYIN, names.GIVEN_FEMALE_PINYIN),
-                                rand.pick(names.SURNAME_PINYIN, "surname_idx")),
-        "preferred_categories": F.when(F.col("pref_cat2").isNull(), F.array(first_category))
-        .otherwise(F.array(first_category, rand.pick(catalog.CATEGORIES, "pref_cat2"))),
+        "name": F.concat(
+            rand.pick(names.SURNAME_CHARS, "surname_idx"), given_name(names.GIVEN_MALE_CHARS, names.GIVEN_FEMALE_CHARS)
+        ),
+        "name_pinyin": F.concat(
+            given_name(names.GIVEN_MALE_PINYIN, names.GIVEN_FEMALE_PINYIN),
+            rand.pick(names.SURNAME_PINYIN, "surname_idx"),
+        ),
+        "preferred_categories": F.when(F.col("pref_cat2").isNull(), F.array(first_category)).otherwise(
+            F.array(first_category, rand.pick(catalog.CATEGORIES, "pref_cat2"))
+        ),
     }
     return [draws, indexes, attributes]

@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import uuid
 
-from pyspark.sql import DataFrame, Observation, SparkSession, functions as F
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 _CSV_OPTIONS = {
-    "header": "true", "quote": '"', "escape": '"', "encoding": "UTF-8",
+    "header": "true",
+    "quote": '"',
+    "escape": '"',
+    "encoding": "UTF-8",
     # Keep the spaces around raw e-mails: they are part of the contract.
-    "ignoreLeadingWhiteSpace": "false", "ignoreTrailingWhiteSpace": "false",
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
 }
 
 
@@ -23,8 +28,10 @@ def _observed(df: DataFrame, name: str):
     obs = Observation(f"generator_{name}_{uuid.uuid4().hex}")
     metrics = [F.count(F.lit(1)).alias("rows")]
     if "_dirty" in df.columns:
-        metrics += [F.coalesce(F.sum(F.col("_dirty").cast("long")), F.lit(0)).alias("dirty"),
-                    F.coalesce(F.sum(F.col("_dup").cast("long")), F.lit(0)).alias("duplicates")]
+        metrics += [
+            F.coalesce(F.sum(F.col("_dirty").cast("long")), F.lit(0)).alias("dirty"),
+            F.coalesce(F.sum(F.col("_dup").cast("long")), F.lit(0)).alias("duplicates"),
+        ]
     return df.observe(obs, *metrics), obs
 
 
@@ -47,7 +54,7 @@ def _rename_parts(spark: SparkSession, path: str, old_ext: str, new_ext: str) ->
         src = status.getPath()
         dst = jvm.org.apache.hadoop.fs.Path(src.getParent(), src.getName()[: -len(old_ext)] + new_ext)
         if not fs.rename(src, dst):
-            raise IOError(f"could not rename {src.toString()} to {dst.toString()}")
+            raise OSError(f"could not rename {src.toString()} to {dst.toString()}")
 
 
 def write_json_lines(spark: SparkSession, lines: DataFrame, path: str, name: str) -> dict[str, int]:

@@ -17,7 +17,8 @@ without an account have nothing to bind.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, functions as F
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from . import activity, catalog, dirty, model, rand, text
 from .persons import DRIFTING, by_archetype
@@ -33,11 +34,27 @@ WECHAT = 0  # catalog.PLATFORMS index
 MEMBER_BINDING_SHARE = (0.90, 0.80, 0.80)
 # Per archetype: shares of positive, neutral, negative.
 SENTIMENT_SHARES = (
-    (0.65, 0.25, 0.10), (0.45, 0.35, 0.20), (0.40, 0.45, 0.15),
-    (0.55, 0.30, 0.15), (0.15, 0.30, 0.55), (0.30, 0.40, 0.30),
+    (0.65, 0.25, 0.10),
+    (0.45, 0.35, 0.20),
+    (0.40, 0.45, 0.15),
+    (0.55, 0.30, 0.15),
+    (0.15, 0.30, 0.55),
+    (0.30, 0.40, 0.30),
 )
-FIELDS = ("post_id", "platform", "wechat_id", "author_id", "account_id", "post_type", "text", "rating",
-          "product_id", "likes", "shares", "ts")
+FIELDS = (
+    "post_id",
+    "platform",
+    "wechat_id",
+    "author_id",
+    "account_id",
+    "post_type",
+    "text",
+    "rating",
+    "product_id",
+    "likes",
+    "shares",
+    "ts",
+)
 N_DIRTY_KINDS = 4  # truncated line, missing post_id, rating out of range, ts out of range
 POST_KEYS = ("person_key", "slot")
 
@@ -49,10 +66,13 @@ def _sentiment(u: Column) -> Column:
 
 
 def _rating(sentiment: Column, u: Column) -> Column:
-    return (F.when(sentiment == F.lit(0), F.when(u < F.lit(0.7), F.lit(5)).otherwise(F.lit(4)))
-            .when(sentiment == F.lit(1), F.when(u < F.lit(0.6), F.lit(3))
-                  .when(u < F.lit(0.8), F.lit(4)).otherwise(F.lit(2)))
-            .otherwise(F.when(u < F.lit(0.55), F.lit(1)).otherwise(F.lit(2))))
+    return (
+        F.when(sentiment == F.lit(0), F.when(u < F.lit(0.7), F.lit(5)).otherwise(F.lit(4)))
+        .when(
+            sentiment == F.lit(1), F.when(u < F.lit(0.6), F.lit(3)).when(u < F.lit(0.8), F.lit(4)).otherwise(F.lit(2))
+        )
+        .otherwise(F.when(u < F.lit(0.55), F.lit(1)).otherwise(F.lit(2)))
+    )
 
 
 def posts(persons: DataFrame, spec: Spec) -> DataFrame:
@@ -66,72 +86,96 @@ def posts(persons: DataFrame, spec: Spec) -> DataFrame:
     seed = spec.seed
     active_days = F.lit(spec.days) - F.col("start_day")
     mean_posts = by_archetype(model.SOCIAL_RATE) * F.col("mult_s") * active_days
-    df = persons.withColumns({
-        "p_slot": F.least(mean_posts / F.lit(SLOTS), F.lit(0.9)),
-        "slot": F.explode(F.sequence(F.lit(0), F.lit(SLOTS - 1))),
-    })
+    df = persons.withColumns(
+        {
+            "p_slot": F.least(mean_posts / F.lit(SLOTS), F.lit(0.9)),
+            "slot": F.explode(F.sequence(F.lit(0), F.lit(SLOTS - 1))),
+        }
+    )
     df = df.where(rand.uniform(seed, "post", *POST_KEYS) < F.col("p_slot"))
-    df = df.withColumns({
-        "u_day": rand.uniform(seed, "post_day", *POST_KEYS),
-        "u_platform": rand.uniform(seed, "platform", *POST_KEYS),
-        "u_post_type": rand.uniform(seed, "post_type", *POST_KEYS),
-        "u_sentiment": rand.uniform(seed, "sentiment", *POST_KEYS),
-        "topic_idx": catalog.pick_category(seed, "topic", *POST_KEYS, p_first=0.6, p_second=0.25),
-        "likes": F.greatest(F.lit(0), F.floor(F.exp(F.lit(1.2) * rand.normal(seed, "likes", *POST_KEYS)
-                                                    + F.lit(1.0))) - F.lit(1)).cast("int"),
-        "post_ms": F.pmod(F.col("habit_hour") + rand.randint(seed, "post_hour", 7, *POST_KEYS) - F.lit(3),
-                          F.lit(24)) * F.lit(3_600_000) + rand.randint(seed, "post_ms", 3_600_000, *POST_KEYS),
-    })
+    df = df.withColumns(
+        {
+            "u_day": rand.uniform(seed, "post_day", *POST_KEYS),
+            "u_platform": rand.uniform(seed, "platform", *POST_KEYS),
+            "u_post_type": rand.uniform(seed, "post_type", *POST_KEYS),
+            "u_sentiment": rand.uniform(seed, "sentiment", *POST_KEYS),
+            "topic_idx": catalog.pick_category(seed, "topic", *POST_KEYS, p_first=0.6, p_second=0.25),
+            "likes": F.greatest(
+                F.lit(0), F.floor(F.exp(F.lit(1.2) * rand.normal(seed, "likes", *POST_KEYS) + F.lit(1.0))) - F.lit(1)
+            ).cast("int"),
+            "post_ms": F.pmod(
+                F.col("habit_hour") + rand.randint(seed, "post_hour", 7, *POST_KEYS) - F.lit(3), F.lit(24)
+            )
+            * F.lit(3_600_000)
+            + rand.randint(seed, "post_ms", 3_600_000, *POST_KEYS),
+        }
+    )
     u_day = F.col("u_day")
     skew = F.when(F.col("arch") == F.lit(DRIFTING), u_day * u_day).otherwise(u_day)
-    df = df.withColumns({
-        "day": F.col("start_day") + F.floor(skew * active_days).cast("int"),
-        "platform_idx": F.when(F.col("u_platform") < F.lit(0.7), F.col("pref_platform"))
-        .otherwise(rand.randint(seed, "any_platform", 3, *POST_KEYS)),
-        "post_type": rand.pick(POST_TYPES, rand.weighted_index("u_post_type", POST_TYPE_SHARES)),
-        "sentiment_idx": _sentiment(F.col("u_sentiment")),
-    })
+    df = df.withColumns(
+        {
+            "day": F.col("start_day") + F.floor(skew * active_days).cast("int"),
+            "platform_idx": F.when(F.col("u_platform") < F.lit(0.7), F.col("pref_platform")).otherwise(
+                rand.randint(seed, "any_platform", 3, *POST_KEYS)
+            ),
+            "post_type": rand.pick(POST_TYPES, rand.weighted_index("u_post_type", POST_TYPE_SHARES)),
+            "sentiment_idx": _sentiment(F.col("u_sentiment")),
+        }
+    )
     is_review = F.col("post_type") == F.lit("review")
     fields = {
-        "post_id": F.concat(rand.pick(PLATFORM_PREFIX, "platform_idx"), F.lit("_"),
-                            rand.hex16(seed, "post_id", *POST_KEYS)),
+        "post_id": F.concat(
+            rand.pick(PLATFORM_PREFIX, "platform_idx"), F.lit("_"), rand.hex16(seed, "post_id", *POST_KEYS)
+        ),
         "platform": rand.pick(catalog.PLATFORMS, "platform_idx"),
         "wechat_id": F.when(F.col("platform_idx") == F.lit(WECHAT), F.col("wechat_id")),
         "author_id": F.element_at("social_author_ids", F.col("platform_idx") + F.lit(1)),
         # Binding is a state of (person, platform): every record of a bound author carries it.
-        "account_id": F.when(F.col("has_account") & (
-            rand.uniform(seed, "member_binding", "person_key", "platform_idx")
-            < rand.pick(MEMBER_BINDING_SHARE, "platform_idx")), F.col("account_id")),
+        "account_id": F.when(
+            F.col("has_account")
+            & (
+                rand.uniform(seed, "member_binding", "person_key", "platform_idx")
+                < rand.pick(MEMBER_BINDING_SHARE, "platform_idx")
+            ),
+            F.col("account_id"),
+        ),
         "post_type": F.col("post_type"),
         "text": text.compose(seed, POST_KEYS, F.col("sentiment_idx"), F.col("topic_idx")),
         "rating": F.when(is_review, _rating(F.col("sentiment_idx"), rand.uniform(seed, "rating", *POST_KEYS))),
-        "product_id": F.when(is_review, catalog.product_id(
-            catalog.pick_product(seed, "review", F.col("topic_idx"), *POST_KEYS))),
+        "product_id": F.when(
+            is_review, catalog.product_id(catalog.pick_product(seed, "review", F.col("topic_idx"), *POST_KEYS))
+        ),
         "likes": F.col("likes"),
         "shares": F.floor(F.col("likes") * F.lit(0.3) * rand.uniform(seed, "shares", *POST_KEYS)).cast("int"),
         "ts": activity.iso_ts(spec.start_date, F.col("day"), F.col("post_ms")),
     }
-    df = df.select(*POST_KEYS, "day", "sentiment_idx", "topic_idx", "post_ms",
-                   *[v.alias(k) for k, v in fields.items()])
+    df = df.select(*POST_KEYS, "day", "sentiment_idx", "topic_idx", "post_ms", *[v.alias(k) for k, v in fields.items()])
     df = dirty.with_markers(df, seed, "social", spec.dirty_fraction, N_DIRTY_KINDS, *POST_KEYS)
     damaged = F.col("_dirty")
-    bad_ts = F.when(rand.uniform(seed, "bad_ts", *POST_KEYS) < F.lit(0.5), F.lit("1999-12-31T23:59:59.000Z")) \
-        .otherwise(activity.iso_ts(spec.end_date, F.lit(500) + rand.randint(seed, "bad_day", 900, *POST_KEYS),
-                                   F.col("post_ms")))
+    bad_ts = F.when(rand.uniform(seed, "bad_ts", *POST_KEYS) < F.lit(0.5), F.lit("1999-12-31T23:59:59.000Z")).otherwise(
+        activity.iso_ts(spec.end_date, F.lit(500) + rand.randint(seed, "bad_day", 900, *POST_KEYS), F.col("post_ms"))
+    )
     out_fields = {f: F.col(f) for f in FIELDS}
-    out_fields["post_id"] = F.when(damaged & (F.col("_kind") == F.lit(1)), F.lit(None).cast("string")) \
-        .otherwise(F.col("post_id"))
-    out_fields["rating"] = F.when(damaged & (F.col("_kind") == F.lit(2)), rand.pick_uniform(
-        (0, 6, 9, -1, 10), seed, "bad_rating", *POST_KEYS)).otherwise(F.col("rating"))
+    out_fields["post_id"] = F.when(damaged & (F.col("_kind") == F.lit(1)), F.lit(None).cast("string")).otherwise(
+        F.col("post_id")
+    )
+    out_fields["rating"] = F.when(
+        damaged & (F.col("_kind") == F.lit(2)), rand.pick_uniform((0, 6, 9, -1, 10), seed, "bad_rating", *POST_KEYS)
+    ).otherwise(F.col("rating"))
     out_fields["ts"] = F.when(damaged & (F.col("_kind") == F.lit(3)), bad_ts).otherwise(F.col("ts"))
     full = F.to_json(F.struct(*[v.alias(k) for k, v in out_fields.items()]), {"ignoreNullFields": "false"})
-    value = F.when(damaged & (F.col("_kind") == F.lit(0)),
-                   dirty.truncate(full, rand.uniform(seed, "truncate", *POST_KEYS))).otherwise(full)
+    value = F.when(
+        damaged & (F.col("_kind") == F.lit(0)), dirty.truncate(full, rand.uniform(seed, "truncate", *POST_KEYS))
+    ).otherwise(full)
     return df.select(
-        activity.date_string(spec.start_date, F.col("day")).alias("date"), value.alias("value"),
-        "_dirty", "_dup", "post_id",
+        activity.date_string(spec.start_date, F.col("day")).alias("date"),
+        value.alias("value"),
+        "_dirty",
+        "_dup",
+        "post_id",
         rand.pick(text.SENTIMENTS, "sentiment_idx").alias("sentiment"),
-        rand.pick(catalog.CATEGORIES, "topic_idx").alias("topic"))
+        rand.pick(catalog.CATEGORIES, "topic_idx").alias("topic"),
+    )
 
 
 def landing_lines(posts_df: DataFrame) -> DataFrame:

@@ -6,6 +6,7 @@ The stage (`run`) merges day D into the identity graph and re-resolves only the 
 `history` (stable ids, the change record), `incremental` (what day D touches), `cleaning`
 (anomaly flags).
 """
+
 from portrait.identity.resolution import latest_customers, resolve, with_person_id
 from portrait.identity.run import INPUTS, OUTPUTS, run
 

@@ -19,16 +19,17 @@ standard deviations. Two guards keep the test sensible on retail data:
 Returns (negative quantities) are judged on absolute values: returning 500 is as odd as buying
 500. The statistics use every line given, i.e. all history up to the run date.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-MAD_Z = 3.5             # Iglewicz & Hoaglin's threshold on the modified z-score
-MAD_TO_Z = 0.6745       # z = 0.6745 * deviation / MAD (0.6745 = the normal distribution's MAD in sigmas)
-MIN_LINES = 5           # fewer lines than this: no usual range for the product or person
-RELATIVE_FLOOR = 0.5    # the scale (MAD) is at least half the median ...
-ABSOLUTE_FLOOR = 1.0    # ... and at least one unit (quantity) or one currency unit (amount)
+MAD_Z = 3.5  # Iglewicz & Hoaglin's threshold on the modified z-score
+MAD_TO_Z = 0.6745  # z = 0.6745 * deviation / MAD (0.6745 = the normal distribution's MAD in sigmas)
+MIN_LINES = 5  # fewer lines than this: no usual range for the product or person
+RELATIVE_FLOOR = 0.5  # the scale (MAD) is at least half the median ...
+ABSOLUTE_FLOOR = 1.0  # ... and at least one unit (quantity) or one currency unit (amount)
 
 _MEASURES = ("quantity", "amount")
 _DIMENSIONS = (("product", "product_id"), ("person", "person_id"))
@@ -41,13 +42,25 @@ def line_amount(quantity: Column, unit_price: Column, discount: Column) -> Colum
 
 def _usual_range(lines: DataFrame, key: str, prefix: str) -> DataFrame:
     """Per `key`: line count, median and MAD of `_quantity` and `_amount` (columns prefixed)."""
-    stats = lines.where(F.col(key).isNotNull()).groupBy(key).agg(
-        F.count("*").alias(f"{prefix}_lines"),
-        *[F.percentile_approx(f"_{m}", 0.5).alias(f"{prefix}_{m}_median") for m in _MEASURES],
+    stats = (
+        lines.where(F.col(key).isNotNull())
+        .groupBy(key)
+        .agg(
+            F.count("*").alias(f"{prefix}_lines"),
+            *[F.percentile_approx(f"_{m}", 0.5).alias(f"{prefix}_{m}_median") for m in _MEASURES],
+        )
     )
-    deviations = lines.join(stats, on=key, how="inner").groupBy(key).agg(
-        *[F.percentile_approx(F.abs(F.col(f"_{m}") - F.col(f"{prefix}_{m}_median")), 0.5).alias(f"{prefix}_{m}_mad")
-          for m in _MEASURES],
+    deviations = (
+        lines.join(stats, on=key, how="inner")
+        .groupBy(key)
+        .agg(
+            *[
+                F.percentile_approx(F.abs(F.col(f"_{m}") - F.col(f"{prefix}_{m}_median")), 0.5).alias(
+                    f"{prefix}_{m}_mad"
+                )
+                for m in _MEASURES
+            ],
+        )
     )
     return stats.join(deviations, on=key, how="inner")
 
@@ -83,7 +96,8 @@ def with_anomaly_flags(orders: DataFrame, *, min_lines: int = MIN_LINES, mad_z: 
         judged = judged.join(_usual_range(lines, key, prefix), on=key, how="left")
     tests = {
         f"{m}_vs_{prefix}": _is_far(m, prefix, min_lines=min_lines, mad_z=mad_z)
-        for m in _MEASURES for prefix, _ in _DIMENSIONS
+        for m in _MEASURES
+        for prefix, _ in _DIMENSIONS
     }
     reasons = F.concat_ws(",", *[F.when(far, F.lit(name)) for name, far in tests.items()])
     return judged.select(

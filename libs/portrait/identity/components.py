@@ -7,6 +7,7 @@ cluster, which `identity.run` sets from `spark.checkpoint_dir`: a local checkpoi
 on the executors and loses them when one dies), and the loop stops when the graph is a set of stars (every node points straight at
 its component's minimum), not after a fixed number of rounds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,9 +40,11 @@ def _large_star(edges: DataFrame) -> DataFrame:
 
 def _small_star(edges: DataFrame) -> DataFrame:
     """Connect u and every smaller neighbour of u to the minimum of u's smaller neighbours."""
-    oriented = edges.select(
-        F.greatest("u", "v").alias("u"), F.least("u", "v").alias("v")
-    ).where(F.col("u") != F.col("v")).distinct()
+    oriented = (
+        edges.select(F.greatest("u", "v").alias("u"), F.least("u", "v").alias("v"))
+        .where(F.col("u") != F.col("v"))
+        .distinct()
+    )
     mins = oriented.groupBy("u").agg(F.min("v").alias("m"))
     with_min = oriented.join(mins, on="u", how="inner")
     to_min = with_min.where(F.col("v") != F.col("m")).select(F.col("v").alias("u"), F.col("m").alias("v"))

@@ -7,6 +7,7 @@ phone-email on guest orders), checkout events naming a guest order (cookie-phone
 with the brand account a member bound on that platform, and with the WeChat id WeChat records
 carry; that WeChat id with the account).
 """
+
 from __future__ import annotations
 
 from functools import reduce
@@ -37,7 +38,10 @@ def _pairs(df: DataFrame, a: tuple[str, str], b: tuple[str, str]) -> DataFrame:
     (ta, ca), (tb, cb) = a, b
     day = _day(df)
     return df.where(F.col(ca).isNotNull() & F.col(cb).isNotNull()).select(
-        F.lit(ta).alias("type_a"), F.col(ca).alias("value_a"), F.lit(tb).alias("type_b"), F.col(cb).alias("value_b"),
+        F.lit(ta).alias("type_a"),
+        F.col(ca).alias("value_a"),
+        F.lit(tb).alias("type_b"),
+        F.col(cb).alias("value_b"),
         day.alias("first_seen"),
     )
 
@@ -47,15 +51,20 @@ def checkout_orders(checkout_clicks: DataFrame, orders: DataFrame) -> DataFrame:
     `phone_hash`, `email_hash`, `date`: the later of the two records' dates)."""
     guest = orders.where(F.col("account_id").isNull())
     checkouts = checkout_clicks.where(F.col("order_id").isNotNull()).select(
-        "order_id", "anonymous_id", _day(checkout_clicks).alias("_click_day"))
+        "order_id", "anonymous_id", _day(checkout_clicks).alias("_click_day")
+    )
     return checkouts.join(
-        guest.select("order_id", "phone_hash", "email_hash", _day(guest).alias("_order_day")), on="order_id", how="inner",
-    ).select("order_id", "anonymous_id", "phone_hash", "email_hash",
-             F.greatest("_click_day", "_order_day").alias("date"))
+        guest.select("order_id", "phone_hash", "email_hash", _day(guest).alias("_order_day")),
+        on="order_id",
+        how="inner",
+    ).select(
+        "order_id", "anonymous_id", "phone_hash", "email_hash", F.greatest("_click_day", "_order_day").alias("date")
+    )
 
 
-def links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame,
-          *, ordered: DataFrame | None = None) -> DataFrame:
+def links(
+    clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame, *, ordered: DataFrame | None = None
+) -> DataFrame:
     """Distinct identifier pairs (`type_a`, `value_a`, `type_b`, `value_b`) from every source.
 
     Every pair comes from one record that names both identifiers. `social` needs `author_id`,
@@ -66,8 +75,9 @@ def links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: Dat
     return dated_links(clickstream, orders, social, crm, ordered=ordered).drop("first_seen")
 
 
-def dated_links(clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame,
-                *, ordered: DataFrame | None = None) -> DataFrame:
+def dated_links(
+    clickstream: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame, *, ordered: DataFrame | None = None
+) -> DataFrame:
     """`links` with `first_seen`: the earliest `date` of a record stating the pair (null without dates)."""
     guest = orders.where(F.col("account_id").isNull())
     # A checkout event names its order: the cookie that placed a guest order gets its phone/e-mail.
@@ -124,15 +134,18 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
     """
     both = pairs.unionByName(
         pairs.select(
-            F.col("type_b").alias("type_a"), F.col("value_b").alias("value_a"),
-            F.col("type_a").alias("type_b"), F.col("value_a").alias("value_b"),
+            F.col("type_b").alias("type_a"),
+            F.col("value_b").alias("value_a"),
+            F.col("type_a").alias("type_b"),
+            F.col("value_a").alias("value_b"),
         )
     ).where(F.col("type_a") != "account")
 
     def link_counts(links: DataFrame) -> DataFrame:
         # Distinct neighbours: two sources may state one link in opposite directions.
         return (
-            links.groupBy("type_a", "value_a", "type_b").agg(F.countDistinct("value_b").alias("links"))
+            links.groupBy("type_a", "value_a", "type_b")
+            .agg(F.countDistinct("value_b").alias("links"))
             .groupBy(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value"))
             .agg(F.max("links").alias("links"))
         )
@@ -140,10 +153,12 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
     # A neighbour more connected than the identifier itself is the bigger hub (a call-centre
     # phone next to a customer's email): it does not count against the identifier.
     raw = link_counts(both)
-    neighbour = raw.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b"),
-                           F.col("links").alias("neighbour_links"))
-    own = raw.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"),
-                     F.col("links").alias("own_links"))
+    neighbour = raw.select(
+        F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b"), F.col("links").alias("neighbour_links")
+    )
+    own = raw.select(
+        F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"), F.col("links").alias("own_links")
+    )
     kept = (
         both.join(own, on=["type_a", "value_a"], how="inner")
         .join(neighbour, on=["type_b", "value_b"], how="left")
@@ -154,6 +169,9 @@ def hubs(pairs: DataFrame, *, max_links: int, placeholders: DataFrame) -> DataFr
         "id_type", "id_value", "links", F.lit("links_too_many_identifiers").alias("reason")
     )
     known = placeholders.join(degree, on=["id_type", "id_value"], how="left").select(
-        "id_type", "id_value", F.coalesce("links", F.lit(0)).alias("links"), F.lit("placeholder_value").alias("reason"),
+        "id_type",
+        "id_value",
+        F.coalesce("links", F.lit(0)).alias("links"),
+        F.lit("placeholder_value").alias("reason"),
     )
     return known.unionByName(too_many.join(known, on=["id_type", "id_value"], how="left_anti"))

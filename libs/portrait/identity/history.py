@@ -7,6 +7,7 @@ the id that downstream tables already use. `changes` compares the previous map w
 and says, per person, what happened: `new`, `grow`, `shrink`, `merge`, `split` or `gone`
 (rows of `silver.identity_history`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 HISTORY_COLUMNS = (
-    "as_of_date", "change", "person_id", "related_person_ids", "identifiers_added", "identifiers_removed",
+    "as_of_date",
+    "change",
+    "person_id",
+    "related_person_ids",
+    "identifiers_added",
+    "identifiers_removed",
 )
 
 
@@ -24,8 +30,9 @@ def person_id_of(anchor_key: Column) -> Column:
     return F.concat(F.lit("p_"), F.substring(F.sha2(anchor_key, 256), 1, 20))
 
 
-def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame,
-                   reserved: DataFrame | None = None) -> DataFrame:
+def carry_over_ids(
+    labelled: DataFrame, anchors: DataFrame, previous: DataFrame, reserved: DataFrame | None = None
+) -> DataFrame:
     """Name every component, keeping previous person ids where the identifiers say so.
 
     Every previous person is *owned* by the component that now holds most of its identifiers (tie:
@@ -58,7 +65,8 @@ def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame,
     prev = previous.select("id_type", "id_value", F.col("person_id").alias("prev_id"))
     shared = (
         labelled.join(prev, on=["id_type", "id_value"], how="inner")
-        .groupBy("component", "prev_id").agg(F.count("*").alias("shared"))
+        .groupBy("component", "prev_id")
+        .agg(F.count("*").alias("shared"))
     )
     owner = (
         shared.join(derived.select("component", "derived_id"), on="component", how="inner")
@@ -71,8 +79,11 @@ def carry_over_ids(labelled: DataFrame, anchors: DataFrame, previous: DataFrame,
         shared.join(owner, on=["prev_id", "component"], how="inner")
         .join(sizes, on="prev_id", how="inner")
         .groupBy("component")
-        .agg(F.min(F.struct((-F.col("shared")).alias("most"), (-F.col("prev_size")).alias("largest"),
-                            "prev_id")).alias("k"))
+        .agg(
+            F.min(F.struct((-F.col("shared")).alias("most"), (-F.col("prev_size")).alias("largest"), "prev_id")).alias(
+                "k"
+            )
+        )
         .select("component", F.col("k.prev_id").alias("kept_id"))
     )
     # kept_id is unique (one owner per previous id), so this join cannot multiply rows.
@@ -123,25 +134,44 @@ def changes(previous: DataFrame, current: DataFrame, *, as_of: dt.date) -> DataF
     cur = current.select("id_type", "id_value", F.col("person_id").alias("cur_id"))
     links = (
         prev.join(cur, on=["id_type", "id_value"], how="inner")
-        .groupBy("prev_id", "cur_id").agg(F.count("*").alias("n"))
+        .groupBy("prev_id", "cur_id")
+        .agg(F.count("*").alias("n"))
     )
     none = F.array().cast("array<string>")
     people = (
-        cur.groupBy(F.col("cur_id").alias("person_id")).agg(F.count("*").alias("cur_n"))
-        .join(prev.groupBy(F.col("prev_id").alias("person_id")).agg(F.count("*").alias("prev_n")),
-              on="person_id", how="full")
-        .join(links.where(F.col("prev_id") == F.col("cur_id"))
-              .select(F.col("cur_id").alias("person_id"), F.col("n").alias("kept_n")),
-              on="person_id", how="left")
+        cur.groupBy(F.col("cur_id").alias("person_id"))
+        .agg(F.count("*").alias("cur_n"))
+        .join(
+            prev.groupBy(F.col("prev_id").alias("person_id")).agg(F.count("*").alias("prev_n")),
+            on="person_id",
+            how="full",
+        )
+        .join(
+            links.where(F.col("prev_id") == F.col("cur_id")).select(
+                F.col("cur_id").alias("person_id"), F.col("n").alias("kept_n")
+            ),
+            on="person_id",
+            how="left",
+        )
         # links is unique per (prev_id, cur_id): each list holds distinct ids.
-        .join(links.groupBy(F.col("cur_id").alias("person_id"))
-              .agg(F.sort_array(F.collect_list("prev_id")).alias("sources")),
-              on="person_id", how="left")
-        .join(links.groupBy(F.col("prev_id").alias("person_id"))
-              .agg(F.sort_array(F.collect_list("cur_id")).alias("targets")),
-              on="person_id", how="left")
+        .join(
+            links.groupBy(F.col("cur_id").alias("person_id")).agg(
+                F.sort_array(F.collect_list("prev_id")).alias("sources")
+            ),
+            on="person_id",
+            how="left",
+        )
+        .join(
+            links.groupBy(F.col("prev_id").alias("person_id")).agg(
+                F.sort_array(F.collect_list("cur_id")).alias("targets")
+            ),
+            on="person_id",
+            how="left",
+        )
         .select(
-            "person_id", "cur_n", "prev_n",
+            "person_id",
+            "cur_n",
+            "prev_n",
             (F.coalesce("cur_n", F.lit(0)) - F.coalesce("kept_n", F.lit(0))).alias("added"),
             (F.coalesce("prev_n", F.lit(0)) - F.coalesce("kept_n", F.lit(0))).alias("removed"),
             F.coalesce("sources", none).alias("sources"),
@@ -162,8 +192,12 @@ def changes(previous: DataFrame, current: DataFrame, *, as_of: dt.date) -> DataF
         ("gone", was_previous & ~is_current & (n_targets == 0), none),
     ]
     happened = F.filter(
-        F.array(*[F.when(cond, F.struct(F.lit(name).alias("change"), related.alias("related")))
-                  for name, cond, related in events]),
+        F.array(
+            *[
+                F.when(cond, F.struct(F.lit(name).alias("change"), related.alias("related")))
+                for name, cond, related in events
+            ]
+        ),
         lambda e: e.isNotNull(),
     )
     return people.select("person_id", "added", "removed", F.explode(happened).alias("e")).select(

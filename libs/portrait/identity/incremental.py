@@ -8,6 +8,7 @@ differs from a previous person is made of touched persons and identifiers not in
 or would run through an identifier whose status changed), so re-resolving the touched persons with
 the identifiers new on D gives the same map as resolving everything (`resolve` with `previous`).
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -21,7 +22,8 @@ ID = ["id_type", "id_value"]
 def _ends(links: DataFrame) -> DataFrame:
     """Both ends of every link as (`id_type`, `id_value`)."""
     return links.select(F.col("type_a").alias("id_type"), F.col("value_a").alias("id_value")).unionByName(
-        links.select(F.col("type_b").alias("id_type"), F.col("value_b").alias("id_value")))
+        links.select(F.col("type_b").alias("id_type"), F.col("value_b").alias("id_value"))
+    )
 
 
 def new_links(day_links: DataFrame, known: DataFrame) -> DataFrame:
@@ -40,9 +42,11 @@ def touched_identifiers(added: DataFrame, changed: DataFrame, links: DataFrame) 
     a = changed.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"))
     b = changed.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b"))
     around = links.join(a, on=["type_a", "value_a"], how="left_semi").unionByName(
-        links.join(b, on=["type_b", "value_b"], how="left_semi"))
-    return _ends(added.select(*PAIR)).unionByName(changed.select(*ID)).unionByName(
-        _ends(around.select(*PAIR))).distinct()
+        links.join(b, on=["type_b", "value_b"], how="left_semi")
+    )
+    return (
+        _ends(added.select(*PAIR)).unionByName(changed.select(*ID)).unionByName(_ends(around.select(*PAIR))).distinct()
+    )
 
 
 def touched_persons(previous: DataFrame, touched: DataFrame) -> DataFrame:
@@ -74,7 +78,8 @@ def map_delta(before: DataFrame, after: DataFrame) -> DataFrame:
     old = before.select(*ID, F.col("person_id").alias("_old"))
     joined = after.select(*ID, "person_id").join(old, on=ID, how="full")
     return joined.where(~F.col("person_id").eqNullSafe(F.col("_old"))).select(
-        *ID, "person_id", F.col("person_id").isNull().alias("_delete"))
+        *ID, "person_id", F.col("person_id").isNull().alias("_delete")
+    )
 
 
 def moved_persons(delta: DataFrame, before: DataFrame) -> DataFrame:

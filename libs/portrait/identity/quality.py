@@ -11,6 +11,7 @@ placeholder email) has no single right answer. An excluded identifier counts as 
 
 `missed_pairs` says where recall is lost: true pairs not found, by the types of their two identifiers.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
@@ -26,10 +27,13 @@ def truth_identifiers(persons: DataFrame, *, key: bytes) -> DataFrame:
     parts = [
         persons.select(F.lit("account").alias("id_type"), F.col("account_id").alias("id_value"), "person_key"),
         persons.select(F.lit("cookie").alias("id_type"), F.explode("cookies").alias("id_value"), "person_key"),
-        persons.select(F.lit("social_author").alias("id_type"), F.explode("social_author_ids").alias("id_value"), "person_key"),
+        persons.select(
+            F.lit("social_author").alias("id_type"), F.explode("social_author_ids").alias("id_value"), "person_key"
+        ),
     ] + [
-        persons.select(F.lit(kind).alias("id_type"), privacy.pseudonymise(F.col(kind), kind, key).alias("id_value"),
-                       "person_key")
+        persons.select(
+            F.lit(kind).alias("id_type"), privacy.pseudonymise(F.col(kind), kind, key).alias("id_value"), "person_key"
+        )
         for kind in ("phone", "email", "wechat_id")
     ]
     out = parts[0]
@@ -49,12 +53,17 @@ def judged_cells(truth_ids: DataFrame, identity_map: DataFrame, excluded: DataFr
     identifier gets a resolved person of its own.
     """
     unique_truth = (
-        truth_ids.groupBy("id_type", "id_value").agg(F.countDistinct("person_key").alias("n"), F.first("person_key").alias("person_key"))
-        .where(F.col("n") == 1).drop("n")
+        truth_ids.groupBy("id_type", "id_value")
+        .agg(F.countDistinct("person_key").alias("n"), F.first("person_key").alias("person_key"))
+        .where(F.col("n") == 1)
+        .drop("n")
     )
     seen = identity_map.select("id_type", "id_value", "person_id").unionByName(
-        excluded.select("id_type", "id_value",
-                        F.concat(F.lit("excluded:"), F.col("id_type"), F.lit(":"), F.col("id_value")).alias("person_id"))
+        excluded.select(
+            "id_type",
+            "id_value",
+            F.concat(F.lit("excluded:"), F.col("id_type"), F.lit(":"), F.col("id_value")).alias("person_id"),
+        )
     )
     return unique_truth.join(seen, on=["id_type", "id_value"], how="inner")
 
@@ -67,8 +76,12 @@ def _pairs_by_type(counts: DataFrame, keys: list[str]) -> DataFrame:
     a = counts.select(*keys, F.col("id_type").alias("type_a"), F.col("n").alias("n_a"))
     b = counts.select(*keys, F.col("id_type").alias("type_b"), F.col("n").alias("n_b"))
     pairs = F.when(F.col("type_a") == F.col("type_b"), _pairs(F.col("n_a"))).otherwise(F.col("n_a") * F.col("n_b"))
-    return (a.join(b, on=keys, how="inner").where(F.col("type_a") <= F.col("type_b"))
-            .groupBy("type_a", "type_b").agg(F.sum(pairs).alias("pairs")))
+    return (
+        a.join(b, on=keys, how="inner")
+        .where(F.col("type_a") <= F.col("type_b"))
+        .groupBy("type_a", "type_b")
+        .agg(F.sum(pairs).alias("pairs"))
+    )
 
 
 def missed_pairs(cells: DataFrame) -> DataFrame:
@@ -84,10 +97,16 @@ def missed_pairs(cells: DataFrame) -> DataFrame:
     per_cell = cells.groupBy("person_key", "person_id", "id_type").agg(F.count("*").alias("n"))
     true = _pairs_by_type(per_truth, ["person_key"]).withColumnRenamed("pairs", "true_pairs")
     found = _pairs_by_type(per_cell, ["person_key", "person_id"]).withColumnRenamed("pairs", "found_pairs")
-    return true.join(found, on=["type_a", "type_b"], how="left").select(
-        "type_a", "type_b", F.col("true_pairs").cast("long").alias("true_pairs"),
-        (F.col("true_pairs") - F.coalesce(F.col("found_pairs"), F.lit(0))).cast("long").alias("missed_pairs"),
-    ).where(F.col("true_pairs") > 0)
+    return (
+        true.join(found, on=["type_a", "type_b"], how="left")
+        .select(
+            "type_a",
+            "type_b",
+            F.col("true_pairs").cast("long").alias("true_pairs"),
+            (F.col("true_pairs") - F.coalesce(F.col("found_pairs"), F.lit(0))).cast("long").alias("missed_pairs"),
+        )
+        .where(F.col("true_pairs") > 0)
+    )
 
 
 def stranded_identifiers(cells: DataFrame) -> DataFrame:
@@ -99,7 +118,8 @@ def stranded_identifiers(cells: DataFrame) -> DataFrame:
     """
     per_cell = cells.groupBy("person_key", "person_id").agg(F.count("*").alias("n"))
     main = per_cell.groupBy("person_key").agg(
-        F.min(F.struct((-F.col("n")).alias("neg_n"), F.col("person_id"))).getField("person_id").alias("main_id"))
+        F.min(F.struct((-F.col("n")).alias("neg_n"), F.col("person_id"))).getField("person_id").alias("main_id")
+    )
     size = cells.groupBy("person_id").agg(F.count("*").alias("resolved_size"))
     flagged = cells.join(main, on="person_key", how="inner").join(size, on="person_id", how="inner")
     stranded = F.col("person_id") != F.col("main_id")
@@ -123,10 +143,17 @@ def pairwise_quality(truth_ids: DataFrame, identity_map: DataFrame, excluded: Da
     resolved = cells.groupBy("person_id").agg(F.sum("n").alias("n"), F.count("*").alias("true_persons"))
     truth = cells.groupBy("person_key").agg(F.sum("n").alias("n"), F.count("*").alias("resolved_persons"))
     tp = cells.agg(F.sum(_pairs(F.col("n")))).first()[0] or 0.0
-    r = resolved.agg(F.sum(_pairs(F.col("n"))).alias("pairs"), F.avg((F.col("true_persons") == 1).cast("double")).alias("pure"),
-                     F.count("*").alias("persons")).first()
-    t = truth.agg(F.sum(_pairs(F.col("n"))).alias("pairs"), F.avg((F.col("resolved_persons") == 1).cast("double")).alias("whole"),
-                  F.count("*").alias("persons"), F.sum("n").alias("identifiers")).first()
+    r = resolved.agg(
+        F.sum(_pairs(F.col("n"))).alias("pairs"),
+        F.avg((F.col("true_persons") == 1).cast("double")).alias("pure"),
+        F.count("*").alias("persons"),
+    ).first()
+    t = truth.agg(
+        F.sum(_pairs(F.col("n"))).alias("pairs"),
+        F.avg((F.col("resolved_persons") == 1).cast("double")).alias("whole"),
+        F.count("*").alias("persons"),
+        F.sum("n").alias("identifiers"),
+    ).first()
     return {
         "precision": tp / r["pairs"] if r["pairs"] else 1.0,
         "recall": tp / t["pairs"] if t["pairs"] else 1.0,
@@ -158,18 +185,33 @@ def linkable_recall(cells: DataFrame, evidence: DataFrame, *, max_iterations: in
         and `unlinkable_share_of_missed` ((true - linkable) / (true - found)).
     """
     owner = cells.select("id_type", "id_value", "person_key", node_id(F.col("id_type"), "id_value").alias("node"))
-    a = owner.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a"),
-                     F.col("person_key").alias("key_a"), F.col("node").alias("u"))
-    b = owner.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b"),
-                     F.col("person_key").alias("key_b"), F.col("node").alias("v"))
-    inside = (evidence.join(a, on=["type_a", "value_a"]).join(b, on=["type_b", "value_b"])
-              .where(F.col("key_a") == F.col("key_b")).select("u", "v"))
+    a = owner.select(
+        F.col("id_type").alias("type_a"),
+        F.col("id_value").alias("value_a"),
+        F.col("person_key").alias("key_a"),
+        F.col("node").alias("u"),
+    )
+    b = owner.select(
+        F.col("id_type").alias("type_b"),
+        F.col("id_value").alias("value_b"),
+        F.col("person_key").alias("key_b"),
+        F.col("node").alias("v"),
+    )
+    inside = (
+        evidence.join(a, on=["type_a", "value_a"])
+        .join(b, on=["type_b", "value_b"])
+        .where(F.col("key_a") == F.col("key_b"))
+        .select("u", "v")
+    )
     component = connected_components(inside, max_iterations=max_iterations)
-    grouped = (owner.join(component, on="node", how="left")
-               .withColumn("component", F.coalesce("component", "node"))  # no evidence: a group of its own
-               .join(cells.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
-               .groupBy("person_key", "component", "person_id").agg(F.count("*").alias("n"))
-               .persist())  # four sums below read it
+    grouped = (
+        owner.join(component, on="node", how="left")
+        .withColumn("component", F.coalesce("component", "node"))  # no evidence: a group of its own
+        .join(cells.select("id_type", "id_value", "person_id"), on=["id_type", "id_value"])
+        .groupBy("person_key", "component", "person_id")
+        .agg(F.count("*").alias("n"))
+        .persist()
+    )  # four sums below read it
 
     def pairs(*keys: str) -> float:
         counted = grouped.groupBy(*keys).agg(F.sum("n").alias("n"))
@@ -180,7 +222,10 @@ def linkable_recall(cells: DataFrame, evidence: DataFrame, *, max_iterations: in
     grouped.unpersist()
     missed = true - found
     return {
-        "true_pairs": true, "linkable_pairs": linkable, "found_pairs": found, "found_linkable_pairs": found_linkable,
+        "true_pairs": true,
+        "linkable_pairs": linkable,
+        "found_pairs": found,
+        "found_linkable_pairs": found_linkable,
         "linkable_share": linkable / true if true else 1.0,
         "recall": found / true if true else 1.0,
         "linkable_recall": found_linkable / linkable if linkable else 1.0,

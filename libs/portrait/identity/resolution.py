@@ -1,4 +1,5 @@
 """Resolution builders: identifiers to persons, and source rows to their `person_id` (pure)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +7,6 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from portrait import privacy
 from portrait.identity import graph, history
 from portrait.identity.components import connected_components
 
@@ -16,8 +16,15 @@ ORDER_KEYS = (("account", "account_id"), ("phone", "phone_hash"), ("email", "ema
 SOCIAL_KEYS = (("wechat_id", "wechat_id_hash"), ("social_author", "author_id"))
 
 
-def resolve(ids: DataFrame, pairs: DataFrame, excluded: DataFrame, *, max_iterations: int,
-            previous: DataFrame | None = None, reserved: DataFrame | None = None) -> DataFrame:
+def resolve(
+    ids: DataFrame,
+    pairs: DataFrame,
+    excluded: DataFrame,
+    *,
+    max_iterations: int,
+    previous: DataFrame | None = None,
+    reserved: DataFrame | None = None,
+) -> DataFrame:
     """Map every identifier to a person.
 
     Args:
@@ -36,27 +43,42 @@ def resolve(ids: DataFrame, pairs: DataFrame, excluded: DataFrame, *, max_iterat
     keep = ids.join(excluded.select("id_type", "id_value"), on=["id_type", "id_value"], how="left_anti")
     nodes = keep.select("id_type", "id_value", graph.node_id(F.col("id_type"), F.col("id_value")).alias("node"))
     usable = (
-        pairs.join(excluded.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a")),
-                   on=["type_a", "value_a"], how="left_anti")
-        .join(excluded.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b")),
-              on=["type_b", "value_b"], how="left_anti")
-        .select(graph.node_id(F.col("type_a"), F.col("value_a")).alias("u"),
-                graph.node_id(F.col("type_b"), F.col("value_b")).alias("v"))
+        pairs.join(
+            excluded.select(F.col("id_type").alias("type_a"), F.col("id_value").alias("value_a")),
+            on=["type_a", "value_a"],
+            how="left_anti",
+        )
+        .join(
+            excluded.select(F.col("id_type").alias("type_b"), F.col("id_value").alias("value_b")),
+            on=["type_b", "value_b"],
+            how="left_anti",
+        )
+        .select(
+            graph.node_id(F.col("type_a"), F.col("value_a")).alias("u"),
+            graph.node_id(F.col("type_b"), F.col("value_b")).alias("v"),
+        )
     )
     components = connected_components(usable, max_iterations=max_iterations)
     labelled = nodes.join(components, on="node", how="left").withColumn(
-        "component", F.coalesce("component", "node")  # an identifier with no link is a person alone
+        "component",
+        F.coalesce("component", "node"),  # an identifier with no link is a person alone
     )
     rank = F.create_map(*[x for k, v in graph.ANCHOR_RANK.items() for x in (F.lit(k), F.lit(v))])
     anchor = F.min(F.struct(rank[F.col("id_type")].alias("rank"), F.col("id_type"), F.col("id_value")))
-    anchors = labelled.groupBy("component").agg(anchor.alias("a")).select(
-        "component", F.concat_ws(":", "a.id_type", "a.id_value").alias("anchor_key"),
+    anchors = (
+        labelled.groupBy("component")
+        .agg(anchor.alias("a"))
+        .select(
+            "component",
+            F.concat_ws(":", "a.id_type", "a.id_value").alias("anchor_key"),
+        )
     )
     if previous is None:
         names = anchors.select("component", history.person_id_of(F.col("anchor_key")).alias("person_id"))
     else:
-        names = history.carry_over_ids(labelled.select("id_type", "id_value", "component"), anchors, previous,
-                                       reserved=reserved)
+        names = history.carry_over_ids(
+            labelled.select("id_type", "id_value", "component"), anchors, previous, reserved=reserved
+        )
     return labelled.join(names, on="component", how="inner").select("id_type", "id_value", "person_id")
 
 
@@ -80,8 +102,8 @@ def latest_customers(crm: DataFrame, identity_map: DataFrame, *, as_of: dt.date)
     """The latest CRM record per account as of a date, with `person_id`."""
     w = Window.partitionBy("account_id").orderBy(F.col("date").desc(), F.col("consent_updated_at").desc_nulls_last())
     latest = crm.withColumn("_rn", F.row_number().over(w)).where(F.col("_rn") == 1).drop("_rn", "source_file")
-    return with_person_id(latest, identity_map, [("account", "account_id")]).withColumn(
-        "as_of_date", F.lit(as_of)
-    ).drop("date")
-
-
+    return (
+        with_person_id(latest, identity_map, [("account", "account_id")])
+        .withColumn("as_of_date", F.lit(as_of))
+        .drop("date")
+    )

@@ -12,30 +12,36 @@ Person ids stay stable across runs (`history.carry_over_ids`): every run compare
 of the run before it (`silver.identity_runs` records that map's Delta version, so a rerun of D
 compares with the same map and writes the same rows).
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from functools import reduce
 
-from delta.tables import DeltaTable
+from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from portrait import catalog, privacy
 from portrait.config_models import IdentityConfig
 from portrait.identity import cleaning, graph, history, incremental
-from portrait.identity.resolution import (EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve,
-                                       with_person_id)
+from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
 
 log = logging.getLogger(__name__)
 
 INPUTS = (catalog.BRONZE_CLICKSTREAM, catalog.BRONZE_ORDERS, catalog.BRONZE_SOCIAL, catalog.BRONZE_CRM)
 OUTPUTS = (
-    catalog.SILVER_IDENTITY_MAP, catalog.SILVER_IDENTITY_EXCLUDED, catalog.SILVER_IDENTITY_HISTORY,
-    catalog.SILVER_IDENTITY_LINKS, catalog.SILVER_IDENTITY_RUNS, catalog.SILVER_EVENTS, catalog.SILVER_ORDERS,
-    catalog.SILVER_SOCIAL, catalog.SILVER_CUSTOMERS,
+    catalog.SILVER_IDENTITY_MAP,
+    catalog.SILVER_IDENTITY_EXCLUDED,
+    catalog.SILVER_IDENTITY_HISTORY,
+    catalog.SILVER_IDENTITY_LINKS,
+    catalog.SILVER_IDENTITY_RUNS,
+    catalog.SILVER_EVENTS,
+    catalog.SILVER_ORDERS,
+    catalog.SILVER_SOCIAL,
+    catalog.SILVER_CUSTOMERS,
 )
 BEGINNING = dt.date(1900, 1, 1)
 MAP_COLUMNS = "id_type string, id_value string, person_id string"
@@ -48,8 +54,15 @@ SILVER = (
 )
 
 
-def run(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
-        checkpoint_dir: str | None = None, rebuild: bool = False) -> dict:
+def run(
+    lake: Lakehouse,
+    conf: IdentityConfig,
+    date: dt.date,
+    *,
+    pii_key: bytes,
+    checkpoint_dir: str | None = None,
+    rebuild: bool = False,
+) -> dict:
     """Resolve identities as of `date`: day D merged into the graph (default), or everything (`rebuild`).
 
     Args:
@@ -73,8 +86,10 @@ def run(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
         commits = _rebuild(lake, conf, date, pii_key=pii_key, before=before)
     else:
         commits = _daily(lake, conf, date, pii_key=pii_key, before=before)
-    runs = lake.spark.createDataFrame([(date, mode, before["map"], before["excluded"])],
-                                      "as_of_date date, mode string, map_version long, excluded_version long")
+    runs = lake.spark.createDataFrame(
+        [(date, mode, before["map"], before["excluded"])],
+        "as_of_date date, mode string, map_version long, excluded_version long",
+    )
     lake.replace_range(runs, catalog.SILVER_IDENTITY_RUNS, start=date)
     summary: dict = {"mode": mode}
     for key, commit in commits.items():
@@ -94,8 +109,10 @@ def _previous_versions(lake: Lakehouse, date: dt.date) -> dict[str, int]:
         table = lake.read(runs)
         later = table.where(F.col("as_of_date") > F.lit(date)).select("as_of_date").limit(1).first()
         if later is not None:
-            raise ValueError(f"identity already ran for {later[0]}, after {date}: run the later dates again, "
-                             "or rebuild from the date you need")
+            raise ValueError(
+                f"identity already ran for {later[0]}, after {date}: run the later dates again, "
+                "or rebuild from the date you need"
+            )
         same = table.where(F.col("as_of_date") == F.lit(date)).limit(1).first()  # run metadata, one row
         if same is not None:
             return {"map": int(same["map_version"]), "excluded": int(same["excluded_version"])}
@@ -118,7 +135,8 @@ def _placeholders(lake: Lakehouse, conf: IdentityConfig, key: bytes) -> DataFram
     clear = spark.createDataFrame(rows, "id_type string, clear string")
     hashed = [
         clear.where(F.col("id_type") == kind).select(
-            "id_type", privacy.pseudonymise(F.col("clear"), kind, key).alias("id_value"))
+            "id_type", privacy.pseudonymise(F.col("clear"), kind, key).alias("id_value")
+        )
         for kind in conf.placeholders
     ]
     if not hashed:
@@ -130,15 +148,17 @@ def _sources(lake: Lakehouse, where: Column) -> tuple[DataFrame, DataFrame, Data
     return tuple(lake.read(t).where(where) for t in INPUTS)  # type: ignore[return-value]
 
 
-def _rebuild(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
-             before: dict[str, int]) -> dict[str, Commit]:
+def _rebuild(
+    lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes, before: dict[str, int]
+) -> dict[str, Commit]:
     """Resolve the whole graph from bronze up to `date` and rewrite the identity tables and every silver row."""
     spark = lake.spark
     clicks, orders, social, crm = _sources(lake, F.col("date") <= F.lit(date))
     dated = graph.dated_links(clicks, orders, social, crm).checkpoint(eager=True)
     pairs = dated.drop("first_seen")
-    excluded = graph.hubs(pairs, max_links=conf.max_persons_per_identifier,
-                          placeholders=_placeholders(lake, conf, pii_key)).checkpoint(eager=True)
+    excluded = graph.hubs(
+        pairs, max_links=conf.max_persons_per_identifier, placeholders=_placeholders(lake, conf, pii_key)
+    ).checkpoint(eager=True)
     ids = graph.identifiers(clicks, orders, social, crm)
     previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]) if before["map"] >= 0 else None
     identity_map = resolve(ids, pairs, excluded, max_iterations=conf.max_iterations, previous=previous)
@@ -147,9 +167,11 @@ def _rebuild(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: b
     commits = {"identity_map": lake.overwrite(identity_map, catalog.SILVER_IDENTITY_MAP)}
     old = previous if previous is not None else spark.createDataFrame([], MAP_COLUMNS)
     commits["identity_history"] = lake.replace_range(
-        history.changes(old, identity_map, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date)
-    commits["identity_excluded"] = lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)),
-                                                  catalog.SILVER_IDENTITY_EXCLUDED)
+        history.changes(old, identity_map, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date
+    )
+    commits["identity_excluded"] = lake.overwrite(
+        excluded.withColumn("as_of_date", F.lit(date)), catalog.SILVER_IDENTITY_EXCLUDED
+    )
     commits["identity_links"] = lake.overwrite(dated, catalog.SILVER_IDENTITY_LINKS)
     frames = {catalog.SILVER_EVENTS: clicks, catalog.SILVER_ORDERS: orders, catalog.SILVER_SOCIAL: social}
     for table, _, keys, _ in SILVER:
@@ -161,8 +183,9 @@ def _rebuild(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: b
     return commits
 
 
-def _daily(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes,
-           before: dict[str, int]) -> dict[str, Commit]:
+def _daily(
+    lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes, before: dict[str, int]
+) -> dict[str, Commit]:
     """Merge day D into the graph: re-resolve the touched persons, write D's rows, move the rows of persons that changed."""
     day = F.col("date") == F.lit(date)
     clicks, orders, social, crm = _sources(lake, day)
@@ -175,8 +198,9 @@ def _daily(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: byt
     commits = {"identity_links": lake.replace_range(added, catalog.SILVER_IDENTITY_LINKS, start=date)}
     links = known.unionByName(added).drop("first_seen")
 
-    excluded = graph.hubs(links, max_links=conf.max_persons_per_identifier,
-                          placeholders=_placeholders(lake, conf, pii_key)).checkpoint(eager=True)
+    excluded = graph.hubs(
+        links, max_links=conf.max_persons_per_identifier, placeholders=_placeholders(lake, conf, pii_key)
+    ).checkpoint(eager=True)
     excluded_before = _read_at(lake, catalog.SILVER_IDENTITY_EXCLUDED, before["excluded"])
     changed = incremental.status_changed(excluded_before, excluded).checkpoint(eager=True)
     touched = incremental.touched_identifiers(added, changed, links)
@@ -186,23 +210,32 @@ def _daily(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: byt
     ids = ids.checkpoint(eager=True)
     old = previous.join(persons, on="person_id", how="left_semi")
     reserved = previous.select("person_id").distinct().join(persons, on="person_id", how="left_anti")
-    resolved = resolve(ids, incremental.links_within(links, ids), excluded, max_iterations=conf.max_iterations,
-                       previous=old, reserved=reserved).checkpoint(eager=True)
+    resolved = resolve(
+        ids,
+        incremental.links_within(links, ids),
+        excluded,
+        max_iterations=conf.max_iterations,
+        previous=old,
+        reserved=reserved,
+    ).checkpoint(eager=True)
     delta = incremental.map_delta(old, resolved).checkpoint(eager=True)
 
     commits["identity_map"] = _merge_map(lake, delta, date)
     commits["identity_history"] = lake.replace_range(
-        history.changes(old, resolved, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date)
-    commits["identity_excluded"] = lake.overwrite(excluded.withColumn("as_of_date", F.lit(date)),
-                                                  catalog.SILVER_IDENTITY_EXCLUDED)
+        history.changes(old, resolved, as_of=date), catalog.SILVER_IDENTITY_HISTORY, start=date
+    )
+    commits["identity_excluded"] = lake.overwrite(
+        excluded.withColumn("as_of_date", F.lit(date)), catalog.SILVER_IDENTITY_EXCLUDED
+    )
     moved = incremental.moved_persons(delta, old)
     unexcluded = changed.join(excluded.select("id_type", "id_value"), on=["id_type", "id_value"], how="left_anti")
     retry_unresolved = not unexcluded.isEmpty()  # an identifier freed from hub status may resolve old rows
     identity_map = lake.read(catalog.SILVER_IDENTITY_MAP)
     frames = {catalog.SILVER_EVENTS: clicks, catalog.SILVER_ORDERS: orders, catalog.SILVER_SOCIAL: social}
     for table, _, keys, row_key in SILVER:
-        commits[f"{table.name}_moved"] = _move_rows(lake, table, resolved, moved, list(keys), row_key,
-                                                   date=date, retry_unresolved=retry_unresolved)
+        commits[f"{table.name}_moved"] = _move_rows(
+            lake, table, resolved, moved, list(keys), row_key, date=date, retry_unresolved=retry_unresolved
+        )
         rows = with_person_id(frames[table], identity_map, list(keys))
         if table == catalog.SILVER_ORDERS:
             commits["orders_reflagged"], rows = _flag_orders(lake, rows, delta, moved, date)
@@ -211,7 +244,7 @@ def _daily(lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: byt
     return commits
 
 
-def _merge(lake: Lakehouse, table: catalog.Table, source: DataFrame, on: tuple[str, ...]) -> DeltaTable:
+def _merge(lake: Lakehouse, table: catalog.Table, source: DataFrame, on: tuple[str, ...]) -> DeltaMergeBuilder:
     """A MERGE of `source` (alias `s`) into `table` (alias `t`) matched on the columns `on`."""
     condition = reduce(lambda a, b: a & b, [F.col(f"t.{k}") == F.col(f"s.{k}") for k in on])
     return DeltaTable.forPath(lake.spark, lake.path(table)).alias("t").merge(source.alias("s"), condition)
@@ -228,19 +261,35 @@ def _executed(lake: Lakehouse, table: catalog.Table, merge) -> Commit:
 def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
     """Apply the map's changed rows: upserts with `as_of_date` D, deletes of identifiers that left it."""
     source = delta.withColumn("as_of_date", F.lit(date))
-    return _executed(lake, catalog.SILVER_IDENTITY_MAP, (
-        _merge(lake, catalog.SILVER_IDENTITY_MAP, source, ("id_type", "id_value"))
-        .whenMatchedDelete(condition=F.col("s._delete"))
-        .whenMatchedUpdate(condition=~F.col("t.person_id").eqNullSafe(F.col("s.person_id")),
-                           set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"})
-        .whenNotMatchedInsert(condition=~F.col("s._delete"),
-                              values={c: f"s.{c}" for c in ("id_type", "id_value", "person_id", "as_of_date")})
-    ))
+    return _executed(
+        lake,
+        catalog.SILVER_IDENTITY_MAP,
+        (
+            _merge(lake, catalog.SILVER_IDENTITY_MAP, source, ("id_type", "id_value"))
+            .whenMatchedDelete(condition=F.col("s._delete"))
+            .whenMatchedUpdate(
+                condition=~F.col("t.person_id").eqNullSafe(F.col("s.person_id")),
+                set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"},
+            )
+            .whenNotMatchedInsert(
+                condition=~F.col("s._delete"),
+                values={c: f"s.{c}" for c in ("id_type", "id_value", "person_id", "as_of_date")},
+            )
+        ),
+    )
 
 
-def _move_rows(lake: Lakehouse, table: catalog.Table, resolved: DataFrame, moved: DataFrame,
-               keys: list[tuple[str, str]], row_key: tuple[str, ...], *, date: dt.date,
-               retry_unresolved: bool) -> Commit:
+def _move_rows(
+    lake: Lakehouse,
+    table: catalog.Table,
+    resolved: DataFrame,
+    moved: DataFrame,
+    keys: list[tuple[str, str]],
+    row_key: tuple[str, ...],
+    *,
+    date: dt.date,
+    retry_unresolved: bool,
+) -> Commit:
     """Give the older rows of the persons that moved their new `person_id` (one MERGE, changed rows only)."""
     older = lake.read(table).where(F.col("date") < F.lit(date))
     theirs = older.join(moved, on="person_id", how="left_semi")
@@ -249,11 +298,14 @@ def _move_rows(lake: Lakehouse, table: catalog.Table, resolved: DataFrame, moved
     again = with_person_id(theirs.withColumnRenamed("person_id", "_old"), resolved, keys)
     source = again.where(~F.col("person_id").eqNullSafe(F.col("_old"))).select(*row_key, "person_id")
     source = source.dropDuplicates(list(row_key))
-    return _executed(lake, table, _merge(lake, table, source, row_key).whenMatchedUpdate(set={"person_id": "s.person_id"}))
+    return _executed(
+        lake, table, _merge(lake, table, source, row_key).whenMatchedUpdate(set={"person_id": "s.person_id"})
+    )
 
 
-def _flag_orders(lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: DataFrame,
-                 date: dt.date) -> tuple[Commit, DataFrame]:
+def _flag_orders(
+    lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: DataFrame, date: dt.date
+) -> tuple[Commit, DataFrame]:
     """Anomaly flags: day D's lines, and the older lines of persons whose baseline moved (new lines on
     D, or a merge or split) where their flags changed. Returns the re-flag commit and D's flagged lines."""
     older = lake.read(catalog.SILVER_ORDERS).where(F.col("date") < F.lit(date))
@@ -262,20 +314,27 @@ def _flag_orders(lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: 
     persons = day_rows.select("person_id").unionByName(delta.select("person_id")).unionByName(moved).distinct()
     key = ("date", "order_id", "line_no")
     current = older.join(persons, on="person_id", how="left_semi").select(
-        *key, *[F.col(f).alias(f"_old_{f}") for f in FLAGS])
+        *key, *[F.col(f).alias(f"_old_{f}") for f in FLAGS]
+    )
     source = (
-        flagged.where(F.col("date") < F.lit(date)).join(persons, on="person_id", how="left_semi")
+        flagged.where(F.col("date") < F.lit(date))
+        .join(persons, on="person_id", how="left_semi")
         .join(current, on=list(key), how="inner")
         .where(reduce(lambda a, b: a | b, [~F.col(f).eqNullSafe(F.col(f"_old_{f}")) for f in FLAGS]))
-        .select(*key, *FLAGS).dropDuplicates(list(key))
+        .select(*key, *FLAGS)
+        .dropDuplicates(list(key))
     )
-    commit = _executed(lake, catalog.SILVER_ORDERS, _merge(lake, catalog.SILVER_ORDERS, source, key).whenMatchedUpdate(
-        set={f: f"s.{f}" for f in FLAGS}))
+    commit = _executed(
+        lake,
+        catalog.SILVER_ORDERS,
+        _merge(lake, catalog.SILVER_ORDERS, source, key).whenMatchedUpdate(set={f: f"s.{f}" for f in FLAGS}),
+    )
     return commit, flagged.where(F.col("date") == F.lit(date))
 
 
-def _merge_customers(lake: Lakehouse, day_crm: DataFrame, identity_map: DataFrame, delta: DataFrame,
-                     date: dt.date) -> Commit:
+def _merge_customers(
+    lake: Lakehouse, day_crm: DataFrame, identity_map: DataFrame, delta: DataFrame, date: dt.date
+) -> Commit:
     """Upsert the accounts of D's CRM extract, and move the accounts whose person changed."""
     fresh = latest_customers(day_crm, identity_map, as_of=date)
     table = catalog.SILVER_CUSTOMERS
@@ -283,14 +342,20 @@ def _merge_customers(lake: Lakehouse, day_crm: DataFrame, identity_map: DataFram
         return lake.overwrite(fresh, table)
     accounts = delta.where(F.col("id_type") == "account").select(F.col("id_value").alias("account_id"))
     moved = (
-        lake.read(table).join(accounts, on="account_id", how="left_semi")
+        lake.read(table)
+        .join(accounts, on="account_id", how="left_semi")
         .join(fresh.select("account_id"), on="account_id", how="left_anti")
-        .drop("person_id").transform(lambda df: with_person_id(df, identity_map, [("account", "account_id")]))
+        .drop("person_id")
+        .transform(lambda df: with_person_id(df, identity_map, [("account", "account_id")]))
         .withColumn("as_of_date", F.lit(date))
     )
     source = fresh.unionByName(moved.select(*fresh.columns))
-    return _executed(lake, table, (
-        _merge(lake, table, source, ("account_id",))
-        .whenMatchedUpdate(set={c: f"s.{c}" for c in fresh.columns})
-        .whenNotMatchedInsert(values={c: f"s.{c}" for c in fresh.columns})
-    ))
+    return _executed(
+        lake,
+        table,
+        (
+            _merge(lake, table, source, ("account_id",))
+            .whenMatchedUpdate(set={c: f"s.{c}" for c in fresh.columns})
+            .whenNotMatchedInsert(values={c: f"s.{c}" for c in fresh.columns})
+        ),
+    )

@@ -3,7 +3,9 @@
 See `portrait.ingest.run` for the stage and `portrait.ingest.mapping` for orders exports read by
 configuration (`ingest.mappings`).
 """
-from portrait.ingest.mapping import source as mapping_source, to_orders
+
+from portrait.ingest.mapping import source as mapping_source
+from portrait.ingest.mapping import to_orders
 from portrait.ingest.run import INPUTS, OUTPUTS, run
 from portrait.ingest.validate import classify, parse_lines
 

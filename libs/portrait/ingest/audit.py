@@ -3,6 +3,7 @@
 Every line read has exactly one status, so rows read = kept + quarantined + duplicates dropped
 (CSV header lines counted apart); `reconcile` fails loudly when that does not hold.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,7 +41,11 @@ def dates_in(dates: list[dt.date]) -> Column:
 def quarantine_rows(rows: DataFrame, name: str, run_id: str) -> DataFrame:
     """The quarantined lines of `validate.classify` output in `bronze.quarantine` columns."""
     return rows.where(F.col("_status") == validate.QUARANTINED).select(
-        F.lit(name).alias("source"), "date", "source_file", "line_number", F.col("_reason").alias("reason"),
+        F.lit(name).alias("source"),
+        "date",
+        "source_file",
+        "line_number",
+        F.col("_reason").alias("reason"),
         F.col("_raw_record").alias("raw_record"),
         F.lit(run_id).alias("run_id"),
     )
@@ -55,14 +60,20 @@ def reconcile(name: str, by_status: dict[str, int]) -> dict[str, int]:
     read = sum(v for k, v in by_status.items() if k != validate.HEADER)
     if read != kept + quarantined + duplicates:  # every line has exactly one status
         raise AssertionError(f"{name}: counts do not reconcile: {by_status}")
-    return {"rows_read": read, "rows_kept": kept, "rows_quarantined": quarantined,
-            "duplicates_dropped": duplicates, "header_lines": headers}
+    return {
+        "rows_read": read,
+        "rows_kept": kept,
+        "rows_quarantined": quarantined,
+        "duplicates_dropped": duplicates,
+        "header_lines": headers,
+    }
 
 
 def reconcile_files(name: str, counts: dict[str, int], reports: list[dict]) -> None:
     """The per-file counts must add up to the source's counts."""
-    summed = {k: sum(f[k] for f in reports) for k in ("rows_kept", "rows_quarantined", "duplicates_dropped",
-                                                      "header_lines")}
+    summed = {
+        k: sum(f[k] for f in reports) for k in ("rows_kept", "rows_quarantined", "duplicates_dropped", "header_lines")
+    }
     summed["rows_read"] = sum(f["lines_read"] - f["header_lines"] for f in reports)
     if any(summed[k] != counts[k] for k in summed):
         raise AssertionError(f"{name}: per-file counts {summed} do not add up to the source's {counts}")
@@ -72,8 +83,18 @@ def audit_frame(spark: SparkSession, results: dict, *, run_id: str, start: dt.da
     """One `bronze.ingest_audit` row per source of `results` (name -> `run._SourceResult`)."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [
-        (run_id, name, start, end, *(r.counts[k] for k in AUDIT_COLUMNS), now, r.extra_columns,
-         r.counts.get("files_empty", 0), r.counts.get("files_truncated", 0), r.late_dates)
+        (
+            run_id,
+            name,
+            start,
+            end,
+            *(r.counts[k] for k in AUDIT_COLUMNS),
+            now,
+            r.extra_columns,
+            r.counts.get("files_empty", 0),
+            r.counts.get("files_truncated", 0),
+            r.late_dates,
+        )
         for name, r in results.items()
     ]
     return spark.createDataFrame(rows, AUDIT_SCHEMA)
@@ -84,9 +105,24 @@ def files_frame(spark: SparkSession, results: dict, *, run_id: str) -> DataFrame
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     late = {name: set(r.late_dates) for name, r in results.items()}
     rows = [
-        (run_id, name, f["file"].date, f["file"].path, f["file"].size, f["file"].modified_ms,
-         f["file"].date in late[name], f["lines_read"], f["header_lines"], f["rows_kept"], f["rows_quarantined"],
-         f["duplicates_dropped"], f["status"], f["extra_columns"], now, f["reason"])
+        (
+            run_id,
+            name,
+            f["file"].date,
+            f["file"].path,
+            f["file"].size,
+            f["file"].modified_ms,
+            f["file"].date in late[name],
+            f["lines_read"],
+            f["header_lines"],
+            f["rows_kept"],
+            f["rows_quarantined"],
+            f["duplicates_dropped"],
+            f["status"],
+            f["extra_columns"],
+            now,
+            f["reason"],
+        )
         for name, r in results.items()
         for f in r.files
     ]

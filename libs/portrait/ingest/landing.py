@@ -10,6 +10,7 @@ aggregate per (file, split start, partition) gives each split's first id and lin
 over that aggregate (one row per split) cumulates the counts per file, and a join gives
 `line_number = lines before the split + (id - first id of the split) + 1`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,15 +62,27 @@ REJECTIONS = {
     "utf16_encoding": "a UTF-16/32 byte-order mark: the landing zone is UTF-8",
 }
 _MAGIC = (
-    (b"\x1f\x8b", "compressed"), (b"BZh", "compressed"), (b"\x28\xb5\x2f\xfd", "compressed"),
-    (b"\xfd7zXZ", "compressed"), (b"PK\x03\x04", "unsupported_archive"), (b"\xff\xfe", "utf16_encoding"),
-    (b"\xfe\xff", "utf16_encoding"), (b"\x00\x00\xfe\xff", "utf16_encoding"),
+    (b"\x1f\x8b", "compressed"),
+    (b"BZh", "compressed"),
+    (b"\x28\xb5\x2f\xfd", "compressed"),
+    (b"\xfd7zXZ", "compressed"),
+    (b"PK\x03\x04", "unsupported_archive"),
+    (b"\xff\xfe", "utf16_encoding"),
+    (b"\xfe\xff", "utf16_encoding"),
+    (b"\x00\x00\xfe\xff", "utf16_encoding"),
 )
 _DATE_IN_PATH = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 
 
-def list_files(spark: SparkSession, landing: str, source: str, start: dt.date, end: dt.date, *,
-               history: set[tuple[str, int, int]] | None = None) -> list[LandingFile]:
+def list_files(
+    spark: SparkSession,
+    landing: str,
+    source: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    history: set[tuple[str, int, int]] | None = None,
+) -> list[LandingFile]:
     """The files under `<landing>/<source>/` for dates in [start, end], sorted by date and path,
     each either to be read or `rejected` with a reason (`REJECTIONS`).
 
@@ -89,14 +102,21 @@ def list_files(spark: SparkSession, landing: str, source: str, start: dt.date, e
         log.warning("no landing folder for source %s at %s", source, root.toString())
         return []
     checker = (jvm, jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf))
-    ingested_dates = {dt.date.fromisoformat(m.group(1)) for p, _, _ in history or () for m in [_DATE_IN_PATH.search(p)] if m}
+    ingested_dates = {
+        dt.date.fromisoformat(m.group(1)) for p, _, _ in history or () for m in [_DATE_IN_PATH.search(p)] if m
+    }
     files = []
     for entry in fs.listStatus(root):
         name = entry.getPath().getName()
         date = _folder_date(name) if entry.isDirectory() else None
         if date is None:
-            reason = ("hidden_file" if name[:1] in (".", "_") else
-                      "bad_date_folder" if entry.isDirectory() else "outside_date_folder")
+            reason = (
+                "hidden_file"
+                if name[:1] in (".", "_")
+                else "bad_date_folder"
+                if entry.isDirectory()
+                else "outside_date_folder"
+            )
             files += [_entry(fs, s, source, end, reason, None) for s in _walk(fs, entry)]
             continue
         if date > end:
@@ -111,8 +131,11 @@ def list_files(spark: SparkSession, landing: str, source: str, start: dt.date, e
             else:
                 found = [_entry(fs, status, source, date, "hidden_file" if child[:1] in (".", "_") else None, checker)]
             if old:
-                found = [replace(f, rejected=f.rejected or "late_beyond_lookback") for f in found
-                         if f.key not in (history or set())]
+                found = [
+                    replace(f, rejected=f.rejected or "late_beyond_lookback")
+                    for f in found
+                    if f.key not in (history or set())
+                ]
             files += found
     for f in files:
         if f.rejected:
@@ -124,7 +147,7 @@ def _folder_date(name: str) -> dt.date | None:
     if not name.startswith(_DATE_DIR):
         return None
     try:
-        return dt.date.fromisoformat(name[len(_DATE_DIR):])
+        return dt.date.fromisoformat(name[len(_DATE_DIR) :])
     except ValueError:
         return None
 
@@ -147,10 +170,14 @@ def _entry(fs, status, source: str, date: dt.date, rejected: str | None, checker
     if rejected is None and is_file and checker is not None:
         rejected = _content_rejection(fs, status, *checker)
     return LandingFile(
-        source=source, date=date, path=_as_spark_reports(status.getPath()),
-        read_path=status.getPath().toString(), size=status.getLen() if is_file else 0,
+        source=source,
+        date=date,
+        path=_as_spark_reports(status.getPath()),
+        read_path=status.getPath().toString(),
+        size=status.getLen() if is_file else 0,
         modified_ms=status.getModificationTime(),
-        ends_with_newline=is_file and _ends_with_newline(fs, status), rejected=rejected,
+        ends_with_newline=is_file and _ends_with_newline(fs, status),
+        rejected=rejected,
     )
 
 
@@ -204,8 +231,10 @@ def scan_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
 
     Persist the result before numbering: the ids must be the same in the aggregate and the join.
     """
-    columns = "value string, source_file string, date date, _block_start long, _pid int, _row_id long, " \
-              "_ends_with_newline boolean"
+    columns = (
+        "value string, source_file string, date date, _block_start long, _pid int, _row_id long, "
+        "_ends_with_newline boolean"
+    )
     files = [f for f in files if not f.rejected]  # reported, never read
     if not files:
         return spark.createDataFrame([], columns)
@@ -237,13 +266,16 @@ def with_line_numbers(scan: DataFrame) -> DataFrame:
     splits = scan.groupBy(*split).agg(F.min("_row_id").alias("_first_id"), F.count(F.lit(1)).alias("_n"))
     in_file = Window.partitionBy("source_file").orderBy("_block_start", "_pid")
     splits = splits.select(
-        *split, "_first_id",
+        *split,
+        "_first_id",
         F.coalesce(F.sum("_n").over(in_file.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)).alias("_before"),
         F.sum("_n").over(in_file.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)).alias("_lines"),
     )  # one row per split: the join below keeps one row per line
     line_number = F.col("_before") + (F.col("_row_id") - F.col("_first_id")) + 1
     return scan.join(F.broadcast(splits), on=split, how="inner").select(
-        "value", "source_file", "date",
+        "value",
+        "source_file",
+        "date",
         line_number.alias("line_number"),
         (~F.col("_ends_with_newline") & (line_number == F.col("_lines"))).alias("_unterminated"),
     )

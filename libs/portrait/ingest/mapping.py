@@ -21,6 +21,7 @@ a `Source` built from the mapping, and the kept lines are mapped onto the bronze
   customer at or before it with the same product and at least the returned quantity (null when
   there is none, and always null without products).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,21 +40,44 @@ COMPLETED, RETURNED = "completed", "returned"  # of sources.ORDER_STATUSES
 
 # Typed fields of a mapped orders export. Prices keep 3 decimals: real exports have 0.001.
 _ROLE_TYPES = {
-    "order_id": "string", "product_id": "string", "description": "string", "quantity": "int",
-    "order_ts": "timestamp", "unit_price": "decimal(12,3)", "line_total": "decimal(14,3)",
-    "account_id": "string", "country": "string", "currency": "string",
+    "order_id": "string",
+    "product_id": "string",
+    "description": "string",
+    "quantity": "int",
+    "order_ts": "timestamp",
+    "unit_price": "decimal(12,3)",
+    "line_total": "decimal(14,3)",
+    "account_id": "string",
+    "country": "string",
+    "currency": "string",
 }
 # A mapped role whose value is blank is quarantined as `missing_<role>`.
 _REQUIRED = ("order_id", "product_id", "quantity", "order_ts", "unit_price", "line_total")
 
 # bronze.orders columns, then what only a mapped export has.
 ORDERS_COLUMNS = (
-    ("order_id", "string"), ("line_no", "int"), ("account_id", "string"), ("phone_hash", "string"),
-    ("email_hash", "string"), ("order_ts", "timestamp"), ("product_id", "string"), ("category", "string"),
-    ("quantity", "int"), ("unit_price", "decimal(12,3)"), ("discount_amount", "decimal(12,2)"),
-    ("coupon_code", "string"), ("channel", "string"), ("status", "string"), ("ship_city", "string"),
-    ("line_class", "string"), ("original_order_id", "string"), ("description", "string"),
-    ("country", "string"), ("currency", "string"), ("source_file", "string"), ("date", "date"),
+    ("order_id", "string"),
+    ("line_no", "int"),
+    ("account_id", "string"),
+    ("phone_hash", "string"),
+    ("email_hash", "string"),
+    ("order_ts", "timestamp"),
+    ("product_id", "string"),
+    ("category", "string"),
+    ("quantity", "int"),
+    ("unit_price", "decimal(12,3)"),
+    ("discount_amount", "decimal(12,2)"),
+    ("coupon_code", "string"),
+    ("channel", "string"),
+    ("status", "string"),
+    ("ship_city", "string"),
+    ("line_class", "string"),
+    ("original_order_id", "string"),
+    ("description", "string"),
+    ("country", "string"),
+    ("currency", "string"),
+    ("source_file", "string"),
+    ("date", "date"),
     ("line_total", "decimal(14,3)"),
 )
 
@@ -75,10 +99,14 @@ def source(name: str, mapping: OrdersMappingConfig) -> Source:
     fields = []
     for col in mapping.header:
         role = role_of.get(col, col)
-        fields.append(Field(
-            role, _ROLE_TYPES.get(role, "string"), required=role in _REQUIRED,
-            format=tuple(mapping.timestamp_formats) if role == "order_ts" else None,
-        ))
+        fields.append(
+            Field(
+                role,
+                _ROLE_TYPES.get(role, "string"),
+                required=role in _REQUIRED,
+                format=tuple(mapping.timestamp_formats) if role == "order_ts" else None,
+            )
+        )
     roles = [f.name for f in fields if f.name in _ROLE_TYPES]
     return Source(
         name=name,
@@ -113,8 +141,8 @@ def _rules(mapping: OrdersMappingConfig):
         guest = c["account_id"].isNull() if "account_id" in c else F.lit(True)
         # stock taken out of the books, not a sale: a negative quantity is allowed
         write_off = (_unit_price(c) == 0) & guest & F.lit(mapping.rules.zero_price_guest_class == STOCK_ADJUSTMENT)
-        return (c["quantity"] == 0) | (is_return & (c["quantity"] > 0)) | (
-            ~is_return & (c["quantity"] < 0) & ~write_off
+        return (
+            (c["quantity"] == 0) | (is_return & (c["quantity"] > 0)) | (~is_return & (c["quantity"] < 0) & ~write_off)
         )
 
     rules = [
@@ -200,9 +228,12 @@ def with_original_order(orders: DataFrame) -> DataFrame:
         "order_id", "line_no", "account_id", "product_id", "order_ts", "quantity"
     )
     originals = orders.where((F.col("status") == COMPLETED) & F.col("account_id").isNotNull()).select(
-        "account_id", "product_id",
-        F.col("order_id").alias("o_order_id"), F.col("line_no").alias("o_line_no"),
-        F.col("order_ts").alias("o_order_ts"), F.col("quantity").alias("o_quantity"),
+        "account_id",
+        "product_id",
+        F.col("order_id").alias("o_order_id"),
+        F.col("line_no").alias("o_line_no"),
+        F.col("order_ts").alias("o_order_ts"),
+        F.col("quantity").alias("o_quantity"),
     )
     candidates = returns.join(originals, on=["account_id", "product_id"], how="inner").where(
         (F.col("o_order_ts") <= F.col("order_ts")) & (F.col("o_quantity") >= -F.col("quantity"))
@@ -236,14 +267,16 @@ def to_orders(kept: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
     Returns:
         One row per kept line with the columns of `ORDERS_COLUMNS`.
     """
+
     def col_or(name: str, default: Column | None = None) -> Column:
         return F.col(name) if name in kept.columns else (F.lit(None) if default is None else default)
 
     c = {name: F.col(name) for name in kept.columns}
     account = F.when(
         col_or("account_id").isNotNull(),
-        F.concat(F.lit(mapping.account_id_prefix),
-                 F.regexp_extract(col_or("account_id"), mapping.account_id_pattern, 1)),
+        F.concat(
+            F.lit(mapping.account_id_prefix), F.regexp_extract(col_or("account_id"), mapping.account_id_pattern, 1)
+        ),
     )
     unit_price = _unit_price(c)
     line_total = c["line_total"] if "line_total" in c else (c["quantity"] * c["unit_price"]).cast("decimal(14,3)")
@@ -251,28 +284,29 @@ def to_orders(kept: DataFrame, *, mapping: OrdersMappingConfig) -> DataFrame:
     mapped = kept.select(
         col_or("order_id", _derived_order_id(account, F.col("order_ts"))).alias("order_id"),
         account.alias("account_id"),
-        "order_ts", col_or("product_id").cast("string").alias("product_id"), "quantity",
-        unit_price.alias("unit_price"), line_total.alias("line_total"),
+        "order_ts",
+        col_or("product_id").cast("string").alias("product_id"),
+        "quantity",
+        unit_price.alias("unit_price"),
+        line_total.alias("line_total"),
         F.when(_is_return(c, mapping), F.lit(RETURNED)).otherwise(F.lit(COMPLETED)).alias("status"),
         *[col_or(role, constants.get(role)).cast("string").alias(role) for role in ("description", "country")],
         col_or("currency", F.lit(mapping.currency)).alias("currency"),
         constants.get("channel", F.lit(None)).alias("channel"),
-        "source_file", "date",
+        "source_file",
+        "date",
     )
-    out = (
-        mapped.transform(with_line_class, mapping=mapping)
-        .transform(with_line_no)
-        .transform(with_original_order)
+    out = mapped.transform(with_line_class, mapping=mapping).transform(with_line_no).transform(with_original_order)
+    return out.select(
+        *[(F.col(name) if name in out.columns else F.lit(None)).cast(t).alias(name) for name, t in ORDERS_COLUMNS]
     )
-    return out.select(*[
-        (F.col(name) if name in out.columns else F.lit(None)).cast(t).alias(name) for name, t in ORDERS_COLUMNS
-    ])
 
 
 def summary(orders: DataFrame) -> DataFrame:
     """Counts of kept lines per class, status, guest or not, and linked or not (for the audit log)."""
     return orders.groupBy(
-        "line_class", "status",
+        "line_class",
+        "status",
         F.col("account_id").isNull().alias("guest"),
         F.col("original_order_id").isNotNull().alias("linked"),
     ).agg(F.count(F.lit(1)).alias("n"))

@@ -19,6 +19,7 @@ Exports mapped in conf (`ingest.mappings`, e.g. the Online Retail orders file) a
 as landed on the run date and go to their own table (`ingest.mapping`); their audit counts add a
 breakdown per line class, returns linked or not, and quarantine reason.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,7 +36,16 @@ from portrait import catalog
 from portrait.config import IngestConfig, OrdersMappingConfig
 from portrait.ingest import landing, mapping, validate
 from portrait.ingest.audit import (
-    FILE_EMPTY, FILE_OK, FILE_REJECTED, FILE_TRUNCATED, audit_frame, dates_in, days, files_frame, quarantine_rows, reconcile,
+    FILE_EMPTY,
+    FILE_OK,
+    FILE_REJECTED,
+    FILE_TRUNCATED,
+    audit_frame,
+    dates_in,
+    days,
+    files_frame,
+    quarantine_rows,
+    reconcile,
     reconcile_files,
 )
 from portrait.ingest.sources import SOURCES, Source
@@ -44,8 +54,12 @@ from portrait.io import Lakehouse
 log = logging.getLogger(__name__)
 
 INPUTS = (catalog.BRONZE_INGEST_FILES, *catalog.BRONZE_SOURCES.values())  # recorded files, prior ids
-OUTPUTS = (*catalog.BRONZE_SOURCES.values(), catalog.BRONZE_QUARANTINE, catalog.BRONZE_INGEST_AUDIT,
-           catalog.BRONZE_INGEST_FILES)  # plus one bronze table per mapping (`mapping.table_of`)
+OUTPUTS = (
+    *catalog.BRONZE_SOURCES.values(),
+    catalog.BRONZE_QUARANTINE,
+    catalog.BRONZE_INGEST_AUDIT,
+    catalog.BRONZE_INGEST_FILES,
+)  # plus one bronze table per mapping (`mapping.table_of`)
 
 
 @dataclass
@@ -61,8 +75,16 @@ class _SourceResult:
     late_dates: list[dt.date] = field(default_factory=list)
 
 
-def run(lake: Lakehouse, conf: IngestConfig, date: dt.date, *, landing: str, pii_key: bytes,
-        start: dt.date | None = None, sources: list[str] | None = None) -> dict[str, dict[str, int]]:
+def run(
+    lake: Lakehouse,
+    conf: IngestConfig,
+    date: dt.date,
+    *,
+    landing: str,
+    pii_key: bytes,
+    start: dt.date | None = None,
+    sources: list[str] | None = None,
+) -> dict[str, dict[str, int]]:
     """Ingest the landing dates [start, date] (start defaults to date) of the configured sources,
     plus every earlier date (within `conf.late_lookback_days`) where a file arrived late, and the
     exports mapped in `conf.mappings` that are named in `sources` (or in `conf.sources`).
@@ -102,28 +124,52 @@ def run(lake: Lakehouse, conf: IngestConfig, date: dt.date, *, landing: str, pii
         if name in mappings:
             m = mappings[name]
             results[name] = _ingest_export(
-                lake, name, m, start=start, date=date, pii_key=pii_key,
+                lake,
+                name,
+                m,
+                start=start,
+                date=date,
+                pii_key=pii_key,
                 earliest=dt.date.fromisoformat(m.earliest_date) if m.earliest_date else earliest,
-                max_field_chars=conf.max_field_chars, run_id=run_id,
+                max_field_chars=conf.max_field_chars,
+                run_id=run_id,
             )
             log.info("ingest %s (export %s) as of %s: %s", name, m.path, date, results[name].counts)
             continue
         results[name] = _ingest_source(
-            lake, SOURCES[name], landing, conf, start=start, date=date, pii_key=pii_key,
-            earliest=earliest, run_id=run_id, recorded=recorded,
+            lake,
+            SOURCES[name],
+            landing,
+            conf,
+            start=start,
+            date=date,
+            pii_key=pii_key,
+            earliest=earliest,
+            run_id=run_id,
+            recorded=recorded,
         )
 
     lake.add_columns(catalog.BRONZE_QUARANTINE)
     all_quarantined = reduce(DataFrame.unionByName, [r.quarantined for r in results.values()])
     all_dates = [d for r in results.values() for d in r.dates]
     in_sources = reduce(Column.__or__, [(F.col("source") == F.lit(n)) & dates_in(r.dates) for n, r in results.items()])
-    lake.replace_range(all_quarantined, catalog.BRONZE_QUARANTINE, start=min(all_dates), end=max(all_dates),
-                       where=in_sources)
-    lake.append_once(audit_frame(lake.spark, results, run_id=run_id, start=start, end=date),
-                     catalog.BRONZE_INGEST_AUDIT, app_id=f"ingest-{run_id}", version=0,
-                     merge_schema=True)  # the audit table predates its last four columns in existing lakes
-    lake.append_once(files_frame(lake.spark, results, run_id=run_id), catalog.BRONZE_INGEST_FILES,
-                     app_id=f"ingest-files-{run_id}", version=0, merge_schema=True)  # + reason in older lakes
+    lake.replace_range(
+        all_quarantined, catalog.BRONZE_QUARANTINE, start=min(all_dates), end=max(all_dates), where=in_sources
+    )
+    lake.append_once(
+        audit_frame(lake.spark, results, run_id=run_id, start=start, end=date),
+        catalog.BRONZE_INGEST_AUDIT,
+        app_id=f"ingest-{run_id}",
+        version=0,
+        merge_schema=True,
+    )  # the audit table predates its last four columns in existing lakes
+    lake.append_once(
+        files_frame(lake.spark, results, run_id=run_id),
+        catalog.BRONZE_INGEST_FILES,
+        app_id=f"ingest-files-{run_id}",
+        version=0,
+        merge_schema=True,
+    )  # + reason in older lakes
     for r in results.values():
         for df in r.cached:
             df.unpersist()
@@ -131,8 +177,17 @@ def run(lake: Lakehouse, conf: IngestConfig, date: dt.date, *, landing: str, pii
 
 
 def _ingest_source(
-    lake: Lakehouse, source: Source, landing_root: str, conf: IngestConfig, *, start: dt.date, date: dt.date,
-    pii_key: bytes, earliest: dt.date, run_id: str, recorded: dict[str, set[tuple[str, int, int]]] | None,
+    lake: Lakehouse,
+    source: Source,
+    landing_root: str,
+    conf: IngestConfig,
+    *,
+    start: dt.date,
+    date: dt.date,
+    pii_key: bytes,
+    earliest: dt.date,
+    run_id: str,
+    recorded: dict[str, set[tuple[str, int, int]]] | None,
 ) -> _SourceResult:
     """Read, classify and write one built-in source; report its files.
 
@@ -142,8 +197,9 @@ def _ingest_source(
     spark, name = lake.spark, source.name
     late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
     history = _recorded_files(lake, dt.date(1900, 1, 1), late_from) if recorded is not None else None
-    listed = landing.list_files(spark, landing_root, name, late_from, date,
-                                history=history.get(name, set()) if history is not None else None)
+    listed = landing.list_files(
+        spark, landing_root, name, late_from, date, history=history.get(name, set()) if history is not None else None
+    )
     known = recorded.get(name, set()) if recorded is not None else set()
     late_dates = sorted({f.date for f in listed if f.date < start and f.key not in known and not f.rejected})
     if late_dates:
@@ -172,9 +228,13 @@ def _ingest_source(
             & ~F.col("date").isin(*dates)
         )
     rows = validate.classify(
-        validate.parse_lines(lines, source, headers=headers), source,
-        pii_key=pii_key, earliest=earliest, max_field_chars=conf.max_field_chars,
-        prior=prior, lookback_days=conf.duplicate_lookback_days,
+        validate.parse_lines(lines, source, headers=headers),
+        source,
+        pii_key=pii_key,
+        earliest=earliest,
+        max_field_chars=conf.max_field_chars,
+        prior=prior,
+        lookback_days=conf.duplicate_lookback_days,
     ).persist(StorageLevel.MEMORY_AND_DISK)
     by_status = {r["_status"]: r["n"] for r in rows.groupBy("_status").agg(F.count("*").alias("n")).collect()}
     counts = reconcile(name, by_status)
@@ -182,8 +242,10 @@ def _ingest_source(
     reconcile_files(name, counts, reports)
     extra_columns = sorted({c for f in reports for c in f["extra_columns"]})
     counts.update(
-        files=len(reports), files_empty=sum(f["status"] == FILE_EMPTY for f in reports),
-        files_truncated=sum(f["status"] == FILE_TRUNCATED for f in reports), late_dates=len(late_dates),
+        files=len(reports),
+        files_empty=sum(f["status"] == FILE_EMPTY for f in reports),
+        files_truncated=sum(f["status"] == FILE_TRUNCATED for f in reports),
+        late_dates=len(late_dates),
         files_rejected=sum(f["status"] == FILE_REJECTED for f in reports),
     )
     if extra_columns:
@@ -192,32 +254,39 @@ def _ingest_source(
     lake.add_columns(table, catalog.SOURCE_MIGRATIONS)
     out_cols = [f.output_name for f in source.fields] + ["extra", "source_file", "date"]
     commit = lake.replace_range(
-        rows.where(F.col("_status") == validate.KEPT).select(*out_cols), table, start=dates[0], end=date,
+        rows.where(F.col("_status") == validate.KEPT).select(*out_cols),
+        table,
+        start=dates[0],
+        end=date,
         where=dates_in(dates) if late_dates else None,
     )
     counts["rows_written"] = commit.rows_new
     log.info("ingest %s %s..%s (late %s): %s", name, start, date, late_dates, counts)
-    return _SourceResult(counts, quarantine_rows(rows, name, run_id), dates, [scan, rows], reports,
-                         extra_columns, late_dates)
+    return _SourceResult(
+        counts, quarantine_rows(rows, name, run_id), dates, [scan, rows], reports, extra_columns, late_dates
+    )
 
 
-def _file_reports(rows: DataFrame, files: list[landing.LandingFile],
-                  header_extra: dict[str, list[str]]) -> list[dict]:
+def _file_reports(rows: DataFrame, files: list[landing.LandingFile], header_extra: dict[str, list[str]]) -> list[dict]:
     """One report per listed file (a 0-byte file has no lines but is reported), from one aggregate."""
     status = F.col("_status")
 
     def count_if(cond, name: str):
         return F.count(F.when(cond, F.lit(1))).alias(name)
 
-    per_file = rows.groupBy("source_file").agg(
-        F.count(F.lit(1)).alias("lines_read"),
-        count_if(status == validate.HEADER, "header_lines"),
-        count_if(status == validate.KEPT, "rows_kept"),
-        count_if(status == validate.QUARANTINED, "rows_quarantined"),
-        count_if(status == validate.DUPLICATE, "duplicates_dropped"),
-        count_if(F.col("_reason") == validate.TRUNCATED, "truncated_lines"),
-        F.flatten(F.collect_set(F.map_keys("extra"))).alias("extra_columns"),
-    ).collect()  # one row per file
+    per_file = (
+        rows.groupBy("source_file")
+        .agg(
+            F.count(F.lit(1)).alias("lines_read"),
+            count_if(status == validate.HEADER, "header_lines"),
+            count_if(status == validate.KEPT, "rows_kept"),
+            count_if(status == validate.QUARANTINED, "rows_quarantined"),
+            count_if(status == validate.DUPLICATE, "duplicates_dropped"),
+            count_if(F.col("_reason") == validate.TRUNCATED, "truncated_lines"),
+            F.flatten(F.collect_set(F.map_keys("extra"))).alias("extra_columns"),
+        )
+        .collect()
+    )  # one row per file
     stats = {r["source_file"]: r for r in per_file}
     unlisted = sorted(set(stats) - {f.path for f in files})
     if unlisted:  # a path Spark spells other than the file system listed: would be lost from the report
@@ -225,12 +294,28 @@ def _file_reports(rows: DataFrame, files: list[landing.LandingFile],
     reports = []
     for f in files:
         s = stats.get(f.path)
-        c = {k: (s[k] if s else 0) for k in ("lines_read", "header_lines", "rows_kept", "rows_quarantined",
-                                              "duplicates_dropped", "truncated_lines")}
+        c = {
+            k: (s[k] if s else 0)
+            for k in (
+                "lines_read",
+                "header_lines",
+                "rows_kept",
+                "rows_quarantined",
+                "duplicates_dropped",
+                "truncated_lines",
+            )
+        }
         if c["lines_read"] != c["header_lines"] + c["rows_kept"] + c["rows_quarantined"] + c["duplicates_dropped"]:
             raise AssertionError(f"{f.path}: counts do not reconcile: {c}")
-        status_ = (FILE_REJECTED if f.rejected else FILE_TRUNCATED if c["truncated_lines"] else
-                   FILE_EMPTY if c["lines_read"] == c["header_lines"] else FILE_OK)
+        status_ = (
+            FILE_REJECTED
+            if f.rejected
+            else FILE_TRUNCATED
+            if c["truncated_lines"]
+            else FILE_EMPTY
+            if c["lines_read"] == c["header_lines"]
+            else FILE_OK
+        )
         extra = sorted(set(s["extra_columns"] if s else []) | set(header_extra.get(f.path, [])))
         reports.append({"file": f, "status": status_, "extra_columns": extra, "reason": f.rejected, **c})
     return reports
@@ -247,7 +332,9 @@ def _recorded_files(lake: Lakehouse, start: dt.date, end: dt.date) -> dict[str, 
     recorded = (
         lake.read(catalog.BRONZE_INGEST_FILES)
         .where((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(end)))
-        .select("source", "file", "file_size", "file_modified_ms").distinct().collect()
+        .select("source", "file", "file_size", "file_modified_ms")
+        .distinct()
+        .collect()
     )  # file names, not data
     out: dict[str, set[tuple[str, int, int]]] = {}
     for r in recorded:
@@ -256,8 +343,16 @@ def _recorded_files(lake: Lakehouse, start: dt.date, end: dt.date) -> dict[str, 
 
 
 def _ingest_export(
-    lake: Lakehouse, name: str, m: OrdersMappingConfig, *, start: dt.date, date: dt.date, pii_key: bytes,
-    earliest: dt.date, max_field_chars: int, run_id: str,
+    lake: Lakehouse,
+    name: str,
+    m: OrdersMappingConfig,
+    *,
+    start: dt.date,
+    date: dt.date,
+    pii_key: bytes,
+    earliest: dt.date,
+    max_field_chars: int,
+    run_id: str,
 ) -> _SourceResult:
     """Validate a mapped export as landed on `date`, write its kept lines to its own table.
 
@@ -270,8 +365,11 @@ def _ingest_export(
     source = mapping.source(name, m)
     lines = mapping.read_export(lake.spark, m.path, date)
     rows = validate.classify(
-        validate.parse_lines(lines, source), source,
-        pii_key=pii_key, earliest=earliest, max_field_chars=max_field_chars,
+        validate.parse_lines(lines, source),
+        source,
+        pii_key=pii_key,
+        earliest=earliest,
+        max_field_chars=max_field_chars,
     ).persist(StorageLevel.MEMORY_AND_DISK)
     by_reason = rows.groupBy("_status", "_reason").agg(F.count(F.lit(1)).alias("n")).collect()
     by_status: dict[str, int] = {}
@@ -302,7 +400,7 @@ def _ingest_export(
         raise AssertionError(f"{name}: {commit.rows_new} rows written to {table}, {counts['rows_kept']} kept")
 
     for cls in sorted({r["line_class"] for r in breakdown}):
-        counts[f"class_{cls}"] = total(lambda r: r["line_class"] == cls)
+        counts[f"class_{cls}"] = total(lambda r, cls=cls: r["line_class"] == cls)
     counts["guest_lines"] = total(lambda r: r["guest"])
     counts["returns"] = total(lambda r: r["status"] == mapping.RETURNED)
     counts["returns_linked"] = total(lambda r: r["status"] == mapping.RETURNED and r["linked"])

@@ -4,10 +4,11 @@ Each source is read as text lines, parsed to strings, typed with `try_cast`, che
 and split into kept rows and quarantined rows. A rule is (reason code, condition on the typed
 row that marks it invalid); the first failing rule gives the reason.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -31,9 +32,9 @@ class Field:
     name: str
     type: str = "string"
     required: bool = False
-    pii: Optional[str] = None
+    pii: str | None = None
     # timestamp pattern, e.g. "yyyy-MM-dd HH:mm:ss", or patterns tried in order; None: ISO-8601 cast
-    format: Optional[str | tuple[str, ...]] = None
+    format: str | tuple[str, ...] | None = None
     free_text: bool = False
 
     @property
@@ -51,10 +52,10 @@ class Source:
     format: str  # "json" (JSON lines) or "csv" (with a header line)
     fields: tuple[Field, ...]
     id_columns: tuple[str, ...] = ()  # business key: duplicates are dropped or quarantined
-    time_column: Optional[str] = None  # checked against the valid range
+    time_column: str | None = None  # checked against the valid range
     id_per_date: bool = False  # ids repeat across days (change extracts): de-duplicate per date
     rules: tuple[Rule, ...] = field(default_factory=tuple)
-    header_line: Optional[str] = None  # the CSV header as exported, when the fields are renamed
+    header_line: str | None = None  # the CSV header as exported, when the fields are renamed
     delimiter: str = ","  # CSV field separator
 
     @property

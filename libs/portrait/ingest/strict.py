@@ -9,6 +9,7 @@ A value outside the syntax is null, so the line is quarantined as `bad_type_<fie
 
 Every function is a native Column expression; none is a UDF and none backtracks across a value.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,20 +22,39 @@ from portrait.ingest.sources import Source
 _INTEGER = r"^[+-]?[0-9]+$"
 _DOUBLE = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 # A date and a time to the minute at least; the zone is Z, an offset or UTC (none: session zone).
-_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?| ?UTC)?$"
+_TIMESTAMP = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?| ?UTC)?$"
+)
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _BOOLEAN = r"^(?i)(true|false)$"
 _NON_FINITE = r"^(?i)[+-]?(nan|inf|infinity)$"
-_SYNTAX = {"int": _INTEGER, "bigint": _INTEGER, "long": _INTEGER, "smallint": _INTEGER, "double": _DOUBLE,
-           "float": _DOUBLE, "timestamp": _TIMESTAMP, "date": _DATE, "boolean": _BOOLEAN}
+_SYNTAX = {
+    "int": _INTEGER,
+    "bigint": _INTEGER,
+    "long": _INTEGER,
+    "smallint": _INTEGER,
+    "double": _DOUBLE,
+    "float": _DOUBLE,
+    "timestamp": _TIMESTAMP,
+    "date": _DATE,
+    "boolean": _BOOLEAN,
+}
 
 # C0 control characters other than tab, line feed and carriage return (NUL included): no text
 # field carries them, and a file with many is not text (UTF-16, a binary file).
 CONTROL_CHARACTER = "[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]"
 # Reasons about the whole line, where the line's fields are not known (its raw record is the
 # masked line, not the masked fields).
-LINE_REASONS = ("empty_line", "bad_encoding", "control_character", "oversized_line", "unparseable",
-                "trailing_content", "not_a_json_object", "unbalanced_quote")
+LINE_REASONS = (
+    "empty_line",
+    "bad_encoding",
+    "control_character",
+    "oversized_line",
+    "unparseable",
+    "trailing_content",
+    "not_a_json_object",
+    "unbalanced_quote",
+)
 # A quarantined raw record is cut at this many times `ingest.max_field_chars`.
 RAW_RECORD_FIELDS = 4
 # Room for this many unknown fields at the field limit, on top of the known ones, in one line.
@@ -69,7 +89,8 @@ def is_non_finite(raw: Column, typed: Column) -> Column:
 def any_longer_than(extra: Column, limit: int) -> Column:
     """True when a key or a value of the map `extra` is longer than `limit` characters (null map: false)."""
     too_long = F.exists(F.map_values(extra), lambda v: F.length(v) > limit) | F.exists(
-        F.map_keys(extra), lambda k: F.length(k) > limit)
+        F.map_keys(extra), lambda k: F.length(k) > limit
+    )
     return F.coalesce(too_long, F.lit(False))
 
 

@@ -3,11 +3,12 @@
 Every line read gets exactly one status, so counts reconcile by construction:
 rows read = kept + quarantined + duplicates dropped (header lines of CSV files are counted apart).
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import reduce
-from typing import Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -29,7 +30,7 @@ def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[Sequence[str]]] = None) -> DataFrame:
+def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[str]] | None = None) -> DataFrame:
     """Parse text lines into a struct `r` of the source's raw string fields, plus `extra`.
 
     Args:
@@ -83,29 +84,39 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Optional[Sequence[
             "value", ", ".join([f"{_quoted(c)} STRING" for c in columns] + [f"`{_CORRUPT}` STRING"]), options
         )
         this_file = F.col("_header_idx") == idx
-        r = F.when(this_file, F.struct(
-            *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
-            parsed[_CORRUPT].alias(_CORRUPT),
-        )).otherwise(r)
+        r = F.when(
+            this_file,
+            F.struct(
+                *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
+                parsed[_CORRUPT].alias(_CORRUPT),
+            ),
+        ).otherwise(r)
         lacking = [f.name for f in source.fields if f.required and f.name not in columns]
         file_reason = "no_header_row" if idx in headerless else f"missing_column_{lacking[0]}" if lacking else None
         # The header line again, later in the file (files concatenated upstream): not a record.
         repeated = reduce(lambda a, b: a & b, [F.trim(parsed[c]) == c for c in columns]) & (F.col("line_number") > 1)
-        missing = F.when(this_file, F.coalesce(
-            F.lit(file_reason), F.when(repeated, F.lit("repeated_header"))
-        )).otherwise(missing)
-        unknown = [c for c in columns if c not in known]
+        missing = F.when(
+            this_file, F.coalesce(F.lit(file_reason), F.when(repeated, F.lit("repeated_header")))
+        ).otherwise(missing)
+        unknown = [c for c in columns if c not in known]  # type: ignore[assignment]
         if unknown and idx not in headerless:  # a headerless file's "names" are its first record's values
-            extra = F.when(this_file, F.map_from_arrays(
-                F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])
-            )).otherwise(extra)
+            extra = F.when(
+                this_file,
+                F.map_from_arrays(F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])),
+            ).otherwise(extra)
     if not headers:
         r = F.from_csv("value", ddl, options)
-    is_header = (F.col("line_number") == 1) & ~F.coalesce(F.col("_header_idx").isin(*headerless), F.lit(False)) \
-        if headerless else F.col("line_number") == 1
+    is_header = (
+        (F.col("line_number") == 1) & ~F.coalesce(F.col("_header_idx").isin(*headerless), F.lit(False))
+        if headerless
+        else F.col("line_number") == 1
+    )
     return lines.select(
-        "*", r.alias("r"), is_header.alias("_is_header"),
-        missing.alias("_missing_column"), extra.alias("extra"),
+        "*",
+        r.alias("r"),
+        is_header.alias("_is_header"),
+        missing.alias("_missing_column"),
+        extra.alias("extra"),
     )
 
 
@@ -137,7 +148,7 @@ def classify(
     pii_key: bytes,
     earliest: dt.date,
     max_field_chars: int,
-    prior: Optional[DataFrame] = None,
+    prior: DataFrame | None = None,
     lookback_days: int = 0,
 ) -> DataFrame:
     """Type, validate, de-duplicate and pseudonymise parsed lines.
@@ -166,16 +177,26 @@ def classify(
         ("empty_line", F.trim(F.col("value")) == ""),
         ("bad_encoding", ~F.is_valid_utf8("value") | F.col("value").contains(REPLACEMENT_CHAR)),
         # In the line's bytes, or escaped in a JSON string (`\u0000`): no text field carries one.
-        ("control_character", F.col("value").rlike(strict.CONTROL_CHARACTER)
-         | reduce(lambda a, b: a | b, [F.coalesce(c.rlike(strict.CONTROL_CHARACTER), F.lit(False))
-                                       for c in raw.values()])),
+        (
+            "control_character",
+            F.col("value").rlike(strict.CONTROL_CHARACTER)
+            | reduce(
+                lambda a, b: a | b, [F.coalesce(c.rlike(strict.CONTROL_CHARACTER), F.lit(False)) for c in raw.values()]
+            ),
+        ),
         ("oversized_line", F.length("value") > strict.max_line_chars(source, max_field_chars)),
-        *(strict.json_shape_reasons(F.col("value")) if source.format == "json" else
-          [("unbalanced_quote", strict.has_unbalanced_quote(F.col("value")))]),
+        *(
+            strict.json_shape_reasons(F.col("value"))
+            if source.format == "json"
+            else [("unbalanced_quote", strict.has_unbalanced_quote(F.col("value")))]
+        ),
         ("unparseable", F.col(f"r.{_CORRUPT}").isNotNull() | F.col("r").isNull()),
         # Unknown keys or columns get the limit of known ones, on their names and their values.
-        ("oversized_field", reduce(lambda a, b: a | b, [F.length(c) > max_field_chars for c in raw.values()])
-         | strict.any_longer_than(F.col("extra"), max_field_chars)),
+        (
+            "oversized_field",
+            reduce(lambda a, b: a | b, [F.length(c) > max_field_chars for c in raw.values()])
+            | strict.any_longer_than(F.col("extra"), max_field_chars),
+        ),
     ]
     conditions += [(f"missing_{f.name}", _blank(raw[f.name])) for f in source.fields if f.required]
     conditions += [
@@ -201,8 +222,11 @@ def classify(
     reason = F.coalesce(F.col("_missing_column"), _first_reason(conditions))
     if "_unterminated" in parsed.columns:
         # The last line of a file with no final newline that does not parse was cut off.
-        cut_off = (reason == "unparseable") | (reason.startswith("missing_") & ~reason.startswith("missing_column_")) \
+        cut_off = (
+            (reason == "unparseable")
+            | (reason.startswith("missing_") & ~reason.startswith("missing_column_"))
             | reason.startswith("bad_type_")
+        )
         reason = F.when(F.col("_unterminated") & cut_off, F.lit(TRUNCATED)).otherwise(reason)
     with_reason = parsed.select(
         "*",
@@ -210,29 +234,38 @@ def classify(
         reason.alias("_reason"),
     )
     status = _dedupe_status(with_reason, source)
-    hashed = {
-        f.name: privacy.pseudonymise(raw[f.name], f.pii, pii_key) for f in source.fields if f.pii
-    }
+    hashed = {f.name: privacy.pseudonymise(raw[f.name], f.pii, pii_key) for f in source.fields if f.pii}
     masked_extra = F.transform_values("extra", lambda _, v: privacy.redact_free_text(v))
     # Hashes are left alone (a run of digits in a hex digest is not a phone); every other value,
     # ids included, is masked: a quarantined line's fields are not trusted to be what they claim.
-    masked_record = F.to_json(F.struct(
-        *[(hashed[f.name] if f.pii else privacy.redact_free_text(raw[f.name])).alias(f.output_name)
-          for f in source.fields],
-        masked_extra.alias("extra"),
-    ))
+    masked_record = F.to_json(
+        F.struct(
+            *[
+                (hashed[f.name] if f.pii else privacy.redact_free_text(raw[f.name])).alias(f.output_name)
+                for f in source.fields
+            ],
+            masked_extra.alias("extra"),
+        )
+    )
     # Where the line's fields are not known, the line itself is kept, masked (and, for a source
     # with a name field, with every word masked too: a name cannot be told from other words).
     has_name = any(f.pii == "name" for f in source.fields)
     masked_line = (privacy.redact_words if has_name else privacy.redact_free_text)(F.col("value"))
-    fields_known = F.col(f"r.{_CORRUPT}").isNull() & F.col("r").isNotNull() \
+    fields_known = (
+        F.col(f"r.{_CORRUPT}").isNull()
+        & F.col("r").isNotNull()
         & ~F.coalesce(F.col("_reason").isin(*strict.LINE_REASONS, "no_header_row", TRUNCATED), F.lit(False))
+    )
     line_number = F.col("line_number").cast("long") if "line_number" in parsed.columns else F.lit(None).cast("long")
     typed_rows = status.select(
         *[
-            (hashed[f.name] if f.pii
-             else privacy.redact_free_text(F.col(f"t_{f.name}")) if f.free_text
-             else F.col(f"t_{f.name}")).alias(f.output_name)
+            (
+                hashed[f.name]
+                if f.pii
+                else privacy.redact_free_text(F.col(f"t_{f.name}"))
+                if f.free_text
+                else F.col(f"t_{f.name}")
+            ).alias(f.output_name)
             for f in source.fields
         ],
         # Unknown fields may hold PII that no Field declares: mask what looks like it, as in quarantine.
@@ -243,8 +276,9 @@ def classify(
         "_status",
         "_reason",
         # Cut after masking (a cut email would escape the pattern): the reason says what was wrong.
-        F.substring(F.when(fields_known, masked_record).otherwise(masked_line), 1,
-                    strict.RAW_RECORD_FIELDS * max_field_chars).alias("_masked_record"),
+        F.substring(
+            F.when(fields_known, masked_record).otherwise(masked_line), 1, strict.RAW_RECORD_FIELDS * max_field_chars
+        ).alias("_masked_record"),
     )
     if prior is not None and source.id_columns and not source.id_per_date:
         typed_rows = _against_prior(typed_rows, prior, source, lookback_days)
@@ -264,21 +298,26 @@ def _against_prior(rows: DataFrame, prior: DataFrame, source: Source, lookback_d
     candidates = rows.where(F.col("_status") == KEPT).select(*compared, "date", "source_file", "line_number")
     earlier = prior.select(*[F.col(c).alias(f"_p_{c}") for c in compared], F.col("date").alias("_p_date"))
     on = [F.col(c) == F.col(f"_p_{c}") for c in ids] + [
-        F.col("_p_date") < F.col("date"), F.col("_p_date") >= F.date_sub(F.col("date"), lookback_days),
+        F.col("_p_date") < F.col("date"),
+        F.col("_p_date") >= F.date_sub(F.col("date"), lookback_days),
     ]
     identical = reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(f"_p_{c}")) for c in compared])
     # One row per line: (source_file, line_number) is unique, so the join back adds no rows.
-    seen = candidates.join(earlier, on=reduce(lambda a, b: a & b, on), how="inner").groupBy(
-        "source_file", "line_number"
-    ).agg(F.max(identical.cast("int")).alias("_prior_identical"))
+    seen = (
+        candidates.join(earlier, on=reduce(lambda a, b: a & b, on), how="inner")
+        .groupBy("source_file", "line_number")
+        .agg(F.max(identical.cast("int")).alias("_prior_identical"))
+    )
     flagged = rows.join(seen, on=["source_file", "line_number"], how="left")
     kept = F.col("_status") == KEPT
     return flagged.select(
         *[c for c in rows.columns if c not in ("_status", "_reason")],
         F.when(kept & (F.col("_prior_identical") == 1), F.lit(DUPLICATE))
         .when(kept & (F.col("_prior_identical") == 0), F.lit(QUARANTINED))
-        .otherwise(F.col("_status")).alias("_status"),
-        F.when(kept & (F.col("_prior_identical") == 0), F.lit("duplicate_id")).otherwise(F.col("_reason"))
+        .otherwise(F.col("_status"))
+        .alias("_status"),
+        F.when(kept & (F.col("_prior_identical") == 0), F.lit("duplicate_id"))
+        .otherwise(F.col("_reason"))
         .alias("_reason"),
     )
 
@@ -302,7 +341,9 @@ def _dedupe_status(df: DataFrame, source: Source) -> DataFrame:
     return (
         ranked.withColumn(
             "_reason",
-            F.when(is_dup & (F.col("value") != F.col("_first_value")), F.lit("duplicate_id")).otherwise(F.col("_reason")),
+            F.when(is_dup & (F.col("value") != F.col("_first_value")), F.lit("duplicate_id")).otherwise(
+                F.col("_reason")
+            ),
         )
         .withColumn(
             "_status",

@@ -3,6 +3,7 @@ subcommands (`add_*_arguments(parser)`, `run_*(args) -> exit code`), and `python
 
 Exit codes: 0 answered, 1 the person (or lakehouse) was not found, 2 bad configuration.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,12 @@ def add_status_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_person_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
-    p.add_argument("who", metavar="TYPE=VALUE|PERSON_ID",
-                   help="phone=..., email=..., wechat_id=... (clear, hashed as ingest does), account=..., "
-                        "cookie=..., social_author=..., or a person id p_...")
+    p.add_argument(
+        "who",
+        metavar="TYPE=VALUE|PERSON_ID",
+        help="phone=..., email=..., wechat_id=... (clear, hashed as ingest does), account=..., "
+        "cookie=..., social_author=..., or a person id p_...",
+    )
     p.add_argument("--date", type=dt.date.fromisoformat, help="show the person as of this date (default: latest)")
 
 

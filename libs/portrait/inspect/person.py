@@ -5,6 +5,7 @@ and hashed as ingest does (`portrait.privacy`, the conf's PII key); account, coo
 author ids are looked up as given; a `p_...` value is a person id. Every table is filtered to that
 one person before anything reaches the driver: only their rows are collected.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,8 +55,10 @@ def find_person(lake: Lakehouse, query: str, *, key: bytes) -> str:
     if not sep:
         found = identity_map.where(F.col("person_id") == query.strip()).select("person_id").limit(1).collect()
         if not found:
-            raise PersonNotFound(f"no person {query!r} in {catalog.SILVER_IDENTITY_MAP}: give TYPE=VALUE "
-                                 f"(phone, email, wechat_id, account, cookie, social_author) or a person id p_...")
+            raise PersonNotFound(
+                f"no person {query!r} in {catalog.SILVER_IDENTITY_MAP}: give TYPE=VALUE "
+                f"(phone, email, wechat_id, account, cookie, social_author) or a person id p_..."
+            )
         return found[0]["person_id"]
     id_type = id_type.strip()
     value = identifier_value(lake.spark, id_type, clear, key=key)
@@ -67,11 +70,15 @@ def find_person(lake: Lakehouse, query: str, *, key: bytes) -> str:
         return found[0]["person_id"]
     excluded = lake.read(catalog.SILVER_IDENTITY_EXCLUDED) if lake.exists(catalog.SILVER_IDENTITY_EXCLUDED) else None
     if excluded is not None and not excluded.where(match).isEmpty():
-        raise PersonNotFound(f"the {id_type} given is shared by many persons or a placeholder, so it was left "
-                             "out of identity linking: look the person up by another identifier")
+        raise PersonNotFound(
+            f"the {id_type} given is shared by many persons or a placeholder, so it was left "
+            "out of identity linking: look the person up by another identifier"
+        )
     known = sorted(r[0] for r in identity_map.select("id_type").distinct().collect())
-    raise PersonNotFound(f"no person with this {id_type} in {catalog.SILVER_IDENTITY_MAP} (types in the map: "
-                         f"{', '.join(known)}); check the value, and that the identity job ran after it landed")
+    raise PersonNotFound(
+        f"no person with this {id_type} in {catalog.SILVER_IDENTITY_MAP} (types in the map: "
+        f"{', '.join(known)}); check the value, and that the identity job ran after it landed"
+    )
 
 
 def _rows(df: DataFrame, order: str, n: int = RECENT) -> list[dict[str, Any]]:
@@ -90,8 +97,13 @@ def _latest(lake: Lakehouse, table, person_id: str, date_col: str, upto: dt.date
 def person_view(lake: Lakehouse, person_id: str, *, date: dt.date | None = None) -> PersonView:
     """One person's rows from every table that holds them, latest first, up to `date` (default: all)."""
     s: dict[str, list[dict[str, Any]] | str] = {}
-    ids = (lake.read(catalog.SILVER_IDENTITY_MAP).where(F.col("person_id") == person_id)
-           .groupBy("id_type").agg(F.count(F.lit(1)).alias("identifiers")).orderBy("id_type"))
+    ids = (
+        lake.read(catalog.SILVER_IDENTITY_MAP)
+        .where(F.col("person_id") == person_id)
+        .groupBy("id_type")
+        .agg(F.count(F.lit(1)).alias("identifiers"))
+        .orderBy("id_type")
+    )
     s["identifiers"] = [r.asDict() for r in ids.collect()]
     portrait = _latest(lake, catalog.GOLD_PORTRAIT, person_id, "as_of_date", date)
     as_of = portrait[0]["as_of_date"] if isinstance(portrait, list) else None
@@ -99,8 +111,12 @@ def person_view(lake: Lakehouse, person_id: str, *, date: dt.date | None = None)
         portrait = [{k: v for k, v in portrait[0].items() if v is not None}]
     s["portrait"] = portrait
     if as_of is not None and lake.exists(catalog.GOLD_TAGS):
-        tags = (lake.read(catalog.GOLD_TAGS).where((F.col("person_id") == person_id) & (F.col("as_of_date") == as_of))
-                .select("tag").orderBy("tag"))
+        tags = (
+            lake.read(catalog.GOLD_TAGS)
+            .where((F.col("person_id") == person_id) & (F.col("as_of_date") == as_of))
+            .select("tag")
+            .orderBy("tag")
+        )
         s["tags"] = [r.asDict() for r in tags.collect()] or "no tag"
     else:
         s["tags"] = f"{catalog.GOLD_TAGS} {NOT_AVAILABLE}"
@@ -108,8 +124,11 @@ def person_view(lake: Lakehouse, person_id: str, *, date: dt.date | None = None)
     s["propensities"] = _latest(lake, catalog.GOLD_PROPENSITY_DAILY, person_id, "date", date, 3)
     s["next actions"] = _latest(lake, catalog.GOLD_NEXT_ACTIONS_DAILY, person_id, "date", date, RECENT)
     sent = read_optional(lake, ACTIONS_SENT)
-    s["actions sent"] = (f"{ACTIONS_SENT} {NOT_AVAILABLE}" if sent is None else
-                         _rows(sent.where(F.col("person_id") == person_id), _date_col(sent)) or "none sent")
+    s["actions sent"] = (
+        f"{ACTIONS_SENT} {NOT_AVAILABLE}"
+        if sent is None
+        else _rows(sent.where(F.col("person_id") == person_id), _date_col(sent)) or "none sent"
+    )
     outcomes = read_optional(lake, ACTION_OUTCOMES)
     if outcomes is None:
         s["outcomes"] = f"{ACTION_OUTCOMES} {NOT_AVAILABLE}"

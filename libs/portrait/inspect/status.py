@@ -13,12 +13,13 @@ Where each answer comes from (nothing scans a table's data):
   names, with the out-of-time metrics of the run that logged the version and its
   `promotion_decision` tag.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
@@ -30,8 +31,16 @@ from portrait.io import Lakehouse
 
 # The daily chain first, then the rest; jobs the catalog names later are appended in catalog order.
 JOB_ORDER = ("ingest", "identity", "text", "features", "tags", "audience", "train", "score", "evaluate", "erase")
-SHOWN_METRICS = ("test_auc", "test_pr_auc", "test_ece", "test_brier", "test_base_rate", "silhouette", "k",
-                 "champion_test_auc")
+SHOWN_METRICS = (
+    "test_auc",
+    "test_pr_auc",
+    "test_ece",
+    "test_brier",
+    "test_base_rate",
+    "silhouette",
+    "k",
+    "champion_test_auc",
+)
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,9 @@ def table_status(lake: Lakehouse, table: Table) -> TableStatus:
     """Version, last date, rows and last commit of `table` from its Delta log."""
     if not lake.exists(table):
         return TableStatus(table)
-    last = DeltaTable.forPath(lake.spark, lake.path(table)).history(1).select(
-        "version", "timestamp", "operation").first()
+    last = (
+        DeltaTable.forPath(lake.spark, lake.path(table)).history(1).select("version", "timestamp", "operation").first()
+    )
     df = lake.read(table)
     aggs = [F.count(F.lit(1)).alias("rows")]
     if table.date_column and table.date_column in df.columns:
@@ -105,9 +115,12 @@ def job_statuses(tables: tuple[TableStatus, ...], train_run: JobStatus | None = 
             if any(t.table.written_by == job for t in tables):
                 out.append(JobStatus(job, None, "never run", "none of its tables exists"))
             continue
-        newest = max(written, key=lambda t: t.last_write)
-        out.append(JobStatus(job, newest.last_write, "succeeded",
-                             f"last commit: {newest.operation} {newest.table} v{newest.version}"))
+        newest = max(written, key=lambda t: t.last_write)  # type: ignore[arg-type, return-value]
+        out.append(
+            JobStatus(
+                job, newest.last_write, "succeeded", f"last commit: {newest.operation} {newest.table} v{newest.version}"
+            )
+        )
     return tuple(out)
 
 
@@ -125,7 +138,7 @@ def registry_status(cfg: Config) -> tuple[tuple[ModelStatus, ...], JobStatus | N
     from portrait import registry
 
     uri = cfg.mlflow.tracking_uri
-    if uri.startswith("sqlite:///") and not _exists(uri[len("sqlite:///"):]):
+    if uri.startswith("sqlite:///") and not _exists(uri[len("sqlite:///") :]):
         return (), None, f"no MLflow store at {uri}: run the `train` job first"
     client = MlflowClient(tracking_uri=uri, registry_uri=cfg.mlflow.registry_uri or uri)
     models = []
@@ -139,19 +152,25 @@ def registry_status(cfg: Config) -> tuple[tuple[ModelStatus, ...], JobStatus | N
                 continue
             metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
             shown = {k: float(v) for k, v in metrics.items() if k in SHOWN_METRICS}
-            models.append(ModelStatus(name, alias, str(mv.version), shown,
-                                      dict(mv.tags).get("promotion_decision", ""), mv.run_id))
+            models.append(
+                ModelStatus(name, alias, str(mv.version), shown, dict(mv.tags).get("promotion_decision", ""), mv.run_id)
+            )
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
     train = None
     if experiment is not None:
-        runs = client.search_runs([experiment.experiment_id], filter_string="tags.model != ''",
-                                  order_by=["attributes.start_time DESC"], max_results=20)
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            filter_string="tags.model != ''",
+            order_by=["attributes.start_time DESC"],
+            max_results=20,
+        )
         top = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
         if top:
             r = top[0]
             started = dt.datetime.fromtimestamp(r.info.start_time / 1000, tz=dt.timezone.utc)
-            train = JobStatus("train", started, r.info.status.lower(),
-                              f"MLflow run {r.info.run_name} ({r.info.run_id[:8]})")
+            train = JobStatus(
+                "train", started, r.info.status.lower(), f"MLflow run {r.info.run_name} ({r.info.run_id[:8]})"
+            )
     return tuple(models), train, ""
 
 
@@ -172,16 +191,22 @@ def _when(value: dt.datetime | None) -> str:
 
 def format_status(status: Status) -> str:
     """The status as readable text: tables, jobs, models."""
-    lines = [f"Lakehouse {status.lakehouse}", "",
-             f"{'table':<28} {'version':>7} {'last date':>10} {'rows':>12}  last write"]
+    lines = [
+        f"Lakehouse {status.lakehouse}",
+        "",
+        f"{'table':<28} {'version':>7} {'last date':>10} {'rows':>12}  last write",
+    ]
     for t in status.tables:
         if t.version is None:
-            lines.append(f"{t.table.full_name:<28} {'-':>7} {'-':>10} {'-':>12}  not written yet "
-                         f"(job `{t.table.written_by}`)")
+            lines.append(
+                f"{t.table.full_name:<28} {'-':>7} {'-':>10} {'-':>12}  not written yet (job `{t.table.written_by}`)"
+            )
             continue
         mark = "  published" if t.table.published else ""
-        lines.append(f"{t.table.full_name:<28} {t.version:>7} {str(t.last_date or '-'):>10} {t.rows:>12,}  "
-                     f"{_when(t.last_write)} {t.operation}{mark}")
+        lines.append(
+            f"{t.table.full_name:<28} {t.version:>7} {str(t.last_date or '-'):>10} {t.rows:>12,}  "
+            f"{_when(t.last_write)} {t.operation}{mark}"
+        )
     lines += ["", f"{'job':<10} {'last run (UTC)':<19}  outcome"]
     for j in status.jobs:
         lines.append(f"{j.job:<10} {_when(j.last_run):<19}  {j.outcome}{'  (' + j.detail + ')' if j.detail else ''}")

@@ -3,6 +3,7 @@
 Notebooks, the report and the CLI show a section when its table is there and say
 `NOT_AVAILABLE` otherwise; they never fail because a newer table is missing.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame

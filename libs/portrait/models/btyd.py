@@ -14,6 +14,7 @@ take per-person pandas frames. The predictions are Column expressions (`with_clv
 hypergeometric function of the BG/NBD expectation is a fixed-length series summed by Spark's
 `aggregate`, so scoring stays a pure, distributed transform.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,22 +60,35 @@ def purchase_stats(purchase_days: DataFrame, *, as_of: dt.date) -> DataFrame:
         `person_id`, `x`, `t_x`, `T` (doubles, days) and `monetary` (mean amount of a purchase day).
     """
     past = purchase_days.where(F.col("day") <= F.lit(as_of))
-    return past.groupBy("person_id").agg(
-        F.count("*").alias("n"), F.min("day").alias("first"), F.max("day").alias("last"),
-        F.avg("amount").alias("monetary"),
-    ).select(
-        "person_id",
-        (F.col("n") - 1).cast("double").alias("x"),
-        F.datediff("last", "first").cast("double").alias("t_x"),
-        F.datediff(F.lit(as_of), F.col("first")).cast("double").alias("T"),
-        F.col("monetary").cast("double").alias("monetary"),
+    return (
+        past.groupBy("person_id")
+        .agg(
+            F.count("*").alias("n"),
+            F.min("day").alias("first"),
+            F.max("day").alias("last"),
+            F.avg("amount").alias("monetary"),
+        )
+        .select(
+            "person_id",
+            (F.col("n") - 1).cast("double").alias("x"),
+            F.datediff("last", "first").cast("double").alias("t_x"),
+            F.datediff(F.lit(as_of), F.col("first")).cast("double").alias("T"),
+            F.col("monetary").cast("double").alias("monetary"),
+        )
     )
 
 
 def _bgnbd_nll(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, n: np.ndarray) -> float:
     r, alpha, a, b = np.exp(log_params)
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + gammaln(b + x) - gammaln(b) \
+    common = (
+        gammaln(r + x)
+        - gammaln(r)
+        + r * np.log(alpha)
+        + gammaln(a + b)
+        + gammaln(b + x)
+        - gammaln(b)
         - gammaln(a + b + x)
+    )
     a1 = -(r + x) * np.log(alpha + T)
     with np.errstate(divide="ignore"):
         a2 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x), -np.inf)
@@ -84,14 +98,22 @@ def _bgnbd_nll(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
 def _gamma_gamma_nll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray, n: np.ndarray) -> float:
     p, q, g = np.exp(log_params)
     px = p * x
-    ll = gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g) + (px - 1) * np.log(m) + px * np.log(x) \
+    ll = (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(g)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
         - (px + q) * np.log(g + x * m)
+    )
     return -float(np.sum(n * ll)) / float(np.sum(n))
 
 
 def _fit(nll, start: list[float], *args) -> np.ndarray:
-    result = minimize(nll, np.log(start), args=args, method="Nelder-Mead",
-                      options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10})
+    result = minimize(
+        nll, np.log(start), args=args, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10}
+    )
     if not np.isfinite(result.fun):
         raise ValueError(f"BTYD fit diverged: {result.message}")
     return np.exp(result.x)
@@ -111,7 +133,8 @@ def fit(stats: DataFrame) -> ClvParams:
     buckets = (
         stats.where((F.col("x") > 0) & (F.col("monetary") > 0))
         .groupBy((F.col("x") + 1).alias("days"), F.round(F.log("monetary") * _LOG_GRID).alias("lm"))
-        .agg(F.count("*").alias("n")).collect()
+        .agg(F.count("*").alias("n"))
+        .collect()
     )
     days = np.array([row["days"] for row in buckets], dtype=float)
     m = np.exp(np.array([row["lm"] for row in buckets], dtype=float) / _LOG_GRID)
@@ -132,6 +155,7 @@ def p_alive(params: ClvParams, *, x: Column, t_x: Column, T: Column) -> Column:
 
 def hyp2f1(a: Column, b: Column, c: Column, z: Column, *, terms: int = SERIES_TERMS) -> Column:
     """Gauss's 2F1(a, b; c; z) for 0 <= z < 1 as a fixed-length power series (a Spark `aggregate`)."""
+
     def step(acc: Column, k: Column) -> Column:
         kd = k.cast("double")
         term = acc["term"] * (a + kd - 1) * (b + kd - 1) / ((c + kd - 1) * kd) * z
@@ -171,8 +195,13 @@ def with_clv(df: DataFrame, stats: DataFrame, *, params: ClvParams, horizon_days
         horizon_days: the CLV horizon.
     """
     x, t_x, T = F.col("_x"), F.col("_t_x"), F.col("_T")
-    history = stats.select("person_id", F.col("x").alias("_x"), F.col("t_x").alias("_t_x"), F.col("T").alias("_T"),
-                           F.col("monetary").alias("_m"))
+    history = stats.select(
+        "person_id",
+        F.col("x").alias("_x"),
+        F.col("t_x").alias("_t_x"),
+        F.col("T").alias("_T"),
+        F.col("monetary").alias("_m"),
+    )
     purchases = expected_purchases(params, x=x, t_x=t_x, T=T, days=horizon_days)
     spend = expected_spend_per_purchase(params, x=x, monetary=F.col("_m"))
     joined = df.join(history, on="person_id", how="left")  # stats: one row per person

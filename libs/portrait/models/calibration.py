@@ -4,6 +4,7 @@ A GBT's probability ranks well but is not a frequency (its log-loss boosting ove
 under-shoots). An isotonic fit on persons the GBT never saw maps it to an observed rate, and as the
 last pipeline stage it travels with the logged model: scoring reads `calibrated_probability`.
 """
+
 from __future__ import annotations
 
 from pyspark.ml import PipelineModel
@@ -20,6 +21,7 @@ def calibrate(model: PipelineModel, calibration_rows: DataFrame) -> PipelineMode
     GBT's own `prediction` column stays as it is (the MLflow pyfunc wrapper reads it).
     """
     scored = model.transform(calibration_rows)
-    isotonic = IsotonicRegression(featuresCol="probability", featureIndex=1, labelCol="label",
-                                  predictionCol=CALIBRATED, isotonic=True).fit(scored)
+    isotonic = IsotonicRegression(
+        featuresCol="probability", featureIndex=1, labelCol="label", predictionCol=CALIBRATED, isotonic=True
+    ).fit(scored)
     return PipelineModel(stages=[*model.stages, isotonic])

@@ -5,6 +5,7 @@ completed orders in `silver.orders`, fits both models on the history up to D (ag
 statistics only) and adds `p_alive`, `expected_purchases` and `expected_spend` over the horizon
 with the pure `btyd.with_clv`. Persons without a completed order get nulls.
 """
+
 from __future__ import annotations
 
 import datetime as dt

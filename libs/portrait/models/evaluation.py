@@ -3,6 +3,7 @@
 Every number comes from a distributed aggregate; only small tables reach the driver (10 bins,
 10 deciles, 100 ROC points, one row per feature), for the metrics and the plots.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,22 +46,26 @@ class Report:
 
 def auc(scored: DataFrame, *, score: str = "p", label: str = "label") -> float:
     """Area under the ROC curve of `score` against `label` (ties count one half)."""
-    return BinaryClassificationEvaluator(rawPredictionCol=score, labelCol=label,
-                                         metricName="areaUnderROC").evaluate(scored)
+    return BinaryClassificationEvaluator(rawPredictionCol=score, labelCol=label, metricName="areaUnderROC").evaluate(
+        scored
+    )
 
 
 def pr_auc(scored: DataFrame, *, score: str = "p", label: str = "label") -> float:
-    return BinaryClassificationEvaluator(rawPredictionCol=score, labelCol=label,
-                                         metricName="areaUnderPR").evaluate(scored)
+    return BinaryClassificationEvaluator(rawPredictionCol=score, labelCol=label, metricName="areaUnderPR").evaluate(
+        scored
+    )
 
 
-def calibration_table(scored: DataFrame, *, score: str = "p", label: str = "label",
-                      bins: int = ECE_BINS) -> list[dict]:
+def calibration_table(scored: DataFrame, *, score: str = "p", label: str = "label", bins: int = ECE_BINS) -> list[dict]:
     """Rows per equal-width probability bin: mean predicted probability and observed positive rate."""
     bin_of = F.least(F.floor(F.col(score) * bins), F.lit(bins - 1)).cast("int")
-    rows = (scored.groupBy(bin_of.alias("bin"))
-            .agg(F.count("*").alias("rows"), F.avg(score).alias("mean_p"), F.avg(label).alias("positive_rate"))
-            .orderBy("bin").collect())
+    rows = (
+        scored.groupBy(bin_of.alias("bin"))
+        .agg(F.count("*").alias("rows"), F.avg(score).alias("mean_p"), F.avg(label).alias("positive_rate"))
+        .orderBy("bin")
+        .collect()
+    )
     return [r.asDict() for r in rows]
 
 
@@ -80,9 +85,12 @@ def decile_table(scored: DataFrame, *, score: str = "p", label: str = "label") -
     """
     cuts = scored.agg(F.percentile_approx(score, [i / 10 for i in range(1, 10)], 10000).alias("q")).first()["q"]
     above = sum((F.col(score) > F.lit(c)).cast("int") for c in cuts)
-    rows = (scored.groupBy((F.lit(10) - above).cast("int").alias("decile"))
-            .agg(F.count("*").alias("rows"), F.sum(label).alias("positives"))
-            .orderBy("decile").collect())
+    rows = (
+        scored.groupBy((F.lit(10) - above).cast("int").alias("decile"))
+        .agg(F.count("*").alias("rows"), F.sum(label).alias("positives"))
+        .orderBy("decile")
+        .collect()
+    )
     total_rows = sum(r["rows"] for r in rows)
     total_pos = sum(r["positives"] for r in rows)
     base = total_pos / total_rows if total_rows else 0.0
@@ -90,16 +98,27 @@ def decile_table(scored: DataFrame, *, score: str = "p", label: str = "label") -
     for r in rows:
         captured += r["positives"]
         rate = r["positives"] / r["rows"]
-        out.append({"decile": r["decile"], "rows": r["rows"], "positives": float(r["positives"]),
-                    "lift": rate / base if base else 0.0, "gain": captured / total_pos if total_pos else 0.0})
+        out.append(
+            {
+                "decile": r["decile"],
+                "rows": r["rows"],
+                "positives": float(r["positives"]),
+                "lift": rate / base if base else 0.0,
+                "gain": captured / total_pos if total_pos else 0.0,
+            }
+        )
     return out
 
 
 def roc_curve(scored: DataFrame, *, score: str = "p", label: str = "label", points: int = ROC_POINTS) -> list[dict]:
     """ROC points at `points` equal-width score thresholds, from counts per score bin."""
     bin_of = F.least(F.floor(F.col(score) * points), F.lit(points - 1)).cast("int")
-    counts = {r["bin"]: (r["pos"], r["neg"]) for r in scored.groupBy(bin_of.alias("bin")).agg(
-        F.sum(label).alias("pos"), F.sum(1 - F.col(label)).alias("neg")).collect()}
+    counts = {
+        r["bin"]: (r["pos"], r["neg"])
+        for r in scored.groupBy(bin_of.alias("bin"))
+        .agg(F.sum(label).alias("pos"), F.sum(1 - F.col(label)).alias("neg"))
+        .collect()
+    }
     pos_total = sum(p for p, _ in counts.values()) or 1.0
     neg_total = sum(n for _, n in counts.values()) or 1.0
     curve, tp, fp = [{"fpr": 0.0, "tpr": 0.0}], 0.0, 0.0
@@ -118,15 +137,18 @@ def feature_importances(model: PipelineModel, feature_cols: list[str]) -> list[d
     values = gbts[0].featureImportances.toArray()
     if len(values) != len(feature_cols):
         raise ValueError(f"GBT has {len(values)} feature importances for {len(feature_cols)} feature columns")
-    pairs = sorted(zip(feature_cols, values.tolist()), key=lambda fv: -fv[1])
+    pairs = sorted(zip(feature_cols, values.tolist(), strict=False), key=lambda fv: -fv[1])
     return [{"feature": f, "importance": v} for f, v in pairs]
 
 
 def scored_rows(model: PipelineModel, rows: DataFrame) -> DataFrame:
     """(label, p = published probability, p_raw = GBT probability) for labelled rows."""
     out = model.transform(rows)
-    return out.select(F.col("label").cast("double").alias("label"), model_probability(out).alias("p"),
-                      raw_probability(out).alias("p_raw"))
+    return out.select(
+        F.col("label").cast("double").alias("label"),
+        model_probability(out).alias("p"),
+        raw_probability(out).alias("p_raw"),
+    )
 
 
 def model_auc(model: PipelineModel, rows: DataFrame) -> float:
@@ -142,23 +164,38 @@ def evaluate(model: PipelineModel, rows: DataFrame, feature_cols: list[str]) -> 
     the order is the same) and the top-decile lift.
     """
     scored = scored_rows(model, rows).persist(StorageLevel.MEMORY_AND_DISK)
-    agg = scored.agg(F.avg((F.col("p") - F.col("label")) ** 2).alias("brier"), F.avg("label").alias("base_rate"),
-                     F.count("*").alias("rows"), F.countDistinct("label").alias("classes")).first()
+    agg = scored.agg(
+        F.avg((F.col("p") - F.col("label")) ** 2).alias("brier"),
+        F.avg("label").alias("base_rate"),
+        F.count("*").alias("rows"),
+        F.countDistinct("label").alias("classes"),
+    ).first()
     if agg["classes"] != 2:
         scored.unpersist()
-        raise ValueError(f"cannot evaluate a binary model on {agg['rows']} rows with {agg['classes']} label "
-                         "value(s): the evaluation set needs positives and negatives (more persons or dates)")
+        raise ValueError(
+            f"cannot evaluate a binary model on {agg['rows']} rows with {agg['classes']} label "
+            "value(s): the evaluation set needs positives and negatives (more persons or dates)"
+        )
     calibration = calibration_table(scored)
     deciles = decile_table(scored, score="p_raw")
     metrics = {
-        "auc": auc(scored), "pr_auc": pr_auc(scored), "auc_uncalibrated": auc(scored, score="p_raw"),
-        "brier": agg["brier"], "ece": expected_calibration_error(calibration),
-        "base_rate": agg["base_rate"], "rows": float(agg["rows"]),
+        "auc": auc(scored),
+        "pr_auc": pr_auc(scored),
+        "auc_uncalibrated": auc(scored, score="p_raw"),
+        "brier": agg["brier"],
+        "ece": expected_calibration_error(calibration),
+        "base_rate": agg["base_rate"],
+        "rows": float(agg["rows"]),
         "top_decile_lift": deciles[0]["lift"],
         **{f"lift_decile_{d['decile']}": d["lift"] for d in deciles},
         **{f"gain_decile_{d['decile']}": d["gain"] for d in deciles},
     }
-    report = Report(metrics=metrics, calibration=calibration, deciles=deciles, roc=roc_curve(scored),
-                    importances=feature_importances(model, feature_cols))
+    report = Report(
+        metrics=metrics,
+        calibration=calibration,
+        deciles=deciles,
+        roc=roc_curve(scored),
+        importances=feature_importances(model, feature_cols),
+    )
     scored.unpersist()
     return report

@@ -3,6 +3,7 @@
 Keeping the imputation in the pipeline makes a logged model self-contained: scoring hands it a
 raw `gold.portrait` row, exactly like training did.
 """
+
 from __future__ import annotations
 
 from pyspark.ml.feature import SQLTransformer, VectorAssembler

@@ -11,6 +11,7 @@ label is visible to its features (`features.point_in_time` checks it before trai
   active in the lookback have no churn label and are left out, as in the generator's truth
   (`generator.truth.persons`: `churned` is only ever true for `active_in_history`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,17 +43,28 @@ def _days_with(daily: DataFrame, condition: Column) -> DataFrame:
 def _flag(portraits: DataFrame, days: DataFrame, within: Column, name: str) -> DataFrame:
     """(person_id, as_of_date, `name` = true) for portrait keys with a day of `days` `within` the window."""
     keys = portraits.select("person_id", "as_of_date")
-    return (keys.join(days, on="person_id", how="inner").where(within)
-            .select("person_id", "as_of_date").distinct().withColumn(name, F.lit(True)))
+    return (
+        keys.join(days, on="person_id", how="inner")
+        .where(within)
+        .select("person_id", "as_of_date")
+        .distinct()
+        .withColumn(name, F.lit(True))
+    )
 
 
 def with_purchase_label(portraits: DataFrame, daily: DataFrame, *, horizon_days: int) -> DataFrame:
     """Add `label` (1.0 if the person completed an order in (as_of_date, as_of_date + horizon], else 0.0)."""
-    bought = _flag(portraits, _days_with(daily, F.col("orders") > 0),
-                   _in_window(F.col("event_day"), after=0, upto=horizon_days), "bought")
-    return (portraits.join(bought, on=["person_id", "as_of_date"], how="left")
-            .withColumn("label", F.when(F.col("bought"), 1.0).otherwise(0.0))
-            .drop("bought"))
+    bought = _flag(
+        portraits,
+        _days_with(daily, F.col("orders") > 0),
+        _in_window(F.col("event_day"), after=0, upto=horizon_days),
+        "bought",
+    )
+    return (
+        portraits.join(bought, on=["person_id", "as_of_date"], how="left")
+        .withColumn("label", F.when(F.col("bought"), 1.0).otherwise(0.0))
+        .drop("bought")
+    )
 
 
 def is_active_day() -> Column:
@@ -60,17 +72,20 @@ def is_active_day() -> Column:
     return (F.col("visit_days") > 0) | (F.col("orders") > 0)
 
 
-def with_churn_label(portraits: DataFrame, daily: DataFrame, *, churn_days: int,
-                     lookback_days: int = CHURN_LOOKBACK_DAYS) -> DataFrame:
+def with_churn_label(
+    portraits: DataFrame, daily: DataFrame, *, churn_days: int, lookback_days: int = CHURN_LOOKBACK_DAYS
+) -> DataFrame:
     """Rows of persons active in (as_of - lookback, as_of], with `label` 1.0 if they then had no
     visit and no order in (as_of, as_of + churn_days], else 0.0. Other rows are dropped."""
     active_days = _days_with(daily, is_active_day())
     active = _flag(portraits, active_days, _in_window(F.col("event_day"), after=-lookback_days, upto=0), "active")
     stayed = _flag(portraits, active_days, _in_window(F.col("event_day"), after=0, upto=churn_days), "stayed")
-    return (portraits.join(active, on=["person_id", "as_of_date"], how="inner")
-            .join(stayed, on=["person_id", "as_of_date"], how="left")
-            .withColumn("label", F.when(F.col("stayed"), 0.0).otherwise(1.0))
-            .drop("active", "stayed"))
+    return (
+        portraits.join(active, on=["person_id", "as_of_date"], how="inner")
+        .join(stayed, on=["person_id", "as_of_date"], how="left")
+        .withColumn("label", F.when(F.col("stayed"), 0.0).otherwise(1.0))
+        .drop("active", "stayed")
+    )
 
 
 @dataclass(frozen=True)
@@ -84,8 +99,9 @@ class TrainingSets:
     test: DataFrame
 
 
-def training_sets(labelled: DataFrame, *, oot_dates: list[dt.date], test_fraction: float,
-                  calibration_fraction: float) -> TrainingSets:
+def training_sets(
+    labelled: DataFrame, *, oot_dates: list[dt.date], test_fraction: float, calibration_fraction: float
+) -> TrainingSets:
     """Split labelled rows by person hash and by time.
 
     Test persons (`test_fraction`, salt "test") appear only in the out-of-time test, at `oot_dates`.

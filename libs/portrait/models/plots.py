@@ -1,4 +1,5 @@
 """Model plots on the driver, from the small tables of `models.evaluation.Report` (matplotlib, Agg)."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -16,8 +17,12 @@ TOP_FEATURES = 20
 def calibration_curve(report: Report, title: str) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
-    ax.plot([r["mean_p"] for r in report.calibration], [r["positive_rate"] for r in report.calibration],
-            marker="o", label=f"model (ECE {report.metrics['ece']:.3f})")
+    ax.plot(
+        [r["mean_p"] for r in report.calibration],
+        [r["positive_rate"] for r in report.calibration],
+        marker="o",
+        label=f"model (ECE {report.metrics['ece']:.3f})",
+    )
     ax.set(xlabel="mean predicted probability", ylabel="observed positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left")
     fig.tight_layout()

@@ -7,10 +7,10 @@ and dates. No registry access here: the train stage (`train.promotion.gate`) loa
 and sets the alias (`champion`, or `challenger` for a version not promoted) and the
 `promotion_decision` tag saying why.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from pyspark.errors import AnalysisException
 from pyspark.ml import PipelineModel
@@ -32,12 +32,13 @@ class PromotionPolicy:
 class Decision:
     promote: bool
     reason: str
-    champion_version: Optional[str] = None
-    champion_auc: Optional[float] = None
+    champion_version: str | None = None
+    champion_auc: float | None = None
 
 
-def decide(*, auc: float, ece: float, champion_auc: Optional[float], policy: PromotionPolicy,
-           champion_version: Optional[str] = None) -> Decision:
+def decide(
+    *, auc: float, ece: float, champion_auc: float | None, policy: PromotionPolicy, champion_version: str | None = None
+) -> Decision:
     """The rule, without MLflow: floors first, then the comparison with the champion (if any)."""
     failed = []
     if not auc >= policy.min_auc:  # `not >=` so that a NaN fails
@@ -48,13 +49,22 @@ def decide(*, auc: float, ece: float, champion_auc: Optional[float], policy: Pro
         failed.append(f"auc {auc:.3f} < champion v{champion_version} {champion_auc:.3f} + margin {policy.margin:g}")
     if failed:
         return Decision(False, "; ".join(failed), champion_version, champion_auc)
-    versus = ("no champion" if champion_auc is None else
-              f"auc {auc:.3f} >= champion v{champion_version} {champion_auc:.3f} + margin {policy.margin:g}")
-    return Decision(True, f"{versus}; auc {auc:.3f} >= floor {policy.min_auc:.3f}; "
-                          f"ece {ece:.3f} <= ceiling {policy.max_ece:.3f}", champion_version, champion_auc)
+    versus = (
+        "no champion"
+        if champion_auc is None
+        else f"auc {auc:.3f} >= champion v{champion_version} {champion_auc:.3f} + margin {policy.margin:g}"
+    )
+    return Decision(
+        True,
+        f"{versus}; auc {auc:.3f} >= floor {policy.min_auc:.3f}; ece {ece:.3f} <= ceiling {policy.max_ece:.3f}",
+        champion_version,
+        champion_auc,
+    )
 
 
-def champion_auc_on(champion: tuple[PipelineModel, str] | None, oot_rows: DataFrame) -> tuple[Optional[str], Optional[float], str]:
+def champion_auc_on(
+    champion: tuple[PipelineModel, str] | None, oot_rows: DataFrame
+) -> tuple[str | None, float | None, str]:
     """(version, AUC on `oot_rows`, note) of the current champion (model, version); (None, None, note) without one.
 
     A champion that cannot read today's portrait rows (a column it needs is gone) could not score
@@ -70,13 +80,23 @@ def champion_auc_on(champion: tuple[PipelineModel, str] | None, oot_rows: DataFr
         return None, None, f"champion v{version} cannot score the current portrait ({str(exc).splitlines()[0][:200]})"
 
 
-def decide_against(champion: tuple[PipelineModel, str] | None, *, metrics: dict[str, float], oot_rows: DataFrame,
-                   policy: PromotionPolicy) -> Decision:
+def decide_against(
+    champion: tuple[PipelineModel, str] | None,
+    *,
+    metrics: dict[str, float],
+    oot_rows: DataFrame,
+    policy: PromotionPolicy,
+) -> Decision:
     """The decision on a candidate with out-of-time `metrics` (`auc`, `ece`) against `champion`,
     re-scored on the candidate's labelled out-of-time test rows `oot_rows`."""
     champion_version, champion_auc, note = champion_auc_on(champion, oot_rows)
-    decision = decide(auc=metrics["auc"], ece=metrics["ece"], champion_auc=champion_auc, policy=policy,
-                      champion_version=champion_version)
+    decision = decide(
+        auc=metrics["auc"],
+        ece=metrics["ece"],
+        champion_auc=champion_auc,
+        policy=policy,
+        champion_version=champion_version,
+    )
     if note and note != "no champion":
         decision = Decision(decision.promote, f"{decision.reason} ({note})", None, None)
     return decision

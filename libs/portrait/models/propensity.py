@@ -5,19 +5,20 @@ iterations, step size and subsampling rate on a person split of the train rows, 
 train rows, and an isotonic stage fitted on the calibration persons. It returns the model and its
 report on the out-of-time test; MLflow logging and promotion are the caller's (`train.run`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import Column, DataFrame
 
+from portrait.keys import in_share
 from portrait.models import calibration, evaluation
 from portrait.models.evaluation import Report, raw_probability
 from portrait.models.inputs import input_stages
-from portrait.keys import in_share
 from portrait.models.labels import TrainingSets, with_purchase_label  # noqa: F401 - re-exported
 
 VALIDATION_FRACTION = 0.25  # share of train persons that score the tuning trials
@@ -36,15 +37,27 @@ def positive_probability(predictions: DataFrame) -> Column:
 
 def build_pipeline(feature_cols: list[str], params: dict, *, seed: int) -> Pipeline:
     gbt = GBTClassifier(
-        labelCol="label", featuresCol="features", seed=seed,
-        maxDepth=params["max_depth"], maxIter=params["max_iter"], stepSize=params["step_size"],
+        labelCol="label",
+        featuresCol="features",
+        seed=seed,
+        maxDepth=params["max_depth"],
+        maxIter=params["max_iter"],
+        stepSize=params["step_size"],
         subsamplingRate=params.get("subsampling_rate", 1.0),
     )
     return Pipeline(stages=[*input_stages(feature_cols), gbt])
 
 
-def tune(train: DataFrame, feature_cols: list[str], *, minimise: Callable, space: dict, max_evals: int,
-         seed: int, on_trial: Callable[[dict, dict], None]) -> tuple[dict, float]:
+def tune(
+    train: DataFrame,
+    feature_cols: list[str],
+    *,
+    minimise: Callable,
+    space: dict,
+    max_evals: int,
+    seed: int,
+    on_trial: Callable[[dict, dict], None],
+) -> tuple[dict, float]:
     """Pick GBT parameters by validation AUC on a person split of `train`.
 
     `on_trial(params, metrics)` is called after every trial (the caller logs it to MLflow).
@@ -68,18 +81,29 @@ class Trained:
     test: Report  # on the out-of-time test rows
 
 
-def train_propensity(sets: TrainingSets, feature_cols: list[str], *, minimise: Callable, space: dict,
-                     max_evals: int, seed: int, on_trial: Callable[[dict, dict], None]) -> Trained:
+def train_propensity(
+    sets: TrainingSets,
+    feature_cols: list[str],
+    *,
+    minimise: Callable,
+    space: dict,
+    max_evals: int,
+    seed: int,
+    on_trial: Callable[[dict, dict], None],
+) -> Trained:
     """Tune on `sets.train`, refit on it, calibrate on `sets.calibration`, report on `sets.test`."""
-    params, loss = tune(sets.train, feature_cols, minimise=minimise, space=space, max_evals=max_evals,
-                        seed=seed, on_trial=on_trial)
+    params, loss = tune(
+        sets.train, feature_cols, minimise=minimise, space=space, max_evals=max_evals, seed=seed, on_trial=on_trial
+    )
     return fit_calibrated(sets, feature_cols, params, seed=seed, valid_auc=-loss)
 
 
-def fit_calibrated(sets: TrainingSets, feature_cols: list[str], params: dict, *, seed: int,
-                   valid_auc: float = float("nan")) -> Trained:
+def fit_calibrated(
+    sets: TrainingSets, feature_cols: list[str], params: dict, *, seed: int, valid_auc: float = float("nan")
+) -> Trained:
     """Fit the GBT with `params` on `sets.train`, append the isotonic stage, report on `sets.test`."""
     gbt = build_pipeline(feature_cols, params, seed=seed).fit(sets.train)
     model = calibration.calibrate(gbt, sets.calibration)
-    return Trained(model=model, params=params, valid_auc=valid_auc,
-                   test=evaluation.evaluate(model, sets.test, feature_cols))
+    return Trained(
+        model=model, params=params, valid_auc=valid_auc, test=evaluation.evaluate(model, sets.test, feature_cols)
+    )

@@ -5,6 +5,7 @@ A segment model is a Spark ML pipeline (inputs -> standardise -> KMeans) whose o
 *segment id* (`cluster_to_segment`) and each segment id to a name (`segment_names`). Ids are
 kept from one training to the next by matching the new centroids to the previous champion's.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,8 +46,18 @@ SEGMENT_INPUTS: dict[str, str] = {
 SEGMENT_FEATURES = ["visit_days_90d", "visit_days_30d", "cart_to_purchase_rate_90d", "coupon_share_90d", "tenure_days"]
 # Described per segment (means) besides the model inputs.
 PROFILE_FEATURES = [
-    "orders_90d", "revenue_90d", "orders_365d", "days_since_last_order", "days_since_last_visit", "sessions_30d",
-    "sessions_90d", "product_views_90d", "cart_adds_90d", "coupon_share_90d", "orders_trend_30d", "tenure_days",
+    "orders_90d",
+    "revenue_90d",
+    "orders_365d",
+    "days_since_last_order",
+    "days_since_last_visit",
+    "sessions_30d",
+    "sessions_90d",
+    "product_views_90d",
+    "cart_adds_90d",
+    "coupon_share_90d",
+    "orders_trend_30d",
+    "tenure_days",
 ]
 
 
@@ -55,13 +66,14 @@ def input_pipeline() -> list:
     exprs = ", ".join(f"{sql} AS `seg_{name}`" for name, sql in SEGMENT_INPUTS.items())
     return [
         SQLTransformer(statement=f"SELECT *, {exprs} FROM __THIS__"),
-        VectorAssembler(inputCols=[f"seg_{n}" for n in SEGMENT_INPUTS], outputCol="raw_features",
-                        handleInvalid="keep"),
+        VectorAssembler(inputCols=[f"seg_{n}" for n in SEGMENT_INPUTS], outputCol="raw_features", handleInvalid="keep"),
         StandardScaler(inputCol="raw_features", outputCol="features", withMean=True, withStd=True),
     ]
 
 
-def fit_segments(portrait: DataFrame, *, ks: list[int], seed: int) -> tuple[PipelineModel, dict[str, float], dict[int, float]]:
+def fit_segments(
+    portrait: DataFrame, *, ks: list[int], seed: int
+) -> tuple[PipelineModel, dict[str, float], dict[int, float]]:
     """Fit KMeans for every k in `ks` on the scaled inputs; keep the k with the best silhouette.
 
     The inputs are prepared once and cached; each k is one KMeans fit and one silhouette
@@ -110,7 +122,7 @@ def _min_cost_assignment(cost: list[list[float]]) -> dict[int, int]:
     """
     n_rows, n_cols = len(cost), len(cost[0]) if cost else 0
     if n_rows > n_cols:  # match columns to rows instead and invert
-        flipped = _min_cost_assignment([list(col) for col in zip(*cost)])
+        flipped = _min_cost_assignment([list(col) for col in zip(*cost, strict=False)])
         return {r: c for c, r in flipped.items()}
     best: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
     for r in range(n_rows):
@@ -127,8 +139,9 @@ def _min_cost_assignment(cost: list[list[float]]) -> dict[int, int]:
     return dict(enumerate(picks))
 
 
-def match_segments(new: list[list[float]], previous: list[list[float]], previous_ids: dict[int, int],
-                   *, scale: list[float]) -> dict[int, int]:
+def match_segments(
+    new: list[list[float]], previous: list[list[float]], previous_ids: dict[int, int], *, scale: list[float]
+) -> dict[int, int]:
     """Segment id of every new cluster: the id of the previous centroid it is matched to.
 
     Args:
@@ -141,8 +154,9 @@ def match_segments(new: list[list[float]], previous: list[list[float]], previous
         new cluster -> segment id. Centroids are paired by the matching of least total
         euclidean distance; a new cluster left over (k grew) gets a fresh id above all previous ones.
     """
+
     def distance(a: list[float], b: list[float]) -> float:
-        return math.sqrt(sum(((x - y) / (s or 1.0)) ** 2 for x, y, s in zip(a, b, scale)))
+        return math.sqrt(sum(((x - y) / (s or 1.0)) ** 2 for x, y, s in zip(a, b, scale, strict=False)))
 
     if not previous:
         return {c: c for c in range(len(new))}
@@ -166,6 +180,7 @@ def profile_segments(model: PipelineModel, portrait: DataFrame, cluster_to_segme
 
     Missing values count as 0, recency as NEVER_DAYS, like the model sees them.
     """
+
     def value(c: str):
         fill = NEVER_DAYS if c.startswith("days_since_") else 0.0
         return F.coalesce(F.col(c).cast("double"), F.lit(fill))
@@ -261,8 +276,9 @@ def silhouette_figure(curve: dict[int, float], chosen: int):
     return fig
 
 
-def stable_segment_ids(model: PipelineModel, previous: PipelineModel | None, previous_ids: dict,
-                       *, previous_version: str | None = None) -> tuple[dict[int, int], str]:
+def stable_segment_ids(
+    model: PipelineModel, previous: PipelineModel | None, previous_ids: dict, *, previous_version: str | None = None
+) -> tuple[dict[int, int], str]:
     """Cluster -> segment id for a new model, matched to the previous (champion) model's centroids.
 
     Args:
@@ -304,17 +320,25 @@ def segment_movement(current: DataFrame, previous: DataFrame, *, date, previous_
     """
     both = current.select("person_id", F.col("segment_id").alias("to_id"), F.col("segment_name").alias("to_name")).join(
         previous.select("person_id", F.col("segment_id").alias("from_id"), F.col("segment_name").alias("from_name")),
-        on="person_id", how="inner")
+        on="person_id",
+        how="inner",
+    )
     moved = ~F.col("from_id").eqNullSafe(F.col("to_id"))
     pair = F.concat(F.coalesce("from_name", F.lit("?")), F.lit("->"), F.coalesce("to_name", F.lit("?")))
-    moves = both.where(moved).groupBy(pair.alias("move")).agg(F.count("*").alias("n")).agg(
-        F.map_from_entries(F.collect_list(F.struct("move", "n"))).alias("moves"))
+    moves = (
+        both.where(moved)
+        .groupBy(pair.alias("move"))
+        .agg(F.count("*").alias("n"))
+        .agg(F.map_from_entries(F.collect_list(F.struct("move", "n"))).alias("moves"))
+    )
     totals = both.agg(F.count("*").alias("persons_compared"), F.sum(moved.cast("long")).alias("persons_moved"))
     return totals.crossJoin(moves).select(
         F.lit(date).cast("date").alias("date"),
         F.lit(previous_date).cast("date").alias("previous_date"),
         F.col("persons_compared").cast("long"),
         F.coalesce(F.col("persons_moved"), F.lit(0)).cast("long").alias("persons_moved"),
-        (F.col("persons_moved") / F.when(F.col("persons_compared") > 0, F.col("persons_compared"))).alias("share_moved"),
+        (F.col("persons_moved") / F.when(F.col("persons_compared") > 0, F.col("persons_compared"))).alias(
+            "share_moved"
+        ),
         F.col("moves").cast("map<string,bigint>"),
     )

@@ -1,7 +1,16 @@
 """The orders-only purchase model of any mapped orders export (`portrait orders-model`)."""
+
 from portrait.orders_model.features import customer_lines, purchase_days, with_order_features, with_purchase_label
 from portrait.orders_model.references import clv_by_decile, reference_aucs
 from portrait.orders_model.run import labelled_rows, run
 
-__all__ = ["clv_by_decile", "customer_lines", "labelled_rows", "purchase_days", "reference_aucs", "run",
-           "with_order_features", "with_purchase_label"]
+__all__ = [
+    "clv_by_decile",
+    "customer_lines",
+    "labelled_rows",
+    "purchase_days",
+    "reference_aucs",
+    "run",
+    "with_order_features",
+    "with_purchase_label",
+]

@@ -11,6 +11,7 @@ feature uses lines on or before the as-of date only; the BG/NBD inputs are added
 Population: customers with at least one purchase on or before the as-of date (as BG/NBD and the
 RFM references). Label: a purchase in (as_of, as_of + horizon_days].
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -75,7 +76,9 @@ def _seasonality(days: DataFrame, *, as_of: dt.date, horizon_days: int) -> DataF
     week = F.weekofyear("day")
     start_week = as_of.isocalendar()[1]
     end_week = (as_of + dt.timedelta(days=horizon_days)).isocalendar()[1]
-    in_weeks = (week > start_week) & (week <= end_week) if end_week > start_week else (week > start_week) | (week <= end_week)
+    in_weeks = (
+        (week > start_week) & (week <= end_week) if end_week > start_week else (week > start_week) | (week <= end_week)
+    )
     return days.groupBy("person_id").agg(
         F.count(F.when(same_window, True)).cast("double").alias("orders_same_window_last_year"),
         _ratio(F.count(F.when(in_weeks, True)).cast("double"), F.count("*")).alias("share_in_coming_weeks"),
@@ -93,14 +96,18 @@ def with_order_features(lines: DataFrame, *, as_of: dt.date, horizon_days: int) 
     past = lines.where(F.col("day") <= F.lit(as_of))
     purchases = past.where(_is_purchase())
     orders = purchases.groupBy("person_id", "order_id").agg(
-        F.min("day").alias("day"), F.sum("amount").alias("amount"), F.sum("quantity").alias("items"),
-        F.count("*").alias("lines"))
+        F.min("day").alias("day"),
+        F.sum("amount").alias("amount"),
+        F.sum("quantity").alias("items"),
+        F.count("*").alias("lines"),
+    )
     ago = F.datediff(F.lit(as_of), F.col("day"))
     in_days = lambda n: ago < F.lit(n)  # noqa: E731 - the last n days, as_of included
     per_order = orders.groupBy("person_id").agg(
         F.count("*").alias("orders_ever"),
         F.countDistinct("day").alias("purchase_days_ever"),
-        F.min("day").alias("first_day"), F.max("day").alias("last_day"),
+        F.min("day").alias("first_day"),
+        F.max("day").alias("last_day"),
         F.sum("amount").alias("revenue_ever"),
         F.avg("amount").alias("avg_order_value"),
         F.expr("percentile_approx(amount, 0.5)").alias("median_order_value"),
@@ -139,31 +146,62 @@ def with_order_features(lines: DataFrame, *, as_of: dt.date, horizon_days: int) 
             F.col("active_months").cast("double"),
             *[F.col(f"orders_{n}d").cast("double") for n in WINDOWS],
             (F.col("orders_90d") - F.col("orders_prev_90d")).cast("double").alias("orders_trend_90d"),
-            F.col("revenue_ever"), F.col("revenue_90d"), F.col("revenue_365d"),
-            "avg_order_value", "median_order_value", "items_per_order", "lines_per_order",
+            F.col("revenue_ever"),
+            F.col("revenue_90d"),
+            F.col("revenue_365d"),
+            "avg_order_value",
+            "median_order_value",
+            "items_per_order",
+            "lines_per_order",
             F.col("distinct_products").cast("double"),
-            _ratio(F.col("returned_lines").cast("double"), F.col("returned_lines") + F.col("bought_lines"))
-            .alias("return_line_share"),
+            _ratio(F.col("returned_lines").cast("double"), F.col("returned_lines") + F.col("bought_lines")).alias(
+                "return_line_share"
+            ),
             _ratio(F.col("returned_amount"), F.col("revenue_ever")).alias("return_amount_share"),
-            sd, F.col("min_days_between_orders"), F.col("max_days_between_orders"),
+            sd,
+            F.col("min_days_between_orders"),
+            F.col("max_days_between_orders"),
             F.col("last_days_between_orders"),
             _ratio(sd, interval).alias("cv_days_between_orders"),
             F.when(sd > 0, (recency - interval) / sd).alias("recency_z"),
             _ratio(recency, F.col("max_days_between_orders")).alias("recency_over_max_interval"),
-            F.col("orders_same_window_last_year"), F.col("share_in_coming_weeks"),
+            F.col("orders_same_window_last_year"),
+            F.col("share_in_coming_weeks"),
         )
     )
 
 
 BASE_FEATURES = [
-    "orders_ever", "purchase_days_ever", "days_since_last_order", "days_since_first_order",
-    "mean_days_between_orders", "recency_over_interval", "repeat_rate_per_day", "active_months",
-    *[f"orders_{n}d" for n in WINDOWS], "orders_trend_90d", "revenue_ever", "revenue_90d", "revenue_365d",
-    "avg_order_value", "median_order_value", "items_per_order", "lines_per_order", "distinct_products",
-    "return_line_share", "return_amount_share",
+    "orders_ever",
+    "purchase_days_ever",
+    "days_since_last_order",
+    "days_since_first_order",
+    "mean_days_between_orders",
+    "recency_over_interval",
+    "repeat_rate_per_day",
+    "active_months",
+    *[f"orders_{n}d" for n in WINDOWS],
+    "orders_trend_90d",
+    "revenue_ever",
+    "revenue_90d",
+    "revenue_365d",
+    "avg_order_value",
+    "median_order_value",
+    "items_per_order",
+    "lines_per_order",
+    "distinct_products",
+    "return_line_share",
+    "return_amount_share",
 ]
-INTERVAL_FEATURES = ["sd_days_between_orders", "min_days_between_orders", "max_days_between_orders",
-                     "last_days_between_orders", "cv_days_between_orders", "recency_z", "recency_over_max_interval"]
+INTERVAL_FEATURES = [
+    "sd_days_between_orders",
+    "min_days_between_orders",
+    "max_days_between_orders",
+    "last_days_between_orders",
+    "cv_days_between_orders",
+    "recency_z",
+    "recency_over_max_interval",
+]
 SEASONAL_FEATURES = ["orders_same_window_last_year", "share_in_coming_weeks"]
 BTYD_FEATURES = ["p_alive", "expected_purchases"]
 # Feature groups tried on top of BASE_FEATURES (kept when they help on validation persons).

@@ -1,5 +1,6 @@
 """The classic references the orders model must beat, and the CLV calibration check (pure or
 small-result helpers: AUCs and ten decile rows)."""
+
 from __future__ import annotations
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -16,8 +17,13 @@ from portrait.orders_model.features import RFM_FEATURES
 def logistic(train: DataFrame, columns: list[str]) -> PipelineModel:
     """Logistic regression on log-scaled, standardised non-negative `columns` (log1p clips at 0)."""
     stages = input_stages(columns, output="raw", log_scale=True)
-    return Pipeline(stages=[*stages, StandardScaler(inputCol="raw", outputCol="features", withMean=True),
-                            LogisticRegression(labelCol="label", featuresCol="features")]).fit(train)
+    return Pipeline(
+        stages=[
+            *stages,
+            StandardScaler(inputCol="raw", outputCol="features", withMean=True),
+            LogisticRegression(labelCol="label", featuresCol="features"),
+        ]
+    ).fit(train)
 
 
 def reference_aucs(train: DataFrame, test: DataFrame, *, all_features: list[str]) -> dict[str, float]:
@@ -29,6 +35,7 @@ def reference_aucs(train: DataFrame, test: DataFrame, *, all_features: list[str]
     - bg_nbd: BG/NBD expected purchases over the horizon (fitted on the calibration period alone);
     - logistic_all_features: the linear model on the GBT's non-negative inputs (fit on `train`).
     """
+
     def auc_of(score) -> float:
         return evaluation.auc(test.select(score.cast("double").alias("p"), "label"))
 
@@ -44,13 +51,19 @@ def reference_aucs(train: DataFrame, test: DataFrame, *, all_features: list[str]
 def clv_by_decile(rows: DataFrame) -> list[dict]:
     """Predicted (`expected_spend`) vs actual (`future_spend`) spend per decile of the prediction
     (1 = the top 10 %), with persons and buyers: the CLV calibration check. Ten rows."""
-    cuts = rows.agg(F.percentile_approx("expected_spend", [i / 10 for i in range(1, 10)], 10000).alias("q")).first()["q"]
+    cuts = rows.agg(F.percentile_approx("expected_spend", [i / 10 for i in range(1, 10)], 10000).alias("q")).first()[
+        "q"
+    ]
     above = sum((F.col("expected_spend") > F.lit(c)).cast("int") for c in cuts)
-    by = rows.withColumn("decile", (F.lit(10) - above).cast("int")).groupBy("decile").agg(
-        F.count("*").alias("persons"),
-        F.avg("expected_spend").alias("predicted_spend"),
-        F.avg("future_spend").alias("actual_spend"),
-        F.avg("expected_purchases").alias("predicted_purchase_days"),
-        F.avg("label").alias("buyer_rate"),
+    by = (
+        rows.withColumn("decile", (F.lit(10) - above).cast("int"))
+        .groupBy("decile")
+        .agg(
+            F.count("*").alias("persons"),
+            F.avg("expected_spend").alias("predicted_spend"),
+            F.avg("future_spend").alias("actual_spend"),
+            F.avg("expected_purchases").alias("predicted_purchase_days"),
+            F.avg("label").alias("buyer_rate"),
+        )
     )
     return [r.asDict() for r in by.orderBy("decile").collect()]  # ten rows

@@ -8,6 +8,7 @@ of the GBT), the GBT tuned and calibrated exactly as the main pipeline does
 when they raise the validation AUC, and the references measured on the same held-out persons.
 Everything is logged to one MLflow run; the model is registered as `orders_purchase_<source>`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +46,8 @@ def labelled_rows(lines: DataFrame, *, as_of_dates: list[dt.date], horizon_days:
         params = btyd.fit(stats)  # aggregated statistics only
         fitted[d.isoformat()] = params.as_dict()
         rows = of.with_order_features(lines, as_of=d, horizon_days=horizon_days).transform(
-            btyd.with_clv, stats, params=params, horizon_days=horizon_days)
+            btyd.with_clv, stats, params=params, horizon_days=horizon_days
+        )
         parts.append(of.with_purchase_label(rows, lines, as_of=d, horizon_days=horizon_days))
     return reduce(DataFrame.unionByName, parts), fitted
 
@@ -67,8 +69,13 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
     """
     fit_part, valid = propensity.split_by_person(train, fraction=propensity.VALIDATION_FRACTION, salt="validation")
     params = {"max_depth": 3, "max_iter": 40, "step_size": 0.1, "subsampling_rate": 0.8}
-    candidates = {"base": []} | {"all": list(of.GROUPS)} | {
-        f"all_but_{g}": [h for h in of.GROUPS if h != g] for g in of.GROUPS}
+    candidates = (
+        {"base": []}
+        | {"all": list(of.GROUPS)}
+        | {  # type: ignore[var-annotated]
+            f"all_but_{g}": [h for h in of.GROUPS if h != g] for g in of.GROUPS
+        }
+    )
     scores, columns = {}, {}
     for name, groups in candidates.items():
         columns[name] = of.BASE_FEATURES + [c for g in groups for c in of.GROUPS[g]]
@@ -79,8 +86,18 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
     return columns[best], scores
 
 
-def run(lake: Lakehouse, conf: TrainConfig, mlflow_conf: MlflowConfig, *, source: str, mapping: OrdersMappingConfig,
-        calibration_date: dt.date, horizon_days: int, select: bool = True, register: bool = True) -> dict:
+def run(
+    lake: Lakehouse,
+    conf: TrainConfig,
+    mlflow_conf: MlflowConfig,
+    *,
+    source: str,
+    mapping: OrdersMappingConfig,
+    calibration_date: dt.date,
+    horizon_days: int,
+    select: bool = True,
+    register: bool = True,
+) -> dict:
     """Train and evaluate the orders-only purchase model of the mapped export `source`.
 
     Args:
@@ -102,28 +119,49 @@ def run(lake: Lakehouse, conf: TrainConfig, mlflow_conf: MlflowConfig, *, source
     dates = [calibration_date - dt.timedelta(days=conf.training_step_days * k) for k in range(conf.training_dates)]
     rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    sets = training_sets(rows, oot_dates=[calibration_date], test_fraction=conf.test_fraction,
-                         calibration_fraction=conf.calibration_fraction)
+    sets = training_sets(
+        rows,
+        oot_dates=[calibration_date],
+        test_fraction=conf.test_fraction,
+        calibration_fraction=conf.calibration_fraction,
+    )
     registry.configure(mlflow_conf)
     with mlflow.start_run(run_name=f"orders-model-{source}-{calibration_date}"):
         mlflow.set_tags({"model": f"orders_purchase_{source}", "source": source})
-        mlflow.log_params({"calibration_date": calibration_date.isoformat(), "horizon_days": horizon_days,
-                           "as_of_dates": len(dates), "step_days": conf.training_step_days})
-        feature_cols, set_aucs = select_groups(sets.train, seed=conf.seed) if select else (
-            of.BASE_FEATURES + [c for g in of.GROUPS.values() for c in g], {})
+        mlflow.log_params(
+            {
+                "calibration_date": calibration_date.isoformat(),
+                "horizon_days": horizon_days,
+                "as_of_dates": len(dates),
+                "step_days": conf.training_step_days,
+            }
+        )
+        feature_cols, set_aucs = (
+            select_groups(sets.train, seed=conf.seed)
+            if select
+            else (of.BASE_FEATURES + [c for g in of.GROUPS.values() for c in g], {})
+        )
 
         def on_trial(params: dict, metrics: dict) -> None:
             with mlflow.start_run(run_name="orders-trial", nested=True):
                 mlflow.log_params(params)
                 mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
 
-        trained = propensity.train_propensity(sets, feature_cols, minimise=tuning.minimise, space=_space(conf),
-                                              max_evals=conf.max_evals, seed=conf.seed, on_trial=on_trial)
-        references = reference_aucs(sets.train, sets.test,
-                                    all_features=[c for c in feature_cols if c not in of.SIGNED])
+        trained = propensity.train_propensity(
+            sets,
+            feature_cols,
+            minimise=tuning.minimise,
+            space=_space(conf),
+            max_evals=conf.max_evals,
+            seed=conf.seed,
+            on_trial=on_trial,
+        )
+        references = reference_aucs(sets.train, sets.test, all_features=[c for c in feature_cols if c not in of.SIGNED])
         deciles = clv_by_decile(rows.where(F.col("as_of_date") == F.lit(calibration_date)))
-        sizes = {name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
-                 for name, df in (("train", sets.train), ("test", sets.test))}
+        sizes = {
+            name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
+            for name, df in (("train", sets.train), ("test", sets.test))
+        }
         result = {
             "auc": trained.test.metrics["auc"],
             "auc_uncalibrated": trained.test.metrics["auc_uncalibrated"],
@@ -137,9 +175,14 @@ def run(lake: Lakehouse, conf: TrainConfig, mlflow_conf: MlflowConfig, *, source
             **{f"{n}_rows": int(r["n"]) for n, r in sizes.items()},
             **{f"{n}_positive_rate": float(r["rate"]) for n, r in sizes.items()},
         }
-        mlflow.log_metrics({"test_auc": result["auc"], "test_auc_uncalibrated": result["auc_uncalibrated"],
-                            **{f"test_auc_{k}": v for k, v in references.items()},
-                            **{f"valid_auc_{k}": v for k, v in set_aucs.items()}})
+        mlflow.log_metrics(
+            {
+                "test_auc": result["auc"],
+                "test_auc_uncalibrated": result["auc_uncalibrated"],
+                **{f"test_auc_{k}": v for k, v in references.items()},
+                **{f"valid_auc_{k}": v for k, v in set_aucs.items()},
+            }
+        )
         mlflow.log_text(json.dumps(result, indent=1, default=str), "orders_model.json")
         if register:
             result["model_version"] = registry.log_and_register(trained.model, name=f"orders_purchase_{source}")

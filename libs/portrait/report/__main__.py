@@ -1,4 +1,5 @@
 """`python -m portrait.report --conf conf/local.yaml --date D [--out DIR]` until the CLI wires `report`."""
+
 import argparse
 import datetime as dt
 import sys

@@ -4,6 +4,7 @@ Figures are built as `matplotlib.figure.Figure` objects, without pyplot: no glob
 state, so they render the same in a headless job and in a notebook (`display(fig)`).
 `inline_png` turns a figure into a `data:` URI, so the HTML needs no file and no network.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,7 +37,7 @@ def histograms(frame: pd.DataFrame, bins: int) -> Figure:
     scores = sorted(frame["score"].unique())
     fig = Figure(figsize=(5 * max(len(scores), 1), 3))
     axes = fig.subplots(1, max(len(scores), 1), squeeze=False)
-    for ax, score in zip(axes[0], scores):
+    for ax, score in zip(axes[0], scores, strict=False):
         part = frame[frame["score"] == score]
         ax.bar(part["bin"] / bins, part["persons"], width=1 / bins, align="edge", color="#55a868")
         ax.set_title(score)
@@ -55,8 +56,9 @@ def stacked(frame: pd.DataFrame, index: str, columns: str, value: str, title: st
     return fig
 
 
-def uplift_over_time(frame: pd.DataFrame, *, day: str, action: str, uplift: str, lower: str | None,
-                     upper: str | None) -> Figure:
+def uplift_over_time(
+    frame: pd.DataFrame, *, day: str, action: str, uplift: str, lower: str | None, upper: str | None
+) -> Figure:
     """Uplift per action over time, with its confidence interval as a band when given."""
     fig = Figure(figsize=(7, 3.5))
     ax = fig.subplots()

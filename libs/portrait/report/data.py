@@ -4,6 +4,7 @@
 A section whose table is not there (not declared in the catalog yet, or not written) is a
 `Section` with a `note` saying so, and the report shows the note instead.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -60,8 +61,10 @@ def segment_movement(lake: Lakehouse, date: dt.date) -> Section:
     if row is None:
         return Section("Segment movement", None, "no earlier scored date to compare with")
     moves = pd.DataFrame(sorted((row["moves"] or {}).items(), key=lambda kv: -kv[1]), columns=["move", "persons"])
-    note = (f"{row['persons_moved']:,} of {row['persons_compared']:,} persons scored on both {row['previous_date']} "
-            f"and {date} changed segment ({(row['share_moved'] or 0):.1%})")
+    note = (
+        f"{row['persons_moved']:,} of {row['persons_compared']:,} persons scored on both {row['previous_date']} "
+        f"and {date} changed segment ({(row['share_moved'] or 0):.1%})"
+    )
     return Section("Segment movement", moves, note)
 
 
@@ -70,9 +73,16 @@ def score_histograms(lake: Lakehouse, date: dt.date) -> Section:
     if df is None:
         return missing("Score distributions", str(catalog.GOLD_PROPENSITY_DAILY))
     scores = [c for c in ("purchase_propensity", "churn_propensity") if c in df.columns]
-    binned = df.select(F.explode(F.array(*[
-        F.struct(F.lit(c).alias("score"), F.least(F.floor(F.col(c) * BINS), F.lit(BINS - 1)).alias("bin"))
-        for c in scores])).alias("s")).where(F.col("s.bin").isNotNull())
+    binned = df.select(
+        F.explode(
+            F.array(
+                *[
+                    F.struct(F.lit(c).alias("score"), F.least(F.floor(F.col(c) * BINS), F.lit(BINS - 1)).alias("bin"))
+                    for c in scores
+                ]
+            )
+        ).alias("s")
+    ).where(F.col("s.bin").isNotNull())
     counts = binned.groupBy("s.score", "s.bin").agg(F.count(F.lit(1)).alias("persons")).orderBy("score", "bin")
     frame = counts.toPandas()
     frame["lower"] = frame["bin"] / BINS
@@ -83,11 +93,19 @@ def actions_by_type_and_channel(lake: Lakehouse, date: dt.date) -> Section:
     df = _on(lake, catalog.GOLD_NEXT_ACTIONS_DAILY, date)
     if df is None:
         return missing("Actions by type and channel", str(catalog.GOLD_NEXT_ACTIONS_DAILY))
-    frame = (df.groupBy("action", F.coalesce("channel", F.lit("-")).alias("channel"))
-             .agg(F.count(F.lit(1)).alias("persons")).orderBy(F.col("persons").desc()).toPandas())
+    frame = (
+        df.groupBy("action", F.coalesce("channel", F.lit("-")).alias("channel"))
+        .agg(F.count(F.lit(1)).alias("persons"))
+        .orderBy(F.col("persons").desc())
+        .toPandas()
+    )
     total = int(frame["persons"].sum())
-    sent = int(frame.loc[frame["action"] != "none", "persons"].sum())
-    return Section("Actions by type and channel", frame, f"{sent:,} of {total:,} persons get an action ({sent / max(total, 1):.1%})")
+    sent = int(frame.loc[frame["action"] != "none", "persons"].sum())  # type: ignore[attr-defined]
+    return Section(
+        "Actions by type and channel",
+        frame,
+        f"{sent:,} of {total:,} persons get an action ({sent / max(total, 1):.1%})",
+    )
 
 
 def caps_and_consent(lake: Lakehouse, date: dt.date) -> Section:
@@ -97,8 +115,12 @@ def caps_and_consent(lake: Lakehouse, date: dt.date) -> Section:
         return missing("Caps and consent", str(catalog.GOLD_NEXT_ACTIONS_DAILY))
     stopped = df.where((F.col("intended_action") != "none") & (F.col("action") == "none"))
     reason = F.col("reason") if dict(df.dtypes).get("reason") == "string" else F.concat_ws("; ", "reason")
-    frame = (stopped.groupBy(F.col("intended_action"), reason.alias("reason"))
-             .agg(F.count(F.lit(1)).alias("persons")).orderBy(F.col("persons").desc()).toPandas())
+    frame = (
+        stopped.groupBy(F.col("intended_action"), reason.alias("reason"))
+        .agg(F.count(F.lit(1)).alias("persons"))
+        .orderBy(F.col("persons").desc())
+        .toPandas()
+    )
     return Section("Caps and consent", frame, "intended actions not sent, by reason")
 
 
@@ -111,14 +133,25 @@ def gate_results(cfg, date: dt.date) -> Section:
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
     if experiment is None:
         return missing("Gate results", f"MLflow experiment {cfg.mlflow.experiment!r}")
-    runs = client.search_runs([experiment.experiment_id], filter_string="tags.model != ''",
-                              order_by=["attributes.start_time DESC"], max_results=50)
-    rows = [{"model": r.data.tags.get("model"), "trained_on": r.data.tags.get("portrait.as_of_date"),
-             "version": r.data.tags.get("registered_version", ""), "promoted": r.data.tags.get("promoted", ""),
-             "test_auc": r.data.metrics.get("test_auc"), "test_ece": r.data.metrics.get("test_ece"),
-             "decision": r.data.tags.get("promotion_decision", "")}
-            for r in runs if "mlflow.parentRunId" not in r.data.tags
-            and r.data.tags.get("portrait.as_of_date", "") <= date.isoformat()]
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.model != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=50,
+    )
+    rows = [
+        {
+            "model": r.data.tags.get("model"),
+            "trained_on": r.data.tags.get("portrait.as_of_date"),
+            "version": r.data.tags.get("registered_version", ""),
+            "promoted": r.data.tags.get("promoted", ""),
+            "test_auc": r.data.metrics.get("test_auc"),
+            "test_ece": r.data.metrics.get("test_ece"),
+            "decision": r.data.tags.get("promotion_decision", ""),
+        }
+        for r in runs
+        if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get("portrait.as_of_date", "") <= date.isoformat()
+    ]
     if not rows:
         return missing("Gate results", "a training run up to this date")
     frame = pd.DataFrame(rows).drop_duplicates("model")  # newest run per model
@@ -128,20 +161,26 @@ def gate_results(cfg, date: dt.date) -> Section:
 def contact_history(lake: Lakehouse, date: dt.date) -> Section:
     df = read_optional(lake, ACTIONS_SENT)
     if df is None:
-        return missing("Contact history", ACTIONS_SENT)
+        return missing("Contact history", ACTIONS_SENT)  # type: ignore[arg-type]
     day = next((c for c in ("date", "sent_date") if c in df.columns), None)
     if day is None:
         return Section("Contact history", None, f"{ACTIONS_SENT} has no date column: {', '.join(df.columns)}")
     keys = [F.col(day).alias("date")] + [F.col(c) for c in ("action",) if c in df.columns]
-    frame = (df.where(F.col(day) <= F.lit(date)).where(F.col(day) > F.lit(date - dt.timedelta(days=14)))
-             .groupBy(*keys).agg(F.count(F.lit(1)).alias("sent")).orderBy("date").toPandas())
+    frame = (
+        df.where(F.col(day) <= F.lit(date))
+        .where(F.col(day) > F.lit(date - dt.timedelta(days=14)))
+        .groupBy(*keys)
+        .agg(F.count(F.lit(1)).alias("sent"))
+        .orderBy("date")
+        .toPandas()
+    )
     return Section("Contact history", frame, "actions sent over the last 14 days")
 
 
 def uplift_so_far(lake: Lakehouse, date: dt.date) -> Section:
     df = read_optional(lake, ACTION_OUTCOMES)
     if df is None:
-        return missing("Uplift so far", ACTION_OUTCOMES)
+        return missing("Uplift so far", ACTION_OUTCOMES)  # type: ignore[arg-type]
     day = next((c for c in ("date", "action_date", "as_of_date") if c in df.columns), None)
     if day is not None:
         df = df.where(F.col(day) <= F.lit(date)).orderBy(day)
@@ -154,13 +193,26 @@ def uplift_columns(columns: list[str]) -> tuple[str | None, str | None, str | No
     """(uplift, lower bound, upper bound) column names of an outcomes frame, by their usual names."""
     cols = [c.lower() for c in columns]
     pick = lambda *words: next((columns[i] for i, c in enumerate(cols) if all(w in c for w in words)), None)  # noqa: E731
-    uplift = next((columns[i] for i, c in enumerate(cols) if c.startswith("uplift") and "low" not in c
-                   and "upp" not in c and "high" not in c and "ci" not in c), None)
+    uplift = next(
+        (
+            columns[i]
+            for i, c in enumerate(cols)
+            if c.startswith("uplift") and "low" not in c and "upp" not in c and "high" not in c and "ci" not in c
+        ),
+        None,
+    )
     return uplift, pick("low") or pick("lo"), pick("upp") or pick("high") or pick("hi")
 
 
 def gather(lake: Lakehouse, cfg, date: dt.date) -> list[Section]:
     """Every section of the daily report of `date`, in the order shown."""
-    return [segment_sizes(lake, date), segment_movement(lake, date), score_histograms(lake, date),
-            actions_by_type_and_channel(lake, date), caps_and_consent(lake, date), contact_history(lake, date),
-            gate_results(cfg, date), uplift_so_far(lake, date)]
+    return [
+        segment_sizes(lake, date),
+        segment_movement(lake, date),
+        score_histograms(lake, date),
+        actions_by_type_and_channel(lake, date),
+        caps_and_consent(lake, date),
+        contact_history(lake, date),
+        gate_results(cfg, date),
+        uplift_so_far(lake, date),
+    ]

@@ -3,6 +3,7 @@
 Everything here returns a few rows (per segment, per feature, per run); the only per-person rows
 are those of the one person a notebook looks at.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,16 @@ from portrait.models import segmentation
 from portrait.models.evaluation import Report
 
 # The portrait columns a person is compared with their segment on (radar chart).
-RADAR_FEATURES = ("visit_days_90d", "sessions_30d", "product_views_90d", "cart_adds_90d", "orders_90d",
-                  "revenue_90d", "coupon_share_90d", "tenure_days")
+RADAR_FEATURES = (
+    "visit_days_90d",
+    "sessions_30d",
+    "product_views_90d",
+    "cart_adds_90d",
+    "orders_90d",
+    "revenue_90d",
+    "coupon_share_90d",
+    "tenure_days",
+)
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,15 @@ def segment_profiles(lake: Lakehouse, date: dt.date, features=tuple(segmentation
     """Persons and feature means per segment on `date` (one row per segment)."""
     df = _scored(lake, date)
     cols = [c for c in features if c in df.columns]
-    return (df.groupBy("segment_name").agg(F.count(F.lit(1)).alias("persons"), *[F.avg(c).alias(c) for c in cols])
-            .orderBy(F.col("persons").desc()).toPandas())
+    return (
+        df.groupBy("segment_name")
+        .agg(F.count(F.lit(1)).alias("persons"), *[F.avg(c).alias(c) for c in cols])
+        .orderBy(F.col("persons").desc())
+        .toPandas()
+    )
 
 
-def person_vs_segment(lake: Lakehouse, person_id: str, date: dt.date,
-                      features=RADAR_FEATURES) -> pd.DataFrame:
+def person_vs_segment(lake: Lakehouse, person_id: str, date: dt.date, features=RADAR_FEATURES) -> pd.DataFrame:
     """Per feature: the person's value, their segment's mean, and where each stands in the date's
     population as a percentile (share of persons at or below it), the radar chart's [0, 1] scale."""
     df = _scored(lake, date)
@@ -82,14 +94,26 @@ def person_vs_segment(lake: Lakehouse, person_id: str, date: dt.date,
     if me is None:
         raise LookupError(f"person {person_id} has no portrait and segment on {date}")
     seg = df.where(F.col("segment_name") == me["segment_name"]).agg(*[F.avg(c).alias(c) for c in cols]).first()
-    below = df.agg(*[F.avg((F.coalesce(F.col(c), F.lit(0)) <= F.lit(float(me[c] or 0))).cast("double")).alias(f"p_{c}")
-                     for c in cols],
-                   *[F.avg((F.coalesce(F.col(c), F.lit(0)) <= F.lit(float(seg[c] or 0))).cast("double")).alias(f"s_{c}")
-                     for c in cols]).first()
-    return pd.DataFrame({"feature": cols, "person": [me[c] for c in cols], "segment_mean": [seg[c] for c in cols],
-                         "person_percentile": [below[f"p_{c}"] for c in cols],
-                         "segment_percentile": [below[f"s_{c}"] for c in cols],
-                         "segment_name": me["segment_name"]})
+    below = df.agg(
+        *[
+            F.avg((F.coalesce(F.col(c), F.lit(0)) <= F.lit(float(me[c] or 0))).cast("double")).alias(f"p_{c}")
+            for c in cols
+        ],
+        *[
+            F.avg((F.coalesce(F.col(c), F.lit(0)) <= F.lit(float(seg[c] or 0))).cast("double")).alias(f"s_{c}")
+            for c in cols
+        ],
+    ).first()
+    return pd.DataFrame(
+        {
+            "feature": cols,
+            "person": [me[c] for c in cols],
+            "segment_mean": [seg[c] for c in cols],
+            "person_percentile": [below[f"p_{c}"] for c in cols],
+            "segment_percentile": [below[f"s_{c}"] for c in cols],
+            "segment_name": me["segment_name"],
+        }
+    )
 
 
 def some_person(lake: Lakehouse, date: dt.date) -> str | None:
@@ -114,16 +138,32 @@ def training_runs(cfg: Config) -> pd.DataFrame:
     from portrait import registry
 
     registry.configure(cfg.mlflow)
-    runs = mlflow.search_runs(experiment_names=[cfg.mlflow.experiment], filter_string="tags.model != ''",
-                              order_by=["attributes.start_time DESC"])
+    runs = mlflow.search_runs(
+        experiment_names=[cfg.mlflow.experiment],
+        filter_string="tags.model != ''",
+        order_by=["attributes.start_time DESC"],
+    )
     if runs.empty:
         return runs
     if "tags.mlflow.parentRunId" in runs.columns:
         runs = runs[runs["tags.mlflow.parentRunId"].isna()]
-    keep = [c for c in runs.columns if c in ("run_id", "start_time", "status", "tags.model", "tags.promoted",
-                                              "tags.registered_version", "tags.promotion_decision",
-                                              "tags.portrait.as_of_date")
-            or c.startswith("metrics.test_") or c in ("metrics.champion_test_auc", "metrics.silhouette")]
+    keep = [
+        c
+        for c in runs.columns
+        if c
+        in (
+            "run_id",
+            "start_time",
+            "status",
+            "tags.model",
+            "tags.promoted",
+            "tags.registered_version",
+            "tags.promotion_decision",
+            "tags.portrait.as_of_date",
+        )
+        or c.startswith("metrics.test_")
+        or c in ("metrics.champion_test_auc", "metrics.silhouette")
+    ]
     return runs[keep].reset_index(drop=True)
 
 
@@ -142,8 +182,9 @@ def run_report(cfg: Config, run_id: str) -> Report | None:
             tables[name] = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/evaluation/{name}.json"))
         except (MlflowException, OSError):  # a segment run has no evaluation
             return None
-    metrics = {k[len("test_"):]: v for k, v in MlflowClient().get_run(run_id).data.metrics.items()
-               if k.startswith("test_")}
+    metrics = {
+        k[len("test_") :]: v for k, v in MlflowClient().get_run(run_id).data.metrics.items() if k.startswith("test_")
+    }
     return Report(metrics, tables["calibration"], tables["deciles"], tables["roc"], tables["feature_importance"])
 
 
@@ -152,6 +193,7 @@ def champions(cfg: Config) -> pd.DataFrame:
     from portrait.inspect.status import registry_status
 
     models, _, note = registry_status(cfg)
-    rows = [{"model": m.name, "alias": m.alias, "version": m.version, **m.metrics, "decision": m.decision}
-            for m in models]
+    rows = [
+        {"model": m.name, "alias": m.alias, "version": m.version, **m.metrics, "decision": m.decision} for m in models
+    ]
     return pd.DataFrame(rows) if rows else pd.DataFrame({"note": [note]})

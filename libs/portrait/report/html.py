@@ -1,4 +1,5 @@
 """The daily report as one self-contained HTML page: inline CSS, charts as `data:` PNGs, no script."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,8 +30,9 @@ def _chart(section: Section) -> str | None:
         uplift, lower, upper = uplift_columns(list(f.columns))
         day = next((c for c in ("date", "action_date", "as_of_date") if c in f.columns), None)
         if uplift and day and "action" in f.columns:
-            return charts.inline_png(charts.uplift_over_time(f, day=day, action="action", uplift=uplift,
-                                                             lower=lower, upper=upper))
+            return charts.inline_png(
+                charts.uplift_over_time(f, day=day, action="action", uplift=uplift, lower=lower, upper=upper)
+            )
     return None
 
 
@@ -50,8 +52,10 @@ def section_html(section: Section) -> str:
 def render(sections: list[Section], *, date: dt.date, lakehouse: str, generated: dt.datetime) -> str:
     """The whole page."""
     body = "\n".join(section_html(s) for s in sections)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Portrait daily report {date}</title><style>{_CSS}</style></head><body>\n"
-            f"<h1>Portrait daily report — {date}</h1>\n"
-            f"<p class=\"note\">lakehouse {html.escape(lakehouse)}; generated {generated:%Y-%m-%d %H:%M} UTC</p>\n"
-            f"{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Portrait daily report {date}</title><style>{_CSS}</style></head><body>\n"
+        f"<h1>Portrait daily report — {date}</h1>\n"
+        f'<p class="note">lakehouse {html.escape(lakehouse)}; generated {generated:%Y-%m-%d %H:%M} UTC</p>\n'
+        f"{body}\n</body></html>\n"
+    )

@@ -3,6 +3,7 @@
 The page goes to `<lakehouse>/../reports/<date>.html` (or `out_dir`) and, as an artifact
 `reports/<date>.html`, into an MLflow run named `report-<date>` of the conf's experiment.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,7 @@ def report_path(lakehouse: str, date: dt.date, out_dir: str | Path | None = None
 def run(lake: Lakehouse, cfg, date: dt.date, *, out_dir: str | Path | None = None, log_to_mlflow: bool = True) -> dict:
     """Build, write and log the report of `date`; return its path and which sections had data."""
     sections = data.gather(lake, cfg, date)
-    page = html.render(sections, date=date, lakehouse=lake.root,
-                       generated=dt.datetime.now(dt.timezone.utc))
+    page = html.render(sections, date=date, lakehouse=lake.root, generated=dt.datetime.now(dt.timezone.utc))
     path = report_path(lake.root, date, out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
@@ -44,5 +44,4 @@ def run(lake: Lakehouse, cfg, date: dt.date, *, out_dir: str | Path | None = Non
             mlflow.log_artifact(str(path), artifact_path="reports")
             run_id = active.info.run_id
     log.info("report %s: %s", date, path)
-    return {"path": str(path), "mlflow_run_id": run_id,
-            "sections": {s.title: s.available for s in sections}}
+    return {"path": str(path), "mlflow_run_id": run_id, "sections": {s.title: s.available for s in sections}}

@@ -1,4 +1,5 @@
 """Score: champion models -> segments, propensities with reasons, next actions; gated publication."""
+
 from portrait.scoring.gate import GateFailed, gate_checks
 from portrait.scoring.propensities import churn_population, decile_from_cuts, with_probability, with_tags
 from portrait.scoring.reasons import reasons, with_reasons
@@ -7,6 +8,20 @@ from portrait.scoring.summary import summary
 
 _record_segment_movement = record_segment_movement  # the name tests/test_segments.py imports
 
-__all__ = ["INPUTS", "OUTPUTS", "GateFailed", "check_gate", "churn_population", "decile_from_cuts", "gate_checks",
-           "publish", "reasons", "record_segment_movement", "run", "summary", "with_probability", "with_reasons",
-           "with_tags"]
+__all__ = [
+    "INPUTS",
+    "OUTPUTS",
+    "GateFailed",
+    "check_gate",
+    "churn_population",
+    "decile_from_cuts",
+    "gate_checks",
+    "publish",
+    "reasons",
+    "record_segment_movement",
+    "run",
+    "summary",
+    "with_probability",
+    "with_reasons",
+    "with_tags",
+]

@@ -4,6 +4,7 @@ published day, null rates, and the shift of the purchase propensity distribution
 `gate_checks` is a pure builder (one small DataFrame of checks); `run` reads it and refuses to
 publish a batch with a failed check (`GateFailed` names them).
 """
+
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
@@ -37,6 +38,7 @@ def _psi() -> Column:
     def share(prefix: str, b: int) -> Column:
         total = F.greatest(F.col(f"{prefix}rows"), F.lit(1))
         return F.greatest(F.col(f"{prefix}bin_{b}") / total, F.lit(_EPS))
+
     terms = [(share("", b) - share("p_", b)) * F.log(share("", b) / share("p_", b)) for b in range(BINS)]
     return sum(terms[1:], terms[0])
 
@@ -53,10 +55,14 @@ def gate_checks(batch: DataFrame, previous: DataFrame, conf: GateConfig) -> Data
     has_previous = F.col("p_rows") > 0
     change = F.abs(F.col("rows") - F.col("p_rows")) / F.col("p_rows")
 
-    def check(name: str, value: Column, threshold: float, applies: Column = F.lit(True)) -> Column:
-        v = F.when(applies, value).cast("double")
-        return F.struct(F.lit(name).alias("check"), v.alias("value"), F.lit(float(threshold)).alias("threshold"),
-                        F.coalesce(v <= F.lit(threshold), F.lit(True)).alias("passed"))
+    def check(name: str, value: Column, threshold: float, applies: Column | None = None) -> Column:
+        v = F.when(F.lit(True) if applies is None else applies, value).cast("double")
+        return F.struct(
+            F.lit(name).alias("check"),
+            v.alias("value"),
+            F.lit(float(threshold)).alias("threshold"),
+            F.coalesce(v <= F.lit(threshold), F.lit(True)).alias("passed"),
+        )
 
     rate = lambda c: F.col(f"null_{c}") / F.greatest(F.col("rows"), F.lit(1))  # noqa: E731
     checks = [

@@ -1,4 +1,5 @@
 """Pure builders of the scoring rows: model probabilities, churn population, deciles, segments."""
+
 from __future__ import annotations
 
 from pyspark.ml import PipelineModel
@@ -12,12 +13,15 @@ def churn_population(lookback_days: int) -> Column:
     """Persons with a visit or a completed order in the `lookback_days` up to the as-of date: the
     population the churn label is defined on (`models.labels.with_churn_label`)."""
     never = F.lit(lookback_days)
-    return F.least(F.coalesce(F.col("days_since_last_visit"), never),
-                   F.coalesce(F.col("days_since_last_order"), never)) < never
+    return (
+        F.least(F.coalesce(F.col("days_since_last_visit"), never), F.coalesce(F.col("days_since_last_order"), never))
+        < never
+    )
 
 
-def with_probability(rows: DataFrame, model: PipelineModel | None, output: str, *,
-                     population: Column | None = None) -> DataFrame:
+def with_probability(
+    rows: DataFrame, model: PipelineModel | None, output: str, *, population: Column | None = None
+) -> DataFrame:
     """`rows` plus the model's probability as `output` (null outside `population` or without a model)."""
     if model is None:
         return rows.withColumn(output, F.lit(None).cast("double"))
@@ -44,4 +48,5 @@ def with_tags(rows: DataFrame, tags: DataFrame | None) -> DataFrame:
         return rows.withColumn("tags", F.array().cast("array<string>"))
     per_person = tags.groupBy("person_id").agg(F.sort_array(F.collect_set("tag")).alias("tags"))
     return rows.join(per_person, on="person_id", how="left").withColumn(
-        "tags", F.coalesce(F.col("tags"), F.array().cast("array<string>")))
+        "tags", F.coalesce(F.col("tags"), F.array().cast("array<string>"))
+    )

@@ -5,6 +5,7 @@ For each input, every person is re-scored with that input set to its population 
 largest changes become readable phrases ("no purchase for 64 days (-12 pts)"). One union of
 persons x inputs goes through the model once; medians come from one aggregate, joined, not collected.
 """
+
 from __future__ import annotations
 
 from functools import reduce
@@ -22,9 +23,12 @@ TOP = 3
 def _phrase(inputs: list[ReasonInput]) -> Column:
     """The phrase of the input named in `_input` for the person's value in `_value`."""
     cases = [
-        F.when(F.col("_input") == F.lit(i.column),
-               F.when(F.col("_value").isNull(), F.lit(i.when_null or f"{i.column} unknown"))
-               .otherwise(F.format_string(i.phrase, F.col("_value") * F.lit(i.scale))))
+        F.when(
+            F.col("_input") == F.lit(i.column),
+            F.when(F.col("_value").isNull(), F.lit(i.when_null or f"{i.column} unknown")).otherwise(
+                F.format_string(i.phrase, F.col("_value") * F.lit(i.scale))
+            ),
+        )
         for i in inputs
     ]
     return F.coalesce(*cases)
@@ -51,12 +55,17 @@ def reasons(rows: DataFrame, model: PipelineModel, *, probability: str, inputs: 
     if not usable:
         raise ValueError(f"none of the reason inputs {[i.column for i in inputs]} is a column of the rows")
     types = dict(rows.dtypes)
-    medians = rows.agg(*[F.percentile_approx(F.col(i.column).cast("double"), 0.5, 1000).alias(f"_med_{k}")
-                         for k, i in enumerate(usable)])
+    medians = rows.agg(
+        *[
+            F.percentile_approx(F.col(i.column).cast("double"), 0.5, 1000).alias(f"_med_{k}")
+            for k, i in enumerate(usable)
+        ]
+    )
     base = rows.crossJoin(F.broadcast(medians))
     variants = [
-        base.withColumns({"_input": F.lit(i.column), "_value": F.col(i.column).cast("double"),
-                          "_base": F.col(probability)})
+        base.withColumns(
+            {"_input": F.lit(i.column), "_value": F.col(i.column).cast("double"), "_base": F.col(probability)}
+        )
         .withColumn(i.column, F.col(f"_med_{k}").cast(types[i.column]))
         .drop(*[f"_med_{j}" for j in range(len(usable))], probability)
         for k, i in enumerate(usable)
@@ -65,15 +74,20 @@ def reasons(rows: DataFrame, model: PipelineModel, *, probability: str, inputs: 
     delta = F.col("_base") - model_probability(scored)
     explained = scored.select(
         "person_id",
-        F.struct((-F.abs(delta)).alias("order"), F.col("_input").alias("input"),
-                 F.concat(_phrase(usable), F.lit(" ("), _points(delta), F.lit(")")).alias("text")).alias("r"),
+        F.struct(
+            (-F.abs(delta)).alias("order"),
+            F.col("_input").alias("input"),
+            F.concat(_phrase(usable), F.lit(" ("), _points(delta), F.lit(")")).alias("text"),
+        ).alias("r"),
     )
     return explained.groupBy("person_id").agg(
-        F.transform(F.slice(F.array_sort(F.collect_list("r")), 1, TOP), lambda r: r["text"]).alias("reasons"))
+        F.transform(F.slice(F.array_sort(F.collect_list("r")), 1, TOP), lambda r: r["text"]).alias("reasons")
+    )
 
 
-def with_reasons(rows: DataFrame, model: PipelineModel | None, *, probability: str, output: str,
-                 inputs: list[ReasonInput]) -> DataFrame:
+def with_reasons(
+    rows: DataFrame, model: PipelineModel | None, *, probability: str, output: str, inputs: list[ReasonInput]
+) -> DataFrame:
     """`rows` with `output` (array<string>): the reasons of the persons whose `probability` is not
     null; null for the others and when there is no model."""
     if model is None:

@@ -7,6 +7,7 @@ anything is written: a failing batch leaves every table as it was (readers keep 
 and raises `GateFailed` naming the checks. Then each table's date D is replaced in one commit, and
 gold.actions_sent gets date D (replaced, so a rerun does not double it).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,11 +49,16 @@ def _segments(rows: DataFrame, train: TrainConfig) -> DataFrame:
     seg_model, seg_version, seg_tags = registry.load_champion(train.segment_model)
     names = {int(k): v for k, v in json.loads(seg_tags["segment_names"]).items()}
     name_of = F.create_map(*[x for k, v in sorted(names.items()) for x in (F.lit(k), F.lit(v))])
-    cluster_to_segment = ({int(c): int(s) for c, s in json.loads(seg_tags.get("cluster_to_segment", "{}")).items()}
-                          or {k: k for k in names})
+    cluster_to_segment = {int(c): int(s) for c, s in json.loads(seg_tags.get("cluster_to_segment", "{}")).items()} or {
+        k: k for k in names
+    }
     segmented = segmentation.with_segment_id(seg_model.transform(rows), cluster_to_segment)
-    return segmented.select(*rows.columns, "segment_id", name_of[F.col("segment_id")].alias("segment_name"),
-                            F.lit(seg_version).alias("segment_model_version"))
+    return segmented.select(
+        *rows.columns,
+        "segment_id",
+        name_of[F.col("segment_id")].alias("segment_name"),
+        F.lit(seg_version).alias("segment_model_version"),
+    )
 
 
 def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt.date) -> DataFrame:
@@ -61,19 +67,30 @@ def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt
     prop_model, prop_version, _ = registry.load_champion(train.propensity_model)
     churn_model, churn_version, _ = _champion(train.churn_model)
     rows = with_probability(portrait, prop_model, "purchase_propensity")
-    rows = with_reasons(rows, prop_model, probability="purchase_propensity", output="purchase_reasons",
-                        inputs=score.reason_inputs)
-    rows = with_probability(rows, churn_model, "churn_propensity",
-                            population=churn_population(train.churn_lookback_days))
-    rows = with_reasons(rows, churn_model, probability="churn_propensity", output="churn_reasons",
-                        inputs=score.reason_inputs)
+    rows = with_reasons(
+        rows, prop_model, probability="purchase_propensity", output="purchase_reasons", inputs=score.reason_inputs
+    )
+    rows = with_probability(
+        rows, churn_model, "churn_propensity", population=churn_population(train.churn_lookback_days)
+    )
+    rows = with_reasons(
+        rows, churn_model, probability="churn_propensity", output="churn_reasons", inputs=score.reason_inputs
+    )
     rows = _segments(rows, train)
-    tags = lake.read(catalog.GOLD_TAGS).where(F.col("as_of_date") == F.lit(date)) if lake.exists(catalog.GOLD_TAGS) else None
-    return with_tags(rows, tags).withColumns({
-        "date": F.lit(date), "propensity_model_version": F.lit(prop_version),
-        "churn_model_version": F.lit(churn_version).cast("string"),
-        "horizon_days": F.lit(train.horizon_days), "churn_days": F.lit(train.churn_days),
-    })
+    tags = (
+        lake.read(catalog.GOLD_TAGS).where(F.col("as_of_date") == F.lit(date))
+        if lake.exists(catalog.GOLD_TAGS)
+        else None
+    )
+    return with_tags(rows, tags).withColumns(
+        {
+            "date": F.lit(date),
+            "propensity_model_version": F.lit(prop_version),
+            "churn_model_version": F.lit(churn_version).cast("string"),
+            "horizon_days": F.lit(train.horizon_days),
+            "churn_days": F.lit(train.churn_days),
+        }
+    )
 
 
 def _history(lake: Lakehouse) -> DataFrame:
@@ -97,8 +114,10 @@ def check_gate(lake: Lakehouse, batch: DataFrame, gate: GateConfig, date: dt.dat
     failed = [c for c in checks if not c["passed"]]
     if failed:
         named = "; ".join(f"{c['check']} = {c['value']:.4g} > {c['threshold']:.4g}" for c in failed)
-        raise GateFailed(f"score {date}: the batch failed the quality gate and was not published "
-                         f"(readers keep the previous day): {named}")
+        raise GateFailed(
+            f"score {date}: the batch failed the quality gate and was not published "
+            f"(readers keep the previous day): {named}"
+        )
     return checks
 
 
@@ -129,12 +148,15 @@ def record_segment_movement(lake: Lakehouse, date: dt.date) -> dict[str, float]:
     movement = segmentation.segment_movement(on(date), on(previous_date), date=date, previous_date=previous_date)
     lake.replace_range(movement, catalog.GOLD_SEGMENT_MOVEMENT, start=date)
     row = lake.read(catalog.GOLD_SEGMENT_MOVEMENT).where(F.col("date") == F.lit(date)).first()
-    log.info("segments %s vs %s: %d of %d persons moved", date, previous_date, row["persons_moved"], row["persons_compared"])
+    log.info(
+        "segments %s vs %s: %d of %d persons moved", date, previous_date, row["persons_moved"], row["persons_compared"]
+    )
     return {"segment_share_moved": row["share_moved"]}
 
 
-def run(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, policy: Policy, date: dt.date, *,
-        mlflow: MlflowConfig) -> dict[str, int | float]:
+def run(
+    lake: Lakehouse, score: ScoreConfig, train: TrainConfig, policy: Policy, date: dt.date, *, mlflow: MlflowConfig
+) -> dict[str, int | float]:
     """Score `date`, choose the next actions, gate and publish.
 
     Args:
@@ -151,10 +173,13 @@ def run(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, policy: Policy,
     registry.configure(mlflow)
     rows = clv_columns(lake, score_rows(lake, score, train, date), date=date, horizon_days=train.horizon_days)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    rows = rows.withColumn("propensity_decile", decile_from_cuts(
-        "purchase_propensity", decile_cuts(rows, "purchase_propensity").first()["q"] or []))
-    decided = with_next_action(rows, policy, history=_history(lake), date=date,
-                               holdout_share=score.holdout_fraction).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = rows.withColumn(
+        "propensity_decile",
+        decile_from_cuts("purchase_propensity", decile_cuts(rows, "purchase_propensity").first()["q"] or []),
+    )
+    decided = with_next_action(
+        rows, policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts: dict[str, int | float] = dict(publish(lake, decided, score.gate, date))
     finally:

@@ -1,4 +1,5 @@
 """A short text summary of a scored day for people (the demo prints it)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,23 +14,43 @@ def summary(lake: Lakehouse, date: dt.date, *, rows: int = 5) -> str:
     """Actions by type and channel, the share of persons contacted and held out, and a few rows
     with their reasons, for `date` of gold.next_actions_daily (aggregates and `rows` rows only)."""
     day = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(date))
-    totals = day.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(F.col("action") != "none", True)).alias("sent"),
-                     F.count(F.when(F.col("holdout"), True)).alias("held")).first()
+    totals = day.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.count(F.when(F.col("action") != "none", True)).alias("sent"),
+        F.count(F.when(F.col("holdout"), True)).alias("held"),
+    ).first()
     n = totals["n"] or 0
-    out = [f"Next actions of {date}: {totals['sent']:,} of {n:,} persons contacted "
-           f"({totals['sent'] / max(n, 1):.1%}), {totals['held']:,} held out (control groups)"]
+    out = [
+        f"Next actions of {date}: {totals['sent']:,} of {n:,} persons contacted "
+        f"({totals['sent'] / max(n, 1):.1%}), {totals['held']:,} held out (control groups)"
+    ]
     out.append(f"  {'action':<26}{'channel':<10}{'persons':>10}")
-    for r in (day.where(F.col("action") != "none").groupBy("action", "channel").count()
-              .orderBy(F.col("count").desc(), "action", "channel").collect()):
+    for r in (
+        day.where(F.col("action") != "none")
+        .groupBy("action", "channel")
+        .count()
+        .orderBy(F.col("count").desc(), "action", "channel")
+        .collect()
+    ):
         out.append(f"  {r['action']:<26}{r['channel']:<10}{r['count']:>10,}")
     out.append("  why not, top reasons for 'none':")
-    for r in (day.where(F.col("action") == "none")
-              .groupBy(F.regexp_replace("reason", r"[0-9.\-]+", "#").alias("why")).count()
-              .orderBy(F.col("count").desc()).limit(5).collect()):
+    for r in (
+        day.where(F.col("action") == "none")
+        .groupBy(F.regexp_replace("reason", r"[0-9.\-]+", "#").alias("why"))
+        .count()
+        .orderBy(F.col("count").desc())
+        .limit(5)
+        .collect()
+    ):
         out.append(f"    {r['count']:>8,}  {r['why']}")
     out.append("  a few contacted persons and why:")
-    for r in (day.where(F.col("action") != "none").orderBy("person_id").limit(rows)
-              .select("person_id", "action", "channel", "reason", "purchase_reasons").collect()):
+    for r in (
+        day.where(F.col("action") != "none")
+        .orderBy("person_id")
+        .limit(rows)
+        .select("person_id", "action", "channel", "reason", "purchase_reasons")
+        .collect()
+    ):
         out.append(f"    {r['person_id']}  {r['action']} by {r['channel']}: {r['reason']}")
         out.append(f"      purchase propensity because: {'; '.join(r['purchase_reasons'] or [])}")
     return "\n".join(out)

@@ -11,12 +11,14 @@ more than `top` of the population.
 This module holds the catalog model and its validation; `tags.evaluate` computes the tags,
 `tags.run` is the stage and `tags.markdown` renders the catalog (`python -m portrait.tags`).
 """
+
 from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Iterable, Literal, Optional, Sequence
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pyspark.errors import AnalysisException
@@ -31,9 +33,17 @@ from portrait.validated import Frozen, load_yaml_model
 Group = Literal["basic", "behaviour", "interest"]
 GROUPS: tuple[str, ...] = typing.get_args(Group)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_SPARK_TYPES = {"double": T.DoubleType(), "float": T.FloatType(), "int": T.IntegerType(), "long": T.LongType(),
-                "bigint": T.LongType(), "boolean": T.BooleanType(), "string": T.StringType(), "date": T.DateType(),
-                "timestamp": T.TimestampType()}
+_SPARK_TYPES = {
+    "double": T.DoubleType(),
+    "float": T.FloatType(),
+    "int": T.IntegerType(),
+    "long": T.LongType(),
+    "bigint": T.LongType(),
+    "boolean": T.BooleanType(),
+    "string": T.StringType(),
+    "date": T.DateType(),
+    "timestamp": T.TimestampType(),
+}
 
 
 class Percentile(Frozen):
@@ -61,8 +71,8 @@ class Tag(Frozen):
     name: Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
     group: Group
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-    when: Optional[str] = None
-    percentile: Optional[Percentile] = None
+    when: str | None = None
+    percentile: Percentile | None = None
 
     @field_validator("name")
     @classmethod
@@ -73,7 +83,7 @@ class Tag(Frozen):
 
     @field_validator("when")
     @classmethod
-    def _not_blank(cls, when: Optional[str]) -> Optional[str]:
+    def _not_blank(cls, when: str | None) -> str | None:
         if when is not None and not when.strip():
             raise ValueError(f"must be a Spark SQL boolean expression, got {when!r}")
         return when
@@ -112,6 +122,7 @@ def portrait_schema(categories: Sequence[str]) -> T.StructType:
 
 # --- loading and validation ------------------------------------------------------------------
 
+
 def parse_tags(path: str | Path, columns: Iterable[str]) -> tuple[Tag, ...]:
     """Read a tag catalog and check its structure (no Spark): keys, groups, names, `top`.
 
@@ -146,8 +157,9 @@ def check_expressions(spark: SparkSession, tags: Sequence[Tag], schema: T.Struct
                 raise ConfigError(f"{where}: 'percentile.feature' {tag.percentile.feature!r} is not a column")
             dtype = schema[tag.percentile.feature].dataType
             if not isinstance(dtype, T.NumericType):
-                raise ConfigError(f"{where}: 'percentile.feature' {tag.percentile.feature!r} is "
-                                  f"{dtype.simpleString()}, not a number")
+                raise ConfigError(
+                    f"{where}: 'percentile.feature' {tag.percentile.feature!r} is {dtype.simpleString()}, not a number"
+                )
 
 
 def check_boolean_expression(df: DataFrame, expression: str, *, what: str, error: type[Exception]) -> None:
@@ -155,6 +167,7 @@ def check_boolean_expression(df: DataFrame, expression: str, *, what: str, error
 
     Only analyses the plan: no Spark job runs.
     """
+
     def analysed(plan):  # analysis only; ParseException is an AnalysisException
         try:
             return plan().schema
@@ -183,7 +196,8 @@ def load_tags(path: str | Path, schema: T.StructType, *, spark: SparkSession) ->
     return tags
 
 
-def configured_tags(spark: SparkSession, conf: TagsConfig, *, features_conf: FeaturesConfig,
-                    conf_dir: Path) -> tuple[Tag, ...]:
+def configured_tags(
+    spark: SparkSession, conf: TagsConfig, *, features_conf: FeaturesConfig, conf_dir: Path
+) -> tuple[Tag, ...]:
     """The catalog named by `tags.file` (relative to `conf_dir`, the conf folder), checked against the registry."""
     return load_tags(conf_dir / conf.file, portrait_schema(features_conf.categories), spark=spark)

@@ -7,9 +7,10 @@ persons passing the optional `when` filter with a non-null feature). The thresho
 of the ceil(top * n)-th highest person (approximate for large n, within 1/10000 of the rank). Ties at
 the threshold are in, so a tag may hold slightly more than `top` of the population.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -17,7 +18,7 @@ from pyspark.sql import functions as F
 from portrait.tags.definitions import Tag
 
 
-def _holds(expression: Optional[str]) -> Column:
+def _holds(expression: str | None) -> Column:
     return F.coalesce(F.expr(expression), F.lit(False)) if expression else F.lit(True)
 
 
@@ -47,11 +48,16 @@ def evaluate(portrait: DataFrame, tags: Sequence[Tag]) -> DataFrame:
     rows = portrait
     if percentiles:
         # One small row per as-of date: each percentile tag's threshold over its own population.
-        thresholds = portrait.groupBy("as_of_date").agg(*[
-            (-F.percentile_approx(F.when(_eligible(t), -F.col(t.percentile.feature).cast("double")),
-                                  F.lit(t.percentile.top))).alias(_threshold(i))
-            for i, t in percentiles
-        ])
+        thresholds = portrait.groupBy("as_of_date").agg(
+            *[
+                (
+                    -F.percentile_approx(
+                        F.when(_eligible(t), -F.col(t.percentile.feature).cast("double")), F.lit(t.percentile.top)
+                    )
+                ).alias(_threshold(i))
+                for i, t in percentiles
+            ]
+        )
         rows = portrait.join(F.broadcast(thresholds), on="as_of_date", how="left")
 
     def holds(i: int, tag: Tag) -> Column:
@@ -66,5 +72,3 @@ def evaluate(portrait: DataFrame, tags: Sequence[Tag]) -> DataFrame:
         F.col("as_of_date").cast("date").alias("as_of_date"),
         F.col("tag").cast("string").alias("tag"),
     )
-
-

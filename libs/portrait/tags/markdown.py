@@ -1,9 +1,10 @@
 """The tag catalog as Markdown: `python -m portrait.tags --out docs/tag_catalog.md [--conf conf/local.yaml]`."""
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from portrait.config import load_config
 from portrait.features.catalog import write_or_print
@@ -12,6 +13,7 @@ from portrait.tags.definitions import GROUPS, Tag, parse_tags, portrait_schema
 
 def to_markdown(tags: Sequence[Tag], *, source: str = "conf/tags.yaml") -> str:
     """The catalog as a Markdown document, one table per group."""
+
     def cell(value: object) -> str:
         return str(value).replace("|", "\\|")
 
@@ -38,13 +40,15 @@ def to_markdown(tags: Sequence[Tag], *, source: str = "conf/tags.yaml") -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the tag catalog as Markdown (structure checked, no Spark).")
-    parser.add_argument("--conf", type=Path, default=Path("conf/local.yaml"),
-                        help="config naming the catalog (tags.file) and the categories (default: %(default)s)")
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        default=Path("conf/local.yaml"),
+        help="config naming the catalog (tags.file) and the categories (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, help="file to write (default: print)")
     args = parser.parse_args(argv)
     cfg = load_config(args.conf)
     path = cfg.conf_dir / cfg.tags.file
     tags = parse_tags(path, portrait_schema(cfg.features.categories).fieldNames())
     write_or_print(to_markdown(tags, source=f"{args.conf.parent / cfg.tags.file}"), args.out)
-
-

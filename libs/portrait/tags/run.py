@@ -1,4 +1,5 @@
 """The tags stage: the catalog evaluated on `gold.portrait` of a date, written to `gold.tags`."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,10 @@ def run(lake: Lakehouse, conf: TagsConfig, date: dt.date, *, features_conf: Feat
     try:  # the catalog fits the registry; a table written by an older registry may lack columns
         check_expressions(lake.spark, tags, portrait.schema, source=catalog.GOLD_PORTRAIT.full_name)
     except ConfigError as exc:
-        raise ValueError(f"{exc}\ngold.portrait does not have the columns of the feature registry: rebuild it "
-                         f"with `portrait features --date {date}` (and earlier dates) first") from None
+        raise ValueError(
+            f"{exc}\ngold.portrait does not have the columns of the feature registry: rebuild it "
+            f"with `portrait features --date {date}` (and earlier dates) first"
+        ) from None
     on_date = F.col("as_of_date") == F.lit(date)
     written = lake.replace_range(evaluate(portrait.where(on_date), tags), catalog.GOLD_TAGS, start=date)
     summary = {"date": date.isoformat(), "tags": len(tags), "rows": written.rows_new}

@@ -3,9 +3,21 @@
 `run` trains when due and scores what is new into `silver.social_signals`; the builders fit and
 apply the Spark ML pipeline.
 """
-from portrait.text.model import (SENTIMENTS, TOKEN_PATTERN, build_pipeline, evaluate, score_posts, split,
-                                 training_rows)
+
+from portrait.text.model import SENTIMENTS, TOKEN_PATTERN, build_pipeline, evaluate, score_posts, split, training_rows
 from portrait.text.run import INPUTS, OUTPUTS, moved, run, unscored
 
-__all__ = ["INPUTS", "OUTPUTS", "SENTIMENTS", "TOKEN_PATTERN", "build_pipeline", "evaluate", "moved", "run",
-           "score_posts", "split", "training_rows", "unscored"]
+__all__ = [
+    "INPUTS",
+    "OUTPUTS",
+    "SENTIMENTS",
+    "TOKEN_PATTERN",
+    "build_pipeline",
+    "evaluate",
+    "moved",
+    "run",
+    "score_posts",
+    "split",
+    "training_rows",
+    "unscored",
+]

@@ -21,6 +21,7 @@ MLflow as `text.model_name` with the `champion` alias, and writes `silver.social
 returns one row per post: `sentiment`, `sentiment_score` = P(positive) − P(negative) in [−1, 1],
 `topic`, `topic_confidence`.
 """
+
 from __future__ import annotations
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -41,29 +42,41 @@ def _label_index(label: Column, values: tuple[str, ...]) -> Column:
     return F.when(pos > 0, (pos - 1).cast("double"))
 
 
-def build_pipeline(*, topics: tuple[str, ...], num_features: int, reg_param: float, max_iter: int,
-                   bigrams: bool = True) -> Pipeline:
+def build_pipeline(
+    *, topics: tuple[str, ...], num_features: int, reg_param: float, max_iter: int, bigrams: bool = True
+) -> Pipeline:
     """Featurisation and the two classifiers (input `text`, training labels `sentiment_idx`, `topic_idx`).
 
     `bigrams=False` keeps single tokens only (the ablation `bench/text.py` measures).
     """
-    tokens = SQLTransformer(statement=(
-        "SELECT *, regexp_extract_all(lower(coalesce(text, '')), "
-        f"'{TOKEN_PATTERN}', 0) AS text_tokens FROM __THIS__"
-    ))
+    tokens = SQLTransformer(
+        statement=(
+            "SELECT *, regexp_extract_all(lower(coalesce(text, '')), "
+            f"'{TOKEN_PATTERN}', 0) AS text_tokens FROM __THIS__"
+        )
+    )
     pairs = NGram(n=2, inputCol="text_tokens", outputCol="text_bigrams")
-    terms = SQLTransformer(statement=(
-        "SELECT *, concat(text_tokens, text_bigrams) AS text_terms FROM __THIS__" if bigrams
-        else "SELECT *, text_tokens AS text_terms FROM __THIS__"
-    ))
+    terms = SQLTransformer(
+        statement=(
+            "SELECT *, concat(text_tokens, text_bigrams) AS text_terms FROM __THIS__"
+            if bigrams
+            else "SELECT *, text_tokens AS text_terms FROM __THIS__"
+        )
+    )
     tf = HashingTF(inputCol="text_terms", outputCol="text_tf", numFeatures=num_features)
     idf = IDF(inputCol="text_tf", outputCol="text_features", minDocFreq=2)
 
     def classifier(label: str) -> LogisticRegression:
         return LogisticRegression(
-            featuresCol="text_features", labelCol=f"{label}_idx", family="multinomial",
-            regParam=reg_param, elasticNetParam=0.0, maxIter=max_iter,
-            predictionCol=f"{label}_pred", probabilityCol=f"{label}_prob", rawPredictionCol=f"{label}_raw",
+            featuresCol="text_features",
+            labelCol=f"{label}_idx",
+            family="multinomial",
+            regParam=reg_param,
+            elasticNetParam=0.0,
+            maxIter=max_iter,
+            predictionCol=f"{label}_pred",
+            probabilityCol=f"{label}_prob",
+            rawPredictionCol=f"{label}_raw",
         )
 
     decode = [
@@ -76,10 +89,16 @@ def build_pipeline(*, topics: tuple[str, ...], num_features: int, reg_param: flo
 def training_rows(social: DataFrame, labels: DataFrame, *, topics: tuple[str, ...]) -> DataFrame:
     """Posts with text joined to their labels (post_id unique on both sides), labels as indices."""
     texts = social.where(F.col("text").isNotNull() & (F.trim("text") != "")).select("post_id", "text")
-    labelled = texts.join(labels.select("post_id", F.col("sentiment").alias("sentiment_label"),
-                                        F.col("topic").alias("topic_label")), on="post_id", how="inner")
+    labelled = texts.join(
+        labels.select("post_id", F.col("sentiment").alias("sentiment_label"), F.col("topic").alias("topic_label")),
+        on="post_id",
+        how="inner",
+    )
     return labelled.select(
-        "post_id", "text", "sentiment_label", "topic_label",
+        "post_id",
+        "text",
+        "sentiment_label",
+        "topic_label",
         _label_index(F.col("sentiment_label"), SENTIMENTS).alias("sentiment_idx"),
         _label_index(F.col("topic_label"), topics).alias("topic_idx"),
     ).where(F.col("sentiment_idx").isNotNull() & F.col("topic_idx").isNotNull())
@@ -95,8 +114,8 @@ def score_posts(model: PipelineModel, social: DataFrame) -> DataFrame:
     """One row per post with text: `post_id`, `sentiment`, `sentiment_score`, `topic`, `topic_confidence`."""
     with_text = social.where(F.col("text").isNotNull() & (F.trim("text") != ""))
     scored = model.transform(with_text.select("post_id", "text"))
-    sentiment_p = vector_to_array("sentiment_prob")
-    topic_p = vector_to_array("topic_prob")
+    sentiment_p = vector_to_array("sentiment_prob")  # type: ignore[arg-type]
+    topic_p = vector_to_array("topic_prob")  # type: ignore[arg-type]
     return scored.select(
         "post_id",
         "sentiment",
@@ -112,17 +131,32 @@ def evaluate(model: PipelineModel, rows: DataFrame) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for label in ("sentiment", "topic"):
         truth, pred = F.col(f"{label}_label"), F.col(label)
-        per_class = scored.groupBy(truth.alias("c")).agg(
-            F.count(F.lit(1)).alias("support"), F.sum((pred == truth).cast("long")).alias("tp"),
-        ).join(
-            scored.groupBy(pred.alias("c")).agg(F.count(F.lit(1)).alias("predicted")), on="c", how="full",
-        ).select(
-            F.coalesce("tp", F.lit(0)).alias("tp"), F.coalesce("support", F.lit(0)).alias("support"),
-            F.coalesce("predicted", F.lit(0)).alias("predicted"),
-        ).select(
-            "tp", "support",
-            F.when(F.col("support") + F.col("predicted") > 0,
-                   2.0 * F.col("tp") / (F.col("support") + F.col("predicted"))).otherwise(0.0).alias("f1"),
+        per_class = (
+            scored.groupBy(truth.alias("c"))
+            .agg(
+                F.count(F.lit(1)).alias("support"),
+                F.sum((pred == truth).cast("long")).alias("tp"),
+            )
+            .join(
+                scored.groupBy(pred.alias("c")).agg(F.count(F.lit(1)).alias("predicted")),
+                on="c",
+                how="full",
+            )
+            .select(
+                F.coalesce("tp", F.lit(0)).alias("tp"),
+                F.coalesce("support", F.lit(0)).alias("support"),
+                F.coalesce("predicted", F.lit(0)).alias("predicted"),
+            )
+            .select(
+                "tp",
+                "support",
+                F.when(
+                    F.col("support") + F.col("predicted") > 0,
+                    2.0 * F.col("tp") / (F.col("support") + F.col("predicted")),
+                )
+                .otherwise(0.0)
+                .alias("f1"),
+            )
         )
         agg = per_class.agg(F.sum("tp").alias("tp"), F.sum("support").alias("n"), F.avg("f1").alias("f1")).first()
         metrics[f"{label}_accuracy"] = float(agg["tp"]) / max(int(agg["n"]), 1)

@@ -3,6 +3,7 @@
 Only posts the champion version has not scored yet are scored, and the rows of persons whose id
 changed get their new `person_id`; a new champion version rescores every post once (one overwrite).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,16 @@ log = logging.getLogger(__name__)
 
 INPUTS = (catalog.SILVER_SOCIAL,)
 OUTPUTS = (catalog.SILVER_SOCIAL_SIGNALS,)
-SIGNAL_COLUMNS = ("post_id", "person_id", "sentiment", "sentiment_score", "topic", "topic_confidence",
-                  "model_version", "as_of_date")
+SIGNAL_COLUMNS = (
+    "post_id",
+    "person_id",
+    "sentiment",
+    "sentiment_score",
+    "topic",
+    "topic_confidence",
+    "model_version",
+    "as_of_date",
+)
 
 
 def _champion_trained_on(model_name: str) -> dt.date | None:
@@ -42,37 +51,65 @@ def unscored(social: DataFrame, signals: DataFrame, version: str) -> DataFrame:
 
 def moved(social: DataFrame, signals: DataFrame) -> DataFrame:
     """Signals whose post's person changed since they were written: (`post_id`, `person_id` now)."""
-    return signals.select("post_id", F.col("person_id").alias("_old")).join(
-        social.select("post_id", "person_id"), on="post_id", how="inner",
-    ).where(~F.col("person_id").eqNullSafe(F.col("_old"))).select("post_id", "person_id")
+    return (
+        signals.select("post_id", F.col("person_id").alias("_old"))
+        .join(
+            social.select("post_id", "person_id"),
+            on="post_id",
+            how="inner",
+        )
+        .where(~F.col("person_id").eqNullSafe(F.col("_old")))
+        .select("post_id", "person_id")
+    )
 
 
-def _train(lake: Lakehouse, conf: TextConfig, date: dt.date, social: DataFrame, *, topics: tuple[str, ...],
-           labels_path: str) -> dict:
+def _train(
+    lake: Lakehouse, conf: TextConfig, date: dt.date, social: DataFrame, *, topics: tuple[str, ...], labels_path: str
+) -> dict:
     """Fit, evaluate on the held-out posts, register and promote a text model; return its test metrics."""
     labels = lake.spark.read.parquet(labels_path)
     rows = training_rows(social, labels, topics=topics).persist(StorageLevel.MEMORY_AND_DISK)
     train_rows, test_rows = split(rows, test_fraction=conf.test_fraction)
     with mlflow.start_run(run_name=f"text-{date}") as run_:
-        mlflow.set_tags({"model": conf.model_name, "portrait.as_of_date": date.isoformat(),
-                         "delta_version.silver.social": str(lake.version(catalog.SILVER_SOCIAL)),
-                         "labels_path": labels_path})
-        mlflow.log_params({"num_features": conf.num_features, "reg_param": conf.reg_param,
-                           "max_iter": conf.max_iter, "test_fraction": conf.test_fraction,
-                           "topics": ",".join(topics)})
-        model = build_pipeline(topics=topics, num_features=conf.num_features, reg_param=conf.reg_param,
-                               max_iter=conf.max_iter).fit(train_rows)
+        mlflow.set_tags(
+            {
+                "model": conf.model_name,
+                "portrait.as_of_date": date.isoformat(),
+                "delta_version.silver.social": str(lake.version(catalog.SILVER_SOCIAL)),
+                "labels_path": labels_path,
+            }
+        )
+        mlflow.log_params(
+            {
+                "num_features": conf.num_features,
+                "reg_param": conf.reg_param,
+                "max_iter": conf.max_iter,
+                "test_fraction": conf.test_fraction,
+                "topics": ",".join(topics),
+            }
+        )
+        model = build_pipeline(
+            topics=topics, num_features=conf.num_features, reg_param=conf.reg_param, max_iter=conf.max_iter
+        ).fit(train_rows)
         metrics = evaluate(model, test_rows)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-        version = registry.log_and_register(model, name=conf.model_name, tags={
-            "run_id": run_.info.run_id, "trained_on": date.isoformat()})
+        version = registry.log_and_register(
+            model, name=conf.model_name, tags={"run_id": run_.info.run_id, "trained_on": date.isoformat()}
+        )
         registry.set_champion(conf.model_name, version)
     rows.unpersist()
     return {"trained": True, **{f"test_{k}": v for k, v in metrics.items()}}
 
 
-def run(lake: Lakehouse, conf: TextConfig, date: dt.date, *, mlflow_conf: MlflowConfig,
-        categories: tuple[str, ...] | list[str], labels_path: str) -> dict:
+def run(
+    lake: Lakehouse,
+    conf: TextConfig,
+    date: dt.date,
+    *,
+    mlflow_conf: MlflowConfig,
+    categories: tuple[str, ...] | list[str],
+    labels_path: str,
+) -> dict:
     """Train when due, then score the posts up to `date` the champion has not scored yet.
 
     Training is due when there is no champion yet or the champion is `text.retrain_days` old.
@@ -103,18 +140,30 @@ def run(lake: Lakehouse, conf: TextConfig, date: dt.date, *, mlflow_conf: Mlflow
     table = catalog.SILVER_SOCIAL_SIGNALS
     signals = lake.read(table) if lake.exists(table) else None
     full = signals is None or not signals.where(F.col("model_version") != F.lit(version)).limit(1).isEmpty()
-    todo = social if full else unscored(social, signals, version)
-    scored = score_posts(model, todo.select("post_id", "text")).join(
-        todo.select("post_id", "person_id"), on="post_id", how="inner",
-    ).select(*SIGNAL_COLUMNS[:-2], F.lit(version).alias("model_version"), F.lit(date).alias("as_of_date"))
+    todo = social if full else unscored(social, signals, version)  # type: ignore[arg-type]
+    scored = (
+        score_posts(model, todo.select("post_id", "text"))
+        .join(
+            todo.select("post_id", "person_id"),
+            on="post_id",
+            how="inner",
+        )
+        .select(*SIGNAL_COLUMNS[:-2], F.lit(version).alias("model_version"), F.lit(date).alias("as_of_date"))
+    )
     if full:
         commit = lake.overwrite(scored, table)
         result.update({"model_version": version, "mode": "full", "posts_scored": commit.rows_new, "rows_moved": 0})
     else:
-        commit = _merge(lake, scored, moved(social, signals), date)
+        commit = _merge(lake, scored, moved(social, signals), date)  # type: ignore[arg-type]
         inserted = commit.metrics.get("numTargetRowsInserted", 0)
-        result.update({"model_version": version, "mode": "new", "posts_scored": inserted,
-                       "rows_moved": commit.metrics.get("numTargetRowsUpdated", 0)})
+        result.update(
+            {
+                "model_version": version,
+                "mode": "new",
+                "posts_scored": inserted,
+                "rows_moved": commit.metrics.get("numTargetRowsUpdated", 0),
+            }
+        )
     log.info("text signals as of %s: %s", date, result)
     return result
 
@@ -124,17 +173,21 @@ def _merge(lake: Lakehouse, scored: DataFrame, moves: DataFrame, date: dt.date) 
     from delta.tables import DeltaTable
 
     table = catalog.SILVER_SOCIAL_SIGNALS
-    updates = moves.select("post_id", "person_id", *[F.lit(None).alias(c) for c in SIGNAL_COLUMNS[2:-1]],
-                           F.lit(date).alias("as_of_date"))
+    updates = moves.select(
+        "post_id", "person_id", *[F.lit(None).alias(c) for c in SIGNAL_COLUMNS[2:-1]], F.lit(date).alias("as_of_date")
+    )
     source = scored.unionByName(updates.select(*[updates[c].cast(scored.schema[c].dataType) for c in SIGNAL_COLUMNS]))
     before = lake.version(table)
     (
-        DeltaTable.forPath(lake.spark, lake.path(table)).alias("t")
+        DeltaTable.forPath(lake.spark, lake.path(table))
+        .alias("t")
         .merge(source.alias("s"), F.col("t.post_id") == F.col("s.post_id"))
-        .whenMatchedUpdate(condition=F.col("s.model_version").isNull(),
-                           set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"})
-        .whenNotMatchedInsert(condition=F.col("s.model_version").isNotNull(),
-                              values={c: f"s.{c}" for c in SIGNAL_COLUMNS})
+        .whenMatchedUpdate(
+            condition=F.col("s.model_version").isNull(), set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"}
+        )
+        .whenNotMatchedInsert(
+            condition=F.col("s.model_version").isNotNull(), values={c: f"s.{c}" for c in SIGNAL_COLUMNS}
+        )
         .execute()
     )
     commit = lake.last_commit(table)

@@ -3,6 +3,7 @@
 `run` (the stage), `propensity` and `segments` (one model each, with its MLflow run), `promotion`
 (registry aliases and the decision tag), `lineage` (table and code versions, config hash).
 """
+
 from portrait.train.lineage import code_version, config_sha256, table_versions
 from portrait.train.promotion import gate
 from portrait.train.run import run

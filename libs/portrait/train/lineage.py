@@ -1,4 +1,5 @@
 """Lineage of a training run: the Delta versions it read, the code version and a hash of the resolved config."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,13 @@ from portrait.config import Config
 from portrait.io import Lakehouse
 
 # The tables training reads: their versions are tagged on every run and model version.
-INPUTS = (catalog.SILVER_EVENTS, catalog.SILVER_ORDERS, catalog.SILVER_SOCIAL, catalog.SILVER_CUSTOMERS,
-          catalog.GOLD_PORTRAIT)
+INPUTS = (
+    catalog.SILVER_EVENTS,
+    catalog.SILVER_ORDERS,
+    catalog.SILVER_SOCIAL,
+    catalog.SILVER_CUSTOMERS,
+    catalog.GOLD_PORTRAIT,
+)
 
 
 def table_versions(lake: Lakehouse, date: dt.date) -> dict[str, str]:
@@ -31,8 +37,9 @@ def code_version() -> dict[str, str]:
     here = Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, check=True,
-                              timeout=30).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
 
     try:
         sha = git("rev-parse", "HEAD")

@@ -3,6 +3,7 @@
 The rule is `models.promotion` (no registry access); this module reads the champion from the
 registry and writes the decision there: `champion` or `challenger` alias, `promotion_decision` tag.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -11,8 +12,9 @@ from portrait import registry
 from portrait.models.promotion import DECISION_TAG, Decision, PromotionPolicy, decide_against
 
 
-def gate(name: str, version: str, *, metrics: dict[str, float], oot_rows: DataFrame,
-         policy: PromotionPolicy) -> Decision:
+def gate(
+    name: str, version: str, *, metrics: dict[str, float], oot_rows: DataFrame, policy: PromotionPolicy
+) -> Decision:
     """Decide on `version` of `name` (already registered), set its alias and `promotion_decision` tag.
 
     Args:
@@ -26,6 +28,7 @@ def gate(name: str, version: str, *, metrics: dict[str, float], oot_rows: DataFr
         registry.set_champion(name, version)
     else:
         registry.set_alias(name, registry.CHALLENGER, version)
-    registry.set_version_tags(name, version, {DECISION_TAG: ("promoted: " if decision.promote else "not promoted: ")
-                                              + decision.reason})
+    registry.set_version_tags(
+        name, version, {DECISION_TAG: ("promoted: " if decision.promote else "not promoted: ") + decision.reason}
+    )
     return decision

@@ -3,6 +3,7 @@
 The building blocks are `models.*` (no side effects); the MLflow runs, the registration and the
 promotion gate (`train.promotion`) happen here.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -47,38 +48,68 @@ def _space(tc: TrainConfig) -> dict:
 def _log_report(report: Report, title: str) -> None:
     """The out-of-time report as metrics, small JSON tables and PNG plots in the active run."""
     top = report.importances[:TOP_IMPORTANCES]
-    mlflow.log_metrics({**{f"test_{k}": v for k, v in report.metrics.items()},
-                        **{f"importance_{r['feature']}": r["importance"] for r in top}})
-    for name, table in (("calibration", report.calibration), ("deciles", report.deciles), ("roc", report.roc),
-                        ("feature_importance", report.importances)):
+    mlflow.log_metrics(
+        {
+            **{f"test_{k}": v for k, v in report.metrics.items()},
+            **{f"importance_{r['feature']}": r["importance"] for r in top},
+        }
+    )
+    for name, table in (
+        ("calibration", report.calibration),
+        ("deciles", report.deciles),
+        ("roc", report.roc),
+        ("feature_importance", report.importances),
+    ):
         mlflow.log_text(json.dumps(table, indent=1), f"evaluation/{name}.json")
     for name, fig in plots.all_figures(report, title).items():
         mlflow.log_figure(fig, f"plots/{name}")
         plots.close(fig)
 
 
-def train_label(label: str, model_name: str, *, rows: DataFrame, daily: DataFrame, dates: list[dt.date],
-                 feature_cols: list[str], tc: TrainConfig, lineage: dict[str, str], date: dt.date) -> dict:
+def train_label(
+    label: str,
+    model_name: str,
+    *,
+    rows: DataFrame,
+    daily: DataFrame,
+    dates: list[dt.date],
+    feature_cols: list[str],
+    tc: TrainConfig,
+    lineage: dict[str, str],
+    date: dt.date,
+) -> dict:
     """Tune, fit, calibrate, evaluate, register and gate one propensity model; return its summary."""
-    labelled = (_labelled(label, rows, daily, tc).where(F.col("as_of_date").isin([F.lit(d) for d in dates]))
-                .persist(StorageLevel.MEMORY_AND_DISK))
+    labelled = (
+        _labelled(label, rows, daily, tc)
+        .where(F.col("as_of_date").isin([F.lit(d) for d in dates]))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     assert_point_in_time(labelled)  # every feature input precedes its label window, or training stops
-    oot = dates[:tc.oot_dates]
-    sets = labels.training_sets(labelled, oot_dates=oot, test_fraction=tc.test_fraction,
-                                calibration_fraction=tc.calibration_fraction)
+    oot = dates[: tc.oot_dates]
+    sets = labels.training_sets(
+        labelled, oot_dates=oot, test_fraction=tc.test_fraction, calibration_fraction=tc.calibration_fraction
+    )
     policy = PromotionPolicy(margin=tc.promotion_margin, min_auc=tc.min_auc, max_ece=tc.max_ece)
 
     with mlflow.start_run(run_name=f"{label}-propensity-{date}") as parent:
         mlflow.set_tags({**lineage, "model": model_name, "label": label})
-        mlflow.log_params({
-            "label": label, "window_days": tc.horizon_days if label == "purchase" else tc.churn_days,
-            "train_dates": ",".join(d.isoformat() for d in dates[tc.oot_dates:]),
-            "oot_dates": ",".join(d.isoformat() for d in oot),
-            "test_fraction": tc.test_fraction, "calibration_fraction": tc.calibration_fraction,
-            "max_evals": tc.max_evals, "n_features": len(feature_cols), "calibration": "isotonic",
-            "calibration_dates": ",".join(d.isoformat() for d in oot),
-            "promotion_margin": tc.promotion_margin, "min_auc": tc.min_auc, "max_ece": tc.max_ece,
-        })
+        mlflow.log_params(
+            {
+                "label": label,
+                "window_days": tc.horizon_days if label == "purchase" else tc.churn_days,
+                "train_dates": ",".join(d.isoformat() for d in dates[tc.oot_dates :]),
+                "oot_dates": ",".join(d.isoformat() for d in oot),
+                "test_fraction": tc.test_fraction,
+                "calibration_fraction": tc.calibration_fraction,
+                "max_evals": tc.max_evals,
+                "n_features": len(feature_cols),
+                "calibration": "isotonic",
+                "calibration_dates": ",".join(d.isoformat() for d in oot),
+                "promotion_margin": tc.promotion_margin,
+                "min_auc": tc.min_auc,
+                "max_ece": tc.max_ece,
+            }
+        )
         mlflow.log_text("\n".join(feature_cols), "feature_columns.txt")
 
         def log_trial(params: dict, metrics: dict) -> None:
@@ -87,20 +118,34 @@ def train_label(label: str, model_name: str, *, rows: DataFrame, daily: DataFram
                 mlflow.log_params(params)
                 mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
 
-        trained = propensity.train_propensity(sets, feature_cols, minimise=tuning.minimise, space=_space(tc),
-                                              max_evals=tc.max_evals, seed=tc.seed, on_trial=log_trial)
+        trained = propensity.train_propensity(
+            sets,
+            feature_cols,
+            minimise=tuning.minimise,
+            space=_space(tc),
+            max_evals=tc.max_evals,
+            seed=tc.seed,
+            on_trial=log_trial,
+        )
         report = trained.test
         mlflow.log_params({f"best_{k}": v for k, v in trained.params.items()})
         mlflow.log_metric("best_valid_auc", trained.valid_auc)
         _log_report(report, f"{label} propensity, out-of-time test")
-        version = registry.log_and_register(trained.model, name=model_name,
-                                            tags={"run_id": parent.info.run_id, "label": label, **lineage})
+        version = registry.log_and_register(
+            trained.model, name=model_name, tags={"run_id": parent.info.run_id, "label": label, **lineage}
+        )
         decision = gate(model_name, version, metrics=report.metrics, oot_rows=sets.test, policy=policy)
-        mlflow.set_tags({"promoted": str(decision.promote).lower(), DECISION_TAG: decision.reason,
-                         "registered_version": version})
+        mlflow.set_tags(
+            {"promoted": str(decision.promote).lower(), DECISION_TAG: decision.reason, "registered_version": version}
+        )
         if decision.champion_auc is not None:
             mlflow.log_metric("champion_test_auc", decision.champion_auc)
     labelled.unpersist()
     log.info("%s model v%s %s: %s", label, version, "promoted" if decision.promote else "challenger", decision.reason)
-    return {"version": version, "params": trained.params, "promoted": decision.promote,
-            "decision": decision.reason, **{f"test_{k}": v for k, v in report.metrics.items()}}
+    return {
+        "version": version,
+        "params": trained.params,
+        "promoted": decision.promote,
+        "decision": decision.reason,
+        **{f"test_{k}": v for k, v in report.metrics.items()},
+    }

@@ -12,6 +12,7 @@ becomes `champion` only if it passes the floors and beats the champion on the sa
 rows (`models.promotion`, applied by `train.promotion`); otherwise it is the `challenger`. Runs and versions carry lineage:
 Delta table versions, the code version and a hash of the resolved config.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,8 +35,15 @@ log = logging.getLogger(__name__)
 OUTPUTS = ()  # MLflow runs and registered model versions, no table
 
 
-def run(lake: Lakehouse, conf: TrainConfig, date: dt.date, *, mlflow_conf: MlflowConfig,
-        features_conf: FeaturesConfig, config_sha256: str) -> dict[str, dict]:
+def run(
+    lake: Lakehouse,
+    conf: TrainConfig,
+    date: dt.date,
+    *,
+    mlflow_conf: MlflowConfig,
+    features_conf: FeaturesConfig,
+    config_sha256: str,
+) -> dict[str, dict]:
     """Train the propensity and segment models with data up to `date`; return versions and metrics.
 
     Args:
@@ -61,8 +69,17 @@ def run(lake: Lakehouse, conf: TrainConfig, date: dt.date, *, mlflow_conf: Mlflo
     feature_cols = numeric_feature_columns(rows)
     results: dict[str, dict] = {}
     for key, label, model_name in (("propensity", "purchase", tc.propensity_model), ("churn", "churn", tc.churn_model)):
-        results[key] = train_label(label, model_name, rows=rows, daily=daily, dates=label_dates[label],
-                                   feature_cols=feature_cols, tc=tc, lineage=lineage, date=date)
+        results[key] = train_label(
+            label,
+            model_name,
+            rows=rows,
+            daily=daily,
+            dates=label_dates[label],
+            feature_cols=feature_cols,
+            tc=tc,
+            lineage=lineage,
+            date=date,
+        )
 
     latest = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
     results["segments"] = train_segments(latest, conf, lineage=lineage, date=date)

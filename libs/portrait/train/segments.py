@@ -3,6 +3,7 @@
 Segment ids stay stable across versions (`models.segmentation.stable_segment_ids`, against the
 current champion's clusters); every new version becomes the champion.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,14 +30,20 @@ def train_segments(latest: DataFrame, conf: TrainConfig, *, lineage: dict[str, s
         except LookupError:
             previous, prev_version, prev_tags = None, None, {}
         mapping, mapping_note = segmentation.stable_segment_ids(
-            seg_model, previous, json.loads(prev_tags.get("cluster_to_segment", "{}")), previous_version=prev_version)
+            seg_model, previous, json.loads(prev_tags.get("cluster_to_segment", "{}")), previous_version=prev_version
+        )
         if mapping_note.startswith("changed"):
             log.warning("segments: cluster -> segment id %s", mapping_note)
         profiles = [r.asDict() for r in segmentation.profile_segments(seg_model, latest, mapping).collect()]  # k rows
         names = segmentation.name_segments(profiles)
-        mlflow.log_params({"k_range": ",".join(map(str, conf.kmeans_ks)), "k": int(seg_metrics["k"]),
-                           "features": ",".join(segmentation.SEGMENT_FEATURES),
-                           "inputs": ",".join(segmentation.SEGMENT_INPUTS)})
+        mlflow.log_params(
+            {
+                "k_range": ",".join(map(str, conf.kmeans_ks)),
+                "k": int(seg_metrics["k"]),
+                "features": ",".join(segmentation.SEGMENT_FEATURES),
+                "inputs": ",".join(segmentation.SEGMENT_INPUTS),
+            }
+        )
         mlflow.log_metrics(seg_metrics)
         for k, value in curve.items():
             mlflow.log_metric("silhouette_by_k", value, step=k)
@@ -48,11 +55,21 @@ def train_segments(latest: DataFrame, conf: TrainConfig, *, lineage: dict[str, s
         mlflow.log_text(segmentation.profiles_markdown(profiles, names), "segment_profiles.md")
         mlflow.set_tags({"segment_mapping": mapping_note})
         version = registry.log_and_register(
-            seg_model, name=conf.segment_model,
-            tags={"run_id": seg_run.info.run_id, "segment_names": registry.segment_names_tag(names),
-                  "cluster_to_segment": json.dumps({str(c): s for c, s in sorted(mapping.items())}),
-                  "segment_mapping": mapping_note, **lineage},
+            seg_model,
+            name=conf.segment_model,
+            tags={
+                "run_id": seg_run.info.run_id,
+                "segment_names": registry.segment_names_tag(names),
+                "cluster_to_segment": json.dumps({str(c): s for c, s in sorted(mapping.items())}),
+                "segment_mapping": mapping_note,
+                **lineage,
+            },
         )
         registry.set_champion(conf.segment_model, version)
-        return {"version": version, "names": names, "cluster_to_segment": mapping,
-                "silhouette_by_k": curve, **seg_metrics}
+        return {
+            "version": version,
+            "names": names,
+            "cluster_to_segment": mapping,
+            "silhouette_by_k": curve,
+            **seg_metrics,
+        }
