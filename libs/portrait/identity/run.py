@@ -28,6 +28,7 @@ from portrait.config_models import IdentityConfig
 from portrait.identity import cleaning, graph, history, incremental
 from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
+from portrait.keys import BEGINNING
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ OUTPUTS = (
     catalog.SILVER_SOCIAL,
     catalog.SILVER_CUSTOMERS,
 )
-BEGINNING = dt.date(1900, 1, 1)
 MAP_COLUMNS = "id_type string, id_value string, person_id string"
 FLAGS = ("quantity_anomaly", "amount_anomaly", "anomaly_reason")
 # Silver tables with the identifier columns that give their rows a person, and the row key.

@@ -31,6 +31,8 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait.keys import hash_bucket
+
 SENTIMENTS = ("positive", "neutral", "negative")
 # English words and numbers, one Chinese character, one emoji or other symbol, ! and ?.
 TOKEN_PATTERN = r"[a-z0-9]+|\\p{IsHan}|[\\p{So}\\p{Sk}]|[!?！？]"
@@ -106,7 +108,7 @@ def training_rows(social: DataFrame, labels: DataFrame, *, topics: tuple[str, ..
 
 def split(rows: DataFrame, *, test_fraction: float) -> tuple[DataFrame, DataFrame]:
     """Train / held-out posts by a hash of post_id (stable across runs and partitionings)."""
-    bucket = F.pmod(F.xxhash64(F.lit("text-holdout"), "post_id"), F.lit(10_000)) / 10_000.0
+    bucket = hash_bucket("text-holdout", "post_id", 10_000) / 10_000.0
     return rows.where(bucket >= test_fraction), rows.where(bucket < test_fraction)
 
 
