@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from portrait import backfill, cli, pipeline, runlog
+from portrait import backfill, cli, guards, pipeline, runlog
 from portrait.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,8 @@ def test_help_lists_every_job_once_with_its_summary(capsys):
     [
         ("ingest", {"--date", "--start", "--source"}),
         ("identity", {"--date", "--rebuild"}),
-        ("features", {"--date", "--start", "--full"}),
+        ("features", {"--date", "--start", "--full", "--allow-empty"}),
+        ("score", {"--date", "--allow-empty"}),
         ("erase", {"--date", "--identifier", "--person-id"}),
         ("audience", {"--date", "--name", "--where"}),
         ("generate", {"--date", "--scale", "--seed"}),
@@ -137,6 +138,7 @@ def _failing_stage(monkeypatch, exc: Exception) -> None:
         raise exc
 
     monkeypatch.setattr(portrait.spark, "get_session", lambda cfg, verbose=False: object())
+    monkeypatch.setattr(guards, "before_job", lambda *args, **kwargs: True)  # the key and date checks need a lake
     monkeypatch.setitem(pipeline._RUNNERS, "tags", fail)
 
 

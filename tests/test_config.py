@@ -81,7 +81,10 @@ def test_cli_reports_a_bad_key_and_exits_2(tmp_path, capsys):
 
     path = _write(tmp_path, MINIMAL + "score: {holdout: 0.1}\n")
     assert main(["features", "--conf", str(path), "--date", "2026-11-01"]) == 2
-    assert "mine.yaml: score.holdout: unknown key (allowed: holdout_fraction, policy_file)" in capsys.readouterr().err
+    assert (
+        "mine.yaml: score.holdout: unknown key (allowed: gate, holdout_fraction, policy_file, reason_inputs)"
+        in capsys.readouterr().err
+    )
 
 
 def test_catalogs_are_found_relative_to_the_conf_that_names_them(tmp_path):

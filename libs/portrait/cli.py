@@ -76,6 +76,8 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     """The command line: one subcommand per job, each with its own options and help."""
     top = argparse.ArgumentParser(
         prog=prog,
+        # wide enough that every job's summary stays on one line (the README quotes them)
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=20, width=110),
         description="Portrait: customer portraits on Spark, Delta Lake and MLflow.",
         epilog=f"The daily chain: {' -> '.join(pipeline.DAILY_CHAIN)}; weekly: "
         f"{', '.join(s.name for s in pipeline.WEEKLY)}. `{prog} <job> --help` shows a job's options. "
