@@ -18,8 +18,9 @@ from helpers import make_config, write_landing
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from portrait import catalog, ingest
+from portrait import catalog
 from portrait.io import Lakehouse
+from portrait.pipeline import run_stage
 
 D = dt.date(2026, 11, 1)
 ORDERS_HEADER = (
@@ -48,7 +49,7 @@ def _bytes(cfg, source: str, folder: str, name: str, data: bytes) -> None:
 
 
 def _run(spark, cfg, source: str, date: dt.date = D) -> tuple[dict, Lakehouse]:
-    counts = ingest.run(spark, cfg, date, sources=[source])[source]
+    counts = run_stage("ingest", spark, cfg, date, sources=[source])[source]
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     _assert_reconciles(lake)
     return counts, lake
@@ -484,7 +485,6 @@ def _all_cells(spark, root: Path):
 
 
 def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
-    from portrait import identity
 
     write_landing(
         cfg,
@@ -562,9 +562,9 @@ def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
             crm_row.replace("A1,", "A3,") + "\x01",
         ],
     )
-    counts = ingest.run(spark, cfg, D, sources=["clickstream", "orders", "social", "crm"])
+    counts = run_stage("ingest", spark, cfg, D, sources=["clickstream", "orders", "social", "crm"])
     assert {s: c["rows_kept"] for s, c in counts.items()} == {"clickstream": 1, "orders": 1, "social": 1, "crm": 1}
-    identity.run(spark, cfg, D)
+    run_stage("identity", spark, cfg, D)
 
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     kept = lake.read(catalog.BRONZE_CLICKSTREAM).first()
