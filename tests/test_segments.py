@@ -210,16 +210,16 @@ def test_scoring_records_movement_against_the_latest_earlier_date(spark, tmp_pat
     from portrait.scoring import _record_segment_movement
 
     lake = Lakehouse(spark, str(tmp_path / "lake"))
-    cols = "person_id string, segment_id int, segment_name string, date date"
+    cols = "person_id string, segment_id int, segment_name string, date date, segment_model_version string"
     day0, day1 = D - dt.timedelta(days=1), D
     lake.replace_range(
-        spark.createDataFrame([("a", 1, "loyal", day0), ("b", 1, "loyal", day0)], cols),
+        spark.createDataFrame([("a", 1, "loyal", day0, "1"), ("b", 1, "loyal", day0, "1")], cols),
         catalog.GOLD_SEGMENTS_DAILY,
         start=day0,
     )
     assert _record_segment_movement(lake, day0) == {}  # nothing before the first date
     lake.replace_range(
-        spark.createDataFrame([("a", 1, "loyal", day1), ("b", 2, "at_risk", day1)], cols),
+        spark.createDataFrame([("a", 1, "loyal", day1, "1"), ("b", 2, "at_risk", day1, "1")], cols),
         catalog.GOLD_SEGMENTS_DAILY,
         start=day1,
     )
