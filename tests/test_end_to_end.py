@@ -257,7 +257,6 @@ def test_a_job_runs_under_spark_submit(spark, pipeline):
     assertDataFrameEqual(lake.read(catalog.GOLD_PORTRAIT), before)
 
 
-@pytest.mark.heavy  # failed in the one run after the merge of the daily text stage; not yet investigated
 def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
@@ -267,7 +266,7 @@ def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
     social = lake.read(catalog.SILVER_SOCIAL).where(F.col("text").isNotNull() & (F.trim("text") != ""))
     signals = lake.read(catalog.SILVER_SOCIAL_SIGNALS)
     assertDataFrameEqual(signals.select("post_id", "person_id"), social.select("post_id", "person_id"))
-    assert {r["model_version"] for r in signals.select("model_version").distinct().collect()} == {version}
+    assert {r["model_version"] for r in signals.select("model_version").distinct().collect()} == {str(version)}
     assert signals.where(~F.col("sentiment_score").between(-1.0, 1.0)).count() == 0
     # The generator's labels are recovered on the posts (most were trained on; the metric is in bench/text.py).
     labels = spark.read.parquet(f"{cfg.paths.truth}/social_labels")
