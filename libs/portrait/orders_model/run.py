@@ -29,6 +29,7 @@ from portrait.models import btyd, evaluation, propensity
 from portrait.models.labels import training_sets
 from portrait.orders_model import features as of
 from portrait.orders_model.references import clv_by_decile, reference_aucs
+from portrait.train.propensity import tuning_space
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,6 @@ def labelled_rows(lines: DataFrame, *, as_of_dates: list[dt.date], horizon_days:
         )
         parts.append(of.with_purchase_label(rows, lines, as_of=d, horizon_days=horizon_days))
     return reduce(DataFrame.unionByName, parts), fitted
-
-
-def _space(tc: TrainConfig) -> dict:
-    return {
-        "max_depth": tuning.IntRange(tc.max_depth[0], tc.max_depth[1]),
-        "max_iter": tuning.IntRange(tc.max_iter[0], tc.max_iter[1], 5),
-        "step_size": tuning.LogRange(tc.step_size[0], tc.step_size[1]),
-        "subsampling_rate": tuning.LogRange(tc.subsampling_rate[0], tc.subsampling_rate[1]),
-    }
 
 
 def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, float]]:
@@ -151,7 +143,7 @@ def run(
             sets,
             feature_cols,
             minimise=tuning.minimise,
-            space=_space(conf),
+            space=tuning_space(conf),
             max_evals=conf.max_evals,
             seed=conf.seed,
             on_trial=on_trial,

@@ -36,7 +36,7 @@ def _labelled(label: str, rows: DataFrame, daily: DataFrame, tc: TrainConfig) ->
     raise ValueError(f"unknown label {label!r}: expected 'purchase' or 'churn'")
 
 
-def _space(tc: TrainConfig) -> dict:
+def tuning_space(tc: TrainConfig) -> dict:
     return {
         "max_depth": tuning.IntRange(tc.max_depth[0], tc.max_depth[1]),
         "max_iter": tuning.IntRange(tc.max_iter[0], tc.max_iter[1], 5),
@@ -122,7 +122,7 @@ def train_label(
             sets,
             feature_cols,
             minimise=tuning.minimise,
-            space=_space(tc),
+            space=tuning_space(tc),
             max_evals=tc.max_evals,
             seed=tc.seed,
             on_trial=log_trial,
