@@ -47,13 +47,14 @@ from pyspark.storagelevel import StorageLevel
 
 from bench.run import ROOT, machine, workdir_overrides, write_results
 from bench.segments import archetype_of_persons
-from portrait import catalog, features, keys, registry, scoring, text, train
+from portrait import catalog, features, keys, registry, text, train
 from portrait.config import load_config
 from portrait.features.portrait import numeric_feature_columns
 from portrait.identity.quality import truth_identifiers
 from portrait.io import Lakehouse
 from portrait.models import evaluation, segmentation
 from portrait.models.inputs import input_stages
+from portrait.pipeline import run_stage
 from portrait.spark import get_session
 
 
@@ -349,14 +350,14 @@ def main(argv: list[str] | None = None) -> int:
                     config_sha256=train.config_sha256(cfg),
                 ),
             ),
-            ("score", lambda: scoring.run(spark, cfg, date)),
+            ("score", lambda: run_stage("score", spark, cfg, date)),
         ):
             t0 = time.perf_counter()
             out = fn()
             seconds[name] = time.perf_counter() - t0
             result[f"{name}_output"] = out
         result["stage_seconds"] = seconds
-        result["score_persons_per_s_per_core"] = result["score_output"]["persons"] / (seconds["score"] * cores)
+        result["score_persons_per_s_per_core"] = result["score_output"]["propensity_daily"] / (seconds["score"] * cores)
     result["propensity"] = propensity_vs_oracle(spark, cfg, lake, date)
     result["segments"] = segments_vs_archetypes(spark, cfg, lake, date)
     write_results(f"models_sf{result['scale']:g}", result, _markdown(result))

@@ -24,9 +24,10 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from portrait import catalog, features, generator, identity, ingest, scoring, text, train
+from portrait import catalog, features, generator, identity, ingest, text, train
 from portrait.config import load_config
 from portrait.io import Lakehouse
+from portrait.pipeline import run_stage
 from portrait.spark import get_session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             features_conf=cfg.features,
             config_sha256=train.config_sha256(cfg),
         ),
-        "score": lambda: scoring.run(spark, cfg, date),
+        "score": lambda: run_stage("score", spark, cfg, date),
     }
     times: dict[str, list[float]] = {k: [] for k in stages}
     outputs: dict = {}

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from bench.run import ROOT, machine, workdir_overrides, write_results
-from portrait import scoring
 from portrait.config import load_config
+from portrait.pipeline import run_stage
 from portrait.spark import get_session
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds, out = [], {}
     for i in range(args.repeats + 1):  # the first run warms up
         t0 = time.perf_counter()
-        out = scoring.run(spark, cfg, date)
+        out = run_stage("score", spark, cfg, date)
         if i:
             seconds.append(time.perf_counter() - t0)
     median = statistics.median(seconds)
@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         "date": date.isoformat(),
         "cores": cores,
         "machine": machine(spark),
-        "persons": out["persons"],
+        "persons": out["propensity_daily"],
         "warm_seconds": seconds,
         "median_seconds": median,
-        "persons_per_s_per_core": out["persons"] / (median * cores),
+        "persons_per_s_per_core": out["propensity_daily"] / (median * cores),
     }
     lines = [
         f"# Scoring throughput, SF {result['scale']:g}, as of {result['date']}",

@@ -23,9 +23,10 @@ import yaml
 from helpers import ROOT
 from pyspark.testing import assertDataFrameEqual
 
-from portrait import catalog, features, identity, ingest, text
+from portrait import catalog
 from portrait.config import load_config
 from portrait.io import Lakehouse
+from portrait.pipeline import run_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
@@ -211,13 +212,11 @@ def test_the_daily_chain_on_a_standalone_cluster_publishes_what_a_local_run_does
     )
     first = D - dt.timedelta(days=HISTORY_DAYS - 1)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
-    labels = cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"
     for day in DAYS:
         start = first if day == DAYS[0] else day
-        ingest.run(spark, cfg, day, start=start)
-        identity.run(lake, cfg.identity, day, pii_key=cfg.pii_key(), checkpoint_dir=cfg.spark.checkpoint_dir)
-        text.run(lake, cfg.text, day, mlflow_conf=cfg.mlflow, categories=cfg.features.categories, labels_path=labels)
-        features.run(spark, cfg, day)
+        run_stage("ingest", spark, cfg, day, start=start)
+        for stage in ("identity", "text", "features"):
+            run_stage(stage, spark, cfg, day)
         for job in JOBS:
             extra = ("--start", start.isoformat()) if job == "ingest" else ()
             _submit(standalone, cluster_conf, job, day, *extra)

@@ -13,11 +13,12 @@ import pytest
 from helpers import make_config
 from pyspark.sql import functions as F
 
-from portrait import catalog, evaluate, identity, ingest
+from portrait import catalog, evaluate
 from portrait.actions import Policy, sent_rows, with_next_action
 from portrait.config_models import EvaluateConfig
 from portrait.generator.responses import expected_uplift, respond
 from portrait.io import Lakehouse
+from portrait.pipeline import run_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
@@ -65,8 +66,8 @@ def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path):
         horizon_days=cfg.train.horizon_days,
         dirty_fraction=0.0,
     )
-    ingest.run(spark, cfg, END, start=END - dt.timedelta(days=DAYS - 1))
-    identity.run(spark, cfg, END)
+    run_stage("ingest", spark, cfg, END, start=END - dt.timedelta(days=DAYS - 1))
+    run_stage("identity", spark, cfg, END)
     customers = lake.read(catalog.SILVER_CUSTOMERS)
     consent = [
         F.max(F.coalesce(F.col(f"consent_{c}"), F.lit(False))).alias(f"consent_{c}")
@@ -104,8 +105,8 @@ def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path):
         seed=5,
         last_day=END,
     )
-    ingest.run(spark, cfg, END)  # the responses arrived as late files of earlier days
-    identity.run(spark, cfg, END)
+    run_stage("ingest", spark, cfg, END)  # the responses arrived as late files of earlier days
+    run_stage("identity", spark, cfg, END)
     result = evaluate.run(lake, EvaluateConfig(lookback_days=30), POLICY, END, mlflow=cfg.mlflow)
 
     planted = {

@@ -12,8 +12,9 @@ import pytest
 import tinylake
 from deltalake import DeltaTable
 
-from portrait import catalog, publication, scoring
+from portrait import catalog, publication
 from portrait.io import Lakehouse
+from portrait.pipeline import run_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
@@ -55,7 +56,7 @@ def test_a_reader_polling_while_score_runs_never_sees_a_mix(spark, tiny_chain, t
     reader = threading.Thread(target=poll)
     reader.start()
     try:
-        scoring.run(spark, cfg, tinylake.D)
+        run_stage("score", spark, cfg, tinylake.D)
     finally:
         done.set()
         reader.join()

@@ -85,7 +85,8 @@ def write_conf(root: Path) -> Config:
 
 def build_base(spark: SparkSession, root: Path) -> Config:
     """Generate the landing zone through D and run the whole chain in-process through D-1."""
-    from portrait import features, generator, identity, ingest, scoring, text, train
+    from portrait import generator
+    from portrait.pipeline import run_stage
 
     root.mkdir(parents=True, exist_ok=True)
     cfg = write_conf(root)
@@ -102,12 +103,9 @@ def build_base(spark: SparkSession, root: Path) -> Config:
         horizon_days=cfg.train.horizon_days,
         dirty_fraction=0.005,
     )
-    ingest.run(spark, cfg, prev, start=D - dt.timedelta(days=DAYS - 1))
-    identity.run(spark, cfg, prev)
-    text.run(spark, cfg, prev)
-    features.run(spark, cfg, prev)
-    train.run(spark, cfg, prev)
-    scoring.run(spark, cfg, prev)
+    run_stage("ingest", spark, cfg, prev, start=D - dt.timedelta(days=DAYS - 1))
+    for stage in ("identity", "text", "features", "train", "score"):
+        run_stage(stage, spark, cfg, prev)
     return cfg
 
 
