@@ -52,6 +52,8 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
     lines = lines.withColumn("value", F.regexp_replace("value", "^\ufeff", ""))
     ddl = ", ".join([f"{_quoted(n)} STRING" for n in known] + [f"`{_CORRUPT}` STRING"])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT, "sep": source.delimiter}
+    if source.format == "csv":  # RFC 4180: a quote inside a quoted field is doubled (`""`); a backslash is text
+        options["escape"] = '"'
     no_extra = F.lit(None).cast(_EXTRA_TYPE)
     no_missing = F.lit(None).cast("string")
     if source.format == "json":
