@@ -276,3 +276,38 @@ def test_text_signals_score_every_post_and_reach_the_portrait(spark, pipeline):
     portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(D))
     assert portrait.where(F.col("interest_topic_90d").isNotNull()).count() > 0
     assert portrait.where(F.col("avg_sentiment_90d").isNotNull()).count() > 0
+
+
+def test_the_recommender_is_measured_against_popularity_and_never_suggests_a_recent_purchase(spark, pipeline):
+    cfg, _, models = pipeline
+    rc, k = cfg.train.recommender, cfg.train.recommender.k
+    rec = models["recommender"]
+    assert rec["test_persons"] > 0
+    assert rec["promoted"] == (rec[f"als_precision_at_{k}"] > rec[f"popularity_precision_at_{k}"])
+    from mlflow.tracking import MlflowClient
+
+    registry.configure(cfg.mlflow)
+    mv = MlflowClient().get_model_version(rc.model_name, rec["version"])
+    run = MlflowClient().get_run(mv.run_id)
+    assert run.data.metrics[f"popularity_precision_at_{k}"] == pytest.approx(rec[f"popularity_precision_at_{k}"])
+    lake = _lake(spark, cfg)
+    actions = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).where(F.col("date") == F.lit(D))
+    if not rec["promoted"]:
+        assert actions.where(F.col("recommendations").isNotNull()).isEmpty()
+        return
+    assert lake.read(catalog.GOLD_RECOMMENDATIONS).where(F.col("model_version") == rec["version"]).count() > 0
+    with_recs = actions.where(F.col("recommendations").isNotNull())
+    assert with_recs.count() > 0
+    assert with_recs.where(F.size("recommendations") > k).isEmpty()
+    recent = (
+        lake.read(catalog.SILVER_ORDERS)
+        .where(
+            (F.col("status") == "completed") & (F.to_date("order_ts") > F.lit(D - dt.timedelta(days=rc.exclude_days)))
+        )
+        .where(F.to_date("order_ts") <= F.lit(D))
+        .select("person_id", F.col("product_id").alias("bought"))
+    )
+    offered = with_recs.select("person_id", F.explode("recommendations").alias("bought"))
+    assert offered.join(recent, ["person_id", "bought"]).isEmpty()
+    sent = actions.where(F.col("action") == "product_recommendation")
+    assert sent.where(F.col("recommendations").isNull()).isEmpty()

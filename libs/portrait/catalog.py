@@ -370,6 +370,12 @@ GOLD_NEXT_ACTIONS_DAILY = _published(
         Col("expected_value", "double", "P(outcome) x value - cost of the best candidate action; null if none"),
         Col("purchase_reasons", "array<string>", "top 3 reasons behind purchase_propensity (see propensity_daily)"),
         Col("churn_reasons", "array<string>", "top 3 reasons behind churn_propensity; null when it is null"),
+        Col(
+            "recommendations",
+            "array<string>",
+            "top product ids recommended to the person (ALS ranking, else popularity), none bought in the "
+            "last train.recommender.exclude_days days; null without a recommender",
+        ),
     ),
     probabilities=("purchase_propensity",),
     migrations={
@@ -378,7 +384,25 @@ GOLD_NEXT_ACTIONS_DAILY = _published(
         "expected_value": "DOUBLE",
         "purchase_reasons": "ARRAY<STRING>",
         "churn_reasons": "ARRAY<STRING>",
+        "recommendations": "ARRAY<STRING>",
     },
+)
+
+GOLD_RECOMMENDATIONS = Table(
+    "gold",
+    "recommendations",
+    "train",
+    "The products each person prefers most by the champion recommender (ALS on implicit feedback), "
+    "replaced whole when a new version becomes champion; score leaves out what the person just bought",
+    columns=(
+        Col("date", "date", "training date of the model version that ranked these", nullable=False),
+        Col("person_id", "string", "pseudonymous person id", nullable=False),
+        Col("products", "array<string>", "train.recommender.keep product ids, most preferred first"),
+        Col("scores", "array<double>", "the model's preference for each of products (implicit ALS)"),
+        Col("model_version", "string", "registered version of the recommender"),
+    ),
+    partition_by=(),
+    constraints={"person_id_not_null": "person_id IS NOT NULL"},
 )
 
 # --- the action loop --------------------------------------------------------------------------------

@@ -274,6 +274,44 @@ class FeaturesConfig(Frozen):
     history_days: Count = 365
 
 
+class RecommenderConfig(Frozen):
+    """Product recommendations (`portrait.models.recommend`), trained with the weekly models.
+
+    ALS (implicit feedback) over `lookback_days` of weighted views, cart adds and purchases; checked
+    on a time split (fit before D - `test_days`, precision@k / recall@k on what persons bought after)
+    against popularity. The version becomes champion, and its rankings are written to
+    gold.recommendations, only when its precision@k beats popularity's on that split.
+    """
+
+    enabled: bool = True
+    model_name: Name = "portrait_recommender"
+    lookback_days: Count = 90
+    test_days: Count = 14
+    exclude_days: Count = 14  # categories bought in the last N days are never recommended
+    k: Annotated[int, Field(ge=1, le=20)] = 3  # products recommended per person
+    keep: Annotated[int, Field(ge=1, le=200)] = 20  # ranked products stored per person (room for exclusions)
+    rank: Annotated[int, Field(ge=1, le=200)] = 8
+    max_iter: Count = 10
+    reg_param: Annotated[float, Field(ge=0)] = 1.0
+    alpha: Annotated[float, Field(gt=0)] = 1.0  # confidence 1 + alpha x strength; 10+ overfits (measured)
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _feedback_kinds(cls, weights: dict[str, float]) -> dict[str, float]:
+        kinds = ("product_view", "add_to_cart", "purchase")
+        unknown = sorted(set(weights) - set(kinds))
+        if unknown:
+            raise ValueError(f"unknown feedback {unknown}; allowed: {', '.join(kinds)}")
+        return weights
+
+    @property
+    def als_params(self) -> dict[str, float | int]:
+        return {"rank": self.rank, "max_iter": self.max_iter, "reg_param": self.reg_param, "alpha": self.alpha}
+
+
 class TrainConfig(Frozen):
     """Training sets, tuning budget, calibration and the promotion gate (`portrait.train`).
 
@@ -303,6 +341,7 @@ class TrainConfig(Frozen):
     promotion_margin: Probability = 0.0  # a new version needs champion AUC + margin on the same OOT rows
     min_auc: Probability = 0.6
     max_ece: Probability = 0.1
+    recommender: RecommenderConfig = Field(default_factory=RecommenderConfig)
 
     @model_validator(mode="after")
     def _oot_before_training(self) -> TrainConfig:

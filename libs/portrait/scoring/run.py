@@ -1,7 +1,7 @@
 """Score: the champion models applied to the portrait of date D -> the published tables.
 
 Purchase propensity for everyone, churn propensity for the persons active in the churn lookback,
-the top 3 reasons behind each, segments, and the next action chosen by expected value within the
+the top 3 reasons behind each, segments, recommended categories, and the next action chosen by expected value within the
 contact caps (`portrait.actions`). The batch passes the quality gate (`scoring.gate`) before
 anything is written: a failing batch leaves every table as it was (readers keep the previous day)
 and raises `GateFailed` naming the checks. Then each table's date D is replaced in one commit, and
@@ -23,7 +23,7 @@ from portrait import catalog, publication, registry
 from portrait.actions import Policy, sent_rows, with_next_action
 from portrait.config_models import GateConfig, MlflowConfig, ScoreConfig, TrainConfig
 from portrait.io import Lakehouse
-from portrait.models import segmentation
+from portrait.models import recommend, segmentation
 from portrait.models.clv import clv_columns
 from portrait.scoring.gate import GateFailed, gate_checks
 from portrait.scoring.propensities import churn_population, decile_cuts, decile_from_cuts, with_probability, with_tags
@@ -31,7 +31,13 @@ from portrait.scoring.reasons import with_reasons
 
 log = logging.getLogger(__name__)
 
-INPUTS = (catalog.GOLD_PORTRAIT, catalog.GOLD_TAGS, catalog.GOLD_ACTIONS_SENT)
+INPUTS = (
+    catalog.GOLD_PORTRAIT,
+    catalog.GOLD_TAGS,
+    catalog.GOLD_ACTIONS_SENT,
+    catalog.GOLD_RECOMMENDATIONS,
+    catalog.SILVER_ORDERS,
+)
 OUTPUTS = (*catalog.PUBLISHED, catalog.GOLD_ACTIONS_SENT, catalog.GOLD_SEGMENT_MOVEMENT)
 
 
@@ -61,6 +67,24 @@ def _segments(rows: DataFrame, train: TrainConfig) -> DataFrame:
     )
 
 
+def _recommendations(lake: Lakehouse, rows: DataFrame, train: TrainConfig, date: dt.date) -> DataFrame:
+    """`rows` with `recommendations`: the champion recommender's ranking (popularity for persons it
+    has not seen), without the categories bought in the last `exclude_days`; null without a champion."""
+    conf = train.recommender
+    try:
+        version, tags = registry.champion_info(conf.model_name) if conf.enabled else (None, {})
+    except LookupError:
+        version, tags = None, {}
+    if version is None or not lake.exists(catalog.SILVER_ORDERS):
+        return rows.withColumn("recommendations", F.lit(None).cast("array<string>"))
+    ranked = lake.read(catalog.GOLD_RECOMMENDATIONS) if lake.exists(catalog.GOLD_RECOMMENDATIONS) else None
+    recent = recommend.bought(
+        lake.read(catalog.SILVER_ORDERS), start=date - dt.timedelta(days=conf.exclude_days - 1), end=date
+    )
+    fallback = json.loads(tags.get("popular_products", "[]"))
+    return recommend.with_recommendations(rows, ranked, recent, fallback=fallback, k=conf.k)
+
+
 def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt.date) -> DataFrame:
     """The scored rows of `date` before the policy: propensities, reasons, segments, tags."""
     portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
@@ -82,6 +106,7 @@ def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt
         if lake.exists(catalog.GOLD_TAGS)
         else None
     )
+    rows = _recommendations(lake, rows, train, date)
     return with_tags(rows, tags).withColumns(
         {
             "date": F.lit(date),

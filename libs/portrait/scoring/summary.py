@@ -48,9 +48,11 @@ def summary(lake: Lakehouse, date: dt.date, *, rows: int = 5) -> str:
         day.where(F.col("action") != "none")
         .orderBy("person_id")
         .limit(rows)
-        .select("person_id", "action", "channel", "reason", "purchase_reasons")
+        .select("person_id", "action", "channel", "reason", "purchase_reasons", "recommendations")
         .collect()
     ):
         out.append(f"    {r['person_id']}  {r['action']} by {r['channel']}: {r['reason']}")
         out.append(f"      purchase propensity because: {'; '.join(r['purchase_reasons'] or [])}")
+        if r["recommendations"]:
+            out.append(f"      recommended products: {', '.join(r['recommendations'])}")
     return "\n".join(out)

@@ -11,6 +11,9 @@ PR-AUC, Brier, ECE, lift/gain, feature importance; metrics and plots). The regis
 becomes `champion` only if it passes the floors and beats the champion on the same out-of-time
 rows (`models.promotion`, applied by `train.promotion`); otherwise it is the `challenger`. Runs and versions carry lineage:
 Delta table versions, the code version and a hash of the resolved config.
+
+With silver clickstream and orders, the product recommender (ALS, `train.recommend`) is checked
+against popularity on a time split and, when it wins, writes gold.recommendations.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from portrait.io import Lakehouse
 from portrait.models import labels
 from portrait.train.lineage import INPUTS, code_version, table_versions  # noqa: F401 - INPUTS: the stage's declared inputs
 from portrait.train.propensity import train_label
+from portrait.train.recommend import train_recommender
 from portrait.train.segments import train_segments
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ()  # MLflow runs and registered model versions, no table
+OUTPUTS = (catalog.GOLD_RECOMMENDATIONS,)  # and MLflow runs and registered model versions
 
 
 def run(
@@ -52,7 +56,8 @@ def run(
         config_sha256: the hash of the whole resolved config (`train.config_sha256(cfg)`), a lineage tag.
 
     Returns:
-        {"propensity": purchase model, "churn": churn model, "segments": segment model}, each with
+        {"propensity": purchase model, "churn": churn model, "segments": segment model,
+        "recommender": product recommender (precision@k against popularity)}, each with
         its registered `version`, and for the propensities `promoted`, `decision` and `test_*` metrics.
     """
     tc = conf
@@ -83,6 +88,8 @@ def run(
 
     latest = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
     results["segments"] = train_segments(latest, conf, lineage=lineage, date=date)
+    if tc.recommender.enabled and lake.exists(catalog.SILVER_EVENTS) and lake.exists(catalog.SILVER_ORDERS):
+        results["recommender"] = train_recommender(lake, tc.recommender, seed=tc.seed, lineage=lineage, date=date)
 
     daily.unpersist()
     rows.unpersist()
