@@ -145,7 +145,6 @@ def test_map_delta_upserts_moved_and_new_identifiers_and_deletes_the_excluded(sp
 
 
 @pytest.mark.slow
-@pytest.mark.heavy
 def test_daily_identity_days_equal_a_rebuild_every_day(spark, tmp_path):
     cfg = make_config(tmp_path, **{"identity.max_persons_per_identifier": 2})
     daily = Lakehouse(spark, str(tmp_path / "daily"))
@@ -168,7 +167,6 @@ def test_daily_identity_days_equal_a_rebuild_every_day(spark, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.heavy
 def test_a_daily_run_rewrites_only_the_rows_of_persons_that_changed(spark, tmp_path):
     cfg = make_config(tmp_path, **{"identity.max_persons_per_identifier": 2})
     lake = Lakehouse(spark, str(tmp_path / "lake"))

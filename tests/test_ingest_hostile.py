@@ -22,9 +22,7 @@ from portrait import catalog
 from portrait.io import Lakehouse
 from portrait.pipeline import run_stage
 
-# Not yet run green after the merge into the stage shape: with the other unverified suites in
-# `make test-heavy` until they are (see the README's testing paragraph).
-pytestmark = pytest.mark.heavy
+pytestmark = pytest.mark.slow
 
 D = dt.date(2026, 11, 1)
 ORDERS_HEADER = (

@@ -20,7 +20,7 @@ from portrait.generator.responses import expected_uplift, respond
 from portrait.io import Lakehouse
 from portrait.pipeline import run_stage
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
+pytestmark = pytest.mark.slow
 
 END = dt.date(2026, 11, 30)
 DAYS = 30
