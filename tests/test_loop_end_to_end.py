@@ -50,7 +50,7 @@ POLICY = Policy.model_validate(
 )
 
 
-def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path):
+def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path, record_property):
     from portrait import generator
 
     cfg = make_config(tmp_path)
@@ -121,6 +121,10 @@ def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path):
     for action, effect in EFFECTS.items():
         m = result["pooled"][action]
         want = spark.range(1).select(expected_uplift(F.lit(effect), F.lit(m["control_conversion"]))).first()[0]
+        record_property(
+            f"uplift_{action}",
+            {"planted_extra_order_prob": effect, "expected_uplift": round(want, 4), **{k: m[k] for k in sorted(m)}},
+        )
         report.append(
             f"{action}: planted extra-order prob {effect}, expected uplift {want:.4f}, measured "
             f"{m['uplift']:.4f} [{m['uplift_ci_low']:.4f}, {m['uplift_ci_high']:.4f}] "
