@@ -137,9 +137,10 @@ def list_files(
                     if f.key not in (history or set())
                 ]
             files += found
-    for f in files:
+    for f in files:  # a hidden file (_SUCCESS, .crc) is what writers leave: recorded, not worth a warning
         if f.rejected:
-            log.warning("ingest %s: %s rejected (%s)", source, f.read_path, f.rejected)
+            level = logging.INFO if f.rejected == "hidden_file" else logging.WARNING
+            log.log(level, "ingest %s: %s rejected (%s)", source, f.read_path, f.rejected)
     return sorted(files, key=lambda f: (f.date, f.path))
 
 
