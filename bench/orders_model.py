@@ -45,7 +45,9 @@ def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
         f"# Orders-only purchase model: {source}, purchase in the {args.horizon_days} days after {args.calibration_date}",
         "",
         f"Held-out persons: {r['test_rows']} ({r['test_positive_rate']:.1%} buy), never seen in training; "
-        f"training: {r['train_rows']} rows at {r['as_of_dates']} as-of dates before D. All AUCs on the same "
+        f"training: {r['train_rows']} rows of other persons at the {r['as_of_dates'] - 1} as-of dates before D, "
+        f"{r['step_days']} days apart (their label windows end {args.horizon_days - r['step_days']} days after D at the "
+        "latest, as the main pipeline's training rows overlap its out-of-time window). All AUCs on the same "
         "held-out persons, measured in this run.",
         "",
         "| model | held-out AUC |",
@@ -81,7 +83,12 @@ def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
             for d in r["clv_deciles"]
         ],
         "",
-        f"Ingest {r.get('ingest_seconds', 0):.0f} s, model {r['model_seconds']:.0f} s.",
+        (
+            f"Ingest {r['ingest_seconds']:.0f} s"
+            if "ingest_seconds" in r
+            else "Ingest skipped (the lakehouse held the export)"
+        )
+        + f", model {r['model_seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
 
