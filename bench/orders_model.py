@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -31,13 +32,22 @@ from portrait.spark import get_session
 GOAL = 0.76
 
 
+def _auc_standard_error(auc: float, rows: int, positive_rate: float) -> float:
+    """Hanley and McNeil's (1982) standard error of an AUC on `rows` with that share of positives."""
+    pos, neg = rows * positive_rate, rows * (1 - positive_rate)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    return math.sqrt((auc * (1 - auc) + (pos - 1) * (q1 - auc**2) + (neg - 1) * (q2 - auc**2)) / (pos * neg))
+
+
 def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
-    refs = r["references"]
+    refs, b = r["references"], r["blend"]
     lines = [
         f"# Orders-only purchase model: {source}, purchase in the {args.horizon_days} days after {args.calibration_date}",
         "",
         f"Held-out persons: {r['test_rows']} ({r['test_positive_rate']:.1%} buy), never seen in training; "
-        f"training: {r['train_rows']} rows at {r['as_of_dates']} as-of dates before D. All AUCs on the same "
+        f"training: {r['train_rows']} rows of other persons at the {r['as_of_dates'] - 1} as-of dates before D, "
+        f"{r['step_days']} days apart (their label windows end {args.horizon_days - r['step_days']} days after D at the "
+        "latest, as the main pipeline's training rows overlap its out-of-time window). All AUCs on the same "
         "held-out persons, measured in this run.",
         "",
         "| model | held-out AUC |",
@@ -45,8 +55,17 @@ def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
         f"| **GBT on order features + inter-purchase stats + seasonality + BG/NBD inputs (published, calibrated)** "
         f"| **{r['auc']:.4f}** |",
         f"| same GBT, uncalibrated score | {r['auc_uncalibrated']:.4f} |",
+        f"| blend: {1 - b['logistic_weight']:.2f} x GBT + {b['logistic_weight']:.2f} x logistic_all_features "
+        f"(uncalibrated P(1), weight chosen on validation; not the registered model) | {b['auc']:.4f} |",
         *[f"| {name} | {auc:.4f} |" for name, auc in sorted(refs.items(), key=lambda kv: -kv[1])],
         f"| goal | {GOAL:.2f} |",
+        "",
+        f"Standard error of an AUC near {r['auc']:.2f} on these {r['test_rows']} persons (Hanley and McNeil): "
+        f"{_auc_standard_error(r['auc'], r['test_rows'], r['test_positive_rate']):.4f}.",
+        "",
+        "Blend weight of the logistic regression (validation AUC on the tuner's person split): "
+        + ", ".join(f"{float(w):.2f} {v:.4f}" for w, v in b["valid_auc"].items())
+        + ".",
         "",
         "Feature sets (validation AUC on a person split of the training rows, fixed GBT parameters): "
         + ", ".join(f"{k} {v:.4f}" for k, v in r["feature_sets"].items())
@@ -64,7 +83,12 @@ def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
             for d in r["clv_deciles"]
         ],
         "",
-        f"Ingest {r.get('ingest_seconds', 0):.0f} s, model {r['model_seconds']:.0f} s.",
+        (
+            f"Ingest {r['ingest_seconds']:.0f} s"
+            if "ingest_seconds" in r
+            else "Ingest skipped (the lakehouse held the export)"
+        )
+        + f", model {r['model_seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import numpy as np
 from pyspark.testing import assertDataFrameEqual
 
+from portrait.orders_model import blend
 from portrait.orders_model import features as orm
 
 T = dt.date(2011, 9, 9)
@@ -182,3 +183,12 @@ def test_seasonality_counts_last_years_window_and_the_coming_weeks(spark):
             "sd_days_between_orders double, recency_z double",
         ),
     )
+
+
+def test_blend_auc_at_every_logistic_weight(spark):
+    scores = spark.createDataFrame(
+        [(1.0, 0.9, 0.6), (1.0, 0.2, 0.8), (0.0, 0.8, 0.5), (0.0, 0.1, 0.4)],
+        "label double, p_gbt double, p_logistic double",
+    )
+    # the GBT alone misranks the second buyer below the first non-buyer; from weight 0.75 the blend does not
+    assert blend.weight_aucs(scores) == {0.0: 0.75, 0.25: 0.75, 0.5: 0.75, 0.75: 1.0, 1.0: 1.0}

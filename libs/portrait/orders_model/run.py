@@ -5,7 +5,9 @@ Order features as of the calibration date D (and, for training, as of earlier da
 each as-of date on that date's history alone (their P(alive) and expected purchases are inputs
 of the GBT), the GBT tuned and calibrated exactly as the main pipeline does
 (`models.labels.training_sets`, `models.propensity.train_propensity`), feature groups kept only
-when they raise the validation AUC, and the references measured on the same held-out persons.
+when they raise the validation AUC, and the references measured on the same held-out persons,
+with a GBT + logistic regression blend whose weight is chosen on validation (`blend`), reported
+next to them.
 Everything is logged to one MLflow run; the model is registered as `orders_purchase_<source>`.
 """
 
@@ -27,8 +29,9 @@ from portrait.ingest.mapping import table_of
 from portrait.io import Lakehouse
 from portrait.models import btyd, evaluation, propensity
 from portrait.models.labels import training_sets
+from portrait.orders_model import blend
 from portrait.orders_model import features as of
-from portrait.orders_model.references import clv_by_decile, reference_aucs
+from portrait.orders_model.references import clv_by_decile, logistic, reference_aucs
 from portrait.train.propensity import tuning_space
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,9 @@ def run(
 
     Returns:
         `auc` (held-out, published calibrated probability), `auc_uncalibrated`, `references`
-        (name -> held-out AUC on the same persons), `feature_sets` (validation AUC per set),
+        (name -> held-out AUC on the same persons), `blend` (the logistic regression's weight, chosen
+        on validation, the blend's held-out AUC and its validation AUC per weight), `feature_sets`
+        (validation AUC per set),
         `features`, `params`, `btyd` (parameters at D), `clv_deciles`, row counts and base rates.
     """
     lines = of.customer_lines(lake.read(table_of(source, mapping))).persist(StorageLevel.MEMORY_AND_DISK)
@@ -148,7 +153,11 @@ def run(
             seed=conf.seed,
             on_trial=on_trial,
         )
-        references = reference_aucs(sets.train, sets.test, all_features=[c for c in feature_cols if c not in of.SIGNED])
+        linear_cols = [c for c in feature_cols if c not in of.SIGNED]
+        references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
+        weight, weight_aucs = blend.choose_weight(sets.train, feature_cols, linear_cols, trained.params, seed=conf.seed)
+        blend_scores = blend.blend_scores(trained.model, logistic(sets.train, linear_cols), sets.test)
+        blend_auc = evaluation.auc(blend_scores.select(blend.blended(weight), "label"))
         deciles = clv_by_decile(rows.where(F.col("as_of_date") == F.lit(calibration_date)))
         sizes = {
             name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
@@ -158,6 +167,7 @@ def run(
             "auc": trained.test.metrics["auc"],
             "auc_uncalibrated": trained.test.metrics["auc_uncalibrated"],
             "references": references,
+            "blend": {"logistic_weight": weight, "auc": blend_auc, "valid_auc": weight_aucs},
             "best_valid_auc": trained.valid_auc,
             "feature_sets": set_aucs,
             "features": feature_cols,
@@ -173,6 +183,8 @@ def run(
                 "test_auc_uncalibrated": result["auc_uncalibrated"],
                 **{f"test_auc_{k}": v for k, v in references.items()},
                 **{f"valid_auc_{k}": v for k, v in set_aucs.items()},
+                "test_auc_blend": blend_auc,
+                "blend_logistic_weight": weight,
             }
         )
         mlflow.log_text(json.dumps(result, indent=1, default=str), "orders_model.json")
