@@ -45,10 +45,10 @@ def _markdown(source: str, args: argparse.Namespace, r: dict) -> str:
         f"# Orders-only purchase model: {source}, purchase in the {args.horizon_days} days after {args.calibration_date}",
         "",
         f"Held-out persons: {r['test_rows']} ({r['test_positive_rate']:.1%} buy), never seen in training; "
-        f"training: {r['train_rows']} rows of other persons at the {r['as_of_dates'] - 1} as-of dates before D, "
-        f"{r['step_days']} days apart (their label windows end {args.horizon_days - r['step_days']} days after D at the "
-        "latest, as the main pipeline's training rows overlap its out-of-time window). All AUCs on the same "
-        "held-out persons, measured in this run.",
+        f"training: {r['train_rows']} rows of other persons at {r['as_of_dates'] - 1} as-of dates "
+        f"{r['step_days']} days apart, the latest {args.horizon_days} days before D, so that every training label "
+        "window ends by D (nothing after D is known to training). All AUCs on the same held-out persons, "
+        "measured in this run.",
         "",
         "| model | held-out AUC |",
         "|---|---|",

@@ -1,7 +1,8 @@
 """The orders-only purchase model of a mapped orders export (`portrait orders-model`).
 
-Order features as of the calibration date D (and, for training, as of earlier dates a
-`training_step_days` apart), labels in (D, D + horizon_days], BG/NBD and Gamma-Gamma fitted at
+Order features as of the calibration date D (and, for training, as of earlier dates
+`training_step_days` apart whose whole label window ends by D: nothing after D is known to
+training), labels in (D, D + horizon_days], BG/NBD and Gamma-Gamma fitted at
 each as-of date on that date's history alone (their P(alive) and expected purchases are inputs
 of the GBT), the GBT tuned and calibrated exactly as the main pipeline does
 (`models.labels.training_sets`, `models.propensity.train_propensity`), feature groups kept only
@@ -27,7 +28,7 @@ from portrait import registry, tuning
 from portrait.config import MlflowConfig, OrdersMappingConfig, TrainConfig
 from portrait.ingest.mapping import table_of
 from portrait.io import Lakehouse
-from portrait.models import btyd, evaluation, propensity
+from portrait.models import btyd, evaluation, labels, propensity
 from portrait.models.labels import training_sets
 from portrait.orders_model import blend
 from portrait.orders_model import features as of
@@ -113,7 +114,12 @@ def run(
         `features`, `params`, `btyd` (parameters at D), `clv_deciles`, row counts and base rates.
     """
     lines = of.customer_lines(lake.read(table_of(source, mapping))).persist(StorageLevel.MEMORY_AND_DISK)
-    dates = [calibration_date - dt.timedelta(days=conf.training_step_days * k) for k in range(conf.training_dates)]
+    # Training as-of dates whose whole label window ends by D: what a model trained on D could know.
+    # (Training on dates closer to D would label them with purchases after D, the test's own period.)
+    training = labels.as_of_dates(
+        calibration_date, window_days=horizon_days, count=conf.training_dates - 1, step_days=conf.training_step_days
+    )
+    dates = [calibration_date, *training]
     rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     sets = training_sets(
