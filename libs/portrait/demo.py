@@ -110,7 +110,7 @@ def _tables(lake: Lakehouse) -> None:
 def _models(cfg: Config, models: dict) -> None:
     p, c, s = models["propensity"], models["churn"], models["segments"]
     print(
-        f"\n3. Three models were trained and tracked in MLflow ({cfg.mlflow.tracking_uri}); "
+        f"\n3. The models were trained and tracked in MLflow ({cfg.mlflow.tracking_uri}); "
         "the gate decided whether each became the 'champion' that scores:"
     )
     print(
@@ -127,6 +127,13 @@ def _models(cfg: Config, models: dict) -> None:
         f"   who is alike:   {cfg.train.segment_model} v{s['version']}: k={int(s['k'])}, "
         f"silhouette {s['silhouette']:.3f}, segments {sorted(s['names'].values())}"
     )
+    r = models.get("recommender")
+    if r:
+        k = cfg.train.recommender.k
+        print(
+            f"   what to offer:  {cfg.train.recommender.model_name} v{r['version']} (ALS): {r['decision']}; "
+            f"recall@{k} {r[f'als_recall_at_{k}']:.3f} vs popularity {r[f'popularity_recall_at_{k}']:.3f}"
+        )
 
 
 def _tags_and_audience(lake: Lakehouse, cfg: Config, date: dt.date) -> None:
