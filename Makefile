@@ -40,8 +40,8 @@ demo: setup
 	$(BIN)/portrait demo --conf $(CONF) --date $(DATE)
 
 # Lint (ruff check and format check) and types (mypy), then the tests. The `heavy` suites (faults,
-# concurrency, the standalone cluster, the publication poll, the multi-day loop and identity runs)
-# run with `make test-heavy`: see the README's testing section for why they are not in `make test` yet.
+# concurrency, the standalone cluster, the publication poll, the refusals) run with `make test-heavy`
+# until they have passed here: see the README's quickstart.
 test: setup lint
 	$(BIN)/python -m pytest -q -m "not heavy"
 

@@ -97,6 +97,7 @@ def _person_lake(spark, tmp_path) -> Lakehouse:
                 1.5,
                 ["3 abandoned carts this week"],
                 None,
+                ["P00003", "P00011"],
             ),
             (
                 D2,
@@ -115,6 +116,7 @@ def _person_lake(spark, tmp_path) -> Lakehouse:
                 "coupon",
                 0.4,
                 ["no purchase for 64 days"],
+                None,
                 None,
             ),
         ],

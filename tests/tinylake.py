@@ -70,7 +70,7 @@ spark:
   master: local[1]
   shuffle_partitions: 2
   jars_dir: {ROOT / ".jars"}
-  conf: {{spark.driver.memory: 1g, spark.ui.enabled: "false", spark.databricks.delta.snapshotPartitions: "1"}}
+  conf: {{spark.driver.memory: 2g, spark.ui.enabled: "false", spark.databricks.delta.snapshotPartitions: "1"}}
 generator: {{days: {DAYS}, scale: {SCALE}}}
 train: {{max_evals: 1, training_dates: 2, training_step_days: 3, kmeans_k: 3, horizon_days: 5, churn_days: 5,
          churn_lookback_days: 10, min_auc: 0.0, max_ece: 1.0}}
