@@ -234,6 +234,8 @@ def evaluate_split(
         popular = popularity(train, keep)
         persons = ranked(model, users, items, keep).join(recent, "person_id", "left")
         persons = persons.join(own_history(train).withColumnRenamed("products", "own"), "person_id", "left")
+        # Three rankings are scored on these rows: rank every person (recommendForAllUsers) once, not three times.
+        persons = persons.persist(StorageLevel.MEMORY_AND_DISK)
         candidates = {
             "als": F.col("products"),
             "popularity": F.array(*[F.lit(c) for c in popular]),
@@ -245,6 +247,7 @@ def evaluate_split(
             out[f"{name}_precision_at_{k}"] = m["precision"]
             out[f"{name}_recall_at_{k}"] = m["recall"]
             out["test_persons"] = float(m["persons"])
+        persons.unpersist()
         return out
     finally:
         train.unpersist()
