@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from portrait import jars
 from portrait.config import SparkConfig
@@ -131,3 +131,17 @@ def _check_delta(spark: SparkSession) -> None:
             "Delta Lake is not on this Spark session's classpath. Pass "
             f"`--packages {coords}` (or `--jars` with the files from `make setup`) to spark-submit."
         ) from exc
+
+
+def truncate(df: DataFrame) -> DataFrame:
+    """`df` computed once and its plan cut: a reliable checkpoint to the SparkContext's checkpoint
+    directory (shared storage on a cluster; `pipeline.run_stage` sets it from `spark.checkpoint_dir`),
+    a local checkpoint only when none is set (its blocks die with an executor)."""
+    if df.sparkSession.sparkContext.getCheckpointDir():
+        return df.checkpoint(eager=True)
+    return df.localCheckpoint(eager=True)
+
+
+def set_checkpoint_dir(spark: SparkSession, checkpoint_dir: str | None, lakehouse: str) -> None:
+    """The reliable checkpoint directory: `spark.checkpoint_dir` from the conf, else `<lakehouse>/_checkpoints`."""
+    spark.sparkContext.setCheckpointDir(checkpoint_dir or f"{str(lakehouse).rstrip('/')}/_checkpoints")

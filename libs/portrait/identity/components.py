@@ -15,15 +15,16 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from portrait.spark import truncate
+
 log = logging.getLogger(__name__)
 
 
 def _checkpoint(df: DataFrame) -> DataFrame:
     """Checkpoint to the reliable checkpoint directory; a local checkpoint only when none is set."""
-    if df.sparkSession.sparkContext.getCheckpointDir():
-        return df.checkpoint(eager=True)
-    log.warning("no checkpoint directory set: connected components fall back to localCheckpoint")
-    return df.localCheckpoint(eager=True)
+    if not df.sparkSession.sparkContext.getCheckpointDir():
+        log.warning("no checkpoint directory set: connected components fall back to localCheckpoint")
+    return truncate(df)
 
 
 def _large_star(edges: DataFrame) -> DataFrame:

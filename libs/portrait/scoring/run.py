@@ -28,6 +28,7 @@ from portrait.models.clv import clv_columns
 from portrait.scoring.gate import GateFailed, gate_checks
 from portrait.scoring.propensities import churn_population, decile_cuts, decile_from_cuts, with_probability, with_tags
 from portrait.scoring.reasons import with_reasons
+from portrait.spark import truncate
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,20 @@ def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt
     prop_model, prop_version, _ = registry.load_champion(train.propensity_model)
     churn_model, churn_version, _ = _champion(train.churn_model)
     rows = with_probability(portrait, prop_model, "purchase_propensity")
-    rows = with_reasons(
-        rows, prop_model, probability="purchase_propensity", output="purchase_reasons", inputs=score.reason_inputs
-    )
     rows = with_probability(
         rows, churn_model, "churn_propensity", population=churn_population(train.churn_lookback_days)
     )
-    rows = with_reasons(
+    # Both probabilities computed once and the plan cut here: each reason re-scores a union of one
+    # variant per input, and without the cut every variant carried the whole lineage (the portrait
+    # read and both models' pipelines), the churn reasons the purchase reasons' union too: a plan
+    # that took minutes to optimise and ran a 1 GiB driver out of heap.
+    rows = truncate(rows)
+    churn_reasons = with_reasons(
         rows, churn_model, probability="churn_propensity", output="churn_reasons", inputs=score.reason_inputs
-    )
+    ).select("person_id", "churn_reasons")
+    rows = with_reasons(
+        rows, prop_model, probability="purchase_propensity", output="purchase_reasons", inputs=score.reason_inputs
+    ).join(churn_reasons, on="person_id")
     rows = _segments(rows, train)
     tags = (
         lake.read(catalog.GOLD_TAGS).where(F.col("as_of_date") == F.lit(date))
