@@ -36,7 +36,8 @@ $(JARS): $(STAMP)
 	$(BIN)/python -m portrait.jars fetch .jars
 	touch $@
 
-demo: setup
+# The demo needs no browser: only the report's rendering test does.
+demo: $(STAMP) $(JARS)
 	$(BIN)/portrait demo --conf $(CONF) --date $(DATE)
 
 # Lint (ruff check and format check) and types (mypy), then the tests. The `heavy` suites (faults,

@@ -2,7 +2,10 @@
 
 Two consecutive days run through `spark-submit --master spark://127.0.0.1:<port>` with a cluster
 conf (no `spark.master`, a shared checkpoint directory); the same days run locally in the test
-session. The tables they publish must hold the same rows. The test stops only the processes it started.
+session. The silver tables, the portrait and the three published tables must hold the same rows.
+Both lakes score with one champion: the models are trained once, locally, into the MLflow store both
+confs name (train is weekly; two trainings on differently partitioned data need not give one model).
+The test stops only the processes it started.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 D = dt.date(2026, 11, 1)
 HISTORY_DAYS = 20
 DAYS = (D - dt.timedelta(days=1), D)
-JOBS = ("ingest", "identity", "text", "features")
+JOBS = ("ingest", "identity", "text", "features", "tags")
 COMPARED = (
     catalog.SILVER_IDENTITY_MAP,
     catalog.SILVER_EVENTS,
@@ -41,7 +44,21 @@ COMPARED = (
     catalog.SILVER_SOCIAL,
     catalog.SILVER_SOCIAL_SIGNALS,
     catalog.GOLD_PORTRAIT,
+    catalog.GOLD_TAGS,
+    *catalog.PUBLISHED,
 )
+# A tiny training (as tests/tinylake.py): one trial, two as-of dates, no floors.
+TRAIN = {
+    "max_evals": 1,
+    "training_dates": 2,
+    "training_step_days": 3,
+    "kmeans_k": 3,
+    "horizon_days": 5,
+    "churn_days": 5,
+    "churn_lookback_days": 10,
+    "min_auc": 0.0,
+    "max_ece": 1.0,
+}
 
 
 def _free_port() -> int:
@@ -57,7 +74,7 @@ def _spark_home() -> Path:
 
 
 def _conf(tmp: Path, name: str, *, cluster: bool) -> Path:
-    """A conf extending conf/local.yaml with its own lakehouse and MLflow store (shared landing)."""
+    """A conf extending conf/local.yaml with its own lakehouse (shared landing and MLflow store)."""
     doc = {
         "extends": str(ROOT / "conf" / "local.yaml"),
         "paths": {
@@ -66,10 +83,11 @@ def _conf(tmp: Path, name: str, *, cluster: bool) -> Path:
             "truth": str(tmp / "truth"),
         },
         "mlflow": {
-            "tracking_uri": f"sqlite:///{tmp / name / 'mlflow.db'}",
-            "artifact_root": str(tmp / name / "artifacts"),
+            "tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}",
+            "artifact_root": str(tmp / "artifacts"),
             "experiment": "portrait",
         },
+        "train": TRAIN,
         "spark": {
             "jars_dir": str(ROOT / ".jars"),
             "shuffle_partitions": 4,
@@ -215,11 +233,15 @@ def test_the_daily_chain_on_a_standalone_cluster_publishes_what_a_local_run_does
     for day in DAYS:
         start = first if day == DAYS[0] else day
         run_stage("ingest", spark, cfg, day, start=start)
-        for stage in ("identity", "text", "features"):
+        for stage in JOBS[1:]:
             run_stage(stage, spark, cfg, day)
         for job in JOBS:
             extra = ("--start", start.isoformat()) if job == "ingest" else ()
             _submit(standalone, cluster_conf, job, day, *extra)
+        if day == DAYS[0]:
+            run_stage("train", spark, cfg, day)  # the champions both lakes score with
+        run_stage("score", spark, cfg, day)
+        _submit(standalone, cluster_conf, "score", day)
 
     remote = Lakehouse(spark, load_config(cluster_conf).paths.lakehouse)
     assert Path(load_config(cluster_conf).spark.checkpoint_dir).is_dir()  # reliable checkpoints went there

@@ -240,7 +240,7 @@ def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, syntheti
     with mlflow.start_run():
         v1 = registry.log_and_register(good.model, name=name)
         first = gate(name, v1, metrics=good.test.metrics, oot_rows=synthetic_sets.test, policy=policy)
-    assert first.promote and first.reason.startswith("no champion")
+    assert first.promote and first.reason.startswith("first champion")
 
     # A challenger trained on shuffled labels: same rows, no signal left to learn.
     shuffled = synthetic_sets.train.withColumn("label", (F.rand(99) < 0.3).cast("double"))
@@ -259,7 +259,7 @@ def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, syntheti
     tag = client.get_model_version(name, v2).tags[promotion.DECISION_TAG]
     assert re.fullmatch(rf"not promoted: auc 0\.\d{{3}} < champion v{v1} 0\.\d{{3}} \+ margin 0\.005", tag), tag
     assert good.test.metrics["auc"] > 0.75 and worse.test.metrics["auc"] < good.test.metrics["auc"] - 0.1
-    assert client.get_model_version(name, v1).tags[promotion.DECISION_TAG].startswith("promoted: no champion")
+    assert client.get_model_version(name, v1).tags[promotion.DECISION_TAG].startswith("promoted: first champion")
 
 
 def test_lineage_hashes_the_resolved_config(tmp_path):

@@ -24,6 +24,11 @@ from pyspark.sql import functions as F
 
 LAYERS = ("bronze", "silver", "gold")
 _CDF = MappingProxyType({"delta.enableChangeDataFeed": "true"})
+# Tables the daily chain changes in place (MERGE, DELETE): with deletion vectors a commit writes the
+# rows it changes and marks the old ones deleted, instead of copying every other row of each file it
+# touches. Measured by bench.daily at 360 days of history: the daily identity's MERGE into the map
+# copied 11,036 unchanged rows to change 11, features copied 32,912 daily_activity rows to change 578.
+_DV = MappingProxyType({"delta.enableDeletionVectors": "true"})
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Table:
     constraints: Mapping[str, str] = field(default_factory=dict)
     published: bool = False
     migrations: Mapping[str, str] = field(default_factory=dict)
+    changed_in_place: bool = False  # rows merged or deleted daily: deletion vectors (_DV)
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -75,8 +81,9 @@ class Table:
 
     @property
     def properties(self) -> Mapping[str, str]:
-        """Delta table properties: the change data feed for published tables."""
-        return _CDF if self.published else MappingProxyType({})
+        """Delta table properties: the change data feed for published tables, deletion vectors for
+        tables changed in place."""
+        return MappingProxyType({**(_CDF if self.published else {}), **(_DV if self.changed_in_place else {})})
 
     def conform(self, df: DataFrame) -> DataFrame:
         """Select and cast `df` to this table's column contract (a missing column fails)."""
@@ -164,6 +171,7 @@ SILVER_IDENTITY_MAP = Table(
     "Every identifier (hashed where PII) and the person it resolves to",
     date_column="as_of_date",
     partition_by=(),
+    changed_in_place=True,
 )
 SILVER_IDENTITY_EXCLUDED = Table(
     "silver",
@@ -201,9 +209,9 @@ SILVER_IDENTITY_RUNS = Table(
     date_column="as_of_date",
     partition_by=(),
 )
-SILVER_EVENTS = Table("silver", "events", "identity", "Clickstream events with person_id")
-SILVER_ORDERS = Table("silver", "orders", "identity", "Order lines with person_id")
-SILVER_SOCIAL = Table("silver", "social", "identity", "Social records with person_id")
+SILVER_EVENTS = Table("silver", "events", "identity", "Clickstream events with person_id", changed_in_place=True)
+SILVER_ORDERS = Table("silver", "orders", "identity", "Order lines with person_id", changed_in_place=True)
+SILVER_SOCIAL = Table("silver", "social", "identity", "Social records with person_id", changed_in_place=True)
 SILVER_SOCIAL_SIGNALS = Table(
     "silver",
     "social_signals",
@@ -212,6 +220,7 @@ SILVER_SOCIAL_SIGNALS = Table(
     "version in model_version",
     date_column="as_of_date",
     partition_by=(),
+    changed_in_place=True,
 )
 SILVER_CUSTOMERS = Table(
     "silver",
@@ -220,6 +229,7 @@ SILVER_CUSTOMERS = Table(
     "Latest CRM record per account with person_id and consent",
     date_column="as_of_date",
     partition_by=(),
+    changed_in_place=True,
 )
 SILVER_DAILY_ACTIVITY = Table(
     "silver",
@@ -230,6 +240,7 @@ SILVER_DAILY_ACTIVITY = Table(
     "of persons whose past rows moved (identity change, late data)",
     date_column="day",
     partition_by=("day",),
+    changed_in_place=True,
 )
 
 # --- gold -----------------------------------------------------------------------------------------

@@ -304,6 +304,8 @@ class Lakehouse:
         if self.exists(table):
             if table.constraints:
                 self._ensure_constraints(table)
+            if table.properties:
+                self._ensure_properties(table)
             return
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).comment(table.comment)
         if table.columns:
@@ -321,6 +323,14 @@ class Lakehouse:
             builder = builder.property(key, value)
         builder.execute()
         self._ensure_constraints(table)
+
+    def _ensure_properties(self, table: Table) -> None:
+        """Set the properties of `table` its Delta table lacks (a lake written before they were declared)."""
+        props = DeltaTable.forPath(self.spark, self.path(table)).detail().select("properties").first()[0] or {}
+        missing = {k: v for k, v in table.properties.items() if props.get(k) != v}
+        if missing:
+            settings = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            self.spark.sql(f"ALTER TABLE {self._identifier(table)} SET TBLPROPERTIES ({settings})")
 
     def _ensure_constraints(self, table: Table) -> None:
         """Add the CHECK constraints of `table` that its Delta table lacks (one metadata read)."""

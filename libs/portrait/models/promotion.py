@@ -50,7 +50,7 @@ def decide(
     if failed:
         return Decision(False, "; ".join(failed), champion_version, champion_auc)
     versus = (
-        "no champion"
+        "first champion (none before it)"
         if champion_auc is None
         else f"auc {auc:.3f} >= champion v{champion_version} {champion_auc:.3f} + margin {policy.margin:g}"
     )

@@ -2,7 +2,8 @@
 
 For each input, every person is re-scored with that input set to its population median; the change
 (score - re-score) is how much the person's own value of the input moves their score. The three
-largest changes become readable phrases ("no purchase for 64 days (-12 pts)"). One union of
+largest changes become readable phrases ("no purchase for 64 days (-12 pts)"); a change that rounds
+to 0 points is no reason, so a person at the population's medians may have fewer. One union of
 persons x inputs goes through the model once; medians come from one aggregate, joined, not collected.
 """
 
@@ -72,7 +73,7 @@ def reasons(rows: DataFrame, model: PipelineModel, *, probability: str, inputs: 
     ]
     scored = model.transform(reduce(DataFrame.unionByName, variants))
     delta = F.col("_base") - model_probability(scored)
-    explained = scored.select(
+    explained = scored.where(F.round(F.abs(delta) * 100) >= 1).select(  # "+0 pts" explains nothing
         "person_id",
         F.struct(
             (-F.abs(delta)).alias("order"),
@@ -94,4 +95,7 @@ def with_reasons(
         return rows.withColumn(output, F.lit(None).cast("array<string>"))
     scored = rows.where(F.col(probability).isNotNull())
     found = reasons(scored, model, probability=probability, inputs=inputs).withColumnRenamed("reasons", output)
-    return rows.join(found, on="person_id", how="left")
+    none = F.array().cast("array<string>")  # scored, but no input moves the score by a point
+    return rows.join(found, on="person_id", how="left").withColumn(
+        output, F.when(F.col(probability).isNotNull(), F.coalesce(F.col(output), none))
+    )
