@@ -302,10 +302,8 @@ class Lakehouse:
         """Create the table with its partitioning, properties, comments and constraints if it does not
         exist; give an existing table the constraints it lacks."""
         if self.exists(table):
-            if table.constraints:
-                self._ensure_constraints(table)
-            if table.properties:
-                self._ensure_properties(table)
+            if table.constraints or table.properties:
+                self._ensure_constraints(table)  # and the properties: one metadata read for both
             return
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).comment(table.comment)
         if table.columns:
@@ -324,17 +322,14 @@ class Lakehouse:
         builder.execute()
         self._ensure_constraints(table)
 
-    def _ensure_properties(self, table: Table) -> None:
-        """Set the properties of `table` its Delta table lacks (a lake written before they were declared)."""
+    def _ensure_constraints(self, table: Table) -> None:
+        """Add the CHECK constraints and set the properties of `table` that its Delta table lacks (a lake
+        written before they were declared); one metadata read."""
         props = DeltaTable.forPath(self.spark, self.path(table)).detail().select("properties").first()[0] or {}
         missing = {k: v for k, v in table.properties.items() if props.get(k) != v}
         if missing:
             settings = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
             self.spark.sql(f"ALTER TABLE {self._identifier(table)} SET TBLPROPERTIES ({settings})")
-
-    def _ensure_constraints(self, table: Table) -> None:
-        """Add the CHECK constraints of `table` that its Delta table lacks (one metadata read)."""
-        props = DeltaTable.forPath(self.spark, self.path(table)).detail().select("properties").first()[0] or {}
         for name, check in table.constraints.items():
             if f"delta.constraints.{name.lower()}" not in props:
                 self.spark.sql(f"ALTER TABLE {self._identifier(table)} ADD CONSTRAINT {name} CHECK ({check})")

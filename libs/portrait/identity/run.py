@@ -29,6 +29,7 @@ from portrait.identity import cleaning, graph, history, incremental
 from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
 from portrait.keys import BEGINNING
+from portrait.spark import set_checkpoint_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def run(
         mode, and per table written the rows the commit wrote (`<table>_rows`) and the rows it
         changed or added (`<table>_rows_new`), from the Delta commit metrics.
     """
-    lake.spark.sparkContext.setCheckpointDir(checkpoint_dir or f"{lake.root.rstrip('/')}/_checkpoints")
+    set_checkpoint_dir(lake.spark, checkpoint_dir, lake.root)
     before = _previous_versions(lake, date)
     daily_ready = before["map"] >= 0 and lake.exists(catalog.SILVER_IDENTITY_LINKS)
     mode = "daily" if daily_ready and not rebuild else "rebuild"

@@ -28,6 +28,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
+from portrait.spark import truncate
+
 PURCHASE = "purchase"
 
 
@@ -89,9 +91,9 @@ def dense_ids(keys: DataFrame, key: str, out: str) -> DataFrame:
     numbering cannot change if a block is recomputed.
     """
     distinct = keys.select(key).distinct()
-    has_dir = distinct.sparkSession.sparkContext.getCheckpointDir() is not None
-    numbered = distinct.withColumns({"_part": F.spark_partition_id(), "_mid": F.monotonically_increasing_id()})
-    numbered = numbered.checkpoint(eager=True) if has_dir else numbered.localCheckpoint(eager=True)
+    numbered = truncate(
+        distinct.withColumns({"_part": F.spark_partition_id(), "_mid": F.monotonically_increasing_id()})
+    )
     per_part = numbered.groupBy("_part").agg(F.count("*").alias("n"), F.min("_mid").alias("first"))
     rows = sorted((r["_part"], r["n"], r["first"]) for r in per_part.collect())  # one row per partition
     offsets, total = [], 0
