@@ -77,8 +77,12 @@ def describe() -> str:
 
 
 def _lake(spark: SparkSession, cfg: Config) -> Any:
+    """The conf's lakehouse, with the session's reliable checkpoint directory set from the conf
+    (`spark.checkpoint_dir`, default `<lakehouse>/_checkpoints`) for any stage that cuts a plan."""
     from portrait.io import Lakehouse
+    from portrait.spark import set_checkpoint_dir
 
+    set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)
     return Lakehouse(spark, cfg.paths.lakehouse)
 
 
@@ -229,12 +233,10 @@ def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **o
         What the stage's `run` returned (counts, model metrics, ...).
     """
     from portrait import runlog
-    from portrait.spark import set_checkpoint_dir
 
     if name not in _RUNNERS:
         raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
     log.info("%s %s: started", name, date)
-    set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)  # reliable checkpoints, every stage
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.perf_counter()
     try:
