@@ -136,6 +136,8 @@ def _one_history(args, history: int, date: dt.date, *, scale: float, with_rebuil
             lake.read(catalog.SILVER_IDENTITY_MAP).count() + lake.read(catalog.SILVER_IDENTITY_EXCLUDED).count()
         )
         cores = int(spark.sparkContext.defaultParallelism)
+        if args.keep:  # the lake as built to D-1, to rerun or profile one stage of day D by hand
+            shutil.copytree(work, Path(args.keep) / f"h{history}", dirs_exist_ok=True)
         daily = _timed(lake, build, STAGES, date, date)
         seconds = daily["stages"]["identity"]["seconds"]
         result = {
@@ -209,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", default=str(ROOT / "conf" / "local.yaml"))
     p.add_argument("--rebuild-scale", type=float, help="scale of the rebuild comparison (default: --scale)")
     p.add_argument("--no-rebuild", action="store_true", help="skip the full rebuild (daily_to_rebuild: null)")
+    p.add_argument("--keep", help="copy each lake as built to D-1 (before the timed day) to KEEP/h<history>")
     args = p.parse_args(argv)
     date = dt.date.fromisoformat(args.date)
     histories = sorted(int(h) for h in args.histories.split(","))
