@@ -1,8 +1,9 @@
 """The daily chain on a real Spark standalone cluster (one master, two one-core workers on loopback).
 
 Two consecutive days run through `spark-submit --master spark://127.0.0.1:<port>` with a cluster
-conf (no `spark.master`, a shared checkpoint directory); the same days run locally in the test
-session. The silver tables, the portrait and the three published tables must hold the same rows.
+conf (no `spark.master`, a shared checkpoint directory): the first one job per submit, the second
+the whole daily chain in one submit (`backfill` of one date); the same days run locally in the
+test session. The silver tables, the portrait and the three published tables must hold the same rows.
 Both lakes score with one champion: the models are trained once, locally, into the MLflow store both
 confs name (train is weekly; two trainings on differently partitioned data need not give one model).
 The test stops only the processes it started.
@@ -26,7 +27,7 @@ import yaml
 from helpers import ROOT
 from pyspark.testing import assertDataFrameEqual
 
-from portrait import catalog
+from portrait import backfill, catalog
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.pipeline import run_stage
@@ -181,7 +182,7 @@ def standalone(tmp_path_factory):
                 proc.kill()
 
 
-def _submit(master: str, conf: Path, job: str, day: dt.date, *extra: str) -> None:
+def _submit(master: str, conf: Path, job: str, day: dt.date | None, *extra: str) -> None:
     jars = ",".join(str(p) for p in sorted((ROOT / ".jars").glob("*.jar")))
     pythonpath = f"{ROOT / 'libs'}{os.pathsep}{ROOT}"
     cmd = [
@@ -203,8 +204,7 @@ def _submit(master: str, conf: Path, job: str, day: dt.date, *extra: str) -> Non
         str(ROOT / "jobs" / f"{job}.py"),
         "--conf",
         str(conf),
-        "--date",
-        day.isoformat(),
+        *(("--date", day.isoformat()) if day else ()),
         *extra,
     ]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": pythonpath, "PYSPARK_PYTHON": sys.executable}
@@ -230,18 +230,18 @@ def test_the_daily_chain_on_a_standalone_cluster_publishes_what_a_local_run_does
     )
     first = D - dt.timedelta(days=HISTORY_DAYS - 1)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
-    for day in DAYS:
-        start = first if day == DAYS[0] else day
-        run_stage("ingest", spark, cfg, day, start=start)
-        for stage in JOBS[1:]:
-            run_stage(stage, spark, cfg, day)
-        for job in JOBS:
-            extra = ("--start", start.isoformat()) if job == "ingest" else ()
-            _submit(standalone, cluster_conf, job, day, *extra)
-        if day == DAYS[0]:
-            run_stage("train", spark, cfg, day)  # the champions both lakes score with
-        run_stage("score", spark, cfg, day)
-        _submit(standalone, cluster_conf, "score", day)
+    # Day D-1, one job per spark-submit as a scheduler runs them (ingest loads the history too).
+    run_stage("ingest", spark, cfg, DAYS[0], start=first)
+    for stage in JOBS[1:]:
+        run_stage(stage, spark, cfg, DAYS[0])
+    for job in JOBS:
+        _submit(standalone, cluster_conf, job, DAYS[0], *(("--start", first.isoformat()) if job == "ingest" else ()))
+    run_stage("train", spark, cfg, DAYS[0])  # the champions both lakes score with
+    run_stage("score", spark, cfg, DAYS[0])
+    _submit(standalone, cluster_conf, "score", DAYS[0])
+    # Day D, the whole daily chain in one spark-submit (`backfill` of one date) against the same locally.
+    backfill.run(spark, cfg, D, D)
+    _submit(standalone, cluster_conf, "backfill", None, "--from", D.isoformat(), "--to", D.isoformat())
 
     remote = Lakehouse(spark, load_config(cluster_conf).paths.lakehouse)
     assert Path(load_config(cluster_conf).spark.checkpoint_dir).is_dir()  # reliable checkpoints went there
