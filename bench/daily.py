@@ -211,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", default=str(ROOT / "conf" / "local.yaml"))
     p.add_argument("--rebuild-scale", type=float, help="scale of the rebuild comparison (default: --scale)")
     p.add_argument("--no-rebuild", action="store_true", help="skip the full rebuild (daily_to_rebuild: null)")
-    p.add_argument("--keep", help="copy each lake as built to D-1 (before the timed day) to KEEP/h<history>")
+    p.add_argument(
+        "--keep",
+        help="copy each lake as built to D-1 (before the timed day) to KEEP/h<history>; bronze.ingest_files "
+        "holds the original absolute landing paths, so run a copy from its original path (a symlink) or "
+        "its ingest of D takes every landing file for new",
+    )
     args = p.parse_args(argv)
     date = dt.date.fromisoformat(args.date)
     histories = sorted(int(h) for h in args.histories.split(","))
