@@ -135,8 +135,9 @@ def _check_delta(spark: SparkSession) -> None:
 
 def truncate(df: DataFrame) -> DataFrame:
     """`df` computed once and its plan cut: a reliable checkpoint to the SparkContext's checkpoint
-    directory (shared storage on a cluster; the pipeline sets it from `spark.checkpoint_dir` when a stage opens the lakehouse),
-    a local checkpoint only when none is set (its blocks die with an executor)."""
+    directory (shared storage on a cluster; the pipeline sets it from `spark.checkpoint_dir` when a
+    stage opens the lakehouse), a local checkpoint only when none is set (its blocks die with an
+    executor)."""
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
     return df.localCheckpoint(eager=True)
