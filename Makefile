@@ -44,7 +44,7 @@ demo: $(STAMP) $(JARS)
 # concurrency, the standalone cluster, the publication poll, the refusals) run with `make test-heavy`
 # until they have passed here: see the README's quickstart.
 test: setup lint
-	$(BIN)/python -m pytest -q -m "not heavy" --durations=30
+	$(BIN)/python -m pytest -q -m "not heavy" -n 2 --dist loadgroup --durations=30
 
 lint: setup
 	$(BIN)/ruff check .

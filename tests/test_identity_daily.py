@@ -144,18 +144,27 @@ def test_map_delta_upserts_moved_and_new_identifiers_and_deletes_the_excluded(sp
     assertDataFrameEqual(incremental.moved_persons(got, before), spark.createDataFrame([("p1",)], "person_id string"))
 
 
-@pytest.mark.slow
-def test_daily_identity_days_equal_a_rebuild_every_day(spark, tmp_path):
-    cfg = make_config(tmp_path, **{"identity.max_persons_per_identifier": 2})
-    daily = Lakehouse(spark, str(tmp_path / "daily"))
-    rebuilt = Lakehouse(spark, str(tmp_path / "rebuilt"))
-    modes = []
+@pytest.fixture(scope="module")
+def story(spark, tmp_path_factory):
+    """The four days of STORY run daily on one lake and rebuilt every day on another (identity's
+    costliest suite: one fixture for both promises below)."""
+    tmp = tmp_path_factory.mktemp("story")
+    cfg = make_config(tmp, **{"identity.max_persons_per_identifier": 2})
+    daily = Lakehouse(spark, str(tmp / "daily"))
+    rebuilt = Lakehouse(spark, str(tmp / "rebuilt"))
+    summaries = []
     for day in DAYS:
         for lake in (daily, rebuilt):
             _write_day(spark, lake, day)
-        modes.append(identity.run(daily, cfg.identity, day, pii_key=cfg.pii_key())["mode"])
+        summaries.append(identity.run(daily, cfg.identity, day, pii_key=cfg.pii_key()))
         identity.run(rebuilt, cfg.identity, day, pii_key=cfg.pii_key(), rebuild=True)
-    assert modes == ["rebuild", "daily", "daily", "daily"]  # the first day has no graph to merge into
+    return cfg, daily, rebuilt, summaries
+
+
+@pytest.mark.slow
+def test_daily_identity_days_equal_a_rebuild_every_day(story):
+    _, daily, rebuilt, summaries = story
+    assert [s["mode"] for s in summaries] == ["rebuild", "daily", "daily", "daily"]  # day 1 has no graph yet
 
     got, want = _tables(daily), _tables(rebuilt)
     for name in want:
@@ -167,14 +176,9 @@ def test_daily_identity_days_equal_a_rebuild_every_day(spark, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_daily_run_rewrites_only_the_rows_of_persons_that_changed(spark, tmp_path):
-    cfg = make_config(tmp_path, **{"identity.max_persons_per_identifier": 2})
-    lake = Lakehouse(spark, str(tmp_path / "lake"))
-    for day in DAYS[:3]:
-        _write_day(spark, lake, day)
-        identity.run(lake, cfg.identity, day, pii_key=cfg.pii_key())
-    _write_day(spark, lake, DAYS[3])
-    got = identity.run(lake, cfg.identity, DAYS[3], pii_key=cfg.pii_key())
+def test_a_daily_run_rewrites_only_the_rows_of_persons_that_changed(story):
+    cfg, lake, _, summaries = story
+    got = summaries[-1]
     assert got["mode"] == "daily"
     assert got["events_rows_new"] == 1  # day 4's one event; no older event moved
     assert got["events_moved_rows_new"] == 0
