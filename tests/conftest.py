@@ -11,6 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# A pytest-xdist worker's __main__ (execnet's) has neither __spec__ nor __file__, which PySpark's
+# pyspark.sql.connect.utils.check_dependencies takes for a doctest run and answers with sys.exit(0)
+# (reached through mlflow.spark.log_model's import of pyspark.ml.connect): name the worker's main.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 @pytest.hookimpl(tryfirst=True)
