@@ -55,6 +55,20 @@ def spark(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _restore_logging():
+    """`portrait.cli.main` configures the root logger (`basicConfig(force=True)`) with the stderr of
+    the moment, which under pytest is a capture file closed after the test: put the root logger's
+    handlers and level back, so later tests' log records do not go to a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def _clean_session(request):
     """Drop temp views and cached data between tests so that tests cannot lean on each other."""
     yield
