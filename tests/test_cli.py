@@ -293,3 +293,29 @@ def test_sessions_we_build_log_only_errors_and_drop_the_heartbeat_trace(spark):
 
     assert filtered("Uncaught exception in thread executor-heartbeater")
     assert not filtered("Uncaught exception in thread Executor task launch worker")
+
+
+def test_the_jvm_lines_outside_log4j_are_left_out_and_every_other_line_kept():
+    import os
+
+    from portrait.spark import JVM_NOISE, forward_lines
+
+    source, sink = os.pipe()
+    out, into = os.pipe()
+    kept = [
+        b'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space\n',
+        b"netlib-blas: JNI_OnLoad: GetEnv failed\n",  # a broken library, not a missing one: kept
+        b"  WARNING: Using incubator modules: indented, so not the launcher's line\n",
+        b"a last line without its newline",
+    ]
+    dropped = [
+        b"WARNING: Using incubator modules: jdk.incubator.vector\n",
+        b"netlib-blas: JNI_OnLoad: dlopen(libblas.so.3) failed: libblas.so.3: cannot open shared object file\n",
+        b"netlib-lapack: JNI_OnLoad: dlopen(liblapack.so.3) failed: no such file\n",
+    ]
+    os.write(sink, b"".join([dropped[0], kept[0], dropped[1], kept[1], dropped[2], kept[2], kept[3]]))
+    os.close(sink)
+    forward_lines(source, into, JVM_NOISE)
+    os.close(into)
+    with os.fdopen(out, "rb") as got:
+        assert got.read() == b"".join(kept)

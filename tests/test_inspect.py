@@ -168,3 +168,40 @@ def test_status_of_the_tiny_lake_names_every_table_job_and_champion(spark, tiny_
     assert champions[cfg.train.propensity_model].version == models["propensity"]["version"]
     assert "test_auc" in champions[cfg.train.propensity_model].metrics
     assert "gold.next_actions_daily" in format_status(status)
+
+
+@pytest.mark.slow
+def test_portrait_person_from_the_command_line_prints_the_portrait_and_no_jvm_noise(spark, tiny_lake, tmp_path):
+    """What a new user runs after the demo (README): `portrait person --conf ... <person_id>`, in its
+    own process, as the README shows it. Its stderr holds neither a stack trace nor the JVM's lines
+    outside log4j (portrait.spark.JVM_NOISE)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg, _, _ = tiny_lake
+    root = Path(__file__).resolve().parents[1]
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        f"extends: {root / 'conf' / 'local.yaml'}\n"
+        f"paths: {{lakehouse: {cfg.paths.lakehouse}, landing: {cfg.paths.landing}, truth: {cfg.paths.truth}}}\n"
+        f'mlflow: {{tracking_uri: "{cfg.mlflow.tracking_uri}", artifact_root: {cfg.mlflow.artifact_root}}}\n'
+        f"spark: {{master: 'local[1]', shuffle_partitions: 2, jars_dir: {root / '.jars'}}}\n",
+        encoding="utf-8",
+    )
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    [row] = lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).orderBy("person_id").select("person_id").limit(1).collect()
+    env = {**os.environ, "PYTHONPATH": str(root / "libs"), "PYSPARK_PYTHON": sys.executable}
+    done = subprocess.run(
+        [sys.executable, "-m", "portrait.cli", "person", "--conf", str(conf), row.person_id],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Person {row.person_id}" in done.stdout and "\nnext actions:\n" in done.stdout
+    for noise in ("Traceback", "Exception", "WARNING: Using incubator modules", "netlib-"):
+        assert noise not in done.stderr, done.stderr[-3000:]

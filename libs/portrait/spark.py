@@ -7,13 +7,18 @@ with the Delta jars from `spark.jars_dir` (fetched by `make setup`) so that no n
 Output: a session we build locally logs through the package's `log4j2.properties` (Spark's
 warnings and the executor-heartbeat stack trace stay out of the output); `verbose=True` brings
 them back. Under spark-submit the driver's JVM already runs, so its logging is set on the
-spark-submit command line (the README shows how); we only lower the level.
+spark-submit command line (the README shows how); we only lower the level. Two lines the local
+JVM writes to its stderr outside log4j on every healthy start (`JVM_NOISE`) are left out too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -43,6 +48,12 @@ _BUILD_DEFAULTS = {
 
 
 LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+# What a healthy local JVM writes to its own stderr, outside log4j: the launcher's notice that Spark
+# adds the Vector API module, and netlib's probe for a system BLAS/LAPACK (Spark ML falls back to its
+# Java implementation when there is none). Both are printed by native code, so log4j cannot mute
+# them; `verbose=True` keeps them.
+JVM_NOISE = re.compile(rb"^(WARNING: Using incubator modules: |netlib-\w+: JNI_OnLoad: dlopen\()")
 
 
 def get_session(cfg: SparkConfig, *, verbose: bool = False) -> SparkSession:
@@ -114,9 +125,37 @@ def _build(cfg: SparkConfig, *, verbose: bool = False) -> SparkSession:
         builder = builder.config(key, value)
     builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
-    session = builder.getOrCreate()
+    with contextlib.nullcontext() if verbose else _jvm_stderr_without(JVM_NOISE):
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN" if verbose else "ERROR")
     return session
+
+
+@contextlib.contextmanager
+def _jvm_stderr_without(noise: re.Pattern[bytes]) -> Iterator[None]:
+    """While the JVM is launched, file descriptor 2 is a pipe, which the JVM keeps as its stderr for
+    life; a daemon thread copies its lines to our stderr, without those `noise` matches."""
+    read, write = os.pipe()
+    ours = os.dup(2)  # stays open: the copying thread writes to it for as long as the JVM lives
+    sys.stderr.flush()
+    os.dup2(write, 2)
+    os.close(write)
+    threading.Thread(target=forward_lines, args=(read, ours, noise), name="jvm-stderr", daemon=True).start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(ours, 2)
+
+
+def forward_lines(source: int, target: int, noise: re.Pattern[bytes]) -> None:
+    """Copy the lines read from file descriptor `source` to `target` until end of file, but those
+    `noise` matches; closes `source`."""
+    with os.fdopen(source, "rb") as lines:
+        for line in lines:
+            rest = b"" if noise.match(line) else memoryview(line)
+            while rest:
+                rest = rest[os.write(target, rest) :]
 
 
 def _check_delta(spark: SparkSession) -> None:
