@@ -6,9 +6,14 @@ from. The landing zone already holds D's files. Tests copy the base (`copy_lake`
 for D on the copies, as a scheduler would (`run_cli`: `python -m portrait.cli <job>` in its own
 process group, so that a SIGKILL of the group kills its JVM too).
 
-Everything lives under one folder (lakehouse, landing, truth, mlflow, conf.yaml). The MLflow
-store of a copy records its artifact location under the base folder: copies read the base's
-model artifacts and write new runs' artifacts there under new run ids (never the same path).
+Everything of the base lives under one folder (lakehouse, landing, truth, mlflow, conf.yaml). A
+copy has its own lakehouse, truth, MLflow store and conf but reads the base's landing zone, as
+every run of a deployment reads the one landing zone upstream writes to: ingest names a landed
+file by its absolute path, so in a copied landing zone every file of `ingest.late_lookback_days`
+would be new (re-ingested as late), and a job that finished before its planned kill would log
+another run than its rerun. The MLflow store of a copy records its artifact location under the
+base folder: copies read the base's model artifacts and write new runs' artifacts there under new
+run ids (never the same path).
 """
 
 from __future__ import annotations
@@ -63,9 +68,9 @@ VOLATILE_COLUMNS = frozenset(
 LOG_TABLES = frozenset({catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_INGEST_FILES})
 
 
-def _conf_text(root: Path) -> str:
+def _conf_text(root: Path, landing: Path) -> str:
     return f"""extends: {ROOT / "conf" / "local.yaml"}
-paths: {{lakehouse: {root / "lakehouse"}, landing: {root / "landing"}, truth: {root / "truth"}}}
+paths: {{lakehouse: {root / "lakehouse"}, landing: {landing}, truth: {root / "truth"}}}
 mlflow: {{tracking_uri: "sqlite:///{root / "mlflow" / "mlflow.db"}", artifact_root: {root / "mlflow" / "artifacts"}}}
 spark:
   master: local[1]
@@ -78,9 +83,17 @@ train: {{max_evals: 1, training_dates: 2, training_step_days: 3, kmeans_k: 3, ho
 """
 
 
-def write_conf(root: Path) -> Config:
-    """Write `root/conf.yaml` (every path under `root`) and load it."""
-    (root / "conf.yaml").write_text(_conf_text(root), encoding="utf-8")
+def landing_of(root: Path) -> Path:
+    """The landing zone the lake at `root` reads: its conf's, or `root/landing` before it has a conf."""
+    conf = root / "conf.yaml"
+    return Path(load_config(conf).paths.landing) if conf.exists() else root / "landing"
+
+
+def write_conf(root: Path, landing: Path | None = None) -> Config:
+    """Write `root/conf.yaml` (every path under `root` but the landing zone, which stays the one the
+    lake read so far unless `landing` is given) and load it."""
+    text = _conf_text(root, landing or landing_of(root))
+    (root / "conf.yaml").write_text(text, encoding="utf-8")
     return load_config(root / "conf.yaml")
 
 
@@ -111,9 +124,10 @@ def build_base(spark: SparkSession, root: Path) -> Config:
 
 
 def copy_lake(base: Path, dest: Path) -> Config:
-    """A copy of the base folder with its own conf."""
-    shutil.copytree(base, dest, ignore=shutil.ignore_patterns("conf.yaml"))
-    return write_conf(dest)
+    """A copy of the base folder with its own conf, reading the base's landing zone (see the module
+    docstring)."""
+    shutil.copytree(base, dest, ignore=lambda folder, names: ["conf.yaml", "landing"] if Path(folder) == base else [])
+    return write_conf(dest, landing=landing_of(base))
 
 
 def cli_command(root: Path, job: str, date: dt.date = D, *extra: str) -> list[str]:
