@@ -42,7 +42,7 @@ demo: $(STAMP) $(JARS)
 
 # Lint (ruff check and format check) and types (mypy), then the tests. The `heavy` suites (faults,
 # concurrency, the standalone cluster, the publication poll, the refusals) run with `make test-heavy`
-# until they have passed here: see the README's quickstart.
+# until they have passed here: see the README's Tests section.
 test: setup lint
 	$(BIN)/python -m pytest -q -m "not heavy" -n 2 --dist loadgroup --durations=30
 
