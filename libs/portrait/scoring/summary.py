@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from portrait import catalog
 from portrait.io import Lakehouse
+
+# A number standing alone in a reason (a count, an expected value, a probability), not one inside a
+# name such as the experiment id `cart_reminder_2026q4`.
+_NUMBER = r"(?<![\w.])-?[0-9]+(\.[0-9]+)?(?![\w])"
+# The arithmetic of an expected value (`expected value 0.12 = P 0.03 x 6.00 - 0.05`) differs per person.
+_ARITHMETIC = r" has expected value .*$"
+
+
+def reason_kind(reason: Column) -> Column:
+    """A reason without its per-person numbers, to count reasons of one kind together: the numbers
+    become `n`, an expected value's arithmetic is left out."""
+    return F.regexp_replace(F.regexp_replace(reason, _ARITHMETIC, " has too low an expected value"), _NUMBER, "n")
 
 
 def summary(lake: Lakehouse, date: dt.date, *, rows: int = 5) -> str:
@@ -36,7 +49,7 @@ def summary(lake: Lakehouse, date: dt.date, *, rows: int = 5) -> str:
     out.append("  why not, top reasons for 'none':")
     for r in (
         day.where(F.col("action") == "none")
-        .groupBy(F.regexp_replace("reason", r"[0-9.\-]+", "#").alias("why"))
+        .groupBy(reason_kind(F.col("reason")).alias("why"))
         .count()
         .orderBy(F.col("count").desc())
         .limit(5)
@@ -52,7 +65,8 @@ def summary(lake: Lakehouse, date: dt.date, *, rows: int = 5) -> str:
         .collect()
     ):
         out.append(f"    {r['person_id']}  {r['action']} by {r['channel']}: {r['reason']}")
-        out.append(f"      purchase propensity because: {'; '.join(r['purchase_reasons'] or [])}")
+        if r["purchase_reasons"]:  # empty when no feature moved the score past the reason threshold
+            out.append(f"      purchase propensity because: {'; '.join(r['purchase_reasons'])}")
         if r["recommendations"]:
             out.append(f"      recommended products: {', '.join(r['recommendations'])}")
     return "\n".join(out)
