@@ -27,5 +27,5 @@ def test_two_runs_at_once_end_as_one(spark, tiny_chain, tmp_path, job):
         if code == guards.EXIT_WRITE_CONFLICT:
             last = err.strip().splitlines()[-1]
             assert last.startswith(f"portrait: {job} {tinylake.D}: lost a write conflict"), last
-    expected = tinylake.write_conf(after[job])
+    expected = tinylake.conf_of(after[job])
     tinylake.assert_same_tables(spark, expected, cfg)

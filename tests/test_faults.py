@@ -40,7 +40,7 @@ def test_killed_jobs_rerun_to_the_tables_of_an_uninterrupted_run(spark, tiny_cha
     print("kills (job, seconds, killed before it ended):", kills)
     assert sum(k for _, _, k in kills) >= 10, f"fewer than 10 jobs were killed mid-run: {kills}"
 
-    expected = tinylake.write_conf(after["score"])
+    expected = tinylake.conf_of(after["score"])
     compared = tinylake.assert_same_tables(spark, expected, cfg)
     assert "gold.next_actions_daily" in compared and "gold.published_dates" in compared
 

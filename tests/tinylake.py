@@ -30,7 +30,6 @@ from pathlib import Path
 
 from helpers import ROOT
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from portrait import catalog, keyguard
@@ -83,17 +82,15 @@ train: {{max_evals: 1, training_dates: 2, training_step_days: 3, kmeans_k: 3, ho
 """
 
 
-def landing_of(root: Path) -> Path:
-    """The landing zone the lake at `root` reads: its conf's, or `root/landing` before it has a conf."""
-    conf = root / "conf.yaml"
-    return Path(load_config(conf).paths.landing) if conf.exists() else root / "landing"
-
-
 def write_conf(root: Path, landing: Path | None = None) -> Config:
-    """Write `root/conf.yaml` (every path under `root` but the landing zone, which stays the one the
-    lake read so far unless `landing` is given) and load it."""
-    text = _conf_text(root, landing or landing_of(root))
-    (root / "conf.yaml").write_text(text, encoding="utf-8")
+    """Write `root/conf.yaml` (every path under `root`, the landing zone too unless `landing` is
+    given) and load it."""
+    (root / "conf.yaml").write_text(_conf_text(root, landing or root / "landing"), encoding="utf-8")
+    return conf_of(root)
+
+
+def conf_of(root: Path) -> Config:
+    """The conf of the lake at `root` (the base's or a copy's)."""
     return load_config(root / "conf.yaml")
 
 
@@ -127,7 +124,7 @@ def copy_lake(base: Path, dest: Path) -> Config:
     """A copy of the base folder with its own conf, reading the base's landing zone (see the module
     docstring)."""
     shutil.copytree(base, dest, ignore=lambda folder, names: ["conf.yaml", "landing"] if Path(folder) == base else [])
-    return write_conf(dest, landing=landing_of(base))
+    return write_conf(dest, landing=Path(conf_of(base).paths.landing))
 
 
 def cli_command(root: Path, job: str, date: dt.date = D, *extra: str) -> list[str]:
@@ -199,14 +196,8 @@ def kill_after(proc: subprocess.Popen, seconds: float) -> bool:
         return True
 
 
-# Landing files are named by their absolute path (bronze `source_file`, bronze.ingest_files): the same
-# file has another path in a copy of the lake folder, so paths are compared from `landing/` on.
-_LAKE_FOLDER = r"^(file:)?/.*/landing/"
-
-
 def _comparable(df: DataFrame, *, as_set: bool) -> DataFrame:
     kept = df.drop(*[c for c in df.columns if c in VOLATILE_COLUMNS])
-    kept = kept.withColumns({c: F.regexp_replace(c, _LAKE_FOLDER, "landing/") for c, t in kept.dtypes if t == "string"})
     return kept.distinct() if as_set else kept
 
 

@@ -18,6 +18,7 @@ from portrait.actions.policy import Action, Policy
 
 NONE = "none"
 EPS = 1e-9  # expected values closer than this are a tie
+EV_LABEL = "expected value "  # how a reason text spells out an expected value: label, then its arithmetic
 
 
 def first_consented(channels: list[str]) -> Column:
@@ -98,7 +99,7 @@ def with_next_action(
     since = F.col("days_since_last_action")
     fmt = lambda x: F.format_number(x, 2)  # noqa: E731 - money in the reason texts
     ev_text = F.concat(
-        F.lit("expected value "),
+        F.lit(EV_LABEL),
         fmt(best["ev"]),
         F.lit(" = P "),
         fmt(best["p"]),

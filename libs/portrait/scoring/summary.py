@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from portrait import catalog
+from portrait.actions import EV_LABEL
 from portrait.io import Lakehouse
 
 # A number standing alone in a reason (a count, an expected value, a probability), not one inside a
 # name such as the experiment id `cart_reminder_2026q4`.
 _NUMBER = r"(?<![\w.])-?[0-9]+(\.[0-9]+)?(?![\w])"
 # The arithmetic of an expected value (`expected value 0.12 = P 0.03 x 6.00 - 0.05`) differs per person.
-_ARITHMETIC = r" has expected value .*$"
+_ARITHMETIC = rf" has {re.escape(EV_LABEL)}.*$"
 
 
 def reason_kind(reason: Column) -> Column:
