@@ -30,7 +30,7 @@ from bench.run import machine, workdir_overrides, write_results
 from portrait import catalog, generator
 from portrait.config import Config, load_config
 from portrait.io import Lakehouse
-from portrait.pipeline import run_stage
+from portrait.pipeline import LAST_COST, run_stage
 from portrait.spark import get_session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,8 +104,19 @@ def _timed(lake: Lakehouse, calls: dict, names: tuple[str, ...], date: dt.date, 
         before = _versions(lake)
         t0 = time.perf_counter()
         calls[name](date, start)
-        stages[name] = {"seconds": round(time.perf_counter() - t0, 2), **_rows_since(lake, before)}
-    return {"stages": stages, "seconds": round(sum(s["seconds"] for s in stages.values()), 2)}
+        seconds = round(time.perf_counter() - t0, 2)
+        cost = LAST_COST[name]  # counted by run_stage: Spark's job count, the Lakehouse's commits
+        stages[name] = {
+            "seconds": seconds,
+            "jobs": cost.jobs,
+            "commits": cost.commit_count,
+            **_rows_since(lake, before),
+        }
+    return {
+        "stages": stages,
+        "seconds": round(sum(s["seconds"] for s in stages.values()), 2),
+        "max_stage_jobs": max((s["jobs"] or 0) for s in stages.values()),
+    }
 
 
 def _one_history(args, history: int, date: dt.date, *, scale: float, with_rebuild: bool) -> dict:
@@ -182,22 +193,24 @@ def _markdown(result: dict) -> list[str]:
         f"{result['histories'][-1]} / {result['histories'][0]} days); daily_to_rebuild = "
         f"**{result['daily_to_rebuild']}** (SF {result['rebuild_scale']}, {result['histories'][0]} days)",
         "",
-        "| SF | history | stage | seconds | rows written | rows copied | rows deleted |",
-        "|---|---|---|---|---|---|---|",
+        "| SF | history | stage | seconds | Spark jobs | Delta commits | rows written | rows copied | rows deleted |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         for name, s in run["daily"]["stages"].items():
             lines.append(
-                f"| {run['scale']} | {run['history_days']} | {name} | {s['seconds']} | {s['rows_written']} | "
+                f"| {run['scale']} | {run['history_days']} | {name} | {s['seconds']} | {s.get('jobs')} | "
+                f"{s.get('commits')} | {s['rows_written']} | "
                 f"{s['rows_copied']} | {s['rows_deleted']} |"
             )
         lines.append(
-            f"| {run['scale']} | {run['history_days']} | **daily chain** | **{run['daily']['seconds']}** | | | |"
+            f"| {run['scale']} | {run['history_days']} | **daily chain** | **{run['daily']['seconds']}** | "
+            f"max {run['daily']['max_stage_jobs']} | | | | |"
         )
         if "rebuild" in run:
             lines.append(
                 f"| {run['scale']} | {run['history_days']} | **full rebuild** | **{run['rebuild']['seconds']}** | "
-                f"{sum(s['rows_written'] for s in run['rebuild']['stages'].values())} | | |"
+                f"| | {sum(s['rows_written'] for s in run['rebuild']['stages'].values())} | | |"
             )
     lines += ["", f"Machine: {result['machine']}"]
     return lines
@@ -231,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     with_rebuild = next((r for r in runs if "rebuild" in r), None)
     spark = get_session(load_config(args.conf).spark)
     result = {
+        "small_day_chain_s": short,
+        "small_day_max_stage_jobs": runs[0]["daily"]["max_stage_jobs"],
         "history_ratio": round(long / short, 3),
         "daily_to_rebuild": (
             round(with_rebuild["daily"]["seconds"] / with_rebuild["rebuild"]["seconds"], 3) if with_rebuild else None

@@ -10,6 +10,7 @@ import pytest
 
 from portrait import backfill, cli, guards, pipeline, runlog
 from portrait.config import load_config
+from portrait.costs import Cost
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date(2026, 11, 1)
@@ -261,13 +262,24 @@ def test_the_run_log_returns_the_latest_outcome_per_stage_and_date(spark, tmp_pa
     assert runlog.latest(spark, lake, CHAIN, D, D) == {}
     for stage, ok, minute in (("ingest", False, 0), ("ingest", True, 5), ("identity", True, 6), ("score", False, 7)):
         runlog.record(
-            spark, lake, stage, D, ok=ok, started_at=T0 + dt.timedelta(minutes=minute), elapsed_s=30.0, detail="{}"
+            spark,
+            lake,
+            stage,
+            D,
+            ok=ok,
+            started_at=T0 + dt.timedelta(minutes=minute),
+            cost=Cost(seconds=30.0, jobs=4, commits={"bronze.clickstream": 1}),
+            detail="{}",
         )
-    runlog.record(spark, lake, "ingest", D + dt.timedelta(days=5), ok=True, started_at=T0, elapsed_s=1.0, detail="")
+    runlog.record(
+        spark, lake, "ingest", D + dt.timedelta(days=5), ok=True, started_at=T0, cost=Cost(seconds=1.0), detail=""
+    )
     got = runlog.latest(spark, lake, CHAIN, D, D + dt.timedelta(days=1))
     assert {k: v.ok for k, v in got.items()} == {("ingest", D): True, ("identity", D): True, ("score", D): False}
     assert got[("ingest", D)].finished_at == T0 + dt.timedelta(minutes=5, seconds=30)
     assert backfill.plan([D], CHAIN, got) == [backfill.Step(D, ("score",))]
+    costs = spark.read.format("delta").load(runlog.path(lake)).where("stage = 'identity'").first()
+    assert (costs["elapsed_s"], costs["spark_jobs"], costs["delta_commits"]) == (30.0, 4, 1)
 
 
 # --- Spark's logging -----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from portrait import costs
 from portrait.catalog import Table
 
 log = logging.getLogger(__name__)
@@ -102,11 +103,27 @@ class Lakehouse:
         metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v is not None and v.isdigit()}
         return Commit(table.full_name, int(row["version"]), row["operation"], metrics)
 
+    def _committed(self, table: Table) -> Commit:
+        """The commit a write just made, counted in the open cost meters (`portrait.costs`)."""
+        costs.committed(table.full_name)
+        return self.last_commit(table)
+
+    def execute(self, table: Table, merge) -> Commit:
+        """Run a MERGE built on `table` (a `DeltaMergeBuilder` from `DeltaTable.forPath(lake.spark,
+        lake.path(table))`); its commit, or an empty one when Delta committed nothing."""
+        before = self.version(table)
+        merge.execute()
+        commit = self.last_commit(table)
+        if commit.version == before:
+            return Commit(table.full_name, before, "MERGE (no-op)", {})
+        costs.committed(table.full_name)
+        return commit
+
     def replace_where(self, df: DataFrame, table: Table, condition: Column) -> Commit:
         """Replace the rows of `table` matching `condition` with `df` (whose rows must all match it)."""
         self._ensure(df, table)
         df.select(*self._columns(table, df)).writeTo(self._identifier(table)).overwrite(condition)
-        return self.last_commit(table)
+        return self._committed(table)
 
     def replace_range(
         self,
@@ -136,14 +153,14 @@ class Lakehouse:
         self._ensure(df, table)
         if not replace_schema:
             df.select(*self._columns(table, df)).write.format("delta").mode("overwrite").save(self.path(table))
-            return self.last_commit(table)
+            return self._committed(table)
         if table.published:
             raise ValueError(f"{table} is published: its schema only grows through a migration")
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if table.partition_by:
             writer = writer.partitionBy(*table.partition_by)
         writer.save(self.path(table))
-        return self.last_commit(table)
+        return self._committed(table)
 
     def append_once(
         self, df: DataFrame, table: Table, *, app_id: str, version: int, merge_schema: bool = False
@@ -163,7 +180,7 @@ class Lakehouse:
             .option("mergeSchema", str(merge_schema).lower())
             .save(self.path(table))
         )
-        return self.last_commit(table)
+        return self._committed(table)
 
     def merge(self, df: DataFrame, table: Table, *, on: Sequence[str], delete: str | None = None) -> Commit:
         """MERGE `df` into an existing `table` on the key columns `on`, in one commit.
@@ -184,7 +201,7 @@ class Lakehouse:
         else:
             merge = merge.whenMatchedUpdate(set=values).whenNotMatchedInsert(values=values)  # type: ignore[arg-type]
         merge.execute()
-        return self.last_commit(table)
+        return self._committed(table)
 
     def add_columns(self, table: Table, columns: Mapping[str, str] | None = None) -> list[str]:
         """Add `columns` (name -> Spark SQL type; default: the table's `migrations`) that an existing

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -232,18 +231,17 @@ def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **o
     Returns:
         What the stage's `run` returned (counts, model metrics, ...).
     """
-    from portrait import runlog
+    from portrait import costs, runlog
 
     if name not in _RUNNERS:
         raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
     log.info("%s %s: started", name, date)
     started_at = dt.datetime.now(dt.timezone.utc)
-    started = time.perf_counter()
     try:
-        result = _RUNNERS[name](spark, cfg, date, **options)
+        with costs.meter(spark) as cost:
+            result = _RUNNERS[name](spark, cfg, date, **options)
     except Exception as exc:  # an interrupt (KeyboardInterrupt) is not a recorded outcome
-        elapsed = time.perf_counter() - started
-        log.info("%s %s: failed after %.1f s", name, date, elapsed)
+        log.info("%s %s: failed after %.1f s", name, date, cost.seconds)
         runlog.record(
             spark,
             cfg.paths.lakehouse,
@@ -251,12 +249,19 @@ def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **o
             date,
             ok=False,
             started_at=started_at,
-            elapsed_s=elapsed,
+            cost=cost,
             detail=runlog.describe_error(exc),
         )
         raise
-    elapsed = time.perf_counter() - started
-    log.info("%s %s: done in %.1f s: %s", name, date, elapsed, short(result))
+    log.info(
+        "%s %s: done in %.1f s (%s Spark jobs, %d Delta commits): %s",
+        name,
+        date,
+        cost.seconds,
+        cost.jobs,
+        cost.commit_count,
+        short(result),
+    )
     runlog.record(
         spark,
         cfg.paths.lakehouse,
@@ -264,10 +269,15 @@ def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **o
         date,
         ok=True,
         started_at=started_at,
-        elapsed_s=elapsed,
+        cost=cost,
         detail=short(result, limit=100_000),
     )
+    LAST_COST[name] = cost
     return result
+
+
+# The cost of the last run of each stage in this process (`bench.daily` reads it).
+LAST_COST: dict[str, Any] = {}
 
 
 def short(result: Any, *, limit: int = 160) -> str:

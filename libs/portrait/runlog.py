@@ -20,10 +20,13 @@ from typing import NamedTuple
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from portrait.costs import Cost
+
 log = logging.getLogger(__name__)
 
 SCHEMA = (
-    "stage string, date date, ok boolean, started_at timestamp, finished_at timestamp, elapsed_s double, detail string"
+    "stage string, date date, ok boolean, started_at timestamp, finished_at timestamp, elapsed_s double, "
+    "detail string, spark_jobs int, delta_commits int"
 )
 
 
@@ -46,14 +49,22 @@ def record(
     *,
     ok: bool,
     started_at: dt.datetime,
-    elapsed_s: float,
+    cost: Cost,
     detail: str,
 ) -> None:
-    """Append one run's outcome; never raises (see the module docstring)."""
-    finished_at = started_at + dt.timedelta(seconds=elapsed_s)
-    row = (stage, date, ok, started_at, finished_at, float(elapsed_s), detail)
+    """Append one run's outcome and its cost (seconds, Spark jobs, Delta commits); never raises (see
+    the module docstring). A run log written before the cost columns existed gains them (null in
+    its old rows)."""
+    finished_at = started_at + dt.timedelta(seconds=cost.seconds)
+    row = (stage, date, ok, started_at, finished_at, float(cost.seconds), detail, cost.jobs, cost.commit_count)
     try:
-        spark.createDataFrame([row], SCHEMA).write.format("delta").mode("append").save(path(lakehouse))
+        (
+            spark.createDataFrame([row], SCHEMA)
+            .write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .save(path(lakehouse))
+        )
     except Exception as exc:  # bookkeeping must not turn a finished job into a failed one
         log.warning("could not record the %s run of %s in %s: %s", stage, date, path(lakehouse), exc)
 

@@ -253,10 +253,7 @@ def _merge(lake: Lakehouse, table: catalog.Table, source: DataFrame, on: tuple[s
 
 def _executed(lake: Lakehouse, table: catalog.Table, merge) -> Commit:
     """Run a MERGE; its commit, or an empty one when Delta committed nothing (nothing matched)."""
-    before = lake.version(table)
-    merge.execute()
-    commit = lake.last_commit(table)
-    return commit if commit.version > before else Commit(table.full_name, before, "MERGE (no-op)", {})
+    return lake.execute(table, merge)
 
 
 def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
