@@ -1,5 +1,5 @@
-"""The `status` and `person` commands: argument declarations and handlers for the CLI to wire as
-subcommands (`add_*_arguments(parser)`, `run_*(args) -> exit code`), and `python -m portrait.inspect`.
+"""The `status` and `person` commands: argument declarations and handlers that the CLI wires as
+subcommands (`add_*_arguments(parser)`, `run_*(args) -> exit code`).
 
 Exit codes (`portrait.exits.ExitCode`): OK answered, FAILED the person (or lakehouse) was not
 found, USAGE bad configuration.
@@ -69,13 +69,3 @@ def run_person(args: argparse.Namespace) -> int:
         return ExitCode.FAILED
     print(format_person(person_view(lake, person_id, date=args.date)))
     return ExitCode.OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m portrait.inspect {status,person} ...` until the CLI wires them as subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m portrait.inspect")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_status_arguments(sub.add_parser("status", help="tables, jobs and champion models"))
-    add_person_arguments(sub.add_parser("person", help="one person's portrait, scores and actions"))
-    args = parser.parse_args(argv)
-    return run_status(args) if args.command == "status" else run_person(args)
