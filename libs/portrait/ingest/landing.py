@@ -147,11 +147,16 @@ def list_files(
                     if f.key not in (history or set())
                 ]
             files += found
+    _log_rejections(source, files)
+    return sorted(files, key=lambda f: (f.date, f.path))
+
+
+def _log_rejections(source: str, files: list[LandingFile]) -> None:
+    """One log line per rejected file, saying why."""
     for f in files:  # a hidden file (_SUCCESS, .crc) is what writers leave: recorded, not worth a warning
         if f.rejected:
             level = logging.INFO if f.rejected == HIDDEN_FILE else logging.WARNING
             log.log(level, "ingest %s: %s rejected (%s: %s)", source, f.read_path, f.rejected, REJECTIONS[f.rejected])
-    return sorted(files, key=lambda f: (f.date, f.path))
 
 
 def _folder_date(name: str) -> dt.date | None:
