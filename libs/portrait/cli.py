@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
         return _fail(ExitCode.FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
 
 
-def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
+def _dispatch(args: argparse.Namespace, verbose: bool) -> int:  # noqa: C901 - 15; issue 31 part 2 makes it one dispatch
     if args.job in ("status", "person"):
         from portrait.inspect import commands
 
