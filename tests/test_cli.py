@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from portrait import backfill, cli, guards, pipeline, runlog
+from portrait import backfill, cli, exits, guards, pipeline, runlog
 from portrait.config import load_config
 from portrait.costs import Cost
+from portrait.exits import ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date(2026, 11, 1)
@@ -27,7 +28,7 @@ def _help(capsys, *argv: str) -> str:
 def _error(capsys, *argv: str) -> str:
     with pytest.raises(SystemExit) as exit_:
         cli.main(list(argv))
-    assert exit_.value.code == cli.EXIT_USAGE
+    assert exit_.value.code == ExitCode.USAGE
     return capsys.readouterr().err
 
 
@@ -114,12 +115,12 @@ def test_parsed_options_reach_the_stage_and_verbose_goes_anywhere():
 
 
 def test_backfill_range_backwards_is_a_usage_error(capsys):
-    assert cli.main(["backfill", "--conf", "c", "--from", "2026-11-02", "--to", "2026-11-01"]) == cli.EXIT_USAGE
+    assert cli.main(["backfill", "--conf", "c", "--from", "2026-11-02", "--to", "2026-11-01"]) == ExitCode.USAGE
     assert "--to 2026-11-01 is before --from 2026-11-02" in capsys.readouterr().err
 
 
 def test_a_bad_conf_exits_2_with_one_line(tmp_path, capsys):
-    assert cli.main(["tags", "--conf", str(tmp_path / "missing.yaml"), "--date", "2026-11-01"]) == cli.EXIT_USAGE
+    assert cli.main(["tags", "--conf", str(tmp_path / "missing.yaml"), "--date", "2026-11-01"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert _error_lines(err) == [f"portrait: bad configuration: config file not found: {tmp_path / 'missing.yaml'}"]
     assert "Traceback" not in err
@@ -148,7 +149,7 @@ def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch,
         monkeypatch,
         FileNotFoundError("table gold.portrait does not exist at /l/gold/portrait: run the `features` job first"),
     )
-    assert cli.main(["tags", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == cli.EXIT_FAILED
+    assert cli.main(["tags", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert _error_lines(err) == [
         "portrait: tags 2026-11-01 failed: FileNotFoundError: table gold.portrait does "
@@ -160,12 +161,12 @@ def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch,
 def test_a_failing_stage_exits_1_and_verbose_shows_the_traceback(monkeypatch, capsys):
     _failing_stage(monkeypatch, RuntimeError("boom"))
     conf = str(ROOT / "conf/local.yaml")
-    assert cli.main(["tags", "--conf", conf, "--date", "2026-11-01"]) == cli.EXIT_FAILED
+    assert cli.main(["tags", "--conf", conf, "--date", "2026-11-01"]) == ExitCode.FAILED
     err = capsys.readouterr().err
     [line] = _error_lines(err)
     assert line.startswith("portrait: tags 2026-11-01 failed: RuntimeError: boom (rerun with --verbose")
     assert "Traceback" not in err
-    assert cli.main(["--verbose", "tags", "--conf", conf, "--date", "2026-11-01"]) == cli.EXIT_FAILED
+    assert cli.main(["--verbose", "tags", "--conf", conf, "--date", "2026-11-01"]) == ExitCode.FAILED
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -174,7 +175,7 @@ def test_an_invalid_erasure_request_is_a_usage_error(monkeypatch, capsys):
 
     _failing_stage(monkeypatch, ErasureError("nothing to erase: give --identifier type=value and/or --person-id"))
     monkeypatch.setitem(pipeline._RUNNERS, "erase", pipeline._RUNNERS["tags"])
-    assert cli.main(["erase", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == cli.EXIT_USAGE
+    assert cli.main(["erase", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == ExitCode.USAGE
     assert "nothing to erase" in capsys.readouterr().err
 
 
@@ -199,6 +200,18 @@ def test_every_job_has_a_thin_spark_submit_entry_point():
 def test_the_readme_lists_the_stages_in_pipeline_order():
     """The README's job list is `python -m portrait.pipeline`'s output, verbatim."""
     assert pipeline.describe() in (ROOT / "README.md").read_text()
+
+
+def test_every_exit_code_is_in_the_help_the_cli_docstring_and_the_readme(capsys):
+    """`portrait.exits` is the one list: --help prints it, the CLI's docstring names every code
+    and the README's table is `python -m portrait.exits`'s output, verbatim."""
+    top, job = _help(capsys), _help(capsys, "tags")
+    doc = " ".join((cli.__doc__ or "").split())
+    for code in ExitCode:
+        assert re.search(rf"^  {code.value} +\S", top, flags=re.M), code
+        assert re.search(rf"^  {code.value} +\S", job, flags=re.M), code
+        assert re.search(rf"\b{code.value} [a-z]", doc), code
+    assert exits.markdown() in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_demo_trains_before_the_first_score_and_runs_the_daily_chain_in_order():

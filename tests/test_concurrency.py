@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import tinylake
 
-from portrait import guards
+from portrait.exits import ExitCode
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
 
@@ -22,9 +22,9 @@ def test_two_runs_at_once_end_as_one(spark, tiny_chain, tmp_path, job):
     ends = [(p.wait(timeout=900), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in ends)
     print(job, "exit codes:", codes)
-    assert codes in ([0, 0], [0, guards.EXIT_WRITE_CONFLICT]), [err[-3000:] for _, _, err in ends]
+    assert codes in ([0, 0], [0, ExitCode.WRITE_CONFLICT]), [err[-3000:] for _, _, err in ends]
     for code, _, err in ends:
-        if code == guards.EXIT_WRITE_CONFLICT:
+        if code == ExitCode.WRITE_CONFLICT:
             last = err.strip().splitlines()[-1]
             assert last.startswith(f"portrait: {job} {tinylake.D}: lost a write conflict"), last
     expected = tinylake.conf_of(after[job])

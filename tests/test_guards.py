@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from portrait import catalog, dates, guards, keyguard, publication
+from portrait.exits import ExitCode
 from portrait.io import Lakehouse
 
 D = dt.date(2026, 11, 1)
@@ -85,7 +86,7 @@ def test_the_lake_remembers_its_key_and_refuses_another(lake):
     assert row["fingerprint"] == keyguard.fingerprint(b"key-one") != keyguard.fingerprint(b"key-two")
     assert "key-one" not in str(row.asDict())
     code, message = guards.exit_code(keyguard.PiiKeyMismatchError("x"))
-    assert code == guards.EXIT_KEY_MISMATCH and message == "x"
+    assert code == ExitCode.KEY_MISMATCH and message == "x"
 
 
 def _events(spark, days: list[dt.date]):
@@ -118,7 +119,7 @@ def test_a_lost_write_conflict_maps_to_its_exit_code(spark):
     from delta.exceptions import ConcurrentAppendException
 
     code, message = guards.exit_code(ConcurrentAppendException("Files were added to partition [date=2026-11-01]"))
-    assert code == guards.EXIT_WRITE_CONFLICT and "lost a write conflict" in message and "\n" not in message
+    assert code == ExitCode.WRITE_CONFLICT and "lost a write conflict" in message and "\n" not in message
     assert guards.exit_code(RuntimeError("DELTA_CONCURRENT_APPEND.WITH_PARTITION_HINT: files were added")) is not None
     assert guards.exit_code(RuntimeError("disk full")) is None
 

@@ -9,9 +9,9 @@ import hmac
 import pytest
 from pyspark.sql import functions as F
 
-from portrait import catalog
+from portrait import catalog, pipeline
 from portrait.inspect import PersonNotFound, find_person, format_person, person_view
-from portrait.inspect.status import Status, collect_status, format_status, job_statuses, table_status
+from portrait.inspect.status import Status, TableStatus, collect_status, format_status, job_statuses, table_status
 from portrait.io import Lakehouse
 
 KEY = b"test-key"
@@ -51,6 +51,14 @@ def test_job_status_is_the_newest_commit_of_the_tables_a_job_writes(spark, tmp_p
     assert jobs["ingest"].outcome == "never run" and jobs["ingest"].last_run is None
     shown = format_status(Status(lake.root, tables, tuple(jobs.values()), (), "no MLflow store"))
     assert "gold.segments_daily" in shown and "not written yet (job `ingest`)" in shown
+
+
+def test_jobs_are_listed_in_the_pipeline_order_and_a_job_that_writes_no_table_is_not():
+    """The job order is the pipeline's (`pipeline.demo_order`, then the other jobs); `generate`
+    writes only the landing zone, so status has nothing to say about it."""
+    jobs = job_statuses(tuple(TableStatus(t) for t in catalog.ALL))
+    assert [j.job for j in jobs] == [*pipeline.demo_order(), "erase"]
+    assert {j.outcome for j in jobs} == {"never run"}
 
 
 def _person_lake(spark, tmp_path) -> Lakehouse:

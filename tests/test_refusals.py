@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 import tinylake
 
-from portrait import catalog, guards
+from portrait import catalog
+from portrait.exits import ExitCode
 from portrait.io import Lakehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
@@ -24,10 +25,10 @@ def test_score_and_features_refuse_next_year_and_skip_it_when_allowed(spark, tin
     before = {t: lake.version(t) for t in (catalog.GOLD_PORTRAIT, *catalog.PUBLISHED)}
 
     refused = tinylake.run_cli(root, "score", date=NEXT_YEAR)
-    assert refused.code == guards.EXIT_DATE_BEYOND_DATA, refused.stderr[-2000:]
+    assert refused.code == ExitCode.DATE_BEYOND_DATA, refused.stderr[-2000:]
     assert f"the latest date in gold.portrait is {tinylake.D}" in refused.stderr.strip().splitlines()[-1]
     refused = tinylake.run_cli(root, "features", date=NEXT_YEAR)
-    assert refused.code == guards.EXIT_DATE_BEYOND_DATA, refused.stderr[-2000:]
+    assert refused.code == ExitCode.DATE_BEYOND_DATA, refused.stderr[-2000:]
     assert f"is {tinylake.D}" in refused.stderr.strip().splitlines()[-1]
     skipped = tinylake.run_cli(root, "score", "--allow-empty", date=NEXT_YEAR)
     assert skipped.code == 0 and "skipped, no data" in skipped.stdout, skipped.stderr[-2000:]
@@ -41,6 +42,6 @@ def test_a_job_with_another_pii_key_refuses(spark, tiny_chain, tmp_path):
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     before = lake.version(catalog.BRONZE_CLICKSTREAM)
     refused = tinylake.run_cli(root, "ingest", env={"PORTRAIT_PII_KEY": "another-key"})
-    assert refused.code == guards.EXIT_KEY_MISMATCH, refused.stderr[-2000:]
+    assert refused.code == ExitCode.KEY_MISMATCH, refused.stderr[-2000:]
     assert "re-key on purpose by a rebuild" in refused.stderr.strip().splitlines()[-1]
     assert lake.version(catalog.BRONZE_CLICKSTREAM) == before

@@ -8,14 +8,10 @@ Output: Spark's own logging (log4j warnings, the executor-heartbeat stack trace,
 notice) and the chatter of py4j, MLflow and Python warnings stay out unless `--verbose` (before or
 after the job name) is given; `--verbose` also prints the traceback of a failure.
 
-Exit codes, for schedulers:
-  0    the job succeeded (also a backfill with nothing left to do: reruns are idempotent)
-  1    the job failed: an input table is missing, a stage raised, Spark failed. stderr has one
-       line saying what and what to do; the run log (`<lakehouse>/_runs`) keeps the traceback.
-       Rerunning the same date is safe: every job replaces its date's output.
-  2    bad arguments or configuration (unknown option, bad date, a conf key out of bounds, the
-       PII key missing, an identifier to erase that is not valid): fix the call, do not retry.
-  130  interrupted (Ctrl-C / SIGINT).
+Exit codes, for schedulers, are `portrait.exits.ExitCode`: 0 done, 1 failed, 2 bad arguments or
+configuration, 3 the PII key is not the lake's, 4 the date is beyond the data, 5 the quality gate
+refused to publish, 75 lost a write conflict to a concurrent job, 130 interrupted. `portrait.exits`
+says what each means and what to do; `--help` prints that, and the README's table is generated from it.
 """
 
 from __future__ import annotations
@@ -25,22 +21,19 @@ import datetime as dt
 import logging
 import os
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from portrait import pipeline
+from portrait import exits, pipeline
 from portrait.config import Config, ConfigError, load_config
+from portrait.exits import ExitCode
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES_HELP = (
-    "exit codes: 0 ok; 1 the job failed (rerunning a date is safe); "
-    "2 bad arguments or configuration; 3 the PII key is not the lake's; 4 the date is beyond "
-    "the data (--allow-empty skips it); 5 the quality gate refused to publish; 75 lost a write "
-    "conflict to a concurrent run; 130 interrupted"
-)
+# Every parser ends its help with the exit codes, laid out as `exits.describe` wraps them.
+_RAW = argparse.RawDescriptionHelpFormatter
 
 log = logging.getLogger("portrait.cli")
 
@@ -54,7 +47,7 @@ def _date(text: str) -> dt.date:
 
 def _job(sub: Any, name: str, summary: str, *, date: bool = True) -> argparse.ArgumentParser:
     """A job's parser with the options every job has: --conf, --date (unless `date` is False), --verbose."""
-    p = sub.add_parser(name, help=summary, description=summary, epilog=EXIT_CODES_HELP)
+    p = sub.add_parser(name, help=summary, description=summary, epilog=exits.describe(), formatter_class=_RAW)
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.yaml")
     if date:
         p.add_argument("--date", type=_date, required=True, help="the run date D (YYYY-MM-DD)")
@@ -77,11 +70,15 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog=prog,
         # wide enough that every job's summary stays on one line (the README quotes them)
-        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=20, width=110),
+        formatter_class=lambda prog: _RAW(prog, max_help_position=20, width=110),
         description="Portrait: customer portraits on Spark, Delta Lake and MLflow.",
-        epilog=f"The daily chain: {' -> '.join(pipeline.DAILY_CHAIN)}; weekly: "
-        f"{', '.join(s.name for s in pipeline.WEEKLY)}. `{prog} <job> --help` shows a job's options. "
-        + EXIT_CODES_HELP,
+        epilog=textwrap.fill(
+            f"The daily chain: {' -> '.join(pipeline.DAILY_CHAIN)}; weekly: "
+            f"{', '.join(s.name for s in pipeline.WEEKLY)}. `{prog} <job> --help` shows a job's options.",
+            100,
+        )
+        + "\n\n"
+        + exits.describe(),
     )
     top.add_argument("--verbose", action="store_true", help="show Spark's logs, library warnings and tracebacks")
     sub = top.add_subparsers(dest="job", metavar="<job>", required=True, title="jobs")
@@ -119,7 +116,8 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
         help="every table, each job's last run, the champion models",
         description="every table (Delta version, last date, rows), each job's last run, "
         "the champion models and their metrics",
-        epilog=EXIT_CODES_HELP,
+        epilog=exits.describe(),
+        formatter_class=_RAW,
     )
     commands.add_status_arguments(p)
     p = sub.add_parser(
@@ -127,7 +125,8 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
         help="one person's portrait, tags, scores with reasons and actions",
         description="one person's portrait, tags, scores with reasons and actions, by a clear "
         "identifier (hashed as ingest does) or a person id",
-        epilog=EXIT_CODES_HELP,
+        epilog=exits.describe(),
+        formatter_class=_RAW,
     )
     commands.add_person_arguments(p)
     return top
@@ -242,7 +241,7 @@ def _quiet_mlflow() -> None:
     disable_logging()
 
 
-def _fail(code: int, message: str, hint: str = "") -> int:
+def _fail(code: ExitCode, message: str, hint: str = "") -> int:
     """One line on stderr: what went wrong, then (unless the message says it) what to do."""
     print(f"portrait: {message}" + (f" ({hint})" if hint else ""), file=sys.stderr)
     return code
@@ -257,7 +256,7 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 itself on a bad or missing option, naming it
     if args.job == "backfill" and args.to_date < args.from_date:
         return _fail(
-            EXIT_USAGE,
+            ExitCode.USAGE,
             f"backfill: --to {args.to_date} is before --from {args.from_date}",
             "give the first date as --from and the last as --to",
         )
@@ -267,16 +266,16 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
     try:
         return _dispatch(args, verbose)
     except KeyboardInterrupt:
-        return _fail(EXIT_INTERRUPTED, f"{what}: interrupted", "rerunning the same date is safe")
+        return _fail(ExitCode.INTERRUPTED, f"{what}: interrupted", "rerunning the same date is safe")
     except Exception as exc:
         from portrait.erase import ErasureError
 
         if verbose:
             traceback.print_exc()
         if isinstance(exc, ConfigError):
-            return _fail(EXIT_USAGE, f"bad configuration: {exc}")
+            return _fail(ExitCode.USAGE, f"bad configuration: {exc}")
         if isinstance(exc, ErasureError):
-            return _fail(EXIT_USAGE, f"{what}: {exc}", f"see `portrait {args.job} --help`")
+            return _fail(ExitCode.USAGE, f"{what}: {exc}", f"see `portrait {args.job} --help`")
         first = (str(exc).strip().splitlines() or [""])[0]
         # a missing input names the job that writes it; anything else may be a bug or the cluster
         hint = (
@@ -284,10 +283,10 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
             if isinstance(exc, FileNotFoundError)
             else "rerun with --verbose for the traceback, also kept in the run log; rerunning the date is safe"
         )
-        return _fail(EXIT_FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
+        return _fail(ExitCode.FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
 
 
-def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
+def _dispatch(args: argparse.Namespace, verbose: bool) -> int:  # noqa: C901 - 15; issue 31 part 2 makes it one dispatch
     if args.job in ("status", "person"):
         from portrait.inspect import commands
 
@@ -303,7 +302,7 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         )
         if args.out:
             print(f"feature catalog: {args.out}")
-        return EXIT_OK
+        return ExitCode.OK
     from portrait.spark import get_session
 
     if not verbose:
@@ -333,26 +332,26 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
             horizon_days=args.horizon_days,
         )
         print(f"orders-model {args.source}: {pipeline.short(result, limit=2000)}")
-        return EXIT_OK
+        return ExitCode.OK
     if args.job == "report":
         from portrait import report
         from portrait.io import Lakehouse
 
         written = report.run(Lakehouse(spark, cfg.paths.lakehouse), cfg, args.date, out_dir=args.out_dir)
         print(f"report {args.date}: {written}")
-        return EXIT_OK
+        return ExitCode.OK
     if args.job == "backfill":
         from portrait import backfill
 
         result = backfill.run(spark, cfg, args.from_date, args.to_date, force=args.force)
         print(f"backfill {args.from_date}..{args.to_date}: {result} ({time.perf_counter() - started:.1f} s)")
-        return EXIT_OK
+        return ExitCode.OK
     from portrait import guards  # the PII key and the run date are checked before the job writes anything
 
     try:
         if not guards.before_job(spark, cfg, args.job, args.date, allow_empty=getattr(args, "allow_empty", False)):
             print(f"{args.job} {args.date}: skipped, no data for this date (--allow-empty)")
-            return EXIT_OK
+            return ExitCode.OK
         result = run_job(args.job, spark, cfg, args)
     except Exception as exc:  # a refusal or a lost write conflict is one line and its own exit code
         known = guards.exit_code(exc)
@@ -363,7 +362,7 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
         print(f"portrait: {args.job} {args.date}: {known[1]}", file=sys.stderr)
         return known[0]
     print(f"{args.job} {args.date}: {pipeline.short(result, limit=2000)} ({time.perf_counter() - started:.1f} s)")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -139,8 +139,6 @@ class OrdersColumns(Frozen):
 
 
 _DERIVED_LINE_CLASSES = ("product", "stock_adjustment", "free_item")
-# Roles a mapping may fill with a constant (a column of the export wins over a constant).
-CONSTANT_ROLES = ("country", "channel", "description")
 
 
 def _regex(pattern: str) -> re.Pattern[str]:

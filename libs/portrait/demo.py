@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from portrait import catalog, pipeline, scoring
 from portrait.config import Config
+from portrait.exits import ExitCode
 from portrait.io import Lakehouse
 
 DEMO_AUDIENCE = "demo_tier1_sneaker_frequent"
@@ -50,7 +51,7 @@ def _options(stage: str, cfg: Config, date: dt.date) -> dict[str, Any]:
 
 
 def run(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None, seed: int | None = None) -> int:
-    """Run every stage on a fresh demo lakehouse, print what was built; returns the exit code 0."""
+    """Run every stage on a fresh demo lakehouse, print what was built; returns `ExitCode.OK`."""
     scale = scale or cfg.generator.scale
     seed = seed if seed is not None else cfg.generator.seed
     results: dict[str, Any] = {}
@@ -74,7 +75,7 @@ def run(spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None 
     total = sum(v for k, v in timings.items() if k != "generate")
     print(f"   {total:.1f} s in all after generation.\n")
     _story(Lakehouse(spark, cfg.paths.lakehouse), cfg, date, results["train"])
-    return 0
+    return ExitCode.OK
 
 
 def _fresh_lakehouse(cfg: Config) -> None:

@@ -2,16 +2,9 @@
 
 Before a job: the PII key must be the lake's (`portrait.keyguard`), and the run date must not lie
 beyond the job's data (`portrait.dates`). After a failure, `exit_code` maps the failures a
-scheduler should treat differently from a crash to documented exit codes and one-line messages:
-
-| exit code | meaning | what to do |
-|---|---|---|
-| 0 | done (or, with `--allow-empty`, skipped: no data for the date) | nothing |
-| 1 | any other failure (a traceback says what) | read it |
-| 2 | bad configuration, or bad arguments | fix the conf or the command |
-| 3 | refused: the PII key is not the lake's key | run with the lake's key, or rebuild to re-key |
-| 4 | refused: the date lies beyond the job's data | run an earlier date, ingest first, or `--allow-empty` |
-| 75 | lost a write conflict: another job wrote the same table at the same time (Delta's optimistic concurrency); nothing of this run was committed to that table | let the other run finish; rerun (idempotent) if it failed |
+scheduler should treat differently from a crash (a refusal, a refused batch, a lost write
+conflict) to their exit code (`portrait.exits`, which says what each means and what to do) and a
+one-line message.
 """
 
 from __future__ import annotations
@@ -24,12 +17,8 @@ from pyspark.sql import SparkSession
 
 from portrait import dates, keyguard
 from portrait.config import Config
+from portrait.exits import ExitCode
 from portrait.io import Lakehouse
-
-EXIT_KEY_MISMATCH = 3
-EXIT_DATE_BEYOND_DATA = 4
-EXIT_GATE_FAILED = 5  # the quality gate refused the batch: the previous day stays published
-EXIT_WRITE_CONFLICT = 75  # EX_TEMPFAIL (sysexits.h): a temporary failure, a retry may succeed
 
 # Jobs that never touch a lake's hashes or inputs in a way the checks apply to.
 _UNCHECKED = frozenset({"generate", "catalog", "demo"})
@@ -67,19 +56,19 @@ def is_write_conflict(exc: BaseException) -> bool:
     return any(f"io.delta.exceptions.{name}" in text for name in _CONFLICT_NAMES) or "DELTA_CONCURRENT_" in text
 
 
-def exit_code(exc: BaseException) -> tuple[int, str] | None:
+def exit_code(exc: BaseException) -> tuple[ExitCode, str] | None:
     """The documented exit code and a one-line message for `exc`, or None: not one of ours (a crash)."""
     if isinstance(exc, keyguard.PiiKeyMismatchError):
-        return EXIT_KEY_MISMATCH, str(exc)
+        return ExitCode.KEY_MISMATCH, str(exc)
     if isinstance(exc, dates.DateBeyondDataError):
-        return EXIT_DATE_BEYOND_DATA, str(exc)
+        return ExitCode.DATE_BEYOND_DATA, str(exc)
     from portrait.scoring.gate import GateFailed
 
     if isinstance(exc, GateFailed):
-        return EXIT_GATE_FAILED, str(exc)
+        return ExitCode.GATE_FAILED, str(exc)
     if is_write_conflict(exc):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return EXIT_WRITE_CONFLICT, (
+        return ExitCode.WRITE_CONFLICT, (
             f"lost a write conflict to another job writing the same table at the same time ({type(exc).__name__}: "
             f"{first[:200]}); the other job's commit stands and this run committed nothing to that table. "
             "Rerun when the other job has finished if it failed (jobs are idempotent per date)."

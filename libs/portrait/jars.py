@@ -15,6 +15,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from portrait.exits import ExitCode
+
 SCALA_VERSION = "2.13"
 
 
@@ -61,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] != "fetch":
         print("usage: python -m portrait.jars fetch <dir>", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     for path in fetch(argv[1]):
         print(path)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

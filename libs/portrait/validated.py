@@ -103,6 +103,14 @@ _BOUNDS = {
     "less_than_equal": ("<=", "le"),
     "less_than": ("<", "lt"),
 }
+# Messages that only fill in the error's context (`ctx`) and the value given (`got`).
+_TEMPLATES = {
+    "missing": "required, but missing",
+    "literal_error": "must be one of {expected}, got {got}",
+    "too_short": "must have at least {min_length} item(s), got {got}",
+    "too_long": "must have at most {max_length} item(s), got {got}",
+    "string_pattern_mismatch": "must match {pattern}, got {got}",
+}
 _EXPECTED = {
     "int_type": "an integer",
     "int_parsing": "an integer",
@@ -147,24 +155,16 @@ def _message(err: Any, root: type[BaseModel], loc: tuple) -> str:
     if kind == "extra_forbidden":
         allowed = _fields_at(root, loc[:-1])
         return f"unknown key (allowed: {', '.join(allowed)})" if allowed else "unknown key"
-    if kind == "missing":
-        return "required, but missing"
+    if kind in _TEMPLATES:
+        return _TEMPLATES[kind].format(**ctx, got=got)
     if kind in _BOUNDS:
         op, name = _BOUNDS[kind]
         bound = ctx[name]
         return f"must be {op} {int(bound) if isinstance(bound, float) and bound.is_integer() else bound}, got {got}"
     if kind in _EXPECTED:
         return f"must be {_EXPECTED[kind]}, got {got}"
-    if kind == "literal_error":
-        return f"must be one of {ctx['expected']}, got {got}"
-    if kind == "too_short":
-        return f"must have at least {ctx['min_length']} item(s), got {got}"
-    if kind == "too_long":
-        return f"must have at most {ctx['max_length']} item(s), got {got}"
     if kind == "string_too_short":
         return "must not be empty" if ctx["min_length"] == 1 else f"must have at least {ctx['min_length']} characters"
-    if kind == "string_pattern_mismatch":
-        return f"must match {ctx['pattern']}, got {got}"
     if kind in ("value_error", "assertion_error") and "error" in ctx:
         return str(ctx["error"])
     return f"{err['msg']}, got {got}"

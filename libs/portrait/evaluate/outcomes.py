@@ -8,6 +8,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait import order_lines
+
 Z95 = 1.959964
 
 
@@ -18,10 +20,8 @@ def _window_of(windows: dict[str, int]) -> Column:
 
 def order_days(orders: DataFrame) -> DataFrame:
     """Completed order lines (silver.orders) -> (person_id, day, revenue)."""
-    completed = orders.where((F.col("status") == "completed") & F.col("person_id").isNotNull())
-    amount = F.col("quantity") * F.col("unit_price").cast("double") - F.coalesce(
-        F.col("discount_amount").cast("double"), F.lit(0.0)
-    )
+    completed = orders.where(order_lines.is_completed() & F.col("person_id").isNotNull())
+    amount = order_lines.net_amount()
     return completed.groupBy("person_id", F.to_date("order_ts").alias("day")).agg(F.sum(amount).alias("revenue"))
 
 

@@ -14,6 +14,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait import order_lines
+
 # The customers' clock for time-of-day and weekday habits (the generator's persons live in China time).
 LOCAL_TIMEZONE = "Asia/Shanghai"
 # Local hour ranges [start, end) of the four day parts.
@@ -122,9 +124,9 @@ def event_days(events: DataFrame, *, categories: list[str], timezone: str = LOCA
 def order_days(orders: DataFrame, *, categories: list[str]) -> DataFrame:
     """Completed order lines -> (person_id, day) counts and amounts (returns counted apart)."""
     o = orders.where(F.col("person_id").isNotNull()).withColumn("day", F.to_date("order_ts"))
-    completed = F.col("status") == "completed"
+    completed = order_lines.is_completed()
     discount = F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))
-    amount = F.col("quantity") * F.col("unit_price").cast("double") - discount
+    amount = order_lines.net_amount()
     return o.groupBy("person_id", "day").agg(
         F.countDistinct(F.when(completed, F.col("order_id"))).alias("orders"),
         F.sum(F.when(completed, amount).otherwise(0.0)).alias("revenue"),

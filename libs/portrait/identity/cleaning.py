@@ -25,6 +25,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait import order_lines
+
 MAD_Z = 3.5  # Iglewicz & Hoaglin's threshold on the modified z-score
 MAD_TO_Z = 0.6745  # z = 0.6745 * deviation / MAD (0.6745 = the normal distribution's MAD in sigmas)
 MIN_LINES = 5  # fewer lines than this: no usual range for the product or person
@@ -33,11 +35,6 @@ ABSOLUTE_FLOOR = 1.0  # ... and at least one unit (quantity) or one currency uni
 
 _MEASURES = ("quantity", "amount")
 _DIMENSIONS = (("product", "product_id"), ("person", "person_id"))
-
-
-def line_amount(quantity: Column, unit_price: Column, discount: Column) -> Column:
-    """The absolute net value of an order line: |quantity * unit_price - discount|."""
-    return F.abs(quantity.cast("double") * unit_price.cast("double") - F.coalesce(discount.cast("double"), F.lit(0.0)))
 
 
 def _usual_range(lines: DataFrame, key: str, prefix: str) -> DataFrame:
@@ -88,7 +85,7 @@ def with_anomaly_flags(orders: DataFrame, *, min_lines: int = MIN_LINES, mad_z: 
         null when none failed).
     """
     lines = orders.withColumn("_quantity", F.abs(F.col("quantity").cast("double"))).withColumn(
-        "_amount", line_amount(F.col("quantity"), F.col("unit_price"), F.col("discount_amount"))
+        "_amount", F.abs(order_lines.net_amount())
     )
     judged = lines
     for prefix, key in _DIMENSIONS:

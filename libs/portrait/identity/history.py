@@ -15,15 +15,6 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-HISTORY_COLUMNS = (
-    "as_of_date",
-    "change",
-    "person_id",
-    "related_person_ids",
-    "identifiers_added",
-    "identifiers_removed",
-)
-
 
 def person_id_of(anchor_key: Column) -> Column:
     """The person id derived from an anchor key (`"<id_type>:<id_value>"`): `p_` + 20 hex chars of SHA-256."""

@@ -50,26 +50,36 @@ class LandingFile:
 
 # Why a file under a source's landing folder is not read; each one is a row in bronze.ingest_files
 # (status `rejected`, this reason), so that no byte under the landing zone goes unaccounted for.
+HIDDEN_FILE = "hidden_file"
+IN_SUBFOLDER = "in_subfolder"
+BAD_DATE_FOLDER = "bad_date_folder"
+OUTSIDE_DATE_FOLDER = "outside_date_folder"
+LATE_BEYOND_LOOKBACK = "late_beyond_lookback"
+COMPRESSED_WITHOUT_EXTENSION = "compressed_without_extension"
+CORRUPT_COMPRESSED_FILE = "corrupt_compressed_file"
+UNSUPPORTED_ARCHIVE = "unsupported_archive"
+UTF16_ENCODING = "utf16_encoding"
 REJECTIONS = {
-    "hidden_file": "a name starting with . or _ (checksums, _SUCCESS, editors' files)",
-    "in_subfolder": "in a folder inside a date folder: the layout is <source>/date=YYYY-MM-DD/<file>",
-    "bad_date_folder": "in a folder that is not date=YYYY-MM-DD (recorded under the run's date)",
-    "outside_date_folder": "directly in the source folder (recorded under the run's date)",
-    "late_beyond_lookback": "in a date folder ingested before, arrived after it left ingest.late_lookback_days",
-    "compressed_without_extension": "gzip/bzip2/zstd/xz bytes in a file whose name has no codec extension",
-    "corrupt_compressed_file": "a compressed file that does not decompress to its end (truncated, not that codec)",
-    "unsupported_archive": "a zip archive (not a stream codec Spark reads)",
-    "utf16_encoding": "a UTF-16/32 byte-order mark: the landing zone is UTF-8",
+    HIDDEN_FILE: "a name starting with . or _ (checksums, _SUCCESS, editors' files)",
+    IN_SUBFOLDER: "in a folder inside a date folder: the layout is <source>/date=YYYY-MM-DD/<file>",
+    BAD_DATE_FOLDER: "in a folder that is not date=YYYY-MM-DD (recorded under the run's date)",
+    OUTSIDE_DATE_FOLDER: "directly in the source folder (recorded under the run's date)",
+    LATE_BEYOND_LOOKBACK: "in a date folder ingested before, arrived after it left ingest.late_lookback_days",
+    COMPRESSED_WITHOUT_EXTENSION: "gzip/bzip2/zstd/xz bytes in a file whose name has no codec extension",
+    CORRUPT_COMPRESSED_FILE: "a compressed file that does not decompress to its end (truncated, not that codec)",
+    UNSUPPORTED_ARCHIVE: "a zip archive (not a stream codec Spark reads)",
+    UTF16_ENCODING: "a UTF-16/32 byte-order mark: the landing zone is UTF-8",
 }
+# The first bytes of a file whose name names no codec, and why such a file is not read.
 _MAGIC = (
-    (b"\x1f\x8b", "compressed"),
-    (b"BZh", "compressed"),
-    (b"\x28\xb5\x2f\xfd", "compressed"),
-    (b"\xfd7zXZ", "compressed"),
-    (b"PK\x03\x04", "unsupported_archive"),
-    (b"\xff\xfe", "utf16_encoding"),
-    (b"\xfe\xff", "utf16_encoding"),
-    (b"\x00\x00\xfe\xff", "utf16_encoding"),
+    (b"\x1f\x8b", COMPRESSED_WITHOUT_EXTENSION),  # gzip
+    (b"BZh", COMPRESSED_WITHOUT_EXTENSION),  # bzip2
+    (b"\x28\xb5\x2f\xfd", COMPRESSED_WITHOUT_EXTENSION),  # zstd
+    (b"\xfd7zXZ", COMPRESSED_WITHOUT_EXTENSION),  # xz
+    (b"PK\x03\x04", UNSUPPORTED_ARCHIVE),
+    (b"\xff\xfe", UTF16_ENCODING),
+    (b"\xfe\xff", UTF16_ENCODING),
+    (b"\x00\x00\xfe\xff", UTF16_ENCODING),
 )
 _DATE_IN_PATH = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 
@@ -111,11 +121,11 @@ def list_files(
         date = _folder_date(name) if entry.isDirectory() else None
         if date is None:
             reason = (
-                "hidden_file"
+                HIDDEN_FILE
                 if name[:1] in (".", "_")
-                else "bad_date_folder"
+                else BAD_DATE_FOLDER
                 if entry.isDirectory()
-                else "outside_date_folder"
+                else OUTSIDE_DATE_FOLDER
             )
             files += [_entry(fs, s, source, end, reason, None) for s in _walk(fs, entry)]
             continue
@@ -127,21 +137,26 @@ def list_files(
         for status in fs.listStatus(entry.getPath()):
             child = status.getPath().getName()
             if status.isDirectory():
-                found = [_entry(fs, s, source, date, "in_subfolder", None) for s in _walk(fs, status)]
+                found = [_entry(fs, s, source, date, IN_SUBFOLDER, None) for s in _walk(fs, status)]
             else:
-                found = [_entry(fs, status, source, date, "hidden_file" if child[:1] in (".", "_") else None, checker)]
+                found = [_entry(fs, status, source, date, HIDDEN_FILE if child[:1] in (".", "_") else None, checker)]
             if old:
                 found = [
-                    replace(f, rejected=f.rejected or "late_beyond_lookback")
+                    replace(f, rejected=f.rejected or LATE_BEYOND_LOOKBACK)
                     for f in found
                     if f.key not in (history or set())
                 ]
             files += found
+    _log_rejections(source, files)
+    return sorted(files, key=lambda f: (f.date, f.path))
+
+
+def _log_rejections(source: str, files: list[LandingFile]) -> None:
+    """One log line per rejected file, saying why."""
     for f in files:  # a hidden file (_SUCCESS, .crc) is what writers leave: recorded, not worth a warning
         if f.rejected:
-            level = logging.INFO if f.rejected == "hidden_file" else logging.WARNING
-            log.log(level, "ingest %s: %s rejected (%s)", source, f.read_path, f.rejected)
-    return sorted(files, key=lambda f: (f.date, f.path))
+            level = logging.INFO if f.rejected == HIDDEN_FILE else logging.WARNING
+            log.log(level, "ingest %s: %s rejected (%s: %s)", source, f.read_path, f.rejected, REJECTIONS[f.rejected])
 
 
 def _folder_date(name: str) -> dt.date | None:
@@ -187,15 +202,14 @@ def _content_rejection(fs, status, jvm, codecs) -> str | None:
     head = _head(fs, status, 4)
     codec = codecs.getCodec(status.getPath())
     if codec is None:
-        kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
-        return "compressed_without_extension" if kind == "compressed" else kind
+        return next((reason for magic, reason in _MAGIC if head.startswith(magic)), None)
     # Decompress the whole stream inside the JVM (no byte comes to Python): Spark would fail the
     # job on the first truncated or mislabelled file, stopping every other one.
     try:
         stream = codec.createInputStream(fs.open(status.getPath()))
         jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, jvm.java.io.OutputStream.nullOutputStream(), 1 << 16, True)
     except Py4JJavaError:
-        return "corrupt_compressed_file"
+        return CORRUPT_COMPRESSED_FILE
     return None
 
 

@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait import catalog
+from portrait import catalog, keys
 from portrait.config import IngestConfig, OrdersMappingConfig
 from portrait.ingest import landing, mapping, validate
 from portrait.ingest.audit import (
@@ -196,7 +196,7 @@ def _ingest_source(
     """
     spark, name = lake.spark, source.name
     late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
-    history = _recorded_files(lake, dt.date(1900, 1, 1), late_from) if recorded is not None else None
+    history = _recorded_files(lake, keys.BEGINNING, late_from) if recorded is not None else None
     listed = landing.list_files(
         spark, landing_root, name, late_from, date, history=history.get(name, set()) if history is not None else None
     )

@@ -1,7 +1,8 @@
-"""The `status` and `person` commands: argument declarations and handlers for the CLI to wire as
-subcommands (`add_*_arguments(parser)`, `run_*(args) -> exit code`), and `python -m portrait.inspect`.
+"""The `status` and `person` commands: argument declarations and handlers that the CLI wires as
+subcommands (`add_*_arguments(parser)`, `run_*(args) -> exit code`).
 
-Exit codes: 0 answered, 1 the person (or lakehouse) was not found, 2 bad configuration.
+Exit codes (`portrait.exits.ExitCode`): OK answered, FAILED the person (or lakehouse) was not
+found, USAGE bad configuration.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import sys
 
 from portrait.config import ConfigError, load_config
+from portrait.exits import ExitCode
 
 
 def add_status_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,9 +48,9 @@ def run_status(args: argparse.Namespace) -> int:
         cfg, _, lake = _session_and_lake(args)
     except ConfigError as exc:
         print(f"portrait: bad configuration: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     print(format_status(collect_status(lake, cfg)))
-    return 0
+    return ExitCode.OK
 
 
 def run_person(args: argparse.Namespace) -> int:
@@ -59,21 +61,11 @@ def run_person(args: argparse.Namespace) -> int:
         _, key, lake = _session_and_lake(args)
     except ConfigError as exc:
         print(f"portrait: bad configuration: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         person_id = find_person(lake, args.who, key=key)
     except (PersonNotFound, FileNotFoundError) as exc:
         print(f"portrait person: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     print(format_person(person_view(lake, person_id, date=args.date)))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m portrait.inspect {status,person} ...` until the CLI wires them as subcommands."""
-    parser = argparse.ArgumentParser(prog="python -m portrait.inspect")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_status_arguments(sub.add_parser("status", help="tables, jobs and champion models"))
-    add_person_arguments(sub.add_parser("person", help="one person's portrait, scores and actions"))
-    args = parser.parse_args(argv)
-    return run_status(args) if args.command == "status" else run_person(args)
+    return ExitCode.OK

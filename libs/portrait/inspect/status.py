@@ -24,13 +24,15 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from portrait import catalog
+from portrait import catalog, pipeline
 from portrait.catalog import Table
 from portrait.config import Config
 from portrait.io import Lakehouse
 
-# The daily chain first, then the rest; jobs the catalog names later are appended in catalog order.
-JOB_ORDER = ("ingest", "identity", "text", "features", "tags", "audience", "train", "score", "evaluate", "erase")
+# The order in which the jobs first run on a new lake (`pipeline.demo_order`: the daily chain, with
+# audience and train before the first score), then the other jobs the pipeline declares; a job that
+# writes no table (generate) is not shown, and jobs the catalog names later are appended in catalog order.
+JOB_ORDER = (*pipeline.demo_order(), *(name for name in pipeline.STAGES if name not in pipeline.demo_order()))
 SHOWN_METRICS = (
     "test_auc",
     "test_pr_auc",

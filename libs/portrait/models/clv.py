@@ -14,7 +14,7 @@ import logging
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from portrait import catalog
+from portrait import catalog, order_lines
 from portrait.io import Lakehouse
 from portrait.models import btyd
 
@@ -24,11 +24,10 @@ CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_spend")
 
 def purchase_days_of_orders(orders: DataFrame) -> DataFrame:
     """(person_id, day, amount) of the completed order lines of `silver.orders` (net of discounts)."""
-    amount = F.col("quantity") * F.col("unit_price") - F.coalesce(F.col("discount_amount"), F.lit(0))
     return (
-        orders.where((F.col("status") == F.lit("completed")) & F.col("person_id").isNotNull())
+        orders.where(order_lines.is_completed() & F.col("person_id").isNotNull())
         .groupBy("person_id", F.to_date("order_ts").alias("day"))
-        .agg(F.sum(amount).cast("double").alias("amount"))
+        .agg(F.sum(order_lines.net_amount()).alias("amount"))
     )
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 
 from portrait.keys import in_share
 from portrait.models import calibration, evaluation
-from portrait.models.evaluation import Report, raw_probability
+from portrait.models.evaluation import Report
 from portrait.models.inputs import input_stages
 from portrait.models.labels import TrainingSets, with_purchase_label  # noqa: F401 - re-exported
 
@@ -28,11 +28,6 @@ def split_by_person(df: DataFrame, *, fraction: float, salt: str) -> tuple[DataF
     """(rest, held_out): each person lands entirely on one side."""
     held = in_share(salt, fraction)
     return df.where(~held), df.where(held)
-
-
-def positive_probability(predictions: DataFrame) -> Column:
-    """The GBT's uncalibrated P(1) (see `evaluation.model_probability` for the published one)."""
-    return raw_probability(predictions)
 
 
 def build_pipeline(feature_cols: list[str], params: dict, *, seed: int) -> Pipeline:

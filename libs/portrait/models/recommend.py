@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
+from portrait import order_lines
 from portrait.spark import truncate
 
 PURCHASE = "purchase"
@@ -59,7 +60,7 @@ def interactions(
     viewed = events.where(_between("ts", start, end) & known & F.col("event_type").isin(kinds)).select(
         "person_id", "product_id", weight_of.alias("w")
     )
-    bought = orders.where(_between("order_ts", start, end) & known & (F.col("status") == "completed")).select(
+    bought = orders.where(_between("order_ts", start, end) & known & order_lines.is_completed()).select(
         "person_id", "product_id", F.lit(float(weights.get(PURCHASE, 0.0))).alias("w")
     )
     return (
@@ -72,9 +73,7 @@ def interactions(
 
 def bought(orders: DataFrame, *, start: dt.date, end: dt.date) -> DataFrame:
     """(person_id, products): the distinct products of each person's completed lines in [start, end]."""
-    lines = orders.where(
-        _between("order_ts", start, end) & (F.col("status") == "completed") & F.col("person_id").isNotNull()
-    )
+    lines = orders.where(_between("order_ts", start, end) & order_lines.is_completed() & F.col("person_id").isNotNull())
     return (
         lines.where(F.col("product_id").isNotNull())
         .groupBy("person_id")

@@ -1,5 +1,0 @@
-import sys
-
-from portrait.inspect.commands import main
-
-sys.exit(main())
