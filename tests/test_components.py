@@ -54,22 +54,47 @@ def _expected(edges: list[tuple[int, int]]) -> set[tuple[int, int]]:
     return {(node, min(component)) for component in nx.connected_components(graph) for node in component}
 
 
+# Spark's rounds (threshold 0), the driver's union-find (a threshold above the edge count), and a
+# threshold below it, where the collected sample is too large and Spark's rounds take over.
+PATHS = {"spark": 0, "driver": 10**9, "over_threshold": 50}
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_components_match_networkx_on_random_graphs(spark, seed):
+def test_components_match_networkx_on_random_graphs(spark, seed, path):
     rng = random.Random(seed)
     edges: list[tuple[int, int]] = []
     for i in range(GRAPHS_PER_SEED):
         edges += [(u + i * STRIDE, v + i * STRIDE) for u, v in _random_graph(rng)]
-    got = connected_components(spark.createDataFrame(edges, "u long, v long"), max_iterations=30)
+    got = connected_components(
+        spark.createDataFrame(edges, "u long, v long"), max_iterations=30, driver_max_edges=PATHS[path]
+    )
     assert {(r["node"], r["component"]) for r in got.collect()} == _expected(edges)
 
 
-def test_a_long_chain_converges_within_the_iteration_budget(spark):
+@pytest.mark.parametrize("path", ["spark", "driver"])
+def test_a_long_chain_converges_within_the_iteration_budget(spark, path):
     rng = random.Random(11)
     ids = rng.sample(range(100_000), 5_000)
     edges = list(zip(ids, ids[1:], strict=False))
-    got = connected_components(spark.createDataFrame(edges, "u long, v long"), max_iterations=30)
+    got = connected_components(
+        spark.createDataFrame(edges, "u long, v long"), max_iterations=30, driver_max_edges=PATHS[path]
+    )
     assert {(r["node"], r["component"]) for r in got.collect()} == _expected(edges)
+
+
+def test_the_driver_path_starts_no_spark_round(spark):
+    """Under the threshold the components cost the edges' checkpoint and one bounded collect, not
+    the rounds (each a checkpoint and two emptiness checks)."""
+    from portrait import costs
+
+    edges = spark.createDataFrame([(1, 2), (2, 3), (7, 8)], "u long, v long")
+    with costs.meter(spark) as driver:
+        connected_components(edges, driver_max_edges=100).collect()
+    with costs.meter(spark) as rounds:
+        connected_components(edges, driver_max_edges=0).collect()
+    assert driver.jobs is not None and rounds.jobs is not None
+    assert driver.jobs < rounds.jobs
 
 
 def test_no_convergence_within_the_budget_is_an_error(spark):

@@ -264,6 +264,9 @@ class IdentityConfig(Frozen):
 
     max_persons_per_identifier: Count = 1
     max_iterations: Count = 30
+    # Connected components of a graph of at most this many links run on the driver (union-find)
+    # instead of Spark rounds: a day's touched subgraph; 0 always uses Spark.
+    driver_components_max_edges: Annotated[int, Field(ge=0)] = 200_000
     placeholders: dict[Literal["phone", "email", "wechat_id"], list[str]] = Field(default_factory=dict)
 
 

@@ -24,6 +24,7 @@ constraints were declared gets them (`ALTER TABLE ... ADD CONSTRAINT`) on its ne
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -90,21 +91,46 @@ class Lakehouse:
         return self.spark.read.format("delta").load(self.path(table))
 
     def version(self, table: Table) -> int:
-        return self.last_commit(table).version
+        """The table's latest version (a listing of its log; no Spark job)."""
+        return int(self._snapshot(table, refresh=True).version())
 
     def last_commit(self, table: Table) -> Commit:
         """The latest commit of `table`, with its row metrics."""
-        row = (
-            DeltaTable.forPath(self.spark, self.path(table))
-            .history(1)
-            .select("version", "operation", "operationMetrics")
-            .first()
-        )
-        metrics = {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v is not None and v.isdigit()}
-        return Commit(table.full_name, int(row["version"]), row["operation"], metrics)
+        return self._commit_at(table, self.version(table))
+
+    def _snapshot(self, table: Table, *, refresh: bool):
+        """The JVM's Delta snapshot of `table`: refreshed from storage (`refresh`, a listing of the
+        log as any read does), or as this process last saw it."""
+        if refresh:
+            self.spark.read.format("delta").load(self.path(table))  # resolves the latest snapshot, no job
+        delta_log = self.spark._jvm.org.apache.spark.sql.delta.DeltaLog  # noqa: SLF001
+        return delta_log.forTable(self.spark._jsparkSession, self.path(table)).unsafeVolatileSnapshot()  # noqa: SLF001
+
+    def _commit_at(self, table: Table, version: int) -> Commit:
+        """Operation and row metrics of one commit, read from its log entry on the driver.
+
+        `DESCRIBE HISTORY` says the same through a Spark job; one small JSON file is all it needs.
+        """
+        jvm = self.spark._jvm  # noqa: SLF001
+        entry = jvm.org.apache.hadoop.fs.Path(f"{self.path(table)}/_delta_log/{version:020d}.json")
+        fs = entry.getFileSystem(self.spark._jsc.hadoopConfiguration())  # noqa: SLF001
+        stream = fs.open(entry)
+        try:
+            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+        info: dict = {}
+        for line in text.splitlines():
+            action = json.loads(line) if line.startswith('{"commitInfo"') else None
+            if action:
+                info = action["commitInfo"]
+                break
+        metrics = {k: int(v) for k, v in (info.get("operationMetrics") or {}).items() if str(v).isdigit()}
+        return Commit(table.full_name, version, info.get("operation", ""), metrics)
 
     def _committed(self, table: Table) -> Commit:
-        """The commit a write just made, counted in the open cost meters (`portrait.costs`)."""
+        """The commit a write of ours just made (the latest, as `DESCRIBE HISTORY` would say), counted
+        in the open cost meters (`portrait.costs`)."""
         costs.committed(table.full_name)
         return self.last_commit(table)
 
@@ -113,11 +139,9 @@ class Lakehouse:
         lake.path(table))`); its commit, or an empty one when Delta committed nothing."""
         before = self.version(table)
         merge.execute()
-        commit = self.last_commit(table)
-        if commit.version == before:
+        if self.version(table) == before:
             return Commit(table.full_name, before, "MERGE (no-op)", {})
-        costs.committed(table.full_name)
-        return commit
+        return self._committed(table)
 
     def replace_where(self, df: DataFrame, table: Table, condition: Column) -> Commit:
         """Replace the rows of `table` matching `condition` with `df` (whose rows must all match it)."""
@@ -341,14 +365,20 @@ class Lakehouse:
 
     def _ensure_constraints(self, table: Table) -> None:
         """Add the CHECK constraints and set the properties of `table` that its Delta table lacks (a lake
-        written before they were declared); one metadata read."""
-        props = DeltaTable.forPath(self.spark, self.path(table)).detail().select("properties").first()[0] or {}
-        missing = {k: v for k, v in table.properties.items() if props.get(k) != v}
+        written before they were declared), read from the snapshot's metadata (no Spark job; `DESCRIBE
+        DETAIL` computes the table's size and file count for it, four jobs after each write)."""
+        configuration = self._snapshot(table, refresh=True).metadata().configuration()
+
+        def setting(key: str) -> str | None:
+            value = configuration.get(key)
+            return value.get() if value.isDefined() else None
+
+        missing = {k: v for k, v in table.properties.items() if setting(k) != v}
         if missing:
             settings = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
             self.spark.sql(f"ALTER TABLE {self._identifier(table)} SET TBLPROPERTIES ({settings})")
         for name, check in table.constraints.items():
-            if f"delta.constraints.{name.lower()}" not in props:
+            if setting(f"delta.constraints.{name.lower()}") is None:
                 self.spark.sql(f"ALTER TABLE {self._identifier(table)} ADD CONSTRAINT {name} CHECK ({check})")
 
 

@@ -6,6 +6,12 @@ not grow (a reliable checkpoint to the SparkContext's checkpoint directory, shar
 cluster, which `identity.run` sets from `spark.checkpoint_dir`: a local checkpoint keeps its blocks
 on the executors and loses them when one dies), and the loop stops when the graph is a set of stars (every node points straight at
 its component's minimum), not after a fixed number of rounds.
+
+A small graph (the daily run's touched subgraph: tens to thousands of edges) is resolved on the
+driver instead, with a union-find over its collected edges: each Spark round costs a checkpoint and
+two emptiness checks, a dozen Spark jobs whatever the graph's size, while the edges of a day fit in
+a few kilobytes. `driver_max_edges` is the threshold (`identity.driver_components_max_edges`);
+both paths give the same labels (tests check both against networkx).
 """
 
 from __future__ import annotations
@@ -62,12 +68,33 @@ def _is_star_forest(edges: DataFrame) -> bool:
     return edges.groupBy("u").count().where(F.col("count") > 1).isEmpty()
 
 
-def connected_components(edges: DataFrame, *, max_iterations: int = 30) -> DataFrame:
+def _union_find(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(`node`, smallest node of its component) for every node of `pairs`, on the driver."""
+    parent: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]  # path halving
+            x = parent[x]
+        return x
+
+    for u, v in pairs:
+        parent.setdefault(u, u)
+        parent.setdefault(v, v)
+        ru, rv = root(u), root(v)
+        if ru != rv:  # the smaller id becomes the root, so every root is its component's minimum
+            parent[max(ru, rv)] = min(ru, rv)
+    return [(node, root(node)) for node in parent]
+
+
+def connected_components(edges: DataFrame, *, max_iterations: int = 30, driver_max_edges: int = 0) -> DataFrame:
     """Label every node of an undirected graph with the smallest node id of its component.
 
     Args:
         edges: columns `u`, `v` (long node ids); self-loops and duplicates are allowed.
         max_iterations: a safety net; convergence normally takes a handful of rounds.
+        driver_max_edges: resolve on the driver when the graph has at most this many edges
+            (after dropping self-loops); 0 always uses the Spark rounds.
 
     Returns:
         (`node`, `component`) for every node that appears in an edge.
@@ -77,6 +104,11 @@ def connected_components(edges: DataFrame, *, max_iterations: int = 30) -> DataF
     """
     current = edges.select(F.col("u").cast("long"), F.col("v").cast("long")).where(F.col("u") != F.col("v"))
     current = _checkpoint(current)
+    if driver_max_edges > 0:
+        small = current.limit(driver_max_edges + 1).collect()  # bounded: at most the threshold + 1 rows
+        if len(small) <= driver_max_edges:
+            labels = _union_find([(int(r["u"]), int(r["v"])) for r in small])
+            return edges.sparkSession.createDataFrame(labels, "node long, component long")
     for _ in range(max_iterations):
         current = _checkpoint(_small_star(_large_star(current)))
         if _is_star_forest(current):

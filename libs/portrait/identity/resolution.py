@@ -24,6 +24,7 @@ def resolve(
     max_iterations: int,
     previous: DataFrame | None = None,
     reserved: DataFrame | None = None,
+    driver_max_edges: int = 0,
 ) -> DataFrame:
     """Map every identifier to a person.
 
@@ -36,6 +37,7 @@ def resolve(
             None. With it, persons keep their previous ids through growth, merges and splits
             (`history.carry_over_ids`); without it, every person is named after its best anchor.
         reserved: (`person_id`) ids of persons outside `ids` that keep them (the daily run).
+        driver_max_edges: `connected_components` on the driver up to this many links.
 
     Returns:
         (`id_type`, `id_value`, `person_id`), one row per identifier not excluded.
@@ -58,7 +60,7 @@ def resolve(
             graph.node_id(F.col("type_b"), F.col("value_b")).alias("v"),
         )
     )
-    components = connected_components(usable, max_iterations=max_iterations)
+    components = connected_components(usable, max_iterations=max_iterations, driver_max_edges=driver_max_edges)
     labelled = nodes.join(components, on="node", how="left").withColumn(
         "component",
         F.coalesce("component", "node"),  # an identifier with no link is a person alone

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from functools import reduce
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
@@ -29,7 +30,7 @@ from portrait.identity import cleaning, graph, history, incremental
 from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
 from portrait.keys import BEGINNING
-from portrait.spark import set_checkpoint_dir
+from portrait.spark import set_checkpoint_dir, truncate
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,14 @@ def _rebuild(
     ).checkpoint(eager=True)
     ids = graph.identifiers(clicks, orders, social, crm)
     previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]) if before["map"] >= 0 else None
-    identity_map = resolve(ids, pairs, excluded, max_iterations=conf.max_iterations, previous=previous)
+    identity_map = resolve(
+        ids,
+        pairs,
+        excluded,
+        max_iterations=conf.max_iterations,
+        driver_max_edges=conf.driver_components_max_edges,
+        previous=previous,
+    )
     identity_map = identity_map.withColumn("as_of_date", F.lit(date)).checkpoint(eager=True)
 
     commits = {"identity_map": lake.overwrite(identity_map, catalog.SILVER_IDENTITY_MAP)}
@@ -216,6 +224,7 @@ def _daily(
         incremental.links_within(links, ids),
         excluded,
         max_iterations=conf.max_iterations,
+        driver_max_edges=conf.driver_components_max_edges,
         previous=old,
         reserved=reserved,
     ).checkpoint(eager=True)
@@ -245,26 +254,38 @@ def _daily(
     return commits
 
 
-def _merge(lake: Lakehouse, table: catalog.Table, source: DataFrame, on: tuple[str, ...]) -> DeltaMergeBuilder:
-    """A MERGE of `source` (alias `s`) into `table` (alias `t`) matched on the columns `on`."""
+def _merge_changes(
+    lake: Lakehouse,
+    table: catalog.Table,
+    source: DataFrame,
+    on: tuple[str, ...],
+    clauses: Callable[[DeltaMergeBuilder], DeltaMergeBuilder],
+) -> Commit:
+    """MERGE a change set (alias `s`) into `table` (alias `t`) matched on the columns `on`.
+
+    The change set is computed once (a checkpoint: the MERGE reads it twice, to find the files it
+    touches and to rewrite them) and a day without changes commits nothing and starts no MERGE (its
+    snapshot scans and joins were a dozen Spark jobs on empty input). Returns the commit, or an empty
+    one when nothing changed.
+    """
+    changes = truncate(source)
+    if changes.isEmpty():
+        return Commit(table.full_name, lake.version(table), "MERGE (no changes)", {})
     condition = reduce(lambda a, b: a & b, [F.col(f"t.{k}") == F.col(f"s.{k}") for k in on])
-    return DeltaTable.forPath(lake.spark, lake.path(table)).alias("t").merge(source.alias("s"), condition)
-
-
-def _executed(lake: Lakehouse, table: catalog.Table, merge) -> Commit:
-    """Run a MERGE; its commit, or an empty one when Delta committed nothing (nothing matched)."""
-    return lake.execute(table, merge)
+    merge = DeltaTable.forPath(lake.spark, lake.path(table)).alias("t").merge(changes.alias("s"), condition)
+    return lake.execute(table, clauses(merge))
 
 
 def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
     """Apply the map's changed rows: upserts with `as_of_date` D, deletes of identifiers that left it."""
     source = delta.withColumn("as_of_date", F.lit(date))
-    return _executed(
+    return _merge_changes(
         lake,
         catalog.SILVER_IDENTITY_MAP,
-        (
-            _merge(lake, catalog.SILVER_IDENTITY_MAP, source, ("id_type", "id_value"))
-            .whenMatchedDelete(condition=F.col("s._delete"))
+        source,
+        ("id_type", "id_value"),
+        lambda merge: (
+            merge.whenMatchedDelete(condition=F.col("s._delete"))
             .whenMatchedUpdate(
                 condition=~F.col("t.person_id").eqNullSafe(F.col("s.person_id")),
                 set={"person_id": "s.person_id", "as_of_date": "s.as_of_date"},
@@ -296,8 +317,8 @@ def _move_rows(
     again = with_person_id(theirs.withColumnRenamed("person_id", "_old"), resolved, keys)
     source = again.where(~F.col("person_id").eqNullSafe(F.col("_old"))).select(*row_key, "person_id")
     source = source.dropDuplicates(list(row_key))
-    return _executed(
-        lake, table, _merge(lake, table, source, row_key).whenMatchedUpdate(set={"person_id": "s.person_id"})
+    return _merge_changes(
+        lake, table, source, row_key, lambda merge: merge.whenMatchedUpdate(set={"person_id": "s.person_id"})
     )
 
 
@@ -322,10 +343,12 @@ def _flag_orders(
         .select(*key, *FLAGS)
         .dropDuplicates(list(key))
     )
-    commit = _executed(
+    commit = _merge_changes(
         lake,
         catalog.SILVER_ORDERS,
-        _merge(lake, catalog.SILVER_ORDERS, source, key).whenMatchedUpdate(set={f: f"s.{f}" for f in FLAGS}),
+        source,
+        key,
+        lambda merge: merge.whenMatchedUpdate(set={f: f"s.{f}" for f in FLAGS}),
     )
     return commit, flagged.where(F.col("date") == F.lit(date))
 
@@ -348,12 +371,12 @@ def _merge_customers(
         .withColumn("as_of_date", F.lit(date))
     )
     source = fresh.unionByName(moved.select(*fresh.columns))
-    return _executed(
+    return _merge_changes(
         lake,
         table,
-        (
-            _merge(lake, table, source, ("account_id",))
-            .whenMatchedUpdate(set={c: f"s.{c}" for c in fresh.columns})
-            .whenNotMatchedInsert(values={c: f"s.{c}" for c in fresh.columns})
+        source,
+        ("account_id",),
+        lambda merge: merge.whenMatchedUpdate(set={c: f"s.{c}" for c in fresh.columns}).whenNotMatchedInsert(
+            values={c: f"s.{c}" for c in fresh.columns}
         ),
     )

@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait import catalog, keys
+from portrait import catalog
 from portrait.config import IngestConfig, OrdersMappingConfig
 from portrait.ingest import landing, mapping, validate
 from portrait.ingest.audit import (
@@ -52,6 +52,8 @@ from portrait.ingest.sources import SOURCES, Source
 from portrait.io import Lakehouse
 
 log = logging.getLogger(__name__)
+
+_Recorded = dict[str, set[tuple[str, int, int]]]  # per source: (path, size, modification time) of files
 
 INPUTS = (catalog.BRONZE_INGEST_FILES, *catalog.BRONZE_SOURCES.values())  # recorded files, prior ids
 OUTPUTS = (
@@ -117,7 +119,8 @@ def run(
         raise ValueError(f"ingest.mappings {clash} have the name of a built-in source; rename the mapping")
     earliest = dt.date.fromisoformat(conf.earliest_valid_date)
     run_id = uuid.uuid4().hex
-    recorded = _recorded_files(lake, start - dt.timedelta(days=conf.late_lookback_days), start)
+    late_from = start - dt.timedelta(days=conf.late_lookback_days)
+    recorded, history = _recorded_files(lake, late_from, start)
     results: dict[str, _SourceResult] = {}
 
     for name in names:
@@ -147,6 +150,7 @@ def run(
             earliest=earliest,
             run_id=run_id,
             recorded=recorded,
+            history=history,
         )
 
     lake.add_columns(catalog.BRONZE_QUARANTINE)
@@ -188,15 +192,16 @@ def _ingest_source(
     earliest: dt.date,
     run_id: str,
     recorded: dict[str, set[tuple[str, int, int]]] | None,
+    history: dict[str, set[tuple[str, int, int]]] | None,
 ) -> _SourceResult:
     """Read, classify and write one built-in source; report its files.
 
     The dates ingested are [start, date] plus the earlier dates with a file not in `recorded`
-    (none when `recorded` is None: no file report exists yet to compare with).
+    (none when `recorded` is None: no file report exists yet to compare with); `history` holds the
+    files recorded before the lookback window.
     """
     spark, name = lake.spark, source.name
     late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
-    history = _recorded_files(lake, keys.BEGINNING, late_from) if recorded is not None else None
     listed = landing.list_files(
         spark, landing_root, name, late_from, date, history=history.get(name, set()) if history is not None else None
     )
@@ -321,25 +326,30 @@ def _file_reports(rows: DataFrame, files: list[landing.LandingFile], header_extr
     return reports
 
 
-def _recorded_files(lake: Lakehouse, start: dt.date, end: dt.date) -> dict[str, set[tuple[str, int, int]]] | None:
-    """(path, size, modification time) of the files already ingested for dates in [start, end), per source.
+def _recorded_files(lake: Lakehouse, late_from: dt.date, start: dt.date) -> tuple[_Recorded | None, _Recorded | None]:
+    """(path, size, modification time) of the files already ingested, per source: for dates in
+    [late_from, start) (the late lookback), and for dates before `late_from`; one read of the file
+    report for every source.
 
-    None when `bronze.ingest_files` does not exist yet: late files are then not looked for (the
-    first run after an upgrade would otherwise re-ingest the whole lookback).
+    (None, None) when `bronze.ingest_files` does not exist yet: late files are then not looked for
+    (the first run after an upgrade would otherwise re-ingest the whole lookback).
     """
     if not lake.exists(catalog.BRONZE_INGEST_FILES):
-        return None
+        return None, None
     recorded = (
         lake.read(catalog.BRONZE_INGEST_FILES)
-        .where((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(end)))
-        .select("source", "file", "file_size", "file_modified_ms")
+        .where(F.col("date") < F.lit(start))
+        .select("source", "file", "file_size", "file_modified_ms", (F.col("date") >= F.lit(late_from)).alias("recent"))
         .distinct()
         .collect()
     )  # file names, not data
-    out: dict[str, set[tuple[str, int, int]]] = {}
+    lookback: _Recorded = {}
+    before: _Recorded = {}
     for r in recorded:
-        out.setdefault(r["source"], set()).add((r["file"], r["file_size"], r["file_modified_ms"]))
-    return out
+        (lookback if r["recent"] else before).setdefault(r["source"], set()).add(
+            (r["file"], r["file_size"], r["file_modified_ms"])
+        )
+    return lookback, before
 
 
 def _ingest_export(
