@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 
 import pytest
 from pyspark.sql import functions as F
@@ -172,6 +173,10 @@ def test_status_of_the_tiny_lake_names_every_table_job_and_champion(spark, tiny_
         assert by_table[t].rows == lake.read(t).count() and by_table[t].last_date == dt.date(2026, 11, 1)
     jobs = {j.job: j for j in status.jobs}
     assert jobs["train"].outcome == "finished" and jobs["score"].outcome == "succeeded"
+    # what the last run of each stage cost, from the run log the pipeline writes
+    cost = re.fullmatch(r"run of 2026-11-01: ok, [\d.]+ s, (\d+) Spark jobs, (\d+) Delta commits", jobs["score"].cost)
+    assert cost is not None, jobs["score"].cost
+    assert int(cost[1]) > 0 and int(cost[2]) >= len(catalog.PUBLISHED)
     champions = {m.name: m for m in status.models if m.alias == "champion"}
     assert champions[cfg.train.propensity_model].version == models["propensity"]["version"]
     assert "test_auc" in champions[cfg.train.propensity_model].metrics

@@ -92,6 +92,35 @@ def latest(
     return {(r["stage"], r["date"]): Outcome(r["finished_at"], r["ok"]) for r in runs.collect()}
 
 
+class LastRun(NamedTuple):
+    """The newest recorded run of a stage, whatever its date, with what it cost."""
+
+    date: dt.date
+    ok: bool
+    finished_at: dt.datetime
+    elapsed_s: float
+    spark_jobs: int | None
+    delta_commits: int | None
+
+
+def last_runs(spark: SparkSession, lakehouse: str) -> dict[str, LastRun]:
+    """Each stage's newest run in the log (`portrait status` shows its cost); empty without a log."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path(lakehouse)):
+        return {}
+    runs = spark.read.format("delta").load(path(lakehouse))
+    for column in ("spark_jobs", "delta_commits"):  # a log written before the cost columns
+        if column not in runs.columns:
+            runs = runs.withColumn(column, F.lit(None).cast("int"))
+    cost = F.struct("finished_at", "date", "ok", "elapsed_s", "spark_jobs", "delta_commits")
+    newest = runs.groupBy("stage").agg(F.max_by(cost, "finished_at").alias("r")).select("stage", "r.*")
+    return {
+        r["stage"]: LastRun(r["date"], r["ok"], r["finished_at"], r["elapsed_s"], r["spark_jobs"], r["delta_commits"])
+        for r in newest.collect()  # one row per stage
+    }
+
+
 def describe_error(exc: BaseException, *, limit: int = 4000) -> str:
     """The error and its traceback as text for the run log (the console shows one line)."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

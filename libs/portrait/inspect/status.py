@@ -24,7 +24,7 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from portrait import catalog, pipeline
+from portrait import catalog, pipeline, runlog
 from portrait.catalog import Table
 from portrait.config import Config
 from portrait.io import Lakehouse
@@ -65,6 +65,7 @@ class JobStatus:
     last_run: dt.datetime | None
     outcome: str
     detail: str = ""
+    cost: str = ""  # the newest run in the run log: date, seconds, Spark jobs, Delta commits
 
 
 @dataclass(frozen=True)
@@ -180,11 +181,29 @@ def _exists(path: str) -> bool:
     return Path(path).exists()
 
 
+def with_costs(jobs: tuple[JobStatus, ...], runs: Mapping[str, runlog.LastRun]) -> tuple[JobStatus, ...]:
+    """Each job with what its newest logged run cost (a job never run through the CLI has none)."""
+    out = []
+    for j in jobs:
+        r = runs.get(j.job)
+        if r is None:
+            out.append(j)
+            continue
+        jobs_ = "?" if r.spark_jobs is None else r.spark_jobs
+        commits = "?" if r.delta_commits is None else r.delta_commits
+        outcome = "ok" if r.ok else "FAILED"
+        cost = f"run of {r.date}: {outcome}, {r.elapsed_s:.1f} s, {jobs_} Spark jobs, {commits} Delta commits"
+        out.append(JobStatus(j.job, j.last_run, j.outcome, j.detail, cost))
+    return tuple(out)
+
+
 def collect_status(lake: Lakehouse, cfg: Config) -> Status:
-    """The status of every table in `catalog.ALL`, every job and every model of the conf."""
+    """The status of every table in `catalog.ALL`, every job (with its last run's cost from the run
+    log) and every model of the conf."""
     tables = tuple(table_status(lake, t) for t in catalog.ALL)
     models, train, note = registry_status(cfg)
-    return Status(lake.root, tables, job_statuses(tables, train), models, note)
+    jobs = with_costs(job_statuses(tables, train), runlog.last_runs(lake.spark, lake.root))
+    return Status(lake.root, tables, jobs, models, note)
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -212,6 +231,8 @@ def format_status(status: Status) -> str:
     lines += ["", f"{'job':<10} {'last run (UTC)':<19}  outcome"]
     for j in status.jobs:
         lines.append(f"{j.job:<10} {_when(j.last_run):<19}  {j.outcome}{'  (' + j.detail + ')' if j.detail else ''}")
+        if j.cost:
+            lines.append(f"{'':<10} {'':<19}  cost of the last {j.cost}")
     lines += ["", "Models (MLflow registry):"]
     if status.mlflow_note:
         lines.append(f"  {status.mlflow_note}")
