@@ -11,9 +11,15 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup browser demo test lint test-fast test-heavy bench clean-lake clean
+.PHONY: setup jdk browser demo test lint test-fast test-heavy bench clean-lake clean
 
-setup: $(STAMP) $(JARS) browser
+setup: jdk $(STAMP) $(JARS) browser
+
+# A JDK 17 or newer (Spark 4 runs on 17 and 21) and Maven (it fetches the Delta jars), through apt
+# when missing: Debian's default-jdk-headless is 17 on bookworm, 21 on trixie.
+jdk:
+	@{ java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' && command -v mvn >/dev/null 2>&1; } || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq default-jdk-headless maven; }
 
 # Headless Chromium (Debian's `chromium` package) for the test that renders the daily report.
 # Installed only when missing and when apt knows the package; as root or through sudo.
@@ -37,7 +43,7 @@ $(JARS): $(STAMP)
 	touch $@
 
 # The demo needs no browser: only the report's rendering test does.
-demo: $(STAMP) $(JARS)
+demo: jdk $(STAMP) $(JARS)
 	$(BIN)/portrait demo --conf $(CONF) --date $(DATE)
 
 # Lint (ruff check and format check) and types (mypy), then the tests. The `heavy` suites (faults,
