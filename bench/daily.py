@@ -189,7 +189,7 @@ def _markdown(result: dict) -> list[str]:
     lines = [
         f"# Daily chain, SF {result['scale']}",
         "",
-        f"history_ratio = **{result['history_ratio']:.3f}** (SF {result['scale']}, "
+        f"history_ratio = **{result['history_ratio']}** (SF {result['scale']}, "
         f"{result['histories'][-1]} / {result['histories'][0]} days); daily_to_rebuild = "
         f"**{result['daily_to_rebuild']}** (SF {result['rebuild_scale']}, {result['histories'][0]} days)",
         "",
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "small_day_chain_s": short,
         "small_day_max_stage_jobs": runs[0]["daily"]["max_stage_jobs"],
-        "history_ratio": round(long / short, 3),
+        "history_ratio": round(long / short, 3) if len(histories) > 1 else None,  # one history: not measured
         "daily_to_rebuild": (
             round(with_rebuild["daily"]["seconds"] / with_rebuild["rebuild"]["seconds"], 3) if with_rebuild else None
         ),
