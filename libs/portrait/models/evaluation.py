@@ -16,7 +16,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-CALIBRATED = "calibrated_probability"  # the isotonic stage's output (models.calibration)
+from portrait.models.calibrator import CALIBRATED  # the calibration stage's output
+
 ECE_BINS = 10
 ROC_POINTS = 100
 
@@ -27,7 +28,7 @@ def raw_probability(predictions: DataFrame) -> Column:
 
 
 def model_probability(predictions: DataFrame) -> Column:
-    """The probability a model publishes: calibrated if its pipeline has the isotonic stage."""
+    """The probability a model publishes: calibrated if its pipeline has the calibration stage."""
     if CALIBRATED in predictions.columns:
         return F.col(CALIBRATED)
     return raw_probability(predictions)
