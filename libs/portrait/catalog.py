@@ -312,7 +312,12 @@ GOLD_PROPENSITY_DAILY = _published(
         Col("date", "date", "scoring date", nullable=False),
         Col("person_id", "string", "pseudonymous person id", nullable=False),
         Col("purchase_propensity", "double", "probability of a completed purchase in the next horizon_days"),
-        Col("propensity_decile", "int", "1 = the top 10 % of propensity on this date, 10 = the lowest"),
+        Col(
+            "propensity_decile",
+            "int",
+            "1 = the top 10 % of purchase_propensity on this date, 10 = the lowest; "
+            "equal-sized (10 % of the persons each), tied propensities split by person_id",
+        ),
         Col("horizon_days", "int", "label horizon of the model"),
         Col("propensity_model_version", "string", "registered version of the propensity model"),
         Col(
