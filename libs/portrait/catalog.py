@@ -332,10 +332,14 @@ GOLD_PROPENSITY_DAILY = _published(
         Col(
             "purchase_reasons",
             "array<string>",
-            "top 3 inputs moving purchase_propensity most against the "
-            "population median, as phrases with the change in points",
+            "top 3 inputs moving the purchase model's uncalibrated score most against the "
+            "population median, as phrases with the change in points of that score",
         ),
-        Col("churn_reasons", "array<string>", "top 3 inputs moving churn_propensity most; null when it is null"),
+        Col(
+            "churn_reasons",
+            "array<string>",
+            "top 3 inputs moving the churn model's uncalibrated score most; null when churn_propensity is null",
+        ),
         Col(
             "p_alive",
             "double",
