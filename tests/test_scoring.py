@@ -46,7 +46,7 @@ def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score
             LogisticRegression(maxIter=50),
         ]
     ).fit(train)
-    # The population median of recency is 9 days, where the score is steepest.
+    # Recency quantiles of these persons (the background their inputs are compared with): 1, 8, 9, 12, 49 days.
     rows = spark.createDataFrame(
         [("a", 49.0, 1.0), ("b", 1.0, 2.0), ("c", 9.0, 0.0), ("d", 8.0, 1.0), ("e", 12.0, 2.0)],
         "person_id string, days_since_last_order double, orders_90d double",
@@ -62,7 +62,7 @@ def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score
     assert not any(
         r.startswith("no purchase for 1 day") and "(-" in r for r in by_person["b"]
     )  # recent: never lowers it
-    assert not any(r.startswith("no purchase") for r in by_person["c"])  # at the median: moves nothing
+    assert all(len(rs) >= 1 for rs in by_person.values())
     assert all(not r.endswith("(+0 pts)") for rs in by_person.values() for r in rs)
 
 
@@ -85,7 +85,7 @@ def test_reasons_read_the_raw_score_so_a_step_calibration_silences_none(spark):
             IsotonicRegression(featuresCol="probability", featureIndex=1, predictionCol="calibrated_probability"),
         ]
     ).fit(train)
-    # Medians: 9 days, 2 orders; "c" sits at both and nothing about it moves its score.
+    # Medians: 9 days, 2 orders; "c" sits at both, and is still explained against the spread of typical values.
     rows = spark.createDataFrame(
         [("a", 49.0, 1.0), ("b", 1.0, 3.0), ("c", 9.0, 2.0), ("d", 8.0, 2.0), ("e", 12.0, 0.0), ("m", 10.0, 2.0)],
         "person_id string, days_since_last_order double, orders_90d double",
@@ -93,15 +93,14 @@ def test_reasons_read_the_raw_score_so_a_step_calibration_silences_none(spark):
     scored = with_probability(rows, model, "purchase_propensity")
     got = with_reasons(scored, model, probability="purchase_propensity", output="purchase_reasons", inputs=INPUTS)
     by_person = {r["person_id"]: r["purchase_reasons"] for r in got.collect()}
-    assert by_person["c"] == []
-    assert all(len(by_person[p]) >= 1 for p in "abdem"), by_person
+    assert all(len(by_person[p]) >= 1 for p in "abcdem"), by_person
     size = r"(\d+ pts?|\d\.\d pts|<0\.1 pts)"
     assert all(re.fullmatch(rf".+ \((\+|-){size}\)", r) for rs in by_person.values() for r in rs), by_person
     assert re.fullmatch(rf"no purchase for 49 days \(-{size}\)", by_person["a"][0])  # the largest change first
     assert re.fullmatch(rf"1 order in 90 days \(-{size}\)", by_person["a"][1])  # singular; fewer orders: lower
     assert {r.split(" (")[0] for r in by_person["b"]} == {"no purchase for 1 day", "3 orders in 90 days"}
     assert all("(+" in r for r in by_person["b"])  # recent and frequent: both raise the score
-    assert len(by_person["m"]) == 1 and by_person["m"][0].startswith("no purchase for 10 days (-")
+    assert all(len(rs) == 2 for rs in by_person.values())  # both inputs move every score here
 
 
 def test_points_are_signed_and_readable(spark):

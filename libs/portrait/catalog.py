@@ -332,8 +332,8 @@ GOLD_PROPENSITY_DAILY = _published(
         Col(
             "purchase_reasons",
             "array<string>",
-            "top 3 inputs moving the purchase model's uncalibrated score most against the "
-            "population median, as phrases with the change in points of that score",
+            "top 3 inputs moving the purchase model's uncalibrated score most against typical "
+            "values of the input (5 population quantiles), as phrases with the change in points",
         ),
         Col(
             "churn_reasons",
