@@ -100,22 +100,24 @@ def select_calibrator(scored: DataFrame) -> tuple[ScoreCalibrator, dict[str, flo
     return chosen, {f"log_loss_{m}": v for m, v in losses.items()}
 
 
-def calibrate(model: PipelineModel, calibration_rows: DataFrame) -> PipelineModel:
-    """`model` followed by the calibration stage chosen and fitted on `calibration_rows`.
+def calibrate(model: PipelineModel, calibration_rows: DataFrame) -> tuple[PipelineModel, dict[str, float]]:
+    """`model` followed by the calibration stage chosen and fitted on `calibration_rows`, and the
+    candidates' held-out log-loss (`log_loss_interpolated_isotonic`, `log_loss_platt`).
 
     Args:
         model: the fitted pipeline whose last stage writes a `probability` vector.
         calibration_rows: labelled raw portrait rows (with `person_id`) the model was not fitted on.
 
     Returns:
-        The pipeline with a `ScoreCalibrator` appended: it writes `calibrated_probability`; the
-        classifier's own `prediction` column stays as it is (the MLflow pyfunc wrapper reads it).
+        The pipeline with a `ScoreCalibrator` appended (it writes `calibrated_probability`; the
+        classifier's own `prediction` column stays as it is: the MLflow pyfunc wrapper reads it),
+        and the log-losses the choice was made on.
     """
     out = model.transform(calibration_rows)
     scored = out.select("person_id", raw_probability(out).alias("p"), F.col("label").cast("double").alias("label"))
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        calibrator, _ = select_calibrator(scored)
+        calibrator, losses = select_calibrator(scored)
     finally:
         scored.unpersist()
-    return PipelineModel(stages=[*model.stages, calibrator])
+    return PipelineModel(stages=[*model.stages, calibrator]), losses

@@ -9,7 +9,7 @@ report on the out-of-time test; MLflow logging and promotion are the caller's (`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier
@@ -79,6 +79,7 @@ class Trained:
     params: dict
     valid_auc: float  # best tuning trial
     test: Report  # on the out-of-time test rows
+    calibration: dict[str, float] = field(default_factory=dict)  # candidates' held-out log-loss
 
 
 def train_propensity(
@@ -103,7 +104,11 @@ def fit_calibrated(
 ) -> Trained:
     """Fit the GBT with `params` on `sets.train`, append the calibration stage, report on `sets.test`."""
     gbt = build_pipeline(feature_cols, params, seed=seed).fit(sets.train)
-    model = calibration.calibrate(gbt, sets.calibration)
+    model, losses = calibration.calibrate(gbt, sets.calibration)
     return Trained(
-        model=model, params=params, valid_auc=valid_auc, test=evaluation.evaluate(model, sets.test, feature_cols)
+        model=model,
+        params=params,
+        valid_auc=valid_auc,
+        test=evaluation.evaluate(model, sets.test, feature_cols),
+        calibration=losses,
     )
