@@ -88,6 +88,21 @@ def test_propensities_are_probabilities_and_rank_buyers(spark, pipeline):
     assert models["propensity"]["test_auc"] > 0.6
 
 
+def test_published_scores_are_never_0_or_1_deciles_are_even_and_everyone_has_a_reason(spark, pipeline):
+    cfg, _, _ = pipeline
+    prop = _lake(spark, cfg).read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(D)).localCheckpoint()
+    at_0_or_1 = F.col("purchase_propensity").isin(0.0, 1.0) | F.col("churn_propensity").isin(0.0, 1.0)
+    assert prop.where(at_0_or_1).isEmpty()
+    n = prop.count()
+    sizes = [r["count"] for r in prop.groupBy("propensity_decile").count().collect()]
+    assert len(sizes) == 10 and all(0.09 * n <= c <= 0.11 * n for c in sizes), sizes
+    assert prop.where(F.size("purchase_reasons") < 1).isEmpty()
+    assert prop.where(F.col("churn_propensity").isNotNull() & (F.size("churn_reasons") < 1)).isEmpty()
+    texts = prop.select(F.explode(F.concat("purchase_reasons", F.coalesce("churn_reasons", F.array()))).alias("r"))
+    assert texts.where(F.col("r").rlike(r"(^| )1 (order|day|session|cart add)s( |$)")).isEmpty()  # "1 order"
+    assert not texts.where(F.col("r").rlike(r"(^| )1 (order|day|session|cart add)( |$)")).isEmpty()
+
+
 def test_churn_propensity_is_published_for_the_churn_population_only(spark, pipeline):
     cfg, _, models = pipeline
     lake = _lake(spark, cfg)

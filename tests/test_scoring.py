@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import random
+import re
 
 import pytest
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.regression import IsotonicRegression
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -15,11 +19,17 @@ from portrait import catalog
 from portrait.config_models import GateConfig, ReasonInput
 from portrait.io import Lakehouse
 from portrait.scoring import GateFailed, gate_checks, publish, with_probability, with_reasons
+from portrait.scoring.reasons import points
 
 D = dt.date(2026, 11, 1)
 INPUTS = [
-    ReasonInput(column="days_since_last_order", phrase="no purchase for %.0f days", when_null="never bought"),
-    ReasonInput(column="orders_90d", phrase="%.0f orders in 90 days"),
+    ReasonInput(
+        column="days_since_last_order",
+        phrase="no purchase for %.0f days",
+        phrase_one="no purchase for 1 day",
+        when_null="never bought",
+    ),
+    ReasonInput(column="orders_90d", phrase="%.0f orders in 90 days", phrase_one="1 order in 90 days"),
     ReasonInput(column="not_a_column", phrase="%.0f"),
 ]
 
@@ -36,7 +46,7 @@ def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score
             LogisticRegression(maxIter=50),
         ]
     ).fit(train)
-    # The population median of recency is 9 days, where the score is steepest.
+    # Recency quantiles of these persons (the background their inputs are compared with): 1, 8, 9, 12, 49 days.
     rows = spark.createDataFrame(
         [("a", 49.0, 1.0), ("b", 1.0, 2.0), ("c", 9.0, 0.0), ("d", 8.0, 1.0), ("e", 12.0, 2.0)],
         "person_id string, days_since_last_order double, orders_90d double",
@@ -49,9 +59,59 @@ def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score
     assert got.where(F.size("purchase_reasons") > 2).isEmpty()  # two usable inputs at most
     by_person = {r["person_id"]: r["purchase_reasons"] for r in got.collect()}
     assert by_person["a"][0].startswith("no purchase for 49 days (-")  # long ago: lowers the score
-    assert not any(r.startswith("no purchase for 1 days (-") for r in by_person["b"])  # recent: never lowers it
-    assert not any(r.startswith("no purchase") for r in by_person["c"])  # at the median: moves nothing
+    assert not any(
+        r.startswith("no purchase for 1 day") and "(-" in r for r in by_person["b"]
+    )  # recent: never lowers it
+    assert all(len(rs) >= 1 for rs in by_person.values())
     assert all(not r.endswith("(+0 pts)") for rs in by_person.values() for r in rs)
+
+
+def test_reasons_read_the_raw_score_so_a_step_calibration_silences_none(spark):
+    # Recency lowers and orders raise the purchase score; the pipeline ends in the step-shaped
+    # isotonic calibration that used to be published, which is flat over most of the scores.
+    rng = random.Random(1)
+    odds = lambda r, o: math.exp(0.1 * (10 + 5 * o - r))  # noqa: E731 - the true odds of a purchase
+    data = [
+        (f"p{i}", float(i % 50), float(i % 4), float(rng.random() < odds(i % 50, i % 4) / (1 + odds(i % 50, i % 4))))
+        for i in range(400)
+    ]
+    train = spark.createDataFrame(
+        data, "person_id string, days_since_last_order double, orders_90d double, label double"
+    )
+    model = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
+            LogisticRegression(maxIter=50),
+            IsotonicRegression(featuresCol="probability", featureIndex=1, predictionCol="calibrated_probability"),
+        ]
+    ).fit(train)
+    # Medians: 9 days, 2 orders; "c" sits at both, and is still explained against the spread of typical values.
+    rows = spark.createDataFrame(
+        [("a", 49.0, 1.0), ("b", 1.0, 3.0), ("c", 9.0, 2.0), ("d", 8.0, 2.0), ("e", 12.0, 0.0), ("m", 10.0, 2.0)],
+        "person_id string, days_since_last_order double, orders_90d double",
+    )
+    scored = with_probability(rows, model, "purchase_propensity")
+    got = with_reasons(scored, model, probability="purchase_propensity", output="purchase_reasons", inputs=INPUTS)
+    by_person = {r["person_id"]: r["purchase_reasons"] for r in got.collect()}
+    assert all(len(by_person[p]) >= 1 for p in "abcdem"), by_person
+    size = r"(\d+ pts?|\d\.\d pts|<0\.1 pts)"
+    assert all(re.fullmatch(rf".+ \((\+|-){size}\)", r) for rs in by_person.values() for r in rs), by_person
+    assert re.fullmatch(rf"no purchase for 49 days \(-{size}\)", by_person["a"][0])  # the largest change first
+    assert re.fullmatch(rf"1 order in 90 days \(-{size}\)", by_person["a"][1])  # singular; fewer orders: lower
+    assert {r.split(" (")[0] for r in by_person["b"]} == {"no purchase for 1 day", "3 orders in 90 days"}
+    assert all("(+" in r for r in by_person["b"])  # recent and frequent: both raise the score
+    assert all(len(rs) == 2 for rs in by_person.values())  # both inputs move every score here
+
+
+def test_points_are_signed_and_readable(spark):
+    deltas = spark.createDataFrame([(0.12,), (-0.01,), (0.0096,), (0.0094,), (0.004,), (-0.0004,)], "d double")
+    got = deltas.select("d", points(F.col("d")).alias("text"))
+    expected = spark.createDataFrame(
+        [(0.12, "+12 pts"), (-0.01, "-1 pt"), (0.0096, "+1 pt"), (0.0094, "+0.9 pts"), (0.004, "+0.4 pts")]
+        + [(-0.0004, "-<0.1 pts")],
+        "d double, text string",
+    )
+    assertDataFrameEqual(got, expected)
 
 
 def test_reasons_are_null_where_the_score_is(spark):

@@ -312,7 +312,12 @@ GOLD_PROPENSITY_DAILY = _published(
         Col("date", "date", "scoring date", nullable=False),
         Col("person_id", "string", "pseudonymous person id", nullable=False),
         Col("purchase_propensity", "double", "probability of a completed purchase in the next horizon_days"),
-        Col("propensity_decile", "int", "1 = the top 10 % of propensity on this date, 10 = the lowest"),
+        Col(
+            "propensity_decile",
+            "int",
+            "1 = the top 10 % of purchase_propensity on this date, 10 = the lowest; "
+            "equal-sized (10 % of the persons each), tied propensities split by person_id",
+        ),
         Col("horizon_days", "int", "label horizon of the model"),
         Col("propensity_model_version", "string", "registered version of the propensity model"),
         Col(
@@ -327,10 +332,14 @@ GOLD_PROPENSITY_DAILY = _published(
         Col(
             "purchase_reasons",
             "array<string>",
-            "top 3 inputs moving purchase_propensity most against the "
-            "population median, as phrases with the change in points",
+            "top 3 inputs moving the purchase model's uncalibrated score most against typical "
+            "values of the input (5 population quantiles), as phrases with the change in points",
         ),
-        Col("churn_reasons", "array<string>", "top 3 inputs moving churn_propensity most; null when it is null"),
+        Col(
+            "churn_reasons",
+            "array<string>",
+            "top 3 inputs moving the churn model's uncalibrated score most; null when churn_propensity is null",
+        ),
         Col(
             "p_alive",
             "double",

@@ -374,26 +374,35 @@ class TextConfig(Frozen):
 
 class ReasonInput(Frozen):
     """An input that may explain a propensity: `phrase` is a Java format string of its value times
-    `scale` (`"no purchase for %.0f days"`), `when_null` the phrase for a missing value."""
+    `scale` (`"no purchase for %.0f days"`), `phrase_one` the phrase when that value rounds to 1
+    (`"no purchase for 1 day"`: the singular; `phrase` is used when it is not set), `when_null`
+    the phrase for a missing value."""
 
     column: Name
     phrase: Name
+    phrase_one: str | None = None
     when_null: str | None = None
     scale: float = 1.0
 
 
 def _default_reason_inputs() -> list[ReasonInput]:
     return [
-        ReasonInput(column=c, phrase=p, when_null=n, scale=s)
-        for c, p, n, s in (
-            ("days_since_last_order", "no purchase for %.0f days", "no purchase in the history", 1.0),
-            ("orders_90d", "%.0f orders in 90 days", None, 1.0),
-            ("revenue_90d", "spent %.0f in 90 days", None, 1.0),
-            ("days_since_last_visit", "no visit for %.0f days", "no visit in the history", 1.0),
-            ("sessions_30d", "%.0f sessions in 30 days", None, 1.0),
-            ("cart_adds_30d", "%.0f cart adds in 30 days", None, 1.0),
-            ("cart_abandonment_rate_30d", "%.0f %% of carts abandoned in 30 days", "no cart in 30 days", 100.0),
-            ("tenure_days", "customer for %.0f days", "tenure unknown", 1.0),
+        ReasonInput(column=c, phrase=p, phrase_one=one, when_null=n, scale=s)
+        for c, p, one, n, s in (
+            (
+                "days_since_last_order",
+                "no purchase for %.0f days",
+                "no purchase for 1 day",
+                "no purchase in the history",
+                1.0,
+            ),
+            ("orders_90d", "%.0f orders in 90 days", "1 order in 90 days", None, 1.0),
+            ("revenue_90d", "spent %.0f in 90 days", None, None, 1.0),
+            ("days_since_last_visit", "no visit for %.0f days", "no visit for 1 day", "no visit in the history", 1.0),
+            ("sessions_30d", "%.0f sessions in 30 days", "1 session in 30 days", None, 1.0),
+            ("cart_adds_30d", "%.0f cart adds in 30 days", "1 cart add in 30 days", None, 1.0),
+            ("cart_abandonment_rate_30d", "%.0f %% of carts abandoned in 30 days", None, "no cart in 30 days", 100.0),
+            ("tenure_days", "customer for %.0f days", "customer for 1 day", "tenure unknown", 1.0),
         )
     ]
 

@@ -16,7 +16,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-CALIBRATED = "calibrated_probability"  # the isotonic stage's output (models.calibration)
+from portrait.models.calibrator import CALIBRATED  # the calibration stage's output
+from portrait.models.deciles import with_decile
+
 ECE_BINS = 10
 ROC_POINTS = 100
 
@@ -27,7 +29,7 @@ def raw_probability(predictions: DataFrame) -> Column:
 
 
 def model_probability(predictions: DataFrame) -> Column:
-    """The probability a model publishes: calibrated if its pipeline has the isotonic stage."""
+    """The probability a model publishes: calibrated if its pipeline has the calibration stage."""
     if CALIBRATED in predictions.columns:
         return F.col(CALIBRATED)
     return raw_probability(predictions)
@@ -77,16 +79,15 @@ def expected_calibration_error(table: list[dict]) -> float:
     return sum(r["rows"] * abs(r["mean_p"] - r["positive_rate"]) for r in table) / total
 
 
-def decile_table(scored: DataFrame, *, score: str = "p", label: str = "label") -> list[dict]:
+def decile_table(scored: DataFrame, *, score: str = "p", label: str = "label", key: str = "person_id") -> list[dict]:
     """Lift and cumulative gain by score decile (1 = highest scores).
 
-    Deciles come from nine approximate quantiles (one aggregate), not from a window over all rows,
-    which would put them in one partition. Tied scores share a decile, so deciles can be uneven.
+    Deciles are equal-sized (`models.deciles.with_decile`, as the published `propensity_decile`):
+    tied scores are split by `key` when `scored` has it, else in Spark's order.
     """
-    cuts = scored.agg(F.percentile_approx(score, [i / 10 for i in range(1, 10)], 10000).alias("q")).first()["q"]
-    above = sum((F.col(score) > F.lit(c)).cast("int") for c in cuts)
+    ranked = with_decile(scored, score, output="decile", key=key if key in scored.columns else None)
     rows = (
-        scored.groupBy((F.lit(10) - above).cast("int").alias("decile"))
+        ranked.groupBy("decile")
         .agg(F.count("*").alias("rows"), F.sum(label).alias("positives"))
         .orderBy("decile")
         .collect()
@@ -142,9 +143,11 @@ def feature_importances(model: PipelineModel, feature_cols: list[str]) -> list[d
 
 
 def scored_rows(model: PipelineModel, rows: DataFrame) -> DataFrame:
-    """(label, p = published probability, p_raw = GBT probability) for labelled rows."""
+    """(label, p = published probability, p_raw = GBT probability, and person_id when `rows` have
+    it: the tie-breaker of the deciles) for labelled rows."""
     out = model.transform(rows)
     return out.select(
+        *(["person_id"] if "person_id" in rows.columns else []),
         F.col("label").cast("double").alias("label"),
         model_probability(out).alias("p"),
         raw_probability(out).alias("p_raw"),
@@ -160,8 +163,7 @@ def evaluate(model: PipelineModel, rows: DataFrame, feature_cols: list[str]) -> 
     """Everything we log about a model on labelled rows (one small persisted frame, a few jobs).
 
     Metrics: auc, pr_auc, brier, ece (10 equal-width bins), base_rate, rows, auc_uncalibrated,
-    lift and gain per decile (ranked by the uncalibrated score: isotonic ties would merge deciles;
-    the order is the same) and the top-decile lift.
+    lift and gain per equal-sized decile of the published probability and the top-decile lift.
     """
     scored = scored_rows(model, rows).persist(StorageLevel.MEMORY_AND_DISK)
     agg = scored.agg(
@@ -177,7 +179,7 @@ def evaluate(model: PipelineModel, rows: DataFrame, feature_cols: list[str]) -> 
             "value(s): the evaluation set needs positives and negatives (more persons or dates)"
         )
     calibration = calibration_table(scored)
-    deciles = decile_table(scored, score="p_raw")
+    deciles = decile_table(scored)
     metrics = {
         "auc": auc(scored),
         "pr_auc": pr_auc(scored),

@@ -91,7 +91,7 @@ def with_churn_label(
 @dataclass(frozen=True)
 class TrainingSets:
     """Disjoint by person: `train` (fit and tune) holds earlier as-of dates of the non-test,
-    non-calibration persons; `calibration` (the isotonic fit) the out-of-time dates of the
+    non-calibration persons; `calibration` (the calibration fit) the out-of-time dates of the
     calibration persons; `test` the out-of-time dates of the test persons."""
 
     train: DataFrame
@@ -106,7 +106,7 @@ def training_sets(
 
     Test persons (`test_fraction`, salt "test") appear only in the out-of-time test, at `oot_dates`.
     The other persons are split again by person: calibration persons (`calibration_fraction`, salt
-    "calibration") give the isotonic fit their rows at the same out-of-time dates, the rest train on
+    "calibration") give the calibration fit their rows at the same out-of-time dates, the rest train on
     the dates before the earliest of them. Calibrating at the latest labelled dates rather than at
     the training dates maps scores to the outcome rates nearest in time to the dates the model
     scores. No person is on two sides, and no training row is as late as a test or calibration row.

@@ -2,14 +2,14 @@
 
 One function trains any binary label built in `models.labels` (purchase, churn): TPE over depth,
 iterations, step size and subsampling rate on a person split of the train rows, a refit on all
-train rows, and an isotonic stage fitted on the calibration persons. It returns the model and its
+train rows, and a calibration stage fitted on the calibration persons (`models.calibration`). It returns the model and its
 report on the out-of-time test; MLflow logging and promotion are the caller's (`train.run`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier
@@ -70,10 +70,11 @@ def tune(
 
 @dataclass
 class Trained:
-    model: PipelineModel  # input stages, GBT, isotonic calibration
+    model: PipelineModel  # input stages, GBT, calibration (calibrator.ScoreCalibrator)
     params: dict
     valid_auc: float  # best tuning trial
     test: Report  # on the out-of-time test rows
+    calibration: dict[str, float] = field(default_factory=dict)  # candidates' held-out log-loss
 
 
 def train_propensity(
@@ -96,9 +97,13 @@ def train_propensity(
 def fit_calibrated(
     sets: TrainingSets, feature_cols: list[str], params: dict, *, seed: int, valid_auc: float = float("nan")
 ) -> Trained:
-    """Fit the GBT with `params` on `sets.train`, append the isotonic stage, report on `sets.test`."""
+    """Fit the GBT with `params` on `sets.train`, append the calibration stage, report on `sets.test`."""
     gbt = build_pipeline(feature_cols, params, seed=seed).fit(sets.train)
-    model = calibration.calibrate(gbt, sets.calibration)
+    model, losses = calibration.calibrate(gbt, sets.calibration)
     return Trained(
-        model=model, params=params, valid_auc=valid_auc, test=evaluation.evaluate(model, sets.test, feature_cols)
+        model=model,
+        params=params,
+        valid_auc=valid_auc,
+        test=evaluation.evaluate(model, sets.test, feature_cols),
+        calibration=losses,
     )

@@ -1,7 +1,8 @@
 """Score: champion models -> segments, propensities with reasons, next actions; gated publication."""
 
+from portrait.models.deciles import with_decile
 from portrait.scoring.gate import GateFailed, gate_checks
-from portrait.scoring.propensities import churn_population, decile_from_cuts, with_probability, with_tags
+from portrait.scoring.propensities import churn_population, with_probability, with_tags
 from portrait.scoring.reasons import reasons, with_reasons
 from portrait.scoring.run import INPUTS, OUTPUTS, check_gate, publish, record_segment_movement, run
 from portrait.scoring.summary import summary
@@ -14,13 +15,13 @@ __all__ = [
     "GateFailed",
     "check_gate",
     "churn_population",
-    "decile_from_cuts",
     "gate_checks",
     "publish",
     "reasons",
     "record_segment_movement",
     "run",
     "summary",
+    "with_decile",
     "with_probability",
     "with_reasons",
     "with_tags",

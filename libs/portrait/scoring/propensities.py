@@ -1,4 +1,4 @@
-"""Pure builders of the scoring rows: model probabilities, churn population, deciles, segments."""
+"""Pure builders of the scoring rows: model probabilities, churn population, tags (deciles: `models.deciles`)."""
 
 from __future__ import annotations
 
@@ -28,18 +28,6 @@ def with_probability(
     out = model.transform(rows)
     p = model_probability(out)
     return out.select(*rows.columns, (p if population is None else F.when(population, p)).alias(output))
-
-
-def decile_from_cuts(column: str, cuts: list[float]) -> Column:
-    """1 for the top 10 % of `column`, 10 for the lowest, given the nine decile thresholds."""
-    above = sum((F.col(column) > F.lit(c)).cast("int") for c in cuts) if cuts else F.lit(0)
-    return (F.lit(10) - above).cast("int")
-
-
-def decile_cuts(df: DataFrame, column: str) -> DataFrame:
-    """One row, `q`: the nine approximate decile thresholds of `column` (one distributed aggregate;
-    a window over the whole date would put every person in one partition)."""
-    return df.agg(F.percentile_approx(column, [i / 10 for i in range(1, 10)], 10000).alias("q"))
 
 
 def with_tags(rows: DataFrame, tags: DataFrame | None) -> DataFrame:

@@ -25,8 +25,9 @@ from portrait.config_models import GateConfig, MlflowConfig, ScoreConfig, TrainC
 from portrait.io import Lakehouse
 from portrait.models import recommend, segmentation
 from portrait.models.clv import clv_columns
+from portrait.models.deciles import with_decile
 from portrait.scoring.gate import GateFailed, gate_checks
-from portrait.scoring.propensities import churn_population, decile_cuts, decile_from_cuts, with_probability, with_tags
+from portrait.scoring.propensities import churn_population, with_probability, with_tags
 from portrait.scoring.reasons import with_reasons
 from portrait.spark import truncate
 
@@ -204,10 +205,8 @@ def run(
     registry.configure(mlflow)
     rows = clv_columns(lake, score_rows(lake, score, train, date), date=date, horizon_days=train.horizon_days)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    rows = rows.withColumn(
-        "propensity_decile",
-        decile_from_cuts("purchase_propensity", decile_cuts(rows, "purchase_propensity").first()["q"] or []),
-    )
+    # Equal-sized deciles of the published score, a tie split by person_id (models.deciles).
+    rows = with_decile(rows, "purchase_propensity", output="propensity_decile", key="person_id")
     decided = with_next_action(
         rows, policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
     ).persist(StorageLevel.MEMORY_AND_DISK)

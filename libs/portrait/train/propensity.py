@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 
 import mlflow
 from pyspark.sql import DataFrame
@@ -103,7 +104,7 @@ def train_label(
                 "calibration_fraction": tc.calibration_fraction,
                 "max_evals": tc.max_evals,
                 "n_features": len(feature_cols),
-                "calibration": "isotonic",
+                "calibration": "isotonic or platt, by two-fold log-loss",
                 "calibration_dates": ",".join(d.isoformat() for d in oot),
                 "promotion_margin": tc.promotion_margin,
                 "min_auc": tc.min_auc,
@@ -129,6 +130,9 @@ def train_label(
         )
         report = trained.test
         mlflow.log_params({f"best_{k}": v for k, v in trained.params.items()})
+        mlflow.log_param("calibration_method", trained.model.stages[-1].getOrDefault("method"))
+        # A candidate that could not be fitted has an infinite loss: it is not logged.
+        mlflow.log_metrics({f"calibration_{k}": v for k, v in trained.calibration.items() if math.isfinite(v)})
         mlflow.log_metric("best_valid_auc", trained.valid_auc)
         _log_report(report, f"{label} propensity, out-of-time test")
         version = registry.log_and_register(

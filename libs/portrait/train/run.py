@@ -5,9 +5,10 @@ rows are portraits at weekly as-of dates whose label window ends by the run date
 Persons are split by a hash of person_id: test persons appear only at the latest (out-of-time)
 as-of dates, the others are split again into calibration persons (at those same latest dates) and
 train persons (at the earlier dates). GBT parameters are tuned with TPE (each trial a nested MLflow
-run), refitted on the train rows, calibrated with isotonic regression on the calibration persons
-at the latest labelled dates, and evaluated out of time (AUC,
-PR-AUC, Brier, ECE, lift/gain, feature importance; metrics and plots). The registered version
+run), refitted on the train rows, calibrated on the calibration persons at the latest labelled
+dates (isotonic interpolated between its block centres, or Platt scaling: whichever has the lower
+held-out log-loss), and evaluated out of time (AUC, PR-AUC, Brier, ECE, lift/gain, feature
+importance; metrics and plots). The registered version
 becomes `champion` only if it passes the floors and beats the champion on the same out-of-time
 rows (`models.promotion`, applied by `train.promotion`); otherwise it is the `challenger`. Runs and versions carry lineage:
 Delta table versions, the code version and a hash of the resolved config.
