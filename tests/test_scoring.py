@@ -8,7 +8,7 @@ import random
 import re
 
 import pytest
-from pyspark.ml import Pipeline
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.regression import IsotonicRegression
@@ -34,18 +34,24 @@ INPUTS = [
 ]
 
 
-def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score(spark):
-    # Purchases are driven by recency; orders_90d is noise.
-    data = [(f"p{i}", float(i % 50), float(i % 3), 1.0 if i % 50 < 10 else 0.0) for i in range(200)]
+def _logistic_on_recency_and_orders(spark, data: list[tuple], *after) -> PipelineModel:
+    """A logistic regression of `label` on recency and orders fitted on `data` rows (person_id,
+    days_since_last_order, orders_90d, label), followed by the stages `after`."""
     train = spark.createDataFrame(
         data, "person_id string, days_since_last_order double, orders_90d double, label double"
     )
-    model = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
-            LogisticRegression(maxIter=50),
-        ]
-    ).fit(train)
+    stages = [
+        VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
+        LogisticRegression(maxIter=50),
+        *after,
+    ]
+    return Pipeline(stages=stages).fit(train)
+
+
+def test_every_scored_person_gets_readable_reasons_led_by_what_moves_their_score(spark):
+    # Purchases are driven by recency; orders_90d is noise.
+    data = [(f"p{i}", float(i % 50), float(i % 3), 1.0 if i % 50 < 10 else 0.0) for i in range(200)]
+    model = _logistic_on_recency_and_orders(spark, data)
     # Recency quantiles of these persons (the background their inputs are compared with): 1, 8, 9, 12, 49 days.
     rows = spark.createDataFrame(
         [("a", 49.0, 1.0), ("b", 1.0, 2.0), ("c", 9.0, 0.0), ("d", 8.0, 1.0), ("e", 12.0, 2.0)],
@@ -75,16 +81,11 @@ def test_reasons_read_the_raw_score_so_a_step_calibration_silences_none(spark):
         (f"p{i}", float(i % 50), float(i % 4), float(rng.random() < odds(i % 50, i % 4) / (1 + odds(i % 50, i % 4))))
         for i in range(400)
     ]
-    train = spark.createDataFrame(
-        data, "person_id string, days_since_last_order double, orders_90d double, label double"
+    model = _logistic_on_recency_and_orders(
+        spark,
+        data,
+        IsotonicRegression(featuresCol="probability", featureIndex=1, predictionCol="calibrated_probability"),
     )
-    model = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=["days_since_last_order", "orders_90d"], outputCol="features"),
-            LogisticRegression(maxIter=50),
-            IsotonicRegression(featuresCol="probability", featureIndex=1, predictionCol="calibrated_probability"),
-        ]
-    ).fit(train)
     # Medians: 9 days, 2 orders; "c" sits at both, and is still explained against the spread of typical values.
     rows = spark.createDataFrame(
         [("a", 49.0, 1.0), ("b", 1.0, 3.0), ("c", 9.0, 2.0), ("d", 8.0, 2.0), ("e", 12.0, 0.0), ("m", 10.0, 2.0)],

@@ -139,9 +139,11 @@ class Lakehouse:
         lake.path(table))`); its commit, or an empty one when Delta committed nothing."""
         before = self.version(table)
         merge.execute()
-        if self.version(table) == before:
+        after = self.version(table)
+        if after == before:
             return Commit(table.full_name, before, "MERGE (no-op)", {})
-        return self._committed(table)
+        costs.committed(table.full_name)
+        return self._commit_at(table, after)
 
     def replace_where(self, df: DataFrame, table: Table, condition: Column) -> Commit:
         """Replace the rows of `table` matching `condition` with `df` (whose rows must all match it)."""

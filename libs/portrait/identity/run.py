@@ -260,15 +260,17 @@ def _merge_changes(
     source: DataFrame,
     on: tuple[str, ...],
     clauses: Callable[[DeltaMergeBuilder], DeltaMergeBuilder],
+    *,
+    computed: bool = False,
 ) -> Commit:
     """MERGE a change set (alias `s`) into `table` (alias `t`) matched on the columns `on`.
 
     The change set is computed once (a checkpoint: the MERGE reads it twice, to find the files it
-    touches and to rewrite them) and a day without changes commits nothing and starts no MERGE (its
-    snapshot scans and joins were a dozen Spark jobs on empty input). Returns the commit, or an empty
-    one when nothing changed.
+    touches and to rewrite them; `computed` when `source` is one already) and a day without changes
+    commits nothing and starts no MERGE (its snapshot scans and joins were a dozen Spark jobs on empty
+    input). Returns the commit, or an empty one when nothing changed.
     """
-    changes = truncate(source)
+    changes = source if computed else truncate(source)
     if changes.isEmpty():
         return Commit(table.full_name, lake.version(table), "MERGE (no changes)", {})
     condition = reduce(lambda a, b: a & b, [F.col(f"t.{k}") == F.col(f"s.{k}") for k in on])
@@ -277,8 +279,9 @@ def _merge_changes(
 
 
 def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
-    """Apply the map's changed rows: upserts with `as_of_date` D, deletes of identifiers that left it."""
-    source = delta.withColumn("as_of_date", F.lit(date))
+    """Apply the map's changed rows (`delta`, a checkpoint): upserts with `as_of_date` D, deletes of
+    identifiers that left it."""
+    source = delta.withColumn("as_of_date", F.lit(date))  # a projection of the checkpoint: no second one
     return _merge_changes(
         lake,
         catalog.SILVER_IDENTITY_MAP,
@@ -295,6 +298,7 @@ def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:
                 values={c: f"s.{c}" for c in ("id_type", "id_value", "person_id", "as_of_date")},
             )
         ),
+        computed=True,
     )
 
 

@@ -87,7 +87,8 @@ def select_calibrator(scored: DataFrame) -> tuple[ScoreCalibrator, dict[str, flo
     refitted on all of it; and each candidate's mean held-out log-loss (`log_loss_<method>`)."""
     fold = in_share(FOLD_SALT, 0.5)
     parts = [scored.where(fold), scored.where(~fold)]
-    sizes = [p.count() for p in parts]
+    counted = scored.agg(F.count(F.when(fold, 1)).alias("in_fold"), F.count(F.lit(1)).alias("rows")).first()
+    sizes = [counted["in_fold"], counted["rows"] - counted["in_fold"]]  # one aggregate for both folds
     losses: dict[str, float] = {}
     for method in (ISOTONIC, PLATT):
         held_out = []
