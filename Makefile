@@ -11,7 +11,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: setup jdk browser demo test lint test-fast test-heavy bench clean-lake clean
+.PHONY: setup jdk browser demo test lint test-fast bench clean-lake clean
 
 setup: jdk $(STAMP) $(JARS) browser
 
@@ -46,11 +46,11 @@ $(JARS): $(STAMP)
 demo: jdk $(STAMP) $(JARS)
 	$(BIN)/portrait demo --conf $(CONF) --date $(DATE)
 
-# Lint (ruff check and format check) and types (mypy), then the tests. The `heavy` suites (faults,
-# concurrency, the standalone cluster, the publication poll, the refusals) run with `make test-heavy`
-# until they have passed here: see the README's Tests section.
+# Lint (ruff check and format check) and types (mypy), then every test, the multi-process proofs
+# (faults, concurrency, publication poll, refusals, the standalone cluster) included; the 30
+# slowest are printed at the end.
 test: setup lint
-	$(BIN)/python -m pytest -q -m "not heavy" -n 2 --dist loadgroup --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=30
 
 lint: setup
 	$(BIN)/ruff check .
@@ -60,9 +60,6 @@ lint: setup
 # The inner loop: unit tests only, no end-to-end job runs.
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
-
-test-heavy: setup
-	$(BIN)/python -m pytest -q -m heavy
 
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

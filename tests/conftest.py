@@ -22,11 +22,13 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under `pytest -n 2 --dist loadgroup` (make test): each module's tests run in one worker, so a
-    module fixture is built once, and every test of the session's tiny lake in one worker, so it is
-    built once. Runs before pytest-xdist reads the groups."""
+    module fixture is built once; every test of the session's tiny lake in one worker, and every test
+    of the reference chain (faults, concurrency, publication poll, refusals) in one worker, so each
+    is built once. Runs before pytest-xdist reads the groups."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            group = "tiny_lake" if "tiny_lake" in getattr(item, "fixturenames", ()) else item.module.__name__
+            names = getattr(item, "fixturenames", ())
+            group = next((f for f in ("tiny_lake", "tiny_chain") if f in names), item.module.__name__)
             item.add_marker(pytest.mark.xdist_group(group))
 
 

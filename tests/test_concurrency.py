@@ -9,11 +9,12 @@ import tinylake
 
 from portrait.exits import ExitCode
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("job", ["ingest", "features", "score"])
 def test_two_runs_at_once_end_as_one(spark, tiny_chain, tmp_path, job):
+    """Two processes of one job race for the same Delta commits: only separate JVMs started as a scheduler starts them can race."""
     after, _ = tiny_chain
     before = after[tinylake.CHAIN[tinylake.CHAIN.index(job) - 1]] if job != "ingest" else after["base"]
     root = tmp_path / "lake"

@@ -232,6 +232,7 @@ def test_rerunning_score_gives_the_same_tables(spark, pipeline):
 
 
 def test_a_job_runs_under_spark_submit(spark, pipeline):
+    """The thin `jobs/<job>.py` entry point under `spark-submit`: the session already exists when our code runs, which no in-process test has."""
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
     before = lake.read(catalog.GOLD_PORTRAIT).localCheckpoint()

@@ -197,6 +197,7 @@ def lake(spark, tmp_path_factory):
 
 
 def test_the_person_is_gone_and_everyone_else_untouched(spark, lake):
+    """Erasure over a lake where every stage has run (the module's lake): every table that can hold a person is covered, which a table-by-table test could miss."""
     lh, before, markers = lake["lake"], lake["before"], lake["markers"]
     theirs = {n: df.where(_mentions(df, markers)).count() for n, df in before.items()}
     # Where the person was before (else this test could not fail): every layer, and quarantine.

@@ -12,7 +12,7 @@ import tinylake
 
 from portrait import registry
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
+pytestmark = [pytest.mark.slow]
 
 # Kills per job (text is rerun but not killed); 10 in all.
 KILLS = {"ingest": 2, "identity": 2, "text": 0, "features": 2, "train": 2, "score": 2}
@@ -20,6 +20,7 @@ SEED = 15
 
 
 def test_killed_jobs_rerun_to_the_tables_of_an_uninterrupted_run(spark, tiny_chain, tmp_path, record_property):
+    """SIGKILLs land mid-run in separate processes (a JVM dying mid-commit): only whole jobs killed and rerun prove restartability."""
     after, seconds = tiny_chain
     root = tmp_path / "faulted"
     cfg = tinylake.copy_lake(after["base"], root)

@@ -393,6 +393,7 @@ def test_point_in_time_check_passes_real_rows_and_catches_leaks(spark, portrait_
 
 
 def test_daily_changes_replace_the_day_and_the_redone_persons_rows(spark):
+    """The incremental day's MERGE on real Delta tables: which rows a commit rewrites is only visible on a table that has history."""
     from portrait.features.recompute import DELETE, daily_changes
 
     schema = "person_id string, day date, sessions long"

@@ -559,6 +559,7 @@ def _bronze(spark, lake, day, clicks, orders):
 
 @pytest.mark.slow
 def test_identity_history_across_days_and_a_rerun_of_the_same_day(spark, tmp_path):
+    """Person ids stay stable across several daily runs and a rerun of one day: it needs the map of each run before it, so several runs."""
     from helpers import make_config
 
     from portrait import identity

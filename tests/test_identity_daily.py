@@ -163,6 +163,7 @@ def story(spark, tmp_path_factory):
 
 @pytest.mark.slow
 def test_daily_identity_days_equal_a_rebuild_every_day(story):
+    """The daily path equals a rebuild after each of several days: only a sequence of days exercises links, hubs and splits arriving over time."""
     _, daily, rebuilt, summaries = story
     assert [s["mode"] for s in summaries] == ["rebuild", "daily", "daily", "daily"]  # day 1 has no graph yet
 

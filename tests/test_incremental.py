@@ -152,6 +152,7 @@ def lake_after_d(spark, tmp_path_factory):
 
 
 def test_incremental_day_equals_a_full_build(spark, lake_after_d):
+    """The incremental features of a day equal a full build on the same lake: both need a lake with history."""
     cfg, lake, modes, _, _, _ = lake_after_d
     assert modes[:3] == ["full", "incremental", "incremental"]
     got = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == D)

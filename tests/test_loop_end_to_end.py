@@ -51,6 +51,7 @@ POLICY = Policy.model_validate(
 
 
 def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path, record_property):
+    """The action loop over many days recovers the generator's planted effects within their intervals: uplift needs outcome windows that close, so days."""
     from portrait import generator
 
     cfg = make_config(tmp_path)

@@ -64,6 +64,7 @@ def _clear_phone_of_a_resolved_person(spark, cfg) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_headless_on_the_tiny_lake(path, spark, tiny_lake, monkeypatch):
+    """Each notebook runs top to bottom in a real kernel against a lake every stage wrote: what a notebook user runs."""
     import nbformat
     from nbclient import NotebookClient
 

@@ -16,7 +16,7 @@ from portrait import catalog, publication
 from portrait.io import Lakehouse
 from portrait.pipeline import run_stage
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
+pytestmark = [pytest.mark.slow]
 
 
 def read_latest_complete(lakehouse: str) -> tuple[object, dict[str, set[tuple[object, str]]]]:
@@ -36,6 +36,7 @@ def read_latest_complete(lakehouse: str) -> tuple[object, dict[str, set[tuple[ob
 
 
 def test_a_reader_polling_while_score_runs_never_sees_a_mix(spark, tiny_chain, tmp_path):
+    """A delta-rs reader polls while score commits: only a publish in progress can show a half-published date."""
     after, _ = tiny_chain
     root = tmp_path / "lake"
     cfg = tinylake.copy_lake(after["train"], root)  # the portrait of D exists; D is not scored yet

@@ -12,12 +12,13 @@ from portrait import catalog
 from portrait.exits import ExitCode
 from portrait.io import Lakehouse
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # `make test-heavy`
+pytestmark = [pytest.mark.slow]
 
 NEXT_YEAR = tinylake.D + dt.timedelta(days=365)
 
 
 def test_score_and_features_refuse_next_year_and_skip_it_when_allowed(spark, tiny_chain, tmp_path):
+    """The refusal's exit code and one line through the real CLI process, on a lake where every stage has run."""
     after, _ = tiny_chain
     root = tmp_path / "lake"
     cfg = tinylake.copy_lake(after["score"], root)
@@ -36,6 +37,7 @@ def test_score_and_features_refuse_next_year_and_skip_it_when_allowed(spark, tin
 
 
 def test_a_job_with_another_pii_key_refuses(spark, tiny_chain, tmp_path):
+    """The PII key check through the real CLI process and its environment, on a lake where every stage has run."""
     after, _ = tiny_chain
     root = tmp_path / "lake"
     cfg = tinylake.copy_lake(after["score"], root)
