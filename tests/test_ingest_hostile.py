@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -447,6 +448,97 @@ def test_unexpected_files_and_folders_are_rejected_and_never_stop_the_others(spa
     assert counts["files_rejected"] == 7
 
 
+def test_any_file_name_is_read_as_written_and_a_link_out_of_the_zone_is_not_followed(spark, cfg, tmp_path):
+    """Names with URI and glob syntax are data, read literally next to a plain one; a symbolic link to
+    a file outside the landing zone is rejected without a byte of it read (issue 28)."""
+    folder = f"date={D.isoformat()}"
+    names = ["part-0.txt", "a:b.txt", "x[1].txt", "y{2,3}.txt", "z*?.txt", "back\\slash.txt", "sp ace %41#.txt"]
+    for i, name in enumerate(names):
+        _bytes(cfg, "clickstream", folder, name, (_event(f"e{i}") + "\n").encode())
+    outside = tmp_path / "outside" / "secret.txt"
+    outside.parent.mkdir()
+    outside.write_text(_event("e_outside") + "\n", encoding="utf-8")
+    (Path(cfg.paths.landing) / "clickstream" / folder / "link.txt").symlink_to(outside)
+    counts, lake = _run(spark, cfg, "clickstream")
+    kept = lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "source_file").collect()
+    assert sorted(r["event_id"] for r in kept) == sorted(f"e{i}" for i in range(len(names)))
+    assert len({r["source_file"] for r in kept}) == len(names)  # each line from its own file
+    files = lake.read(catalog.BRONZE_INGEST_FILES).select("file", "status", "reason", "rows_kept").collect()
+    assert sorted((r["status"], r["reason"], r["rows_kept"]) for r in files) == sorted(
+        [("ok", None, 1)] * len(names) + [("rejected", "symlink_outside_landing", 0)]
+    )
+    assert counts["rows_kept"] == len(names) and counts["files_rejected"] == 1
+
+
+def test_a_csv_of_a_thousand_columns_is_read_with_its_extra_columns(spark, cfg):
+    """A header of 1,000 columns once overflowed the JVM's stack while Spark analysed the parse (issue 28)."""
+    extra = [f"x{i}" for i in range(1000)]
+    header = ORDERS_HEADER + "," + ",".join(extra)
+    rows = [ORDER.format(n=n) + "," + ",".join(str(i) for i in range(1000)) for n in (1, 2)]
+    write_landing(cfg, "orders", D, [header, *rows, header], name="wide.csv")
+    counts, lake = _run(spark, cfg, "orders")
+    kept = lake.read(catalog.BRONZE_ORDERS).select("order_id", "extra").collect()
+    assert sorted(r["order_id"] for r in kept) == ["O1", "O2"]
+    assert all(len(r["extra"]) == 1000 and r["extra"]["x999"] == "999" for r in kept)
+    assertDataFrameEqual(_reasons(lake), _quarantined(spark, [("wide.csv", 4, "repeated_header")]))
+
+
+def test_a_run_that_fails_between_two_sources_commits_is_completed_by_its_rerun(spark, tmp_path, monkeypatch):
+    """A run that dies after `bronze.clickstream` committed and before `bronze.orders` did leaves no
+    audit, quarantine or file rows; its rerun leaves every bronze table equal to an uninterrupted
+    run's: nothing counted twice, nothing missing (issue 28)."""
+    import tinylake
+
+    clean = make_config(tmp_path / "clean")
+    failed = make_config(tmp_path / "failed", **{"paths.landing": clean.paths.landing})
+    write_landing(clean, "clickstream", D, [_event("e1"), _event("e2"), _event("e3", "teleport")])
+    write_landing(clean, "orders", D, [ORDERS_HEADER, ORDER.format(n=1), ORDER.format(n=2).replace(",2,", ",-2,")])
+    run_stage("ingest", spark, clean, D, sources=["clickstream", "orders"])
+
+    write = Lakehouse.replace_range
+
+    def dies_at_orders(self, df, table, **kwargs):
+        if table == catalog.BRONZE_ORDERS:
+            raise OSError("the disk filled up")
+        return write(self, df, table, **kwargs)
+
+    monkeypatch.setattr(Lakehouse, "replace_range", dies_at_orders)
+    with pytest.raises(OSError, match="disk filled up"):
+        run_stage("ingest", spark, failed, D, sources=["clickstream", "orders"])
+    lake = Lakehouse(spark, failed.paths.lakehouse)
+    assert lake.read(catalog.BRONZE_CLICKSTREAM).count() == 2  # the half a failed run leaves
+    assert not any(lake.exists(t) for t in (catalog.BRONZE_INGEST_AUDIT, catalog.BRONZE_QUARANTINE))
+    monkeypatch.undo()
+
+    run_stage("ingest", spark, failed, D, sources=["clickstream", "orders"])
+    compared = tinylake.assert_same_tables(spark, clean, failed)
+    assert {"bronze.clickstream", "bronze.orders", "bronze.quarantine", "bronze.ingest_audit"} <= set(compared)
+
+
+def test_values_that_cannot_be_true_are_quarantined(spark, cfg):
+    """A signup date after the day its extract landed, a discount above the line's amount (issue 28)."""
+    write_landing(
+        cfg,
+        "orders",
+        D,
+        [ORDERS_HEADER, ORDER.format(n=1), ORDER.format(n=2).replace("10.00,,", "10.00,20.01,"), ORDER.format(n=3)],
+    )
+    crm_header = (
+        "account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
+        "consent_email,consent_push,consent_wechat,consent_updated_at"
+    )
+    crm = "{a},,,,,f,1990,Shanghai,1,{signup},true,false,true,false,2026-10-01 10:00:00"
+    write_landing(
+        cfg, "crm", D, [crm_header, crm.format(a="A1", signup="2026-11-01"), crm.format(a="A2", signup="2099-01-01")]
+    )
+    counts = run_stage("ingest", spark, cfg, D, sources=["orders", "crm"])
+    assert {s: (c["rows_kept"], c["rows_quarantined"]) for s, c in counts.items()} == {"orders": (2, 1), "crm": (1, 1)}
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    _assert_reconciles(lake)
+    reasons = {(r["source"], r["line_number"]): r["reason"] for r in lake.read(catalog.BRONZE_QUARANTINE).collect()}
+    assert reasons == {("orders", 3): "discount_exceeds_amount", ("crm", 3): "future_signup_date"}
+
+
 def test_a_file_late_beyond_the_lookback_is_rejected_once(spark, tmp_path):
     cfg = make_config(tmp_path, **{"ingest.late_lookback_days": 3})
     old = D - dt.timedelta(days=10)
@@ -582,6 +674,50 @@ def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
     assert {"clickstream", "orders", "social", "crm", "quarantine", "identity_map"} <= scanned
     raw = " ".join(r["raw_record"] for r in lake.read(catalog.BRONZE_QUARANTINE).collect())
     assert raw.count("<phone>") >= 6 and raw.count("<email>") >= 6
+
+
+SPELLINGS = (
+    "call \uff11\uff13\uff19\uff18\uff17\uff16\uff15\uff14\uff13\uff12\uff11 now",  # full-width digits
+    "mail jos\u00e9.q@ex\u00e4mple.org or \u5361\u7f57\u5c14@\u4f8b\u5b50.\u4e2d\u56fd",  # Unicode in both parts
+    "write carol.q (at) example (dot) org, carol.q[at]example.org or carol.q \uff20 example\uff0eorg",
+    "add wxid_carol88, \u5fae\u4fe1\u53f7\uff1acarol_wx88 or WeChat ID: carolwx88",
+)
+LEAKS = "87654321|\uff18\uff17\uff16\uff15|carol|example|ex\u00e4mple|\u4f8b\u5b50"
+
+
+def test_pii_spelled_unusually_reaches_no_table_and_no_log_in_clear(spark, cfg):
+    """Full-width digits, Unicode and written-out emails, WeChat ids in text, an email as a JSON key
+    and as a CSV column name: masked in every table and in the `_delta_log` statistics (issue 28);
+    a phone in full-width digits hashes as the same phone in ASCII."""
+    events = [_event(f"e{i}", "search", search_query=text) for i, text in enumerate(SPELLINGS)]
+    events.append(_event("e_key", **{"carol.q@example.org": "1", "qian@example.org": "2"}))
+    write_landing(cfg, "clickstream", D, events)
+    crm_header = (
+        "account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
+        "consent_email,consent_push,consent_wechat,consent_updated_at,carol.q@example.org"
+    )
+    crm = "{a},Qian,{phone},,,f,1990,Shanghai,1,2020-01-01,true,false,true,false,2026-10-01 10:00:00,x"
+    full_width = "\uff11\uff13\uff19\uff18\uff17\uff16\uff15\uff14\uff13\uff12\uff11"
+    write_landing(
+        cfg, "crm", D, [crm_header, crm.format(a="A1", phone="13987654321"), crm.format(a="A2", phone=full_width)]
+    )
+    counts = run_stage("ingest", spark, cfg, D, sources=["clickstream", "crm"])
+    assert {s: c["rows_kept"] for s, c in counts.items()} == {"clickstream": len(events), "crm": 2}
+
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    queries = {r["event_id"]: r["search_query"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()}
+    assert queries["e0"] == "call <phone> now"
+    assert queries["e1"] == "mail <email> or <email>"
+    assert queries["e2"] == "write <email>, <email> or <email>"
+    assert queries["e3"] == "add <wechat_id>, \u5fae\u4fe1\u53f7\uff1a<wechat_id> or WeChat ID: <wechat_id>"
+    phones = {r["account_id"]: r["phone"] for r in lake.read(catalog.BRONZE_CRM).collect()}
+    assert phones["A1"] == phones["A2"] is not None
+    for name, rows in _all_cells(spark, Path(cfg.paths.lakehouse)):
+        leaked = rows.where(F.lower("row").rlike(LEAKS)).collect()
+        assert leaked == [], f"{name}: {leaked}"
+    for entry in Path(cfg.paths.lakehouse).rglob("_delta_log/*.json"):  # commits carry column statistics
+        text = entry.read_text(encoding="utf-8").lower()
+        assert not re.search(LEAKS, text), f"{entry}: clear PII in the log"
 
 
 def test_multi_megabyte_values_in_every_field(spark, tmp_path):

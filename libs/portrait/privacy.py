@@ -34,9 +34,14 @@ def hmac_sha256(value: Column, key: bytes) -> Column:
     return F.sha2(F.concat(F.unhex(F.lit(outer_hex)), F.unhex(inner)), 256)
 
 
+# Full-width digits (a phone typed with a CJK input method) are the same digits.
+_FULL_WIDTH_DIGITS = "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19"
+
+
 def normalise_phone(col: Column) -> Column:
-    """Digits only; drop a leading 86 country code from 13-digit numbers; empty -> null."""
-    digits = F.regexp_replace(col, r"[^0-9]", "")
+    """Digits only (full-width digits as ASCII); drop a leading 86 country code from 13-digit
+    numbers; empty -> null."""
+    digits = F.regexp_replace(F.translate(col, _FULL_WIDTH_DIGITS, "0123456789"), r"[^0-9]", "")
     digits = F.when((F.length(digits) == 13) & digits.startswith("86"), F.substring(digits, 3, 11)).otherwise(digits)
     return F.when(F.length(digits) > 0, digits)
 
@@ -73,9 +78,22 @@ def pseudonymise(col: Column, kind: str, key: bytes) -> Column:
 # and was quadratic: 20 KB took 12 s, 40 KB 34 s (bench/ingest_text_cost.py). No pattern repeats
 # a group, since java.util.regex recurses once per repetition of a group (a stack overflow on
 # megabyte values).
-_EMAIL_RE = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++\.[A-Za-z0-9.-]*+"
-_PHONE_RE = r"(?<![0-9])\+?[0-9][0-9 ()-]{6,}[0-9]"
-_WECHAT_RE = r"(?<![A-Za-z0-9_])wx_[A-Za-z0-9_-]++"
+# What is caught, however it is spelled (README, Privacy): an email with Unicode letters in either
+# part (`josé@exämple.org`, `用户@例子.中国`), a full-width `＠`/`．`, or written out (`(at)`, `[at]`,
+# `{dot}`, spaces around them); a phone of 8+ digits, ASCII or any Unicode digits (full-width
+# included), with spaces, brackets and hyphens between them; a WeChat id `wx_…`/`wxid_…`, or any id
+# after a cue (`微信`, `微信号`, `WeChat ID`, or `WeChat:`/`weixin:`/`vx:` with a colon). Not caught:
+# an email spelled out without brackets (`carol at example dot com`), a phone with dots between
+# its digits, an id named by no cue.
+_AT = r"\s*+(?:[@\uff20]|[(\[{<]\s*+(?i:at)\s*+[)\]}>])\s*+"
+_DOT = r"\s*+(?:[.\uff0e]|[(\[{<]\s*+(?i:dot)\s*+[)\]}>])\s*+"
+_EMAIL_RE = r"(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]++" + _AT + r"[\p{L}\p{N}-]++" + _DOT + r"[\p{L}\p{N}.\uff0e-]*+"
+_PHONE_RE = r"(?<!\p{Nd})\+?\p{Nd}[\p{Nd} ()\-\uff0d\u3000]{6,}\p{Nd}"
+_WECHAT_RE = r"(?<![A-Za-z0-9_])wx(?:id)?_[A-Za-z0-9_-]++"
+_WECHAT_CUE_RE = (
+    r"((?:\u5fae\u4fe1\u53f7?|(?i:wechat\s*+id|weixin\s*+id))\s*+[:\uff1a]?\s*+"
+    r"|(?i:wechat|weixin|vx)\s*+[:\uff1a]\s*+)[A-Za-z][-_A-Za-z0-9]{5,}+"
+)
 # Names cannot be told from other words: where a record holding a name field cannot be parsed,
 # every run of letters is masked and only its shape (digits, punctuation, masked PII) is kept.
 _LETTERS_RE = r"\p{L}++"
@@ -85,12 +103,26 @@ def redact_free_text(col: Column) -> Column:
     """Mask emails, phone-like digit runs and WeChat ids inside a text (`<email>`, `<phone>`,
     `<wechat_id>`); the rest of the text is kept, so the text model still reads it.
 
-    Used for free-text fields, unknown fields and the raw record of quarantined lines. Linear in
-    the text's length (three native `regexp_replace`, no backtracking across a run).
+    Used for free-text fields, unknown fields (their names too: `redact_keys`) and the raw record
+    of quarantined lines. Linear in the text's length (native `regexp_replace`s whose runs are
+    taken possessively, no backtracking across a run).
     """
     out = F.regexp_replace(col, _EMAIL_RE, "<email>")
+    out = F.regexp_replace(out, _WECHAT_CUE_RE, "$1<wechat_id>")
     out = F.regexp_replace(out, _WECHAT_RE, "<wechat_id>")
     return F.regexp_replace(out, _PHONE_RE, "<phone>")
+
+
+def redact_keys(col: Column) -> Column:
+    """A string map with `redact_free_text` applied to its keys (an email used as a JSON key). A key
+    that masking changed gets `#<position>` so that two masked keys stay two entries."""
+
+    def entry(e: Column, i: Column) -> Column:
+        masked = redact_free_text(e["key"])
+        key = F.when(masked == e["key"], e["key"]).otherwise(F.concat(masked, F.lit("#"), i.cast("string")))
+        return F.struct(key.alias("key"), e["value"].alias("value"))
+
+    return F.when(col.isNotNull(), F.map_from_entries(F.transform(F.map_entries(col), entry)))
 
 
 def redact_words(col: Column) -> Column:

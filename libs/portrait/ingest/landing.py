@@ -16,9 +16,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import reduce
+from urllib.parse import unquote, urlparse
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -59,6 +62,7 @@ COMPRESSED_WITHOUT_EXTENSION = "compressed_without_extension"
 CORRUPT_COMPRESSED_FILE = "corrupt_compressed_file"
 UNSUPPORTED_ARCHIVE = "unsupported_archive"
 UTF16_ENCODING = "utf16_encoding"
+SYMLINK_OUTSIDE_LANDING = "symlink_outside_landing"
 REJECTIONS = {
     HIDDEN_FILE: "a name starting with . or _ (checksums, _SUCCESS, editors' files)",
     IN_SUBFOLDER: "in a folder inside a date folder: the layout is <source>/date=YYYY-MM-DD/<file>",
@@ -69,6 +73,7 @@ REJECTIONS = {
     CORRUPT_COMPRESSED_FILE: "a compressed file that does not decompress to its end (truncated, not that codec)",
     UNSUPPORTED_ARCHIVE: "a zip archive (not a stream codec Spark reads)",
     UTF16_ENCODING: "a UTF-16/32 byte-order mark: the landing zone is UTF-8",
+    SYMLINK_OUTSIDE_LANDING: "a symbolic link to a file outside the landing zone (never followed)",
 }
 # The first bytes of a file whose name names no codec, and why such a file is not read.
 _MAGIC = (
@@ -111,7 +116,7 @@ def list_files(
     if not fs.exists(root):
         log.warning("no landing folder for source %s at %s", source, root.toString())
         return []
-    checker = (jvm, jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf))
+    checker = (jvm, jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf), _local_dir(landing))
     ingested_dates = {
         dt.date.fromisoformat(m.group(1)) for p, _, _ in history or () for m in [_DATE_IN_PATH.search(p)] if m
     }
@@ -180,11 +185,32 @@ def _walk(fs, status) -> Iterator:
         yield from _walk(fs, child)
 
 
+def _local_dir(landing: str) -> str | None:
+    """The landing zone's real directory on this machine (links resolved), or None when it is not on
+    a local file system (object stores have no symbolic links)."""
+    url = urlparse(landing)
+    if url.scheme not in ("", "file"):
+        return None
+    return os.path.realpath(unquote(url.path) if url.scheme else landing)
+
+
+def _outside(status, landing_dir: str | None) -> bool:
+    """Whether a listed local file resolves (through symbolic links) to a file outside the landing zone."""
+    if landing_dir is None:
+        return False
+    real = os.path.realpath(unquote(status.getPath().toUri().getPath()))
+    return os.path.commonpath([real, landing_dir]) != landing_dir
+
+
 def _entry(fs, status, source: str, date: dt.date, rejected: str | None, checker) -> LandingFile:
     """A listed file; its first bytes (and, when compressed, its whole stream) checked unless rejected already."""
     is_file = not status.isDirectory()
     if rejected is None and is_file and checker is not None:
-        rejected = _content_rejection(fs, status, *checker)
+        jvm, codecs, landing_dir = checker
+        if _outside(status, landing_dir):  # checked before a byte of it is opened
+            rejected = SYMLINK_OUTSIDE_LANDING
+        else:
+            rejected = _content_rejection(fs, status, jvm, codecs)
     return LandingFile(
         source=source,
         date=date,
@@ -257,7 +283,10 @@ def scan_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
         [(f.path, f.date, f.ends_with_newline) for f in files],
         "source_file string, date date, _ends_with_newline boolean",
     )
-    scan = spark.read.text([f.read_path for f in files]).select(
+    plain = [f.read_path for f in files if not _awkward(f)]
+    reads = [spark.read.text(plain)] if plain else []
+    reads += [_read_literally(spark, f) for f in files if _awkward(f)]
+    scan = reduce(DataFrame.unionByName, [r.select("value", "_metadata") for r in reads]).select(
         "value",
         F.col("_metadata.file_path").alias("source_file"),
         F.col("_metadata.file_block_start").alias("_block_start"),
@@ -268,6 +297,32 @@ def scan_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     # whose path is not spelled as listed gets a null date and fails the per-file reconciliation.
     names = [c.split(" ")[0] for c in columns.split(", ")]
     return scan.join(F.broadcast(meta), on="source_file", how="left").select(*names)
+
+
+# Characters a path given to `spark.read` is not taken literally with: glob syntax, and the colon
+# that Hadoop reads as a URI scheme when it builds a file's path from its folder and its name.
+_AWKWARD = set("{}[]*?\\:")
+
+
+def _awkward(f: LandingFile) -> bool:
+    return bool(_AWKWARD & set(f.read_path.rsplit("/", 1)[-1]))
+
+
+def _glob_literal(name: str) -> str:
+    """`name` as a Hadoop glob pattern that matches exactly it (each special character escaped)."""
+    return "".join(f"\\{c}" if c in "{}[]*?\\" else c for c in name)
+
+
+def _read_literally(spark: SparkSession, f: LandingFile) -> DataFrame:
+    """The lines of one file whose name `spark.read` would take as a glob or a URI: its folder is
+    listed and the name matched as a literal (an escaped glob), then only that file's lines kept."""
+    folder, name = f.read_path.rsplit("/", 1)
+    return (
+        spark.read.option("pathGlobFilter", _glob_literal(name))
+        .option("recursiveFileLookup", "true")
+        .text(folder)
+        .where(F.col("_metadata.file_path") == F.lit(f.path))
+    )
 
 
 def with_line_numbers(scan: DataFrame) -> DataFrame:

@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait import catalog
+from portrait import catalog, privacy
 from portrait.config import IngestConfig, OrdersMappingConfig
 from portrait.ingest import landing, mapping, validate
 from portrait.ingest.audit import (
@@ -217,8 +217,13 @@ def _ingest_source(
     headers: list[tuple[str, ...]] | None = None
     header_extra: dict[str, list[str]] = {}
     if source.format == "csv":
-        # One header line per file: file metadata, small enough for the driver.
-        first = lines.where(F.col("line_number") == 1).select("source_file", "value").collect()
+        # One header line per file: file metadata, small enough for the driver. A column's name may
+        # itself be PII (an email as a header): names are masked like free text before they are read.
+        first = (
+            lines.where(F.col("line_number") == 1)
+            .select("source_file", privacy.redact_free_text(F.col("value")).alias("value"))
+            .collect()
+        )
         columns_of = {r["source_file"]: landing.header_columns(r["value"]) for r in first}
         headers = sorted(set(columns_of.values()))
         known_fields = {f.name for f in source.fields}

@@ -118,6 +118,7 @@ ORDERS = Source(
         ("invalid_quantity", lambda c: (c["quantity"] == 0) | ((c["quantity"] < 0) & (c["status"] == "completed"))),
         ("unknown_status", lambda c: ~c["status"].isin(*ORDER_STATUSES)),
         ("negative_discount", lambda c: c["discount_amount"] < 0),
+        ("discount_exceeds_amount", lambda c: c["discount_amount"] > F.abs(c["unit_price"] * c["quantity"])),
     ),
 )
 

@@ -58,7 +58,8 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
     no_missing = F.lit(None).cast("string")
     if source.format == "json":
         as_map = F.from_json("value", _EXTRA_TYPE)
-        unknown = F.map_filter(as_map, lambda k, v: ~k.isin(*known))
+        # An unknown key's name may itself be PII (an email used as a key): masked like a value.
+        unknown = privacy.redact_keys(F.map_filter(as_map, lambda k, v: ~k.isin(*known)))
         return lines.select(
             "*",
             F.from_json("value", ddl, options).alias("r"),
@@ -95,8 +96,11 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         ).otherwise(r)
         lacking = [f.name for f in source.fields if f.required and f.name not in columns]
         file_reason = "no_header_row" if idx in headerless else f"missing_column_{lacking[0]}" if lacking else None
-        # The header line again, later in the file (files concatenated upstream): not a record.
-        repeated = reduce(lambda a, b: a & b, [F.trim(parsed[c]) == c for c in columns]) & (F.col("line_number") > 1)
+        # The header line again, later in the file (files concatenated upstream): not a record. One
+        # comparison of two arrays, not a chain of one AND per column: a 1,000-column header made
+        # that chain deep enough to overflow the JVM's stack while Spark analysed the plan.
+        as_written = F.array(*[F.trim(parsed[c]) for c in columns])
+        repeated = (as_written == F.array(*[F.lit(c) for c in columns])) & (F.col("line_number") > 1)
         missing = F.when(
             this_file, F.coalesce(F.lit(file_reason), F.when(repeated, F.lit("repeated_header")))
         ).otherwise(missing)
@@ -218,6 +222,12 @@ def classify(
             # Nothing in a file can happen after the day the file landed (2 days of clock slack).
             ("timestamp_in_future", ts >= F.date_add(F.col("date"), 2).cast("timestamp")),
         ]
+    # Any other date of a line (a CRM signup date) cannot be after the day its file landed either.
+    conditions += [
+        (f"future_{f.name}", typed[f.name] >= F.date_add(F.col("date"), 2).cast(f.type))
+        for f in source.fields
+        if f.type in ("date", "timestamp") and f.name != source.time_column
+    ]
     conditions += [(code, rule(typed)) for code, rule in source.rules]
 
     # A header without a required column fails every line of its file with that reason.
