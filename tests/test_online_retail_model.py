@@ -9,7 +9,7 @@ from decimal import Decimal
 import numpy as np
 from pyspark.testing import assertDataFrameEqual
 
-from portrait.orders_model import blend
+from portrait.models import family
 from portrait.orders_model import features as orm
 
 T = dt.date(2011, 9, 9)
@@ -191,4 +191,4 @@ def test_blend_auc_at_every_logistic_weight(spark):
         "label double, p_gbt double, p_logistic double",
     )
     # the GBT alone misranks the second buyer below the first non-buyer; from weight 0.75 the blend does not
-    assert blend.weight_aucs(scores) == {0.0: 0.75, 0.25: 0.75, 0.5: 0.75, 0.75: 1.0, 1.0: 1.0}
+    assert family.weight_aucs(scores) == {0.0: 0.75, 0.25: 0.75, 0.5: 0.75, 0.75: 1.0, 1.0: 1.0}

@@ -4,12 +4,13 @@ Order features as of the calibration date D (and, for training, as of earlier da
 `training_step_days` apart whose whole label window ends by D: nothing after D is known to
 training), labels in (D, D + horizon_days], BG/NBD and Gamma-Gamma fitted at
 each as-of date on that date's history alone (their P(alive) and expected purchases are inputs
-of the GBT), the GBT tuned and calibrated exactly as the main pipeline does
-(`models.labels.training_sets`, `models.propensity.train_propensity`), feature groups kept only
-when they raise the validation AUC, and the references measured on the same held-out persons,
-with a GBT + logistic regression blend whose weight is chosen on validation (`blend`), reported
-next to them.
-Everything is logged to one MLflow run; the model is registered as `orders_purchase_<source>`.
+of the GBT), feature groups kept only when they raise the GBT's validation AUC, then the model
+trained exactly as the main pipeline's propensities (`models.labels.training_sets`,
+`models.propensity.train_propensity`): the GBT tuned, the family (GBT, regularised logistic
+regression or their blend, `models.family`) chosen by validation AUC, calibrated. The references,
+and every family fitted on the training rows, are measured on the same held-out persons.
+Everything is logged to one MLflow run; the model is registered as `orders_purchase_<source>`
+with its `family` tag.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from functools import reduce
 
 import mlflow
@@ -29,10 +31,10 @@ from portrait.config import MlflowConfig, OrdersMappingConfig, TrainConfig
 from portrait.ingest.mapping import table_of
 from portrait.io import Lakehouse
 from portrait.models import btyd, evaluation, labels, propensity
-from portrait.models.labels import training_sets
-from portrait.orders_model import blend
+from portrait.models.family import FAMILY_TAG, FamilyChoice, family_aucs
+from portrait.models.labels import TrainingSets, training_sets
 from portrait.orders_model import features as of
-from portrait.orders_model.references import clv_by_decile, logistic, reference_aucs
+from portrait.orders_model.references import clv_by_decile, reference_aucs
 from portrait.train.propensity import tuning_space
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,120 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
     return columns[best], scores
 
 
+def _training_rows(
+    lines: DataFrame, conf: TrainConfig, *, calibration_date: dt.date, horizon_days: int
+) -> tuple[DataFrame, dict, list[dt.date]]:
+    """Labelled rows at D and at the training as-of dates, the BTYD parameters per date, the dates."""
+    # Training as-of dates whose whole label window ends by D: what a model trained on D could know.
+    # (Training on dates closer to D would label them with purchases after D, the test's own period.)
+    training = labels.as_of_dates(
+        calibration_date, window_days=horizon_days, count=conf.training_dates - 1, step_days=conf.training_step_days
+    )
+    dates = [calibration_date, *training]
+    rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
+    return rows.persist(StorageLevel.MEMORY_AND_DISK), fitted, dates
+
+
+def _on_trial(params: dict, metrics: dict) -> None:
+    with mlflow.start_run(run_name="orders-trial", nested=True):
+        mlflow.log_params(params)
+        mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    trained: propensity.Trained
+    choice: FamilyChoice
+    features: list[str]
+    feature_sets: dict[str, float]  # validation AUC per feature set (empty without selection)
+
+
+def _fit(sets: TrainingSets, conf: TrainConfig, *, select: bool) -> _Fitted:
+    """The feature groups (chosen on validation, or all), then the propensity trained as `train` does:
+    the GBT tuned, the family chosen on validation, calibrated."""
+    feature_cols, set_aucs = (
+        select_groups(sets.train, seed=conf.seed)
+        if select
+        else (of.BASE_FEATURES + [c for g in of.GROUPS.values() for c in g], {})
+    )
+    trained = propensity.train_propensity(
+        sets,
+        feature_cols,
+        minimise=tuning.minimise,
+        space=tuning_space(conf),
+        max_evals=conf.max_evals,
+        seed=conf.seed,
+        on_trial=_on_trial,
+    )
+    if trained.choice is None:
+        raise RuntimeError("train_propensity returned a model without the family choice it was chosen by")
+    return _Fitted(trained, trained.choice, feature_cols, set_aucs)
+
+
+def _held_out(fit: _Fitted, sets: TrainingSets, *, seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(references, families): the held-out AUC of each reference and of every family (uncalibrated,
+    each fitted on the training rows) on the test persons: a record next to the chosen model."""
+    linear_cols = [c for c in fit.features if c not in of.SIGNED]
+    references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
+    families = family_aucs(
+        sets.train,
+        sets.test,
+        fit.features,
+        fit.features,
+        fit.trained.params,
+        seed=seed,
+        blend_weight=fit.choice.blend_weight,
+    )
+    return references, families
+
+
+def _result(fit: _Fitted, sets: TrainingSets, rows: DataFrame, *, calibration_date: dt.date, seed: int) -> dict:
+    trained, choice = fit.trained, fit.choice
+    references, families = _held_out(fit, sets, seed=seed)
+    sizes = {
+        name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
+        for name, df in (("train", sets.train), ("test", sets.test))
+    }
+    return {
+        "auc": trained.test.metrics["auc"],
+        "auc_uncalibrated": trained.test.metrics["auc_uncalibrated"],
+        "references": references,
+        FAMILY_TAG: {
+            "chosen": trained.family.label,
+            "logistic_weight": trained.family.logistic_weight,
+            "valid_auc": choice.valid_auc,
+            "blend_weight": choice.blend_weight,
+            "valid_auc_by_weight": choice.weight_auc,
+            "test_auc_uncalibrated": families,
+        },
+        "best_valid_auc": trained.valid_auc,
+        "feature_sets": fit.feature_sets,
+        "features": fit.features,
+        "params": trained.params,
+        "clv_deciles": clv_by_decile(rows.where(F.col("as_of_date") == F.lit(calibration_date))),
+        **{f"{n}_rows": int(r["n"]) for n, r in sizes.items()},
+        **{f"{n}_positive_rate": float(r["rate"]) for n, r in sizes.items()},
+    }
+
+
+def _log(result: dict) -> None:
+    """The result's AUCs as metrics, the family as a param, all of it as `orders_model.json`."""
+    family = result[FAMILY_TAG]
+    mlflow.log_metrics(
+        {
+            "test_auc": result["auc"],
+            "test_auc_uncalibrated": result["auc_uncalibrated"],
+            **{f"test_auc_{k}": v for k, v in result["references"].items()},
+            **{f"valid_auc_{k}": v for k, v in result["feature_sets"].items()},
+            **{f"valid_auc_{k}": v for k, v in family["valid_auc"].items()},
+            **{f"test_auc_uncalibrated_{k}": v for k, v in family["test_auc_uncalibrated"].items()},
+            "family_logistic_weight": family["logistic_weight"],
+        }
+    )
+    mlflow.log_param(FAMILY_TAG, family["chosen"])
+    mlflow.log_text(json.dumps(result, indent=1, default=str), "orders_model.json")
+
+
 def run(
     lake: Lakehouse,
     conf: TrainConfig,
@@ -104,24 +220,17 @@ def run(
         calibration_date: D: features as of D, labels in (D, D + horizon_days].
         horizon_days: the label horizon.
         select: choose feature groups by validation AUC (else use them all).
-        register: log and register the Spark model (`orders_purchase_<source>`).
+        register: log and register the Spark model (`orders_purchase_<source>`, tagged with its `family`).
 
     Returns:
-        `auc` (held-out, published calibrated probability), `auc_uncalibrated`, `references`
-        (name -> held-out AUC on the same persons), `blend` (the logistic regression's weight, chosen
-        on validation, the blend's held-out AUC and its validation AUC per weight), `feature_sets`
-        (validation AUC per set),
+        `auc` (held-out, published calibrated probability of the chosen family), `auc_uncalibrated`,
+        `references` (name -> held-out AUC on the same persons), `family` (the chosen one, its
+        logistic weight, every family's validation AUC, the blend's at every weight, and every
+        family's held-out AUC, uncalibrated, for the record), `feature_sets` (validation AUC per set),
         `features`, `params`, `btyd` (parameters at D), `clv_deciles`, row counts and base rates.
     """
     lines = of.customer_lines(lake.read(table_of(source, mapping))).persist(StorageLevel.MEMORY_AND_DISK)
-    # Training as-of dates whose whole label window ends by D: what a model trained on D could know.
-    # (Training on dates closer to D would label them with purchases after D, the test's own period.)
-    training = labels.as_of_dates(
-        calibration_date, window_days=horizon_days, count=conf.training_dates - 1, step_days=conf.training_step_days
-    )
-    dates = [calibration_date, *training]
-    rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    rows, fitted, dates = _training_rows(lines, conf, calibration_date=calibration_date, horizon_days=horizon_days)
     sets = training_sets(
         rows,
         oot_dates=[calibration_date],
@@ -139,64 +248,22 @@ def run(
                 "step_days": conf.training_step_days,
             }
         )
-        feature_cols, set_aucs = (
-            select_groups(sets.train, seed=conf.seed)
-            if select
-            else (of.BASE_FEATURES + [c for g in of.GROUPS.values() for c in g], {})
-        )
-
-        def on_trial(params: dict, metrics: dict) -> None:
-            with mlflow.start_run(run_name="orders-trial", nested=True):
-                mlflow.log_params(params)
-                mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
-
-        trained = propensity.train_propensity(
-            sets,
-            feature_cols,
-            minimise=tuning.minimise,
-            space=tuning_space(conf),
-            max_evals=conf.max_evals,
-            seed=conf.seed,
-            on_trial=on_trial,
-        )
-        linear_cols = [c for c in feature_cols if c not in of.SIGNED]
-        references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
-        weight, weight_aucs = blend.choose_weight(sets.train, feature_cols, linear_cols, trained.params, seed=conf.seed)
-        blend_scores = blend.blend_scores(trained.model, logistic(sets.train, linear_cols), sets.test)
-        blend_auc = evaluation.auc(blend_scores.select(blend.blended(weight), "label"))
-        deciles = clv_by_decile(rows.where(F.col("as_of_date") == F.lit(calibration_date)))
-        sizes = {
-            name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
-            for name, df in (("train", sets.train), ("test", sets.test))
-        }
-        result = {
-            "auc": trained.test.metrics["auc"],
-            "auc_uncalibrated": trained.test.metrics["auc_uncalibrated"],
-            "references": references,
-            "blend": {"logistic_weight": weight, "auc": blend_auc, "valid_auc": weight_aucs},
-            "best_valid_auc": trained.valid_auc,
-            "feature_sets": set_aucs,
-            "features": feature_cols,
-            "params": trained.params,
-            "btyd": fitted[calibration_date.isoformat()],
-            "clv_deciles": deciles,
-            **{f"{n}_rows": int(r["n"]) for n, r in sizes.items()},
-            **{f"{n}_positive_rate": float(r["rate"]) for n, r in sizes.items()},
-        }
-        mlflow.log_metrics(
-            {
-                "test_auc": result["auc"],
-                "test_auc_uncalibrated": result["auc_uncalibrated"],
-                **{f"test_auc_{k}": v for k, v in references.items()},
-                **{f"valid_auc_{k}": v for k, v in set_aucs.items()},
-                "test_auc_blend": blend_auc,
-                "blend_logistic_weight": weight,
-            }
-        )
-        mlflow.log_text(json.dumps(result, indent=1, default=str), "orders_model.json")
+        fit = _fit(sets, conf, select=select)
+        result = _result(fit, sets, rows, calibration_date=calibration_date, seed=conf.seed)
+        result["btyd"] = fitted[calibration_date.isoformat()]
+        _log(result)
         if register:
-            result["model_version"] = registry.log_and_register(trained.model, name=f"orders_purchase_{source}")
+            result["model_version"] = registry.log_and_register(
+                fit.trained.model, name=f"orders_purchase_{source}", tags={FAMILY_TAG: fit.trained.family.label}
+            )
     rows.unpersist()
     lines.unpersist()
-    log.info("orders-model %s at %s: AUC %.4f, references %s", source, calibration_date, result["auc"], references)
+    log.info(
+        "orders-model %s at %s: %s, AUC %.4f, references %s",
+        source,
+        calibration_date,
+        result[FAMILY_TAG]["chosen"],
+        result["auc"],
+        result["references"],
+    )
     return result
