@@ -16,26 +16,22 @@ with its `family` tag.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-from dataclasses import dataclass
 from functools import reduce
 
 import mlflow
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait import registry, tuning
+from portrait import registry
 from portrait.config import MlflowConfig, OrdersMappingConfig, TrainConfig
 from portrait.ingest.mapping import table_of
 from portrait.io import Lakehouse
-from portrait.models import btyd, evaluation, labels, propensity
-from portrait.models.family import FAMILY_TAG, FamilyChoice, family_aucs
-from portrait.models.labels import TrainingSets, training_sets
+from portrait.models import btyd, labels
+from portrait.models.family import FAMILY_TAG
+from portrait.models.labels import training_sets
+from portrait.orders_model import fallback, fitting
 from portrait.orders_model import features as of
-from portrait.orders_model.references import clv_by_decile, reference_aucs
-from portrait.train.propensity import tuning_space
 
 log = logging.getLogger(__name__)
 
@@ -59,143 +55,22 @@ def labelled_rows(lines: DataFrame, *, as_of_dates: list[dt.date], horizon_days:
     return reduce(DataFrame.unionByName, parts), fitted
 
 
-def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, float]]:
-    """Keep the feature groups that help, by validation AUC on a person split of `train`.
-
-    Fits the GBT with fixed middle-of-the-space parameters on: the base features, all groups, and
-    all groups but one (for each group). Returns the best set and every set's validation AUC.
-    """
-    fit_part, valid = propensity.split_by_person(train, fraction=propensity.VALIDATION_FRACTION, salt="validation")
-    params = {"max_depth": 3, "max_iter": 40, "step_size": 0.1, "subsampling_rate": 0.8}
-    candidates = (
-        {"base": []}
-        | {"all": list(of.GROUPS)}
-        | {  # type: ignore[var-annotated]
-            f"all_but_{g}": [h for h in of.GROUPS if h != g] for g in of.GROUPS
-        }
-    )
-    scores, columns = {}, {}
-    for name, groups in candidates.items():
-        columns[name] = of.BASE_FEATURES + [c for g in groups for c in of.GROUPS[g]]
-        model = propensity.build_pipeline(columns[name], params, seed=seed).fit(fit_part)
-        scores[name] = evaluation.model_auc(model, valid)
-        log.info("orders-model feature set %s: validation AUC %.4f", name, scores[name])
-    best = max(scores, key=lambda k: scores[k])
-    return columns[best], scores
-
-
 def _training_rows(
-    lines: DataFrame, conf: TrainConfig, *, calibration_date: dt.date, horizon_days: int
+    lines: DataFrame, conf: TrainConfig, *, calibration_date: dt.date, horizon_days: int, first_day: dt.date | None
 ) -> tuple[DataFrame, dict, list[dt.date]]:
-    """Labelled rows at D and at the training as-of dates, the BTYD parameters per date, the dates."""
+    """Labelled rows at D and at the training as-of dates, the BTYD parameters per date, the dates.
+
+    Training dates not after the export's first purchase day are left out: no customer has a
+    history there (and BG/NBD nothing to fit on).
+    """
     # Training as-of dates whose whole label window ends by D: what a model trained on D could know.
     # (Training on dates closer to D would label them with purchases after D, the test's own period.)
     training = labels.as_of_dates(
         calibration_date, window_days=horizon_days, count=conf.training_dates - 1, step_days=conf.training_step_days
     )
-    dates = [calibration_date, *training]
+    dates = [calibration_date, *(d for d in training if first_day is None or d > first_day)]
     rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
     return rows.persist(StorageLevel.MEMORY_AND_DISK), fitted, dates
-
-
-def _on_trial(params: dict, metrics: dict) -> None:
-    with mlflow.start_run(run_name="orders-trial", nested=True):
-        mlflow.log_params(params)
-        mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
-
-
-@dataclass(frozen=True)
-class _Fitted:
-    trained: propensity.Trained
-    choice: FamilyChoice
-    features: list[str]
-    feature_sets: dict[str, float]  # validation AUC per feature set (empty without selection)
-
-
-def _fit(sets: TrainingSets, conf: TrainConfig, *, select: bool) -> _Fitted:
-    """The feature groups (chosen on validation, or all), then the propensity trained as `train` does:
-    the GBT tuned, the family chosen on validation, calibrated."""
-    feature_cols, set_aucs = (
-        select_groups(sets.train, seed=conf.seed)
-        if select
-        else (of.BASE_FEATURES + [c for g in of.GROUPS.values() for c in g], {})
-    )
-    trained = propensity.train_propensity(
-        sets,
-        feature_cols,
-        minimise=tuning.minimise,
-        space=tuning_space(conf),
-        max_evals=conf.max_evals,
-        seed=conf.seed,
-        on_trial=_on_trial,
-    )
-    if trained.choice is None:
-        raise RuntimeError("train_propensity returned a model without the family choice it was chosen by")
-    return _Fitted(trained, trained.choice, feature_cols, set_aucs)
-
-
-def _held_out(fit: _Fitted, sets: TrainingSets, *, seed: int) -> tuple[dict[str, float], dict[str, float]]:
-    """(references, families): the held-out AUC of each reference and of every family (uncalibrated,
-    each fitted on the training rows) on the test persons: a record next to the chosen model."""
-    linear_cols = [c for c in fit.features if c not in of.SIGNED]
-    references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
-    families = family_aucs(
-        sets.train,
-        sets.test,
-        fit.features,
-        fit.features,
-        fit.trained.params,
-        seed=seed,
-        blend_weight=fit.choice.blend_weight,
-    )
-    return references, families
-
-
-def _result(fit: _Fitted, sets: TrainingSets, rows: DataFrame, *, calibration_date: dt.date, seed: int) -> dict:
-    trained, choice = fit.trained, fit.choice
-    references, families = _held_out(fit, sets, seed=seed)
-    sizes = {
-        name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
-        for name, df in (("train", sets.train), ("test", sets.test))
-    }
-    return {
-        "auc": trained.test.metrics["auc"],
-        "auc_uncalibrated": trained.test.metrics["auc_uncalibrated"],
-        "references": references,
-        FAMILY_TAG: {
-            "chosen": trained.family.label,
-            "logistic_weight": trained.family.logistic_weight,
-            "valid_auc": choice.valid_auc,
-            "blend_weight": choice.blend_weight,
-            "valid_auc_by_weight": choice.weight_auc,
-            "test_auc_uncalibrated": families,
-        },
-        "best_valid_auc": trained.valid_auc,
-        "feature_sets": fit.feature_sets,
-        "features": fit.features,
-        "params": trained.params,
-        "clv_deciles": clv_by_decile(rows.where(F.col("as_of_date") == F.lit(calibration_date))),
-        **{f"{n}_rows": int(r["n"]) for n, r in sizes.items()},
-        **{f"{n}_positive_rate": float(r["rate"]) for n, r in sizes.items()},
-    }
-
-
-def _log(result: dict) -> None:
-    """The result's AUCs as metrics, the family as a param, all of it as `orders_model.json`."""
-    family = result[FAMILY_TAG]
-    mlflow.log_metrics(
-        {
-            "test_auc": result["auc"],
-            "test_auc_uncalibrated": result["auc_uncalibrated"],
-            **{f"test_auc_{k}": v for k, v in result["references"].items()},
-            **{f"valid_auc_{k}": v for k, v in result["feature_sets"].items()},
-            **{f"valid_auc_{k}": v for k, v in family["valid_auc"].items()},
-            **{f"test_auc_uncalibrated_{k}": v for k, v in family["test_auc_uncalibrated"].items()},
-            "family_logistic_weight": family["logistic_weight"],
-        }
-    )
-    mlflow.log_param(FAMILY_TAG, family["chosen"])
-    mlflow.log_text(json.dumps(result, indent=1, default=str), "orders_model.json")
 
 
 def run(
@@ -222,6 +97,10 @@ def run(
         select: choose feature groups by validation AUC (else use them all).
         register: log and register the Spark model (`orders_purchase_<source>`, tagged with its `family`).
 
+    When the horizon leaves no training as-of date after the export's first purchase day, nothing
+    can be learned from labels: BG/NBD fitted at D is the model (`fallback`), and the result says
+    why in `no_training_row` (one line), with `latest_as_of_date`, `first_day`, `auc`.
+
     Returns:
         `auc` (held-out, published calibrated probability of the chosen family), `auc_uncalibrated`,
         `references` (name -> held-out AUC on the same persons), `family` (the chosen one, its
@@ -230,7 +109,54 @@ def run(
         `features`, `params`, `btyd` (parameters at D), `clv_deciles`, row counts and base rates.
     """
     lines = of.customer_lines(lake.read(table_of(source, mapping))).persist(StorageLevel.MEMORY_AND_DISK)
-    rows, fitted, dates = _training_rows(lines, conf, calibration_date=calibration_date, horizon_days=horizon_days)
+    first_day = fallback.first_purchase_day(lines)
+    impossible = fallback.no_training_row(calibration_date, horizon_days, first_day)
+    try:
+        if impossible is not None:
+            rows, fitted = labelled_rows(lines, as_of_dates=[calibration_date], horizon_days=horizon_days)
+            return fallback.run(
+                rows,
+                fitted[calibration_date.isoformat()],
+                conf,
+                mlflow_conf,
+                source=source,
+                calibration_date=calibration_date,
+                horizon_days=horizon_days,
+                latest=impossible[0],
+                first_day=impossible[1],
+                register=register,
+            )
+        return _trained(
+            lines,
+            conf,
+            mlflow_conf,
+            source=source,
+            calibration_date=calibration_date,
+            horizon_days=horizon_days,
+            first_day=first_day,
+            select=select,
+            register=register,
+        )
+    finally:
+        lines.unpersist()
+
+
+def _trained(
+    lines: DataFrame,
+    conf: TrainConfig,
+    mlflow_conf: MlflowConfig,
+    *,
+    source: str,
+    calibration_date: dt.date,
+    horizon_days: int,
+    first_day: dt.date | None,
+    select: bool,
+    register: bool,
+) -> dict:
+    """The model trained on labelled rows (see `run`), logged and registered."""
+    rows, fitted, dates = _training_rows(
+        lines, conf, calibration_date=calibration_date, horizon_days=horizon_days, first_day=first_day
+    )
     sets = training_sets(
         rows,
         oot_dates=[calibration_date],
@@ -248,16 +174,15 @@ def run(
                 "step_days": conf.training_step_days,
             }
         )
-        fit = _fit(sets, conf, select=select)
-        result = _result(fit, sets, rows, calibration_date=calibration_date, seed=conf.seed)
+        fit = fitting.fit(sets, conf, select=select)
+        result = fitting.result_of(fit, sets, rows, calibration_date=calibration_date, seed=conf.seed)
         result["btyd"] = fitted[calibration_date.isoformat()]
-        _log(result)
+        fitting.log_result(result)
         if register:
             result["model_version"] = registry.log_and_register(
                 fit.trained.model, name=f"orders_purchase_{source}", tags={FAMILY_TAG: fit.trained.family.label}
             )
     rows.unpersist()
-    lines.unpersist()
     log.info(
         "orders-model %s at %s: %s, AUC %.4f, references %s",
         source,
