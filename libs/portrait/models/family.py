@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pyspark.ml import Pipeline
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.feature import StandardScaler
 from pyspark.ml.functions import vector_to_array
@@ -133,7 +133,7 @@ def pipeline(family: Family, gbt_cols: list[str], logistic_cols: list[str], para
     )
 
 
-def both_scores(fitted_blend, rows: DataFrame) -> DataFrame:
+def both_scores(fitted_blend: PipelineModel, rows: DataFrame) -> DataFrame:
     """`label`, `p_gbt` and `p_logistic` (each model's P(1)) of labelled `rows` by a fitted blend pipeline."""
     out = fitted_blend.transform(rows)
     return out.select(
