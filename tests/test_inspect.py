@@ -12,8 +12,17 @@ from pyspark.sql import functions as F
 
 from portrait import catalog, pipeline
 from portrait.inspect import PersonNotFound, find_person, format_person, person_view
-from portrait.inspect.status import Status, TableStatus, collect_status, format_status, job_statuses, table_status
+from portrait.inspect.status import (
+    Status,
+    TableStatus,
+    collect_status,
+    format_status,
+    job_statuses,
+    registry_status,
+    table_status,
+)
 from portrait.io import Lakehouse
+from portrait.models import family
 
 KEY = b"test-key"
 D1, D2 = dt.date(2026, 10, 31), dt.date(2026, 11, 1)
@@ -60,6 +69,49 @@ def test_jobs_are_listed_in_the_pipeline_order_and_a_job_that_writes_no_table_is
     jobs = job_statuses(tuple(TableStatus(t) for t in catalog.ALL))
     assert [j.job for j in jobs] == [*pipeline.demo_order(), "erase"]
     assert {j.outcome for j in jobs} == {"never run"}
+
+
+def test_status_names_the_family_of_each_champion_and_challenger(tmp_path):
+    import mlflow
+    from helpers import make_config
+    from mlflow.tracking import MlflowClient
+
+    from portrait import registry
+
+    cfg = make_config(tmp_path)
+    registry.configure(cfg.mlflow)
+    try:
+        client = MlflowClient()
+        with mlflow.start_run() as run:
+            mlflow.log_metric("test_auc", 0.8)
+        versions = (
+            (cfg.train.propensity_model, registry.CHAMPION, "blend (logistic weight 0.25)"),
+            (cfg.train.churn_model, registry.CHAMPION, "logistic"),
+            (cfg.train.churn_model, registry.CHALLENGER, "gbt"),
+            (cfg.train.segment_model, registry.CHAMPION, None),  # not a propensity: no family
+        )
+        for name, alias, family in versions:
+            if name not in {m.name for m in client.search_registered_models()}:
+                client.create_registered_model(name)
+            mv = client.create_model_version(
+                name,
+                f"{run.info.artifact_uri}/model",
+                run_id=run.info.run_id,
+                tags={"family": family} if family else {},
+            )
+            client.set_registered_model_alias(name, alias, mv.version)
+        models, _, _ = registry_status(cfg)
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    shown = {(m.name, m.alias): m.family for m in models if m.version is not None}
+    assert shown == {(name, alias): family or "" for name, alias, family in versions}
+    text = format_status(Status("lake", (), (), models))
+    assert (
+        f"{cfg.train.propensity_model:<30} champion   v1    family blend (logistic weight 0.25), test_auc 0.800" in text
+    )
+    assert f"{cfg.train.churn_model:<30} challenger v2    family gbt, test_auc 0.800" in text
+    assert f"{cfg.train.segment_model:<30} champion   v1    test_auc 0.800" in text
 
 
 def _person_lake(spark, tmp_path) -> Lakehouse:
@@ -180,6 +232,18 @@ def test_status_of_the_tiny_lake_names_every_table_job_and_champion(spark, tiny_
     champions = {m.name: m for m in status.models if m.alias == "champion"}
     assert champions[cfg.train.propensity_model].version == models["propensity"]["version"]
     assert "test_auc" in champions[cfg.train.propensity_model].metrics
+    # Each propensity champion names its family, the one train chose by validation AUC and logged.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    for key, name in (("propensity", cfg.train.propensity_model), ("churn", cfg.train.churn_model)):
+        champion = champions[name]
+        assert champion.family == models[key]["family"] and champion.family.split(" ")[0] in family.FAMILIES
+        run = client.get_run(champion.run_id).data
+        assert run.params["family"] == champion.family
+        valid = {f: run.metrics[f"valid_auc_{f}"] for f in family.FAMILIES}
+        assert valid[champion.family.split(" ")[0]] == max(valid.values())
+        assert f"family {champion.family}, " in format_status(status)
     assert "gold.next_actions_daily" in format_status(status)
 
 

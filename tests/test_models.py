@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from portrait.models import evaluation, labels, plots, promotion, propensity
+from portrait.models import evaluation, family, labels, plots, promotion, propensity
 from portrait.models.labels import TrainingSets
 from portrait.train.promotion import gate
 
@@ -260,6 +260,71 @@ def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, syntheti
     assert re.fullmatch(rf"not promoted: auc 0\.\d{{3}} < champion v{v1} 0\.\d{{3}} \+ margin 0\.005", tag), tag
     assert good.test.metrics["auc"] > 0.75 and worse.test.metrics["auc"] < good.test.metrics["auc"] - 0.1
     assert client.get_model_version(name, v1).tags[promotion.DECISION_TAG].startswith("promoted: first champion")
+
+
+def test_the_best_of_three_validation_aucs_wins_and_a_tie_goes_to_the_simpler_family():
+    from portrait.models.family import best_family
+
+    blend_wins = best_family({0.0: 0.70, 0.25: 0.74, 0.5: 0.78, 0.75: 0.77, 1.0: 0.76})
+    assert blend_wins.family == family.Family("blend", 0.5) and blend_wins.family.label == "blend (logistic weight 0.5)"
+    assert blend_wins.valid_auc == {"gbt": 0.70, "logistic": 0.76, "blend": 0.78} and blend_wins.auc == 0.78
+    logistic_wins = best_family({0.0: 0.70, 0.25: 0.71, 0.5: 0.72, 0.75: 0.74, 1.0: 0.75})
+    assert logistic_wins.family == family.Family("logistic", 1.0) and logistic_wins.blend_weight == 0.75
+    tie = best_family({0.0: 0.75, 0.25: 0.75, 0.5: 0.75, 0.75: 0.70, 1.0: 0.75})
+    assert tie.family == family.Family("gbt", 0.0)  # on a tie the simpler family: gbt, then logistic, then blend
+    with pytest.raises(ValueError, match="unknown model family 'forest'"):
+        family.Family("forest")
+
+
+def test_the_family_trained_is_the_one_with_the_best_validation_auc(spark, synthetic_sets):
+    from portrait import tuning
+
+    trained = propensity.train_propensity(
+        synthetic_sets,
+        FEATURES,
+        minimise=tuning.minimise,
+        space=_space(),
+        max_evals=1,
+        seed=7,
+        on_trial=lambda p, m: None,
+    )
+    choice = trained.choice
+    assert choice is not None and set(choice.valid_auc) == set(family.FAMILIES)
+    # Each candidate measured again on its own: its pipeline fitted on the tuner's fit persons and
+    # scored on its validation persons (never on the test rows).
+    fit_part, valid = propensity.validation_split(synthetic_sets.train)
+    candidates = {
+        "gbt": family.Family("gbt"),
+        "logistic": family.Family("logistic", 1.0),
+        "blend": family.Family("blend", choice.blend_weight),
+    }
+    measured = {
+        name: evaluation.model_auc(family.pipeline(f, FEATURES, FEATURES, trained.params, seed=7).fit(fit_part), valid)
+        for name, f in candidates.items()
+    }
+    assert measured == pytest.approx(choice.valid_auc, abs=1e-9)
+    assert choice.valid_auc["blend"] == max(v for w, v in choice.weight_auc.items() if 0 < w < 1)
+    best = max(measured.values())
+    assert measured[trained.family.name] == pytest.approx(best, abs=1e-9) and trained.valid_auc == choice.auc
+    assert trained.family == candidates[trained.family.name]
+    # The model is that family's pipeline, calibrated, and its report names every input.
+    kinds = {type(s).__name__ for s in trained.model.stages} & {
+        "GBTClassificationModel",
+        "LogisticRegressionModel",
+        "ProbabilityBlend",
+    }
+    assert (
+        kinds
+        == {
+            "gbt": {"GBTClassificationModel"},
+            "logistic": {"LogisticRegressionModel"},
+            "blend": {"GBTClassificationModel", "LogisticRegressionModel", "ProbabilityBlend"},
+        }[trained.family.name]
+    )
+    assert type(trained.model.stages[-1]).__name__ == "ScoreCalibrator"
+    importances = trained.test.importances
+    assert [r["feature"] for r in importances] == ["f_signal", "f_noise"]  # the label depends on f_signal only
+    assert sum(r["importance"] for r in importances) == pytest.approx(1.0)
 
 
 def test_lineage_hashes_the_resolved_config(tmp_path):

@@ -4,12 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import re
 from decimal import Decimal
 
 import numpy as np
+import pytest
+from helpers import ROOT
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from portrait.orders_model import blend
+from portrait.models import family
 from portrait.orders_model import features as orm
 
 T = dt.date(2011, 9, 9)
@@ -191,4 +196,128 @@ def test_blend_auc_at_every_logistic_weight(spark):
         "label double, p_gbt double, p_logistic double",
     )
     # the GBT alone misranks the second buyer below the first non-buyer; from weight 0.75 the blend does not
-    assert blend.weight_aucs(scores) == {0.0: 0.75, 0.25: 0.75, 0.5: 0.75, 0.75: 1.0, 1.0: 1.0}
+    assert family.weight_aucs(scores) == {0.0: 0.75, 0.25: 0.75, 0.5: 0.75, 0.75: 1.0, 1.0: 1.0}
+
+
+def _short_history(spark, first: dt.date, last: dt.date, *, customers: int = 300):
+    """Bronze lines of `customers` buyers between `first` and `last`, each at their own rate."""
+    rng = random.Random(8)
+    rows, order = [], 0
+    for c in range(customers):
+        rate = rng.choice([0.005, 0.02, 0.05, 0.1])  # purchase days per day: rare to frequent buyers
+        start = first + dt.timedelta(days=rng.randrange(30))
+        for k in range((last - start).days + 1):
+            if k == 0 or rng.random() < rate:
+                order += 1
+                ts = dt.datetime.combine(start + dt.timedelta(days=k), dt.time(10))
+                rows.append((str(order), f"OR{c}", ts, "p1", 1, Decimal("5.0"), "completed", "product", "UK", last))
+    return spark.createDataFrame(rows, BRONZE + ", date date")
+
+
+def test_a_horizon_longer_than_the_history_registers_bgnbd_and_says_why_in_one_line(
+    spark, tmp_path, monkeypatch, capsys
+):
+    import mlflow
+    import mlflow.spark
+    from mlflow.tracking import MlflowClient
+
+    import portrait.spark
+    from portrait import catalog, cli
+    from portrait.config import load_config
+    from portrait.io import Lakehouse
+    from portrait.orders_model import customer_lines, labelled_rows
+
+    first, d, horizon = dt.date(2011, 6, 1), dt.date(2011, 8, 1), 91  # 61 days of history before D
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        f"extends: {ROOT / 'conf' / 'local.yaml'}\n"
+        f"paths: {{lakehouse: {tmp_path / 'lake'}, landing: {tmp_path / 'landing'}, truth: {tmp_path / 'truth'}}}\n"
+        f'mlflow: {{tracking_uri: "sqlite:///{tmp_path / "mlflow.db"}", artifact_root: {tmp_path / "artifacts"}}}\n'
+        f"spark: {{jars_dir: {ROOT / '.jars'}}}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(conf)
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    bronze = _short_history(spark, first, d + dt.timedelta(days=horizon))
+    bronze.write.format("delta").partitionBy("date").save(lake.path(catalog.BRONZE_ORDERS_ONLINE_RETAIL))
+    monkeypatch.setattr(portrait.spark, "get_session", lambda *a, **k: spark)
+
+    argv = ["orders-model", "--conf", str(conf), "--source", "online_retail"]
+    code = cli.main([*argv, "--calibration-date", d.isoformat(), "--horizon-days", str(horizon)])
+    out = capsys.readouterr().out
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+    assert code == 0
+    [line] = out.splitlines()
+    latest = d - dt.timedelta(days=horizon)  # 2011-05-02: every training label window ends by D
+    said = re.fullmatch(
+        rf"orders-model online_retail: no labelled training row: the latest as-of date whose 91-day label window "
+        rf"ends by {d} is {latest}, not after the export's first day {first}; BG/NBD, fitted on the history up to "
+        r"D, is the model \(held-out AUC (0\.\d{4}); registered as orders_purchase_online_retail v(\d+)\)",
+        line,
+    )
+    assert said is not None, line
+    client = MlflowClient(tracking_uri=cfg.mlflow.tracking_uri, registry_uri=cfg.mlflow.tracking_uri)
+    version = client.get_model_version("orders_purchase_online_retail", said[2])
+    assert version.tags["family"] == "bg_nbd"
+    run = client.get_run(version.run_id).data
+    assert f"{run.metrics['test_auc']:.4f}" == said[1] and run.params["family"] == "bg_nbd"
+    assert float(said[1]) > 0.6  # frequent buyers buy again: BG/NBD ranks them above the rare ones
+
+    # The registered model reads raw order-feature rows and scores them as BG/NBD fitted at D does
+    # (labelled_rows fits it again on the same history: the same parameters up to the optimiser's
+    # rounding, so the two agree to a relative 1e-6, not exactly).
+    rows, _ = labelled_rows(customer_lines(bronze), as_of_dates=[d], horizon_days=horizon)
+    model = mlflow.spark.load_model(client.get_model_version_download_uri(version.name, version.version))
+    scored = model.transform(rows.withColumnRenamed("expected_purchases", "btyd_expected"))
+    assert scored.count() == rows.count() > 0
+    gap = F.abs(F.col("expected_purchases") - F.col("btyd_expected"))
+    assert scored.where(gap > F.lit(1e-6) * F.col("btyd_expected")).isEmpty()
+    assert scored.where("calibrated_probability <= 0 or calibrated_probability >= 1").isEmpty()
+
+
+@pytest.mark.slow  # the whole orders-model job on 200 customers: about 4.5 minutes here
+def test_orders_model_registers_the_family_with_the_best_validation_auc(spark, tmp_path):
+    import mlflow
+    from helpers import make_config
+    from mlflow.tracking import MlflowClient
+
+    from portrait import catalog, orders_model
+    from portrait.io import Lakehouse
+    from portrait.models import family
+
+    first, d, horizon = dt.date(2011, 1, 3), dt.date(2011, 8, 1), 28
+    small = {"max_evals": 1, "training_dates": 3, "training_step_days": 14, "max_depth": [2, 3], "max_iter": [5, 10]}
+    cfg = make_config(tmp_path, **{f"train.{k}": v for k, v in small.items()})
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    bronze = _short_history(spark, first, d + dt.timedelta(days=horizon), customers=200)
+    bronze.write.format("delta").partitionBy("date").save(lake.path(catalog.BRONZE_ORDERS_ONLINE_RETAIL))
+    try:
+        result = orders_model.run(
+            lake,
+            cfg.train,
+            cfg.mlflow,
+            source="online_retail",
+            mapping=cfg.ingest.mappings["online_retail"],
+            calibration_date=d,
+            horizon_days=horizon,
+            select=False,
+        )
+        client = MlflowClient()
+        version = client.get_model_version("orders_purchase_online_retail", result["model_version"])
+        params = client.get_run(version.run_id).data.params
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    chosen = result["family"]
+    valid = chosen["valid_auc"]
+    assert set(valid) == set(family.FAMILIES) and set(chosen["test_auc_uncalibrated"]) == set(family.FAMILIES)
+    name = chosen["chosen"].split(" ")[0]
+    assert valid[name] == max(valid.values()) and result["best_valid_auc"] == valid[name]
+    assert chosen["valid_auc"]["blend"] == max(v for w, v in chosen["valid_auc_by_weight"].items() if 0 < w < 1)
+    assert version.tags["family"] == params["family"] == chosen["chosen"]
+    print(
+        f"\norders-model families: validation {valid}, held-out {chosen['test_auc_uncalibrated']}, "
+        f"registered {chosen['chosen']} with held-out AUC {result['auc']:.4f}"
+    )

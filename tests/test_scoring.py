@@ -11,6 +11,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import VectorAssembler
+from pyspark.ml.functions import vector_to_array
 from pyspark.ml.regression import IsotonicRegression
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -182,3 +183,88 @@ def test_a_failing_batch_is_not_published_and_readers_keep_the_previous_day(spar
     good = _batch(spark, day1, [(i + 1) / 101 for i in range(100)])
     assert publish(lake, good, gate, day1)["next_actions_daily"] == 100
     assert lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).agg(F.max("date")).first()[0] == day1
+
+
+@pytest.fixture()
+def mlflow_store(tmp_path):
+    import mlflow
+
+    from portrait import registry
+    from portrait.config import MlflowConfig
+
+    registry.configure(
+        MlflowConfig(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            experiment="test-scoring",
+            artifact_root=f"file:{tmp_path / 'artifacts'}",
+        )
+    )
+    yield
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+def _recency_sets(spark):
+    """Train, calibration and test persons (6:2:2) whose purchases fall with recency and rise with orders."""
+    from portrait.models.labels import TrainingSets
+
+    rng = random.Random(5)
+    odds = lambda r, o: math.exp(0.1 * (10 + 5 * o - r))  # noqa: E731 - the true odds of a purchase
+    data = [
+        (f"p{i:04d}", i % 10, float(r), float(o), float(rng.random() < odds(r, o) / (1 + odds(r, o))))
+        for i, (r, o) in enumerate((rng.randrange(50), rng.randrange(4)) for _ in range(900))
+    ]
+    rows = spark.createDataFrame(
+        data, "person_id string, part int, days_since_last_order double, orders_90d double, label double"
+    )
+    return TrainingSets(
+        train=rows.where("part < 6"), calibration=rows.where("part in (6, 7)"), test=rows.where("part >= 8")
+    )
+
+
+@pytest.mark.parametrize("name", ["logistic", "blend"])
+def test_a_day_scores_with_a_logistic_or_a_blend_champion(spark, mlflow_store, name):
+    import mlflow
+
+    from portrait import registry
+    from portrait.models import evaluation, propensity
+    from portrait.models.deciles import with_decile
+    from portrait.models.family import Family
+
+    cols = ["days_since_last_order", "orders_90d"]
+    chosen = Family(name, 1.0 if name == "logistic" else 0.5)
+    params = {"max_depth": 2, "max_iter": 10, "step_size": 0.3}
+    trained = propensity.fit_calibrated(_recency_sets(spark), cols, params, seed=3, family=chosen)
+    with mlflow.start_run():
+        version = registry.log_and_register(trained.model, name="test_purchase", tags={"family": chosen.label})
+    registry.set_champion("test_purchase", version)
+    champion, loaded_version, tags = registry.load_champion("test_purchase")
+    assert (str(loaded_version), tags["family"]) == (version, chosen.label)  # an int on some stores
+
+    rows = spark.createDataFrame(
+        [(f"q{i}", float(i % 50), float(i % 4)) for i in range(200)],
+        "person_id string, days_since_last_order double, orders_90d double",
+    )
+    scored = with_probability(rows, champion, "purchase_propensity")
+    # The logged and reloaded champion publishes what the trained pipeline does.
+    assertDataFrameEqual(scored, with_probability(rows, trained.model, "purchase_propensity"))
+    assert scored.where("purchase_propensity <= 0 or purchase_propensity >= 1").isEmpty()
+    deciles = with_decile(scored, "purchase_propensity", output="propensity_decile", key="person_id")
+    sizes = {r["propensity_decile"]: r["count"] for r in deciles.groupBy("propensity_decile").count().collect()}
+    assert set(sizes) == set(range(1, 11)) and set(sizes.values()) == {20}
+
+    # The reasons read the family's uncalibrated P(1): the logistic regression's sigmoid of its margin,
+    # or the blend's weighted mean of the two models' P(1).
+    out = champion.transform(rows)
+    raw = evaluation.raw_probability(out)
+    if name == "logistic":
+        margin = vector_to_array(out["rawPrediction"])[1]
+        assert out.where(F.abs(raw - 1 / (1 + F.exp(-margin))) > 1e-9).isEmpty()
+    else:
+        mean = 0.5 * vector_to_array(out["probability_gbt"])[1] + 0.5 * vector_to_array(out["probability_logistic"])[1]
+        assert out.where(F.abs(raw - mean) > 1e-12).isEmpty()
+    got = with_reasons(scored, champion, probability="purchase_propensity", output="purchase_reasons", inputs=INPUTS)
+    by_person = {r["person_id"]: r["purchase_reasons"] for r in got.collect()}
+    assert len(by_person) == 200 and all(len(rs) >= 1 for rs in by_person.values())
+    assert by_person["q49"][0].startswith("no purchase for 49 days (-")  # long ago: lowers the score most
+    assert all("(-" not in r for r in by_person["q1"] if r.startswith("no purchase"))  # recent: never lowers it

@@ -331,7 +331,7 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:  # noqa: C901 - 1
             calibration_date=args.calibration_date,
             horizon_days=args.horizon_days,
         )
-        print(f"orders-model {args.source}: {pipeline.short(result, limit=2000)}")
+        print(orders_model.summary_line(args.source, result, short=pipeline.short))
         return ExitCode.OK
     if args.job == "report":
         from portrait import report

@@ -10,8 +10,8 @@ Where each answer comes from (nothing scans a table's data):
   `train` also reads its newest MLflow run, whose status (FINISHED, FAILED, RUNNING, KILLED) does
   record a failed or interrupted run;
 - champions: the MLflow registry's `champion` (and `challenger`) alias of every model the conf
-  names, with the out-of-time metrics of the run that logged the version and its
-  `promotion_decision` tag.
+  names, with the out-of-time metrics of the run that logged the version, its `promotion_decision`
+  tag and, for a propensity, its `family` tag (gbt, logistic or blend with its weight).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from portrait import catalog, pipeline, runlog
 from portrait.catalog import Table
 from portrait.config import Config
 from portrait.io import Lakehouse
+from portrait.models.family import FAMILY_TAG
 
 # The order in which the jobs first run on a new lake (`pipeline.demo_order`: the daily chain, with
 # audience and train before the first score), then the other jobs the pipeline declares; a job that
@@ -78,6 +79,7 @@ class ModelStatus:
     metrics: Mapping[str, float] = field(default_factory=dict)
     decision: str = ""
     run_id: str | None = None
+    family: str = ""  # the version's `family` tag: gbt, logistic or blend (with its weight); "" before families
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,17 @@ def registry_status(cfg: Config) -> tuple[tuple[ModelStatus, ...], JobStatus | N
                 continue
             metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
             shown = {k: float(v) for k, v in metrics.items() if k in SHOWN_METRICS}
+            tags = dict(mv.tags)
             models.append(
-                ModelStatus(name, alias, str(mv.version), shown, dict(mv.tags).get("promotion_decision", ""), mv.run_id)
+                ModelStatus(
+                    name,
+                    alias,
+                    str(mv.version),
+                    shown,
+                    tags.get("promotion_decision", ""),
+                    mv.run_id,
+                    tags.get(FAMILY_TAG, ""),
+                )
             )
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
     train = None
@@ -241,7 +252,8 @@ def format_status(status: Status) -> str:
             lines.append(f"  {m.name:<30} {m.alias:<10} -    {m.decision}")
             continue
         metrics = ", ".join(f"{k} {v:.3f}" if k != "k" else f"k {int(v)}" for k, v in sorted(m.metrics.items()))
-        lines.append(f"  {m.name:<30} {m.alias:<10} v{m.version:<4} {metrics}")
+        family = f"family {m.family}, " if m.family else ""
+        lines.append(f"  {m.name:<30} {m.alias:<10} v{m.version:<4} {family}{metrics}")
         if m.decision:
             lines.append(f"  {'':<30} {'':<10}       gate: {m.decision}")
     return "\n".join(lines)

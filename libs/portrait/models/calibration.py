@@ -1,7 +1,9 @@
-"""Calibration: a smooth, rank-keeping map of the GBT's P(1) to an observed rate, chosen by log-loss.
+"""Calibration: a smooth, rank-keeping map of a model's P(1) to an observed rate, chosen by log-loss.
 
 A GBT's probability ranks well but is not a frequency (its log-loss boosting over- or
-under-shoots). The map is fitted on persons the GBT never saw (the calibration rows) and appended
+under-shoots); nor is a blend's average of two probabilities, or a penalised logistic
+regression's, quite. The map (the same for every `models.family`, and for BG/NBD's score when it
+is the orders-only model) is fitted on persons the model never saw (the calibration rows) and appended
 to the pipeline as `calibrator.ScoreCalibrator`, so it travels with the logged model: scoring
 reads `calibrated_probability`.
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyspark.ml import PipelineModel
-from pyspark.ml.classification import GBTClassificationModel
+from pyspark.ml.classification import GBTClassificationModel, LogisticRegressionModel
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
+from portrait.models import inputs
+from portrait.models.blender import ProbabilityBlend
 from portrait.models.calibrator import CALIBRATED  # the calibration stage's output
 from portrait.models.deciles import with_decile
 
@@ -130,20 +133,53 @@ def roc_curve(scored: DataFrame, *, score: str = "p", label: str = "label", poin
     return curve
 
 
+def _named(assembler: VectorAssembler | None, values: list[float]) -> dict[str, float]:
+    """Importances by input column, from the assembler that built the model's vector (its inputs
+    are the imputed `<prefix><column>` columns of `models.inputs.input_stages`)."""
+    if assembler is None:
+        raise ValueError("a classifier stage with no VectorAssembler before it")
+    names = [inputs.column_of(c) for c in assembler.getInputCols()]
+    if len(values) != len(names):
+        raise ValueError(f"a classifier with {len(values)} weights on {len(names)} assembled columns")
+    return dict(zip(names, values, strict=True))
+
+
+def _parts(model: PipelineModel) -> list[tuple[str, dict[str, float]]]:
+    """(gbt or logistic, importance per input) of each classifier stage of `model`."""
+    parts, assembler = [], None
+    for stage in model.stages:
+        if isinstance(stage, VectorAssembler):
+            assembler = stage
+        elif isinstance(stage, GBTClassificationModel):
+            parts.append(("gbt", _named(assembler, stage.featureImportances.toArray().tolist())))
+        elif isinstance(stage, LogisticRegressionModel):
+            size = [abs(c) for c in stage.coefficients.toArray().tolist()]
+            total = sum(size) or 1.0
+            parts.append(("logistic", _named(assembler, [c / total for c in size])))
+    return parts
+
+
 def feature_importances(model: PipelineModel, feature_cols: list[str]) -> list[dict]:
-    """The GBT stage's `featureImportances`, named by the assembler's input order, largest first."""
-    gbts = [s for s in model.stages if isinstance(s, GBTClassificationModel)]
-    if len(gbts) != 1:
-        raise ValueError(f"expected one GBT stage in the pipeline, found {len(gbts)}")
-    values = gbts[0].featureImportances.toArray()
-    if len(values) != len(feature_cols):
-        raise ValueError(f"GBT has {len(values)} feature importances for {len(feature_cols)} feature columns")
-    pairs = sorted(zip(feature_cols, values.tolist(), strict=False), key=lambda fv: -fv[1])
-    return [{"feature": f, "importance": v} for f, v in pairs]
+    """Each feature's importance, largest first, summing to 1 (0 for a feature a model does not use).
+
+    The GBT's `featureImportances`; for the logistic regression the share of each |coefficient| on
+    its standardised inputs; for a blend (`blender.ProbabilityBlend`) the two, weighted as the
+    blend weighs the models' probabilities.
+    """
+    parts = _parts(model)
+    if not parts or len({kind for kind, _ in parts}) != len(parts):
+        raise ValueError(f"expected a GBT, a logistic regression or one of each in the pipeline, found {parts}")
+    weight = next((s.getWeight() for s in model.stages if isinstance(s, ProbabilityBlend)), None)
+    share = {"gbt": 1.0 - weight, "logistic": weight} if weight is not None else {parts[0][0]: 1.0}
+    unknown = {f for _, named in parts for f in named} - set(feature_cols)
+    if unknown or len(parts) != len(share):
+        raise ValueError(f"importances of {sorted(unknown)} (not feature columns) or of {len(parts)} models")
+    total = {f: sum(share[kind] * named.get(f, 0.0) for kind, named in parts) for f in feature_cols}
+    return [{"feature": f, "importance": v} for f, v in sorted(total.items(), key=lambda fv: -fv[1])]
 
 
 def scored_rows(model: PipelineModel, rows: DataFrame) -> DataFrame:
-    """(label, p = published probability, p_raw = GBT probability, and person_id when `rows` have
+    """(label, p = published probability, p_raw = the classifier's (or blend's) uncalibrated P(1), and person_id when `rows` have
     it: the tie-breaker of the deciles) for labelled rows."""
     out = model.transform(rows)
     return out.select(

@@ -1,9 +1,12 @@
-"""Propensity models: a GBT classifier on the portrait, tuned, then calibrated.
+"""Propensity models: the best of a GBT, a logistic regression and their blend, tuned, then calibrated.
 
-One function trains any binary label built in `models.labels` (purchase, churn): TPE over depth,
-iterations, step size and subsampling rate on a person split of the train rows, a refit on all
-train rows, and a calibration stage fitted on the calibration persons (`models.calibration`). It returns the model and its
-report on the out-of-time test; MLflow logging and promotion are the caller's (`train.run`).
+One function trains any binary label built in `models.labels` (purchase, churn): TPE over the GBT's
+depth, iterations, step size and subsampling rate on a person split of the train rows, the model
+family chosen on that same validation split (`models.family`: the tuned GBT, a regularised
+logistic regression on the same features, or their blend), a refit of that family on all train
+rows, and a calibration stage fitted on the calibration persons (`models.calibration`). It returns
+the model and its report on the out-of-time test; MLflow logging and promotion are the caller's
+(`train.run`).
 """
 
 from __future__ import annotations
@@ -12,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import DataFrame
 
 from portrait.keys import in_share
 from portrait.models import calibration, evaluation
 from portrait.models.evaluation import Report
-from portrait.models.inputs import input_stages
+from portrait.models.family import GBT_FAMILY, Family, FamilyChoice, choose, pipeline
 from portrait.models.labels import TrainingSets, with_purchase_label  # noqa: F401 - re-exported
 
 VALIDATION_FRACTION = 0.25  # share of train persons that score the tuning trials
@@ -31,16 +33,13 @@ def split_by_person(df: DataFrame, *, fraction: float, salt: str) -> tuple[DataF
 
 
 def build_pipeline(feature_cols: list[str], params: dict, *, seed: int) -> Pipeline:
-    gbt = GBTClassifier(
-        labelCol="label",
-        featuresCol="features",
-        seed=seed,
-        maxDepth=params["max_depth"],
-        maxIter=params["max_iter"],
-        stepSize=params["step_size"],
-        subsamplingRate=params.get("subsampling_rate", 1.0),
-    )
-    return Pipeline(stages=[*input_stages(feature_cols), gbt])
+    """The GBT family's pipeline: imputed inputs and the GBT with `params`."""
+    return pipeline(GBT_FAMILY, feature_cols, [], params, seed=seed)
+
+
+def validation_split(train: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(fit part, validation part) of the train rows: the persons the tuner and the family choice score."""
+    return split_by_person(train, fraction=VALIDATION_FRACTION, salt="validation")
 
 
 def tune(
@@ -57,7 +56,7 @@ def tune(
 
     `on_trial(params, metrics)` is called after every trial (the caller logs it to MLflow).
     """
-    fit_part, valid = split_by_person(train, fraction=VALIDATION_FRACTION, salt="validation")
+    fit_part, valid = validation_split(train)
 
     def objective(params: dict) -> float:
         model = build_pipeline(feature_cols, params, seed=seed).fit(fit_part)
@@ -70,11 +69,13 @@ def tune(
 
 @dataclass
 class Trained:
-    model: PipelineModel  # input stages, GBT, calibration (calibrator.ScoreCalibrator)
-    params: dict
-    valid_auc: float  # best tuning trial
+    model: PipelineModel  # input stages, the family's classifier(s), calibration (calibrator.ScoreCalibrator)
+    params: dict  # the GBT's tuned parameters (also those of a blend's GBT)
+    valid_auc: float  # the chosen family's validation AUC (`models.family.choose`)
     test: Report  # on the out-of-time test rows
     calibration: dict[str, float] = field(default_factory=dict)  # candidates' held-out log-loss
+    family: Family = GBT_FAMILY
+    choice: FamilyChoice | None = None  # the validation AUCs the family was chosen on
 
 
 def train_propensity(
@@ -86,24 +87,47 @@ def train_propensity(
     max_evals: int,
     seed: int,
     on_trial: Callable[[dict, dict], None],
+    logistic_cols: list[str] | None = None,
 ) -> Trained:
-    """Tune on `sets.train`, refit on it, calibrate on `sets.calibration`, report on `sets.test`."""
-    params, loss = tune(
+    """Tune the GBT on `sets.train`, choose the family on the same validation persons, refit it on
+    `sets.train`, calibrate on `sets.calibration`, report on `sets.test`.
+
+    Args:
+        logistic_cols: the logistic regression's inputs (default: `feature_cols`).
+    """
+    params, _ = tune(
         sets.train, feature_cols, minimise=minimise, space=space, max_evals=max_evals, seed=seed, on_trial=on_trial
     )
-    return fit_calibrated(sets, feature_cols, params, seed=seed, valid_auc=-loss)
+    linear = feature_cols if logistic_cols is None else logistic_cols
+    fit_part, valid = validation_split(sets.train)
+    choice = choose(fit_part, valid, feature_cols, linear, params, seed=seed)
+    trained = fit_calibrated(
+        sets, feature_cols, params, seed=seed, valid_auc=choice.auc, family=choice.family, logistic_cols=linear
+    )
+    trained.choice = choice
+    return trained
 
 
 def fit_calibrated(
-    sets: TrainingSets, feature_cols: list[str], params: dict, *, seed: int, valid_auc: float = float("nan")
+    sets: TrainingSets,
+    feature_cols: list[str],
+    params: dict,
+    *,
+    seed: int,
+    valid_auc: float = float("nan"),
+    family: Family = GBT_FAMILY,
+    logistic_cols: list[str] | None = None,
 ) -> Trained:
-    """Fit the GBT with `params` on `sets.train`, append the calibration stage, report on `sets.test`."""
-    gbt = build_pipeline(feature_cols, params, seed=seed).fit(sets.train)
-    model, losses = calibration.calibrate(gbt, sets.calibration)
+    """Fit `family` (the GBT with `params` by default) on `sets.train`, append the calibration
+    stage, report on `sets.test`."""
+    linear = feature_cols if logistic_cols is None else logistic_cols
+    fitted = pipeline(family, feature_cols, linear, params, seed=seed).fit(sets.train)
+    model, losses = calibration.calibrate(fitted, sets.calibration)
     return Trained(
         model=model,
         params=params,
         valid_auc=valid_auc,
-        test=evaluation.evaluate(model, sets.test, feature_cols),
+        test=evaluation.evaluate(model, sets.test, [*feature_cols, *(c for c in linear if c not in feature_cols)]),
         calibration=losses,
+        family=family,
     )

@@ -4,26 +4,18 @@ small-result helpers: AUCs and ten decile rows)."""
 from __future__ import annotations
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.feature import StandardScaler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from portrait.models import evaluation
-from portrait.models.inputs import input_stages
+from portrait.models.family import logistic_stages
 from portrait.orders_model.features import RFM_FEATURES
 
 
 def logistic(train: DataFrame, columns: list[str]) -> PipelineModel:
-    """Logistic regression on log-scaled, standardised non-negative `columns` (log1p clips at 0)."""
-    stages = input_stages(columns, output="raw", log_scale=True)
-    return Pipeline(
-        stages=[
-            *stages,
-            StandardScaler(inputCol="raw", outputCol="features", withMean=True),
-            LogisticRegression(labelCol="label", featuresCol="features"),
-        ]
-    ).fit(train)
+    """The reference logistic regression: log1p-scaled, standardised `columns`, no penalty (the
+    `logistic` family's stages with regParam 0)."""
+    return Pipeline(stages=logistic_stages(columns, reg_param=0.0)).fit(train)
 
 
 def reference_aucs(train: DataFrame, test: DataFrame, *, all_features: list[str]) -> dict[str, float]:

@@ -4,36 +4,34 @@ Order features as of the calibration date D (and, for training, as of earlier da
 `training_step_days` apart whose whole label window ends by D: nothing after D is known to
 training), labels in (D, D + horizon_days], BG/NBD and Gamma-Gamma fitted at
 each as-of date on that date's history alone (their P(alive) and expected purchases are inputs
-of the GBT), the GBT tuned and calibrated exactly as the main pipeline does
-(`models.labels.training_sets`, `models.propensity.train_propensity`), feature groups kept only
-when they raise the validation AUC, and the references measured on the same held-out persons,
-with a GBT + logistic regression blend whose weight is chosen on validation (`blend`), reported
-next to them.
-Everything is logged to one MLflow run; the model is registered as `orders_purchase_<source>`.
+of the GBT), feature groups kept only when they raise the GBT's validation AUC, then the model
+trained exactly as the main pipeline's propensities (`models.labels.training_sets`,
+`models.propensity.train_propensity`): the GBT tuned, the family (GBT, regularised logistic
+regression or their blend, `models.family`) chosen by validation AUC, calibrated. The references,
+and every family fitted on the training rows, are measured on the same held-out persons.
+Everything is logged to one MLflow run; the model is registered as `orders_purchase_<source>`
+with its `family` tag.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from functools import reduce
 
 import mlflow
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
-from portrait import registry, tuning
+from portrait import registry
 from portrait.config import MlflowConfig, OrdersMappingConfig, TrainConfig
 from portrait.ingest.mapping import table_of
 from portrait.io import Lakehouse
-from portrait.models import btyd, evaluation, labels, propensity
+from portrait.models import btyd, labels
+from portrait.models.family import FAMILY_TAG
 from portrait.models.labels import training_sets
-from portrait.orders_model import blend
+from portrait.orders_model import fallback, fitting
 from portrait.orders_model import features as of
-from portrait.orders_model.references import clv_by_decile, logistic, reference_aucs
-from portrait.train.propensity import tuning_space
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +55,22 @@ def labelled_rows(lines: DataFrame, *, as_of_dates: list[dt.date], horizon_days:
     return reduce(DataFrame.unionByName, parts), fitted
 
 
-def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, float]]:
-    """Keep the feature groups that help, by validation AUC on a person split of `train`.
+def _training_rows(
+    lines: DataFrame, conf: TrainConfig, *, calibration_date: dt.date, horizon_days: int, first_day: dt.date | None
+) -> tuple[DataFrame, dict, list[dt.date]]:
+    """Labelled rows at D and at the training as-of dates, the BTYD parameters per date, the dates.
 
-    Fits the GBT with fixed middle-of-the-space parameters on: the base features, all groups, and
-    all groups but one (for each group). Returns the best set and every set's validation AUC.
+    Training dates not after the export's first purchase day are left out: no customer has a
+    history there (and BG/NBD nothing to fit on).
     """
-    fit_part, valid = propensity.split_by_person(train, fraction=propensity.VALIDATION_FRACTION, salt="validation")
-    params = {"max_depth": 3, "max_iter": 40, "step_size": 0.1, "subsampling_rate": 0.8}
-    candidates = (
-        {"base": []}
-        | {"all": list(of.GROUPS)}
-        | {  # type: ignore[var-annotated]
-            f"all_but_{g}": [h for h in of.GROUPS if h != g] for g in of.GROUPS
-        }
+    # Training as-of dates whose whole label window ends by D: what a model trained on D could know.
+    # (Training on dates closer to D would label them with purchases after D, the test's own period.)
+    training = labels.as_of_dates(
+        calibration_date, window_days=horizon_days, count=conf.training_dates - 1, step_days=conf.training_step_days
     )
-    scores, columns = {}, {}
-    for name, groups in candidates.items():
-        columns[name] = of.BASE_FEATURES + [c for g in groups for c in of.GROUPS[g]]
-        model = propensity.build_pipeline(columns[name], params, seed=seed).fit(fit_part)
-        scores[name] = evaluation.model_auc(model, valid)
-        log.info("orders-model feature set %s: validation AUC %.4f", name, scores[name])
-    best = max(scores, key=lambda k: scores[k])
-    return columns[best], scores
+    dates = [calibration_date, *(d for d in training if first_day is None or d > first_day)]
+    rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
+    return rows.persist(StorageLevel.MEMORY_AND_DISK), fitted, dates
 
 
 def run(
@@ -104,24 +95,68 @@ def run(
         calibration_date: D: features as of D, labels in (D, D + horizon_days].
         horizon_days: the label horizon.
         select: choose feature groups by validation AUC (else use them all).
-        register: log and register the Spark model (`orders_purchase_<source>`).
+        register: log and register the Spark model (`orders_purchase_<source>`, tagged with its `family`).
+
+    When the horizon leaves no training as-of date after the export's first purchase day, nothing
+    can be learned from labels: BG/NBD fitted at D is the model (`fallback`), and the result says
+    why in `no_training_row` (one line), with `latest_as_of_date`, `first_day`, `auc`.
 
     Returns:
-        `auc` (held-out, published calibrated probability), `auc_uncalibrated`, `references`
-        (name -> held-out AUC on the same persons), `blend` (the logistic regression's weight, chosen
-        on validation, the blend's held-out AUC and its validation AUC per weight), `feature_sets`
-        (validation AUC per set),
+        `auc` (held-out, published calibrated probability of the chosen family), `auc_uncalibrated`,
+        `references` (name -> held-out AUC on the same persons), `family` (the chosen one, its
+        logistic weight, every family's validation AUC, the blend's at every weight, and every
+        family's held-out AUC, uncalibrated, for the record), `feature_sets` (validation AUC per set),
         `features`, `params`, `btyd` (parameters at D), `clv_deciles`, row counts and base rates.
     """
     lines = of.customer_lines(lake.read(table_of(source, mapping))).persist(StorageLevel.MEMORY_AND_DISK)
-    # Training as-of dates whose whole label window ends by D: what a model trained on D could know.
-    # (Training on dates closer to D would label them with purchases after D, the test's own period.)
-    training = labels.as_of_dates(
-        calibration_date, window_days=horizon_days, count=conf.training_dates - 1, step_days=conf.training_step_days
+    first_day = fallback.first_purchase_day(lines)
+    impossible = fallback.no_training_row(calibration_date, horizon_days, first_day)
+    try:
+        if impossible is not None:
+            rows, fitted = labelled_rows(lines, as_of_dates=[calibration_date], horizon_days=horizon_days)
+            return fallback.run(
+                rows,
+                fitted[calibration_date.isoformat()],
+                conf,
+                mlflow_conf,
+                source=source,
+                calibration_date=calibration_date,
+                horizon_days=horizon_days,
+                latest=impossible[0],
+                first_day=impossible[1],
+                register=register,
+            )
+        return _trained(
+            lines,
+            conf,
+            mlflow_conf,
+            source=source,
+            calibration_date=calibration_date,
+            horizon_days=horizon_days,
+            first_day=first_day,
+            select=select,
+            register=register,
+        )
+    finally:
+        lines.unpersist()
+
+
+def _trained(
+    lines: DataFrame,
+    conf: TrainConfig,
+    mlflow_conf: MlflowConfig,
+    *,
+    source: str,
+    calibration_date: dt.date,
+    horizon_days: int,
+    first_day: dt.date | None,
+    select: bool,
+    register: bool,
+) -> dict:
+    """The model trained on labelled rows (see `run`), logged and registered."""
+    rows, fitted, dates = _training_rows(
+        lines, conf, calibration_date=calibration_date, horizon_days=horizon_days, first_day=first_day
     )
-    dates = [calibration_date, *training]
-    rows, fitted = labelled_rows(lines, as_of_dates=sorted(dates), horizon_days=horizon_days)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     sets = training_sets(
         rows,
         oot_dates=[calibration_date],
@@ -139,64 +174,21 @@ def run(
                 "step_days": conf.training_step_days,
             }
         )
-        feature_cols, set_aucs = (
-            select_groups(sets.train, seed=conf.seed)
-            if select
-            else (of.BASE_FEATURES + [c for g in of.GROUPS.values() for c in g], {})
-        )
-
-        def on_trial(params: dict, metrics: dict) -> None:
-            with mlflow.start_run(run_name="orders-trial", nested=True):
-                mlflow.log_params(params)
-                mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
-
-        trained = propensity.train_propensity(
-            sets,
-            feature_cols,
-            minimise=tuning.minimise,
-            space=tuning_space(conf),
-            max_evals=conf.max_evals,
-            seed=conf.seed,
-            on_trial=on_trial,
-        )
-        linear_cols = [c for c in feature_cols if c not in of.SIGNED]
-        references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
-        weight, weight_aucs = blend.choose_weight(sets.train, feature_cols, linear_cols, trained.params, seed=conf.seed)
-        blend_scores = blend.blend_scores(trained.model, logistic(sets.train, linear_cols), sets.test)
-        blend_auc = evaluation.auc(blend_scores.select(blend.blended(weight), "label"))
-        deciles = clv_by_decile(rows.where(F.col("as_of_date") == F.lit(calibration_date)))
-        sizes = {
-            name: df.agg(F.count("*").alias("n"), F.avg("label").alias("rate")).first()
-            for name, df in (("train", sets.train), ("test", sets.test))
-        }
-        result = {
-            "auc": trained.test.metrics["auc"],
-            "auc_uncalibrated": trained.test.metrics["auc_uncalibrated"],
-            "references": references,
-            "blend": {"logistic_weight": weight, "auc": blend_auc, "valid_auc": weight_aucs},
-            "best_valid_auc": trained.valid_auc,
-            "feature_sets": set_aucs,
-            "features": feature_cols,
-            "params": trained.params,
-            "btyd": fitted[calibration_date.isoformat()],
-            "clv_deciles": deciles,
-            **{f"{n}_rows": int(r["n"]) for n, r in sizes.items()},
-            **{f"{n}_positive_rate": float(r["rate"]) for n, r in sizes.items()},
-        }
-        mlflow.log_metrics(
-            {
-                "test_auc": result["auc"],
-                "test_auc_uncalibrated": result["auc_uncalibrated"],
-                **{f"test_auc_{k}": v for k, v in references.items()},
-                **{f"valid_auc_{k}": v for k, v in set_aucs.items()},
-                "test_auc_blend": blend_auc,
-                "blend_logistic_weight": weight,
-            }
-        )
-        mlflow.log_text(json.dumps(result, indent=1, default=str), "orders_model.json")
+        fit = fitting.fit(sets, conf, select=select)
+        result = fitting.result_of(fit, sets, rows, calibration_date=calibration_date, seed=conf.seed)
+        result["btyd"] = fitted[calibration_date.isoformat()]
+        fitting.log_result(result)
         if register:
-            result["model_version"] = registry.log_and_register(trained.model, name=f"orders_purchase_{source}")
+            result["model_version"] = registry.log_and_register(
+                fit.trained.model, name=f"orders_purchase_{source}", tags={FAMILY_TAG: fit.trained.family.label}
+            )
     rows.unpersist()
-    lines.unpersist()
-    log.info("orders-model %s at %s: AUC %.4f, references %s", source, calibration_date, result["auc"], references)
+    log.info(
+        "orders-model %s at %s: %s, AUC %.4f, references %s",
+        source,
+        calibration_date,
+        result[FAMILY_TAG]["chosen"],
+        result["auc"],
+        result["references"],
+    )
     return result

@@ -5,8 +5,9 @@ rows are portraits at weekly as-of dates whose label window ends by the run date
 Persons are split by a hash of person_id: test persons appear only at the latest (out-of-time)
 as-of dates, the others are split again into calibration persons (at those same latest dates) and
 train persons (at the earlier dates). GBT parameters are tuned with TPE (each trial a nested MLflow
-run), refitted on the train rows, calibrated on the calibration persons at the latest labelled
-dates (isotonic interpolated between its block centres, or Platt scaling: whichever has the lower
+run); the GBT, a regularised logistic regression and their blend are compared on the tuner's
+validation persons and the best family (`models.family`) is refitted on the train rows, calibrated
+on the calibration persons at the latest labelled dates (isotonic interpolated between its block centres, or Platt scaling: whichever has the lower
 held-out log-loss), and evaluated out of time (AUC, PR-AUC, Brier, ECE, lift/gain, feature
 importance; metrics and plots). The registered version
 becomes `champion` only if it passes the floors and beats the champion on the same out-of-time
