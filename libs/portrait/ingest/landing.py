@@ -63,6 +63,7 @@ CORRUPT_COMPRESSED_FILE = "corrupt_compressed_file"
 UNSUPPORTED_ARCHIVE = "unsupported_archive"
 UTF16_ENCODING = "utf16_encoding"
 SYMLINK_OUTSIDE_LANDING = "symlink_outside_landing"
+UNREADABLE_NAME = "unreadable_name"
 REJECTIONS = {
     HIDDEN_FILE: "a name starting with . or _ (checksums, _SUCCESS, editors' files)",
     IN_SUBFOLDER: "in a folder inside a date folder: the layout is <source>/date=YYYY-MM-DD/<file>",
@@ -74,6 +75,7 @@ REJECTIONS = {
     UNSUPPORTED_ARCHIVE: "a zip archive (not a stream codec Spark reads)",
     UTF16_ENCODING: "a UTF-16/32 byte-order mark: the landing zone is UTF-8",
     SYMLINK_OUTSIDE_LANDING: "a symbolic link to a file outside the landing zone (never followed)",
+    UNREADABLE_NAME: "a colon in the name: Hadoop's file systems cannot open it (its checksum path is not a URI)",
 }
 # The first bytes of a file whose name names no codec, and why such a file is not read.
 _MAGIC = (
@@ -205,6 +207,8 @@ def _outside(status, landing_dir: str | None) -> bool:
 def _entry(fs, status, source: str, date: dt.date, rejected: str | None, checker) -> LandingFile:
     """A listed file; its first bytes (and, when compressed, its whole stream) checked unless rejected already."""
     is_file = not status.isDirectory()
+    if is_file and ":" in status.getPath().getName():
+        rejected = UNREADABLE_NAME  # whatever else is wrong with it: it cannot be opened
     if rejected is None and is_file and checker is not None:
         jvm, codecs, landing_dir = checker
         if _outside(status, landing_dir):  # checked before a byte of it is opened
@@ -218,7 +222,7 @@ def _entry(fs, status, source: str, date: dt.date, rejected: str | None, checker
         read_path=status.getPath().toString(),
         size=status.getLen() if is_file else 0,
         modified_ms=status.getModificationTime(),
-        ends_with_newline=is_file and _ends_with_newline(fs, status),
+        ends_with_newline=is_file and rejected != UNREADABLE_NAME and _ends_with_newline(fs, status),
         rejected=rejected,
     )
 
@@ -299,9 +303,10 @@ def scan_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     return scan.join(F.broadcast(meta), on="source_file", how="left").select(*names)
 
 
-# Characters a path given to `spark.read` is not taken literally with: glob syntax, and the colon
-# that Hadoop reads as a URI scheme when it builds a file's path from its folder and its name.
-_AWKWARD = set("{}[]*?\\:")
+# Characters a path given to `spark.read` is not taken literally with: glob syntax. (A colon, which
+# Hadoop reads as a URI scheme when it builds a path from a folder and a name, cannot be opened at
+# all: such a file is rejected as `unreadable_name` when listed.)
+_AWKWARD = set("{}[]*?\\")
 
 
 def _awkward(f: LandingFile) -> bool:

@@ -82,10 +82,24 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
     # no header row and its columns cannot be known, so every line (the first one too) is
     # quarantined as `no_header_row` rather than read by a guessed column order.
     headerless = [idx for idx, columns in enumerate(headers) if not set(columns) & set(known)]
+    # Each line is parsed once, by its file's header, in a projection of its own: every column below
+    # reads fields of that parse. Referenced inline, the parse was evaluated once per reference (a
+    # 1,000-column header: thousands of parses per line, beyond code generation's 64 KB, and the
+    # interpreted fallback ran the JVM out of heap).
+    parsed_of = {idx: f"_parsed_{idx}" for idx in range(len(headers))}
+    lines = lines.withColumns(
+        {
+            parsed_of[idx]: F.when(
+                F.col("_header_idx") == idx,
+                F.from_csv(
+                    "value", ", ".join([f"{_quoted(c)} STRING" for c in columns] + [f"`{_CORRUPT}` STRING"]), options
+                ),
+            )
+            for idx, columns in enumerate(headers)
+        }
+    )
     for idx, columns in reversed(list(enumerate(headers))):
-        parsed = F.from_csv(
-            "value", ", ".join([f"{_quoted(c)} STRING" for c in columns] + [f"`{_CORRUPT}` STRING"]), options
-        )
+        parsed = F.col(parsed_of[idx])
         this_file = F.col("_header_idx") == idx
         r = F.when(
             this_file,
@@ -123,7 +137,7 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         is_header.alias("_is_header"),
         missing.alias("_missing_column"),
         extra.alias("extra"),
-    )
+    ).drop(*parsed_of.values())
 
 
 def _blank(c: Column) -> Column:
