@@ -56,6 +56,26 @@ def spark(tmp_path_factory):
     session.stop()
 
 
+@pytest.fixture()
+def mlflow_store(tmp_path):
+    """A fresh SQLite MLflow tracking store and registry under the test's folder, unset afterwards."""
+    import mlflow
+
+    from portrait import registry
+    from portrait.config import MlflowConfig
+
+    registry.configure(
+        MlflowConfig(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            experiment="tests",
+            artifact_root=f"file:{tmp_path / 'artifacts'}",
+        )
+    )
+    yield
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging():
     """`portrait.cli.main` configures the root logger (`basicConfig(force=True)`) with the stderr of

@@ -207,25 +207,6 @@ def test_decision_rule_floors_and_margin():
     assert not promotion.decide(auc=float("nan"), ece=0.05, champion_auc=None, policy=policy).promote
 
 
-@pytest.fixture()
-def mlflow_store(tmp_path):
-    import mlflow
-
-    from portrait import registry
-    from portrait.config import MlflowConfig
-
-    registry.configure(
-        MlflowConfig(
-            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-            experiment="test-models",
-            artifact_root=f"file:{tmp_path / 'artifacts'}",
-        )
-    )
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-
-
 def test_worse_challenger_is_not_promoted_and_the_champion_stays(spark, synthetic_sets, mlflow_store):
     import mlflow
     from mlflow.tracking import MlflowClient

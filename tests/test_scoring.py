@@ -185,25 +185,6 @@ def test_a_failing_batch_is_not_published_and_readers_keep_the_previous_day(spar
     assert lake.read(catalog.GOLD_NEXT_ACTIONS_DAILY).agg(F.max("date")).first()[0] == day1
 
 
-@pytest.fixture()
-def mlflow_store(tmp_path):
-    import mlflow
-
-    from portrait import registry
-    from portrait.config import MlflowConfig
-
-    registry.configure(
-        MlflowConfig(
-            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-            experiment="test-scoring",
-            artifact_root=f"file:{tmp_path / 'artifacts'}",
-        )
-    )
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-
-
 def _recency_sets(spark):
     """Train, calibration and test persons (6:2:2) whose purchases fall with recency and rise with orders."""
     from portrait.models.labels import TrainingSets
