@@ -50,7 +50,7 @@ demo: jdk $(STAMP) $(JARS)
 # (faults, concurrency, publication poll, refusals, the standalone cluster) included; the 30
 # slowest are printed at the end.
 test: setup lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=30
 
 lint: setup
 	$(BIN)/ruff check .

@@ -19,97 +19,89 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "<pytest-xdist worker>"
 
 
+# Work units of `make test` (pytest-xdist groups), longest first: the reference chain's suites are one
+# unit of about an hour on two cores, so it must start at once (xdist's default order, most tests
+# first, left it for last: CI ran out of its 90 minutes with it still running). Within it the fault
+# suite runs first, so a worker fetching its next unit (xdist does when two tests are left) does not
+# queue a long unit behind it. Groups not named keep collection order after these.
+LONGEST_FIRST = ("tiny_chain", "tiny_lake", "test_cluster", "test_identity_daily", "test_loop_end_to_end", "test_erase")
+CHAIN_ORDER = ("test_faults", "test_concurrency", "test_publication_poll", "test_refusals")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under `pytest -n 2 --dist loadgroup` (make test): each module's tests run in one worker, so a
-    module fixture is built once; every test of the session's tiny lake in one worker, and every test
-    of the reference chain (faults, concurrency, publication poll, refusals) in one worker, so each
-    is built once. Runs before pytest-xdist reads the groups."""
+    """Under `pytest -n 2 --dist loadgroup --no-loadscope-reorder` (make test): each module's tests
+    run in one worker, so a module fixture is built once; every test of the session's tiny lake in
+    one worker, and every test of the reference chain (faults, concurrency, publication poll,
+    refusals) in one worker, so each is built once; the units ordered by `LONGEST_FIRST`. Runs
+    before pytest-xdist reads the groups."""
+    groups = {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
+        marker = item.get_closest_marker("xdist_group")
+        if marker is None:
             names = getattr(item, "fixturenames", ())
             group = next((f for f in ("tiny_lake", "tiny_chain") if f in names), item.module.__name__)
             item.add_marker(pytest.mark.xdist_group(group))
+        else:
+            group = marker.args[0] if marker.args else marker.kwargs.get("name", "")
+        groups[item.nodeid] = group
+
+    def rank(indexed):
+        index, item = indexed
+        group, module = groups[item.nodeid], item.module.__name__
+        first = LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+        within = CHAIN_ORDER.index(module) if module in CHAIN_ORDER else len(CHAIN_ORDER)
+        return (first, within, index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=rank)]
 
 
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):
-    from portrait.config import SparkConfig
-    from portrait.spark import get_session
+SLOW_PHASE_SECONDS = 60
 
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    session = get_session(
-        SparkConfig(
-            app_name="portrait-tests",
-            master="local[2]",
-            shuffle_partitions=4,
-            jars_dir=str(ROOT / ".jars"),
-            conf={
-                "spark.sql.warehouse.dir": str(warehouse),
-                "spark.driver.memory": "6g",
-                "spark.databricks.delta.snapshotPartitions": "2",
-                "spark.sql.adaptive.enabled": "true",
-            },
+
+def pytest_runtest_logreport(report):
+    """Say each test phase over a minute as it ends (a fixture built in `setup` included), so a run cut
+    off by CI's time limit still shows where its time went (`--durations` prints only at the end)."""
+    terminal = _config.pluginmanager.get_plugin("terminalreporter") if _config is not None else None
+    if report.duration > SLOW_PHASE_SECONDS and terminal is not None:
+        import time
+
+        worker = getattr(report, "node", None)
+        where = f" on {worker.gateway.id}" if worker is not None else ""
+        terminal.ensure_newline()
+        terminal.write_line(
+            f"[slow] {time.strftime('%H:%M:%S')} {report.nodeid} ({report.when}) {report.duration:.0f} s{where}"
         )
-    )
-    yield session
-    session.stop()
 
 
-@pytest.fixture()
-def mlflow_store(tmp_path):
-    """A fresh SQLite MLflow tracking store and registry under the test's folder, unset afterwards."""
-    import mlflow
-
-    from portrait import registry
-    from portrait.config import MlflowConfig
-
-    registry.configure(
-        MlflowConfig(
-            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-            experiment="tests",
-            artifact_root=f"file:{tmp_path / 'artifacts'}",
-        )
-    )
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+_config = None
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """`portrait.cli.main` configures the root logger (`basicConfig(force=True)`) with the stderr of
-    the moment, which under pytest is a capture file closed after the test: put the root logger's
-    handlers and level back, so later tests' log records do not go to a closed stream."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture(autouse=True)
-def _clean_session(request):
-    """Drop temp views and cached data between tests so that tests cannot lean on each other."""
-    yield
-    if "spark" in request.fixturenames:
-        session = request.getfixturevalue("spark")
-        session.catalog.clearCache()
-        for view in session.catalog.listTables():
-            if view.isTemporary:
-                session.catalog.dropTempView(view.name)
+def pytest_configure(config):
+    global _config
+    _config = config
 
 
 # --- issue 15: one tiny lake for the fault, concurrency and publication tests (tests/tinylake.py) ---
 @pytest.fixture(scope="session")
-def tiny_base(spark, tmp_path_factory):
-    """The tiny lake through D-1, built in-process once per test run."""
-    import tinylake
+def tiny_base(spark, tmp_path_factory, worker_id):
+    """The tiny lake through D-1, built in-process once per test run: under pytest-xdist in the
+    folder both workers share (the parent of each worker's base temp), by whichever asks first while
+    the other waits on a file lock (the fault suites in one worker, the cluster test in the other).
+    Copies only read it (tinylake.copy_lake)."""
+    import shutil
 
-    root = tmp_path_factory.mktemp("tiny") / "base"
-    tinylake.build_base(spark, root)
+    import tinylake
+    from filelock import FileLock
+
+    basetemp = tmp_path_factory.getbasetemp()
+    shared = basetemp if worker_id == "master" else basetemp.parent
+    root, built = shared / "tiny-base", shared / "tiny-base.built"
+    with FileLock(str(shared / "tiny-base.lock")):
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            tinylake.build_base(spark, root)
+            built.touch()
     return root
 
 
