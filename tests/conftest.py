@@ -82,6 +82,76 @@ def pytest_configure(config):
     _config = config
 
 
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from portrait.config import SparkConfig
+    from portrait.spark import get_session
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    session = get_session(
+        SparkConfig(
+            app_name="portrait-tests",
+            master="local[2]",
+            shuffle_partitions=4,
+            jars_dir=str(ROOT / ".jars"),
+            conf={
+                "spark.sql.warehouse.dir": str(warehouse),
+                "spark.driver.memory": "6g",
+                "spark.databricks.delta.snapshotPartitions": "2",
+                "spark.sql.adaptive.enabled": "true",
+            },
+        )
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def mlflow_store(tmp_path):
+    """A fresh SQLite MLflow tracking store and registry under the test's folder, unset afterwards."""
+    import mlflow
+
+    from portrait import registry
+    from portrait.config import MlflowConfig
+
+    registry.configure(
+        MlflowConfig(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            experiment="tests",
+            artifact_root=f"file:{tmp_path / 'artifacts'}",
+        )
+    )
+    yield
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """`portrait.cli.main` configures the root logger (`basicConfig(force=True)`) with the stderr of
+    the moment, which under pytest is a capture file closed after the test: put the root logger's
+    handlers and level back, so later tests' log records do not go to a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _clean_session(request):
+    """Drop temp views and cached data between tests so that tests cannot lean on each other."""
+    yield
+    if "spark" in request.fixturenames:
+        session = request.getfixturevalue("spark")
+        session.catalog.clearCache()
+        for view in session.catalog.listTables():
+            if view.isTemporary:
+                session.catalog.dropTempView(view.name)
+
+
 # --- issue 15: one tiny lake for the fault, concurrency and publication tests (tests/tinylake.py) ---
 @pytest.fixture(scope="session")
 def tiny_base(spark, tmp_path_factory, worker_id):
