@@ -143,6 +143,15 @@ def both_scores(fitted_blend: PipelineModel, rows: DataFrame) -> DataFrame:
     )
 
 
+def _scores_of_two(gbt: PipelineModel, logistic: PipelineModel, rows: DataFrame) -> DataFrame:
+    """`both_scores` of labelled `rows` by a fitted GBT pipeline and a fitted logistic pipeline (each
+    writing `probability`), one after the other on the same rows."""
+    p1 = vector_to_array(F.col("probability"))[1]
+    by_gbt = gbt.transform(rows).withColumn("p_gbt", p1).select(*rows.columns, "p_gbt")
+    out = logistic.transform(by_gbt)
+    return out.select(F.col("label").cast("double").alias("label"), "p_gbt", p1.alias("p_logistic"))
+
+
 def weight_aucs(scores: DataFrame, weights: tuple[float, ...] = LOGISTIC_WEIGHTS) -> dict[float, float]:
     """The AUC of the blend at every logistic weight of `weights` on `both_scores` rows."""
     return {w: auc(scores.select(blended(F.col("p_gbt"), F.col("p_logistic"), w).alias("p"), "label")) for w in weights}
@@ -164,16 +173,30 @@ def best_family(aucs: dict[float, float]) -> FamilyChoice:
 
 
 def choose(
-    fit_part: DataFrame, valid: DataFrame, gbt_cols: list[str], logistic_cols: list[str], params: dict, *, seed: int
+    fit_part: DataFrame,
+    valid: DataFrame,
+    gbt_cols: list[str],
+    logistic_cols: list[str],
+    params: dict,
+    *,
+    seed: int,
+    fitted_gbt: PipelineModel | None = None,
 ) -> FamilyChoice:
     """The family with the best validation AUC: both models fitted on `fit_part`, scored on `valid`.
 
     Args:
         fit_part, valid: labelled rows of disjoint persons (the tuner's person split of the train rows).
         params: the GBT's tuned parameters.
+        fitted_gbt: the GBT pipeline (`models.propensity.build_pipeline`) already fitted with `params`
+            on `fit_part` (the tuner's best trial): only the logistic regression is fitted then. The
+            same parameters, seed and rows give the same trees, so the AUCs are those of a refit.
     """
-    fitted = pipeline(Family(BLEND, 0.5), gbt_cols, logistic_cols, params, seed=seed).fit(fit_part)
-    scores = both_scores(fitted, valid).persist()
+    if fitted_gbt is None:
+        fitted = pipeline(Family(BLEND, 0.5), gbt_cols, logistic_cols, params, seed=seed).fit(fit_part)
+        scores = both_scores(fitted, valid)
+    else:
+        scores = _scores_of_two(fitted_gbt, Pipeline(stages=logistic_stages(logistic_cols)).fit(fit_part), valid)
+    scores = scores.persist()
     try:
         return best_family(weight_aucs(scores))
     finally:

@@ -51,20 +51,29 @@ def tune(
     max_evals: int,
     seed: int,
     on_trial: Callable[[dict, dict], None],
-) -> tuple[dict, float]:
+) -> tuple[dict, float, PipelineModel | None]:
     """Pick GBT parameters by validation AUC on a person split of `train`.
 
     `on_trial(params, metrics)` is called after every trial (the caller logs it to MLflow).
+
+    Returns:
+        The best parameters, their loss, and the GBT pipeline the best trial fitted on the fit
+        persons (None if the tuner's answer is not a trial's parameters), so that the family choice
+        does not fit it a second time.
     """
     fit_part, valid = validation_split(train)
+    best: dict = {}
 
     def objective(params: dict) -> float:
         model = build_pipeline(feature_cols, params, seed=seed).fit(fit_part)
         metrics = {"auc": evaluation.model_auc(model, valid)}
         on_trial(params, metrics)
+        if not best or metrics["auc"] > best["auc"]:
+            best.update(auc=metrics["auc"], params=params, model=model)
         return -metrics["auc"]
 
-    return minimise(objective, space, max_evals=max_evals, seed=seed)
+    params, loss = minimise(objective, space, max_evals=max_evals, seed=seed)
+    return params, loss, best["model"] if best.get("params") == params else None
 
 
 @dataclass
@@ -95,12 +104,12 @@ def train_propensity(
     Args:
         logistic_cols: the logistic regression's inputs (default: `feature_cols`).
     """
-    params, _ = tune(
+    params, _, tuned_gbt = tune(
         sets.train, feature_cols, minimise=minimise, space=space, max_evals=max_evals, seed=seed, on_trial=on_trial
     )
     linear = feature_cols if logistic_cols is None else logistic_cols
     fit_part, valid = validation_split(sets.train)
-    choice = choose(fit_part, valid, feature_cols, linear, params, seed=seed)
+    choice = choose(fit_part, valid, feature_cols, linear, params, seed=seed, fitted_gbt=tuned_gbt)
     trained = fit_calibrated(
         sets, feature_cols, params, seed=seed, valid_auc=choice.auc, family=choice.family, logistic_cols=linear
     )
