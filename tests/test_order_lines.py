@@ -1,4 +1,4 @@
-"""The facts of an order line every stage shares: completed or not, and its net amount."""
+"""The facts of an order line every stage shares: completed or not, its discount and its net amount."""
 
 from __future__ import annotations
 
@@ -21,10 +21,19 @@ def test_net_amount_is_quantity_times_price_less_the_discount_and_completed_mean
         "line string, status string, quantity int, unit_price decimal(12,2), discount_amount decimal(12,2)",
     )
     got = lines.select(
-        "line", order_lines.is_completed().alias("completed"), order_lines.net_amount().alias("net_amount")
+        "line",
+        order_lines.is_completed().alias("completed"),
+        order_lines.discount().alias("discount"),
+        order_lines.net_amount().alias("net_amount"),
     )
     want = spark.createDataFrame(
-        [("a", True, 20.0), ("b", True, 9.99), ("c", False, -5.0), ("d", False, None), ("e", None, None)],
-        "line string, completed boolean, net_amount double",
+        [
+            ("a", True, 1.0, 20.0),
+            ("b", True, 0.0, 9.99),
+            ("c", False, 0.0, -5.0),
+            ("d", False, 0.5, None),
+            ("e", None, 0.0, None),
+        ],
+        "line string, completed boolean, discount double, net_amount double",
     )
     assertDataFrameEqual(got, want)

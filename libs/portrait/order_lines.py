@@ -1,7 +1,7 @@
-"""What a line of `silver.orders` says, defined once: whether it was completed, and its net amount.
+"""What a line of `silver.orders` says, defined once: whether it was completed, its discount and its net amount.
 
 The features' spend, the uplift's revenue, the CLV fit's spend and the anomaly flags all read
-these two facts; computing them here keeps the four from drifting apart.
+these facts; computing them here keeps the four from drifting apart.
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ def is_completed() -> Column:
     return F.col("status") == F.lit(COMPLETED)
 
 
+def discount() -> Column:
+    """The line's discount as a double (no discount: 0)."""
+    return F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))
+
+
 def net_amount() -> Column:
     """The line's value net of its discount, as a double: `quantity * unit_price - discount_amount`
     (no discount: 0). Prices are cast to double before the arithmetic, so any numeric or numeric
     text column works (`silver.orders` holds decimals)."""
-    discount = F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))
-    return F.col("quantity") * F.col("unit_price").cast("double") - discount
+    return F.col("quantity") * F.col("unit_price").cast("double") - discount()

@@ -125,7 +125,7 @@ def order_days(orders: DataFrame, *, categories: list[str]) -> DataFrame:
     """Completed order lines -> (person_id, day) counts and amounts (returns counted apart)."""
     o = orders.where(F.col("person_id").isNotNull()).withColumn("day", F.to_date("order_ts"))
     completed = order_lines.is_completed()
-    discount = F.coalesce(F.col("discount_amount").cast("double"), F.lit(0.0))
+    discount = order_lines.discount()
     amount = order_lines.net_amount()
     return o.groupBy("person_id", "day").agg(
         F.countDistinct(F.when(completed, F.col("order_id"))).alias("orders"),
