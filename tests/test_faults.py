@@ -12,7 +12,7 @@ import tinylake
 
 from portrait import registry
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 # Kills per job (text is rerun but not killed); 10 in all.
 KILLS = {"ingest": 2, "identity": 2, "text": 0, "features": 2, "train": 2, "score": 2}
