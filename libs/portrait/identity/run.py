@@ -9,8 +9,9 @@ whole graph from bronze and rewrites every silver row: what the daily path equal
 change of the hub rule or the placeholders.
 
 Person ids stay stable across runs (`history.carry_over_ids`): every run compares with the map
-of the run before it (`silver.identity_runs` records that map's Delta version, so a rerun of D
-compares with the same map and writes the same rows).
+of the run before it (`silver.identity_runs` records that map's Delta version before the run's
+first write, so a rerun of D, after a finished or a killed run, compares with the same map and
+writes the same rows).
 """
 
 from __future__ import annotations
@@ -83,16 +84,19 @@ def run(
     set_checkpoint_dir(lake.spark, checkpoint_dir, lake.root)
     before = _previous_versions(lake, date)
     daily_ready = before["map"] >= 0 and lake.exists(catalog.SILVER_IDENTITY_LINKS)
-    mode = "daily" if daily_ready and not rebuild else "rebuild"
-    if mode == "rebuild":
-        commits = _rebuild(lake, conf, date, pii_key=pii_key, before=before)
-    else:
-        commits = _daily(lake, conf, date, pii_key=pii_key, before=before)
+    # A rerun of a date that started as a rebuild is one again (its links may be written by now).
+    mode = "daily" if daily_ready and not rebuild and before.get("mode") != "rebuild" else "rebuild"
+    # The versions this run starts from are recorded before its first write: a run killed after it
+    # changed the map starts again from the same versions, and writes the same rows (history included).
     runs = lake.spark.createDataFrame(
         [(date, mode, before["map"], before["excluded"])],
         "as_of_date date, mode string, map_version long, excluded_version long",
     )
     lake.replace_range(runs, catalog.SILVER_IDENTITY_RUNS, start=date)
+    if mode == "rebuild":
+        commits = _rebuild(lake, conf, date, pii_key=pii_key, before=before)
+    else:
+        commits = _daily(lake, conf, date, pii_key=pii_key, before=before)
     summary: dict = {"mode": mode}
     for key, commit in commits.items():
         summary[f"{key}_rows"] = commit.rows_written
@@ -101,10 +105,11 @@ def run(
     return summary
 
 
-def _previous_versions(lake: Lakehouse, date: dt.date) -> dict[str, int]:
+def _previous_versions(lake: Lakehouse, date: dt.date) -> dict:
     """Delta versions of the map and the excluded identifiers as the run before `date` left them (-1: none).
 
-    A rerun of a date reads the versions its first run recorded; a date before the last run is refused.
+    A rerun of a date reads the versions (and the `mode`) its first run recorded before its first
+    write, finished or killed; a date before the last run is refused.
     """
     runs = catalog.SILVER_IDENTITY_RUNS
     if lake.exists(runs):
@@ -117,7 +122,7 @@ def _previous_versions(lake: Lakehouse, date: dt.date) -> dict[str, int]:
             )
         same = table.where(F.col("as_of_date") == F.lit(date)).limit(1).first()  # run metadata, one row
         if same is not None:
-            return {"map": int(same["map_version"]), "excluded": int(same["excluded_version"])}
+            return {"map": int(same["map_version"]), "excluded": int(same["excluded_version"]), "mode": same["mode"]}
 
     def current(table: catalog.Table) -> int:
         return lake.version(table) if lake.exists(table) else -1
