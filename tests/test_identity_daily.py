@@ -189,3 +189,7 @@ def test_a_daily_run_rewrites_only_the_rows_of_persons_that_changed(story):
     identity.run(lake, cfg.identity, DAYS[3], pii_key=cfg.pii_key())
     for name, df in _tables(lake).items():
         assertDataFrameEqual(df, before[name])
+    # A date before the last run is refused, naming the later run, and changes nothing.
+    with pytest.raises(ValueError, match=f"identity already ran for {DAYS[3]}, after {DAYS[1]}"):
+        identity.run(lake, cfg.identity, DAYS[1], pii_key=cfg.pii_key())
+    assert lake.read(catalog.SILVER_IDENTITY_RUNS).count() == len(DAYS)

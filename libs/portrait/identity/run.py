@@ -31,7 +31,7 @@ from portrait.identity import cleaning, graph, history, incremental
 from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
 from portrait.keys import BEGINNING
-from portrait.spark import set_checkpoint_dir, truncate
+from portrait.spark import persisted, set_checkpoint_dir, truncate
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,21 @@ def _previous_versions(lake: Lakehouse, date: dt.date) -> dict:
     """
     runs = catalog.SILVER_IDENTITY_RUNS
     if lake.exists(runs):
-        table = lake.read(runs)
-        later = table.where(F.col("as_of_date") > F.lit(date)).select("as_of_date").limit(1).first()
-        if later is not None:
+        # Run metadata, one row a date: D's and the latest later one, in one query.
+        rows = (
+            lake.read(runs)
+            .where(F.col("as_of_date") >= F.lit(date))
+            .orderBy(F.col("as_of_date").desc())
+            .limit(2)
+            .collect()
+        )
+        if rows and rows[0]["as_of_date"] > date:
             raise ValueError(
-                f"identity already ran for {later[0]}, after {date}: run the later dates again, "
+                f"identity already ran for {rows[0]['as_of_date']}, after {date}: run the later dates again, "
                 "or rebuild from the date you need"
             )
-        same = table.where(F.col("as_of_date") == F.lit(date)).limit(1).first()  # run metadata, one row
-        if same is not None:
+        if rows:
+            same = rows[0]
             return {"map": int(same["map_version"]), "excluded": int(same["excluded_version"]), "mode": same["mode"]}
 
     def current(table: catalog.Table) -> int:
@@ -201,8 +207,23 @@ def _daily(
     lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes, before: dict[str, int]
 ) -> dict[str, Commit]:
     """Merge day D into the graph: re-resolve the touched persons, write D's rows, move the rows of persons that changed."""
-    day = F.col("date") == F.lit(date)
-    clicks, orders, social, crm = _sources(lake, day)
+    with persisted() as keep:
+        return _daily_merge(lake, conf, date, keep, pii_key=pii_key, before=before)
+
+
+def _daily_merge(
+    lake: Lakehouse,
+    conf: IdentityConfig,
+    date: dt.date,
+    keep: Callable[[DataFrame], DataFrame],
+    *,
+    pii_key: bytes,
+    before: dict[str, int],
+) -> dict[str, Commit]:
+    """`_daily` with `keep` (`spark.persisted`) for the frames read several times."""
+    # Day D of each bronze table is read once (each is used a dozen times below): one scan of each,
+    # one snapshot of each for the whole run.
+    clicks, orders, social, crm = (keep(frame) for frame in _sources(lake, F.col("date") == F.lit(date)))
     all_clicks, all_orders = (lake.read(t).where(F.col("date") <= F.lit(date)) for t in INPUTS[:2])
     # A checkout and the guest order it names may land on different days: join D's with the history.
     ordered = graph.checkout_orders(clicks, all_orders).unionByName(graph.checkout_orders(all_clicks, orders))
@@ -210,19 +231,19 @@ def _daily(
     known = lake.read(catalog.SILVER_IDENTITY_LINKS).where(F.col("first_seen") < F.lit(date))
     added = incremental.new_links(day_links, known).withColumn("first_seen", F.lit(date)).checkpoint(eager=True)
     commits = {"identity_links": lake.replace_range(added, catalog.SILVER_IDENTITY_LINKS, start=date)}
-    links = known.unionByName(added).drop("first_seen")
+    links = keep(known.unionByName(added).drop("first_seen"))  # judged for hubs, walked twice, cut to the subgraph
 
     excluded = graph.hubs(
         links, max_links=conf.max_persons_per_identifier, placeholders=_placeholders(lake, conf, pii_key)
     ).checkpoint(eager=True)
     excluded_before = _read_at(lake, catalog.SILVER_IDENTITY_EXCLUDED, before["excluded"])
     changed = incremental.status_changed(excluded_before, excluded).checkpoint(eager=True)
-    touched = incremental.touched_identifiers(added, changed, links)
+    touched = truncate(incremental.touched_identifiers(added, changed, links))
     previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]).select("id_type", "id_value", "person_id")
     persons = incremental.touched_persons(previous, touched).checkpoint(eager=True)
-    ids = incremental.subgraph(previous, persons, touched, graph.identifiers(clicks, orders, social, crm))
-    ids = ids.checkpoint(eager=True)
-    old = previous.join(persons, on="person_id", how="left_semi")
+    day_ids = keep(graph.identifiers(clicks, orders, social, crm))
+    ids = incremental.subgraph(previous, persons, touched, day_ids).checkpoint(eager=True)
+    old = truncate(previous.join(persons, on="person_id", how="left_semi"))  # the touched persons' rows
     reserved = previous.select("person_id").distinct().join(persons, on="person_id", how="left_anti")
     resolved = resolve(
         ids,
@@ -242,14 +263,25 @@ def _daily(
     commits["identity_excluded"] = lake.overwrite(
         excluded.withColumn("as_of_date", F.lit(date)), catalog.SILVER_IDENTITY_EXCLUDED
     )
-    moved = incremental.moved_persons(delta, old)
+    moved = truncate(incremental.moved_persons(delta, old))
     unexcluded = changed.join(excluded.select("id_type", "id_value"), on=["id_type", "id_value"], how="left_anti")
     retry_unresolved = not unexcluded.isEmpty()  # an identifier freed from hub status may resolve old rows
-    identity_map = lake.read(catalog.SILVER_IDENTITY_MAP)
+    # Most days move no earlier person: then no older silver row changes, and no table is scanned for one.
+    moves = retry_unresolved or not moved.isEmpty()
+    # The map's rows of D's identifiers and of those that changed: all D's rows and the customers
+    # that moved look up (the whole map would be joined four times, a shuffle each at scale).
+    wanted = day_ids.unionByName(delta.select("id_type", "id_value"))
+    identity_map = truncate(
+        lake.read(catalog.SILVER_IDENTITY_MAP)
+        .select("id_type", "id_value", "person_id")
+        .join(wanted, on=["id_type", "id_value"], how="left_semi")
+    )
     frames = {catalog.SILVER_EVENTS: clicks, catalog.SILVER_ORDERS: orders, catalog.SILVER_SOCIAL: social}
     for table, _, keys, row_key in SILVER:
-        commits[f"{table.name}_moved"] = _move_rows(
-            lake, table, resolved, moved, list(keys), row_key, date=date, retry_unresolved=retry_unresolved
+        commits[f"{table.name}_moved"] = (
+            _move_rows(lake, table, resolved, moved, list(keys), row_key, date=date, retry_unresolved=retry_unresolved)
+            if moves
+            else Commit(table.full_name, lake.version(table), "MERGE (no person moved)", {})
         )
         rows = with_person_id(frames[table], identity_map, list(keys))
         if table == catalog.SILVER_ORDERS:
@@ -344,9 +376,16 @@ def _flag_orders(
     current = older.join(persons, on="person_id", how="left_semi").select(
         *key, *[F.col(f).alias(f"_old_{f}") for f in FLAGS]
     )
+    # `flagged` is evaluated once (every order line ever, two percentile passes): D's lines, and the
+    # older lines of `persons`, the only ones the MERGE can change.
+    day = F.col("date") == F.lit(date)
+    needed = truncate(
+        flagged.where(day).unionByName(
+            flagged.where(F.col("date") < F.lit(date)).join(persons, on="person_id", how="left_semi")
+        )
+    )
     source = (
-        flagged.where(F.col("date") < F.lit(date))
-        .join(persons, on="person_id", how="left_semi")
+        needed.where(~day)
         .join(current, on=list(key), how="inner")
         .where(reduce(lambda a, b: a | b, [~F.col(f).eqNullSafe(F.col(f"_old_{f}")) for f in FLAGS]))
         .select(*key, *FLAGS)
@@ -359,7 +398,7 @@ def _flag_orders(
         key,
         lambda merge: merge.whenMatchedUpdate(set={f: f"s.{f}" for f in FLAGS}),
     )
-    return commit, flagged.where(F.col("date") == F.lit(date))
+    return commit, needed.where(day)
 
 
 def _merge_customers(
