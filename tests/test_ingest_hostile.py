@@ -562,6 +562,23 @@ def test_a_file_late_beyond_the_lookback_is_rejected_once(spark, tmp_path):
     assert sorted(r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()) == ["e1", "e3"]
 
 
+def test_a_badly_named_date_folder_stops_no_run_after_the_lookback(spark, tmp_path):
+    """A rejected folder (`date=2026-13-01`) stays recorded in bronze.ingest_files; once its record is
+    older than the lookback, every run reads its path among the earlier recorded files, where its
+    name was parsed as a date and raised: every later ingest failed, deleting the folder did not help."""
+    cfg = make_config(tmp_path, **{"ingest.late_lookback_days": 3})
+    first = D - dt.timedelta(days=10)
+    write_landing(cfg, "clickstream", first, [_event("e1", ts="2026-10-22T10:00:00Z")])
+    _bytes(cfg, "clickstream", "date=2026-13-01", "part-0.txt", (_event("e9") + "\n").encode())
+    _run(spark, cfg, "clickstream", first)
+    write_landing(cfg, "clickstream", D, [_event("e3")])
+    counts, lake = _run(spark, cfg, "clickstream", D)  # the folder's first record is before the lookback now
+    assert counts["rows_kept"] == 1
+    assert sorted(r["event_id"] for r in lake.read(catalog.BRONZE_CLICKSTREAM).collect()) == ["e1", "e3"]
+    bad = _files(lake).where(F.col("file") == "clickstream/date=2026-13-01/part-0.txt")
+    assert {r["reason"] for r in bad.collect()} == {"bad_date_folder"}  # rejected again, never read
+
+
 PHONES = ("+86 139 8765 4321", "13987654321", "139-8765-4321")
 EMAIL = "Carol.Q@Example.org"
 NAME = "Qianzhangwei"

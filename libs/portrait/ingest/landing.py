@@ -119,9 +119,7 @@ def list_files(
         log.warning("no landing folder for source %s at %s", source, root.toString())
         return []
     checker = (jvm, jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf), _local_dir(landing))
-    ingested_dates = {
-        dt.date.fromisoformat(m.group(1)) for p, _, _ in history or () for m in [_DATE_IN_PATH.search(p)] if m
-    }
+    ingested_dates = {date for p, _, _ in history or () if (date := _date_in_path(p)) is not None}
     files = []
     for entry in fs.listStatus(root):
         name = entry.getPath().getName()
@@ -164,6 +162,13 @@ def _log_rejections(source: str, files: list[LandingFile]) -> None:
         if f.rejected:
             level = logging.INFO if f.rejected == HIDDEN_FILE else logging.WARNING
             log.log(level, "ingest %s: %s rejected (%s: %s)", source, f.read_path, f.rejected, REJECTIONS[f.rejected])
+
+
+def _date_in_path(path: str) -> dt.date | None:
+    """The date of the date folder a recorded file's path names; None for a path outside one or a
+    folder whose name is no date (`date=2026-13-01` is recorded as rejected, and stays recorded)."""
+    found = _DATE_IN_PATH.search(path)
+    return _folder_date(f"{_DATE_DIR}{found.group(1)}") if found else None
 
 
 def _folder_date(name: str) -> dt.date | None:
