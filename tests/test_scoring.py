@@ -155,6 +155,14 @@ def test_gate_checks_row_count_nulls_and_psi(spark):
     first_day = {r["check"]: r["passed"] for r in gate_checks(bad, previous.limit(0), conf).collect()}
     assert first_day["row_count_change"] and first_day["psi:purchase_propensity"]  # nothing to compare with
 
+    # A new champion shifts the scores by design: PSI compares days of the same model only.
+    version = lambda df, v: df.withColumn("propensity_model_version", F.lit(v))  # noqa: E731
+    shifted = _scores(spark, [0.95] * 100)
+    psi = lambda b, p: {r["check"]: r for r in gate_checks(b, p, conf).collect()}["psi:purchase_propensity"]  # noqa: E731
+    assert not psi(version(shifted, "3"), version(previous, "3"))["passed"]
+    new_model = psi(version(shifted, "4"), version(previous, "3"))
+    assert new_model["passed"] and new_model["value"] is None
+
 
 def _batch(spark, date, values):
     """A scored batch with every column the published tables and gold.actions_sent take."""
