@@ -25,8 +25,8 @@ def test_identity_killed_after_its_map_commit_reruns_to_the_uninterrupted_tables
     after, _ = tiny_chain
     root = tmp_path / "killed"
     cfg = tinylake.copy_lake(after["ingest"], root)
-    identity_map = Lakehouse(spark, cfg.paths.lakehouse).path(catalog.SILVER_IDENTITY_MAP)
-    version = Lakehouse(spark, cfg.paths.lakehouse).version(catalog.SILVER_IDENTITY_MAP) + 1
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    identity_map, version = lake.path(catalog.SILVER_IDENTITY_MAP), lake.version(catalog.SILVER_IDENTITY_MAP) + 1
 
     killed = tinylake.kill_on_commit(tinylake.start_cli(root, "identity"), Path(identity_map), version)
     assert killed, "identity ended before committing the map's next version: D changed no person?"

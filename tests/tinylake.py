@@ -195,9 +195,13 @@ def kill_after(proc: subprocess.Popen, seconds: float) -> bool:
         proc.wait(timeout=seconds)
         return False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        _kill_group(proc)
         return True
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def kill_on_commit(proc: subprocess.Popen, table: Path, version: int, timeout: float = 900) -> bool:
@@ -212,8 +216,7 @@ def kill_on_commit(proc: subprocess.Popen, table: Path, version: int, timeout: f
         if time.monotonic() > deadline:
             raise TimeoutError(f"{log} was not committed within {timeout} s")
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    _kill_group(proc)
     return True
 
 

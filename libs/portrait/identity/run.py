@@ -85,7 +85,7 @@ def run(
     before = _previous_versions(lake, date)
     daily_ready = before["map"] >= 0 and lake.exists(catalog.SILVER_IDENTITY_LINKS)
     # A rerun of a date that started as a rebuild is one again (its links may be written by now).
-    mode = "daily" if daily_ready and not rebuild and before.get("mode") != "rebuild" else "rebuild"
+    mode = "daily" if daily_ready and not rebuild and before["mode"] != "rebuild" else "rebuild"
     # The versions this run starts from are recorded before its first write: a run killed after it
     # changed the map starts again from the same versions, and writes the same rows (history included).
     runs = lake.spark.createDataFrame(
@@ -113,14 +113,14 @@ def _previous_versions(lake: Lakehouse, date: dt.date) -> dict:
     """
     runs = catalog.SILVER_IDENTITY_RUNS
     if lake.exists(runs):
-        # Run metadata, one row a date: D's and the latest later one, in one query.
+        # Run metadata, one row a date.
         rows = (
             lake.read(runs)
             .where(F.col("as_of_date") >= F.lit(date))
             .orderBy(F.col("as_of_date").desc())
-            .limit(2)
+            .limit(1)
             .collect()
-        )
+        )  # the latest run on or after D: a later one refuses D, D's own is a rerun
         if rows and rows[0]["as_of_date"] > date:
             raise ValueError(
                 f"identity already ran for {rows[0]['as_of_date']}, after {date}: run the later dates again, "
@@ -133,7 +133,11 @@ def _previous_versions(lake: Lakehouse, date: dt.date) -> dict:
     def current(table: catalog.Table) -> int:
         return lake.version(table) if lake.exists(table) else -1
 
-    return {"map": current(catalog.SILVER_IDENTITY_MAP), "excluded": current(catalog.SILVER_IDENTITY_EXCLUDED)}
+    return {
+        "map": current(catalog.SILVER_IDENTITY_MAP),
+        "excluded": current(catalog.SILVER_IDENTITY_EXCLUDED),
+        "mode": None,
+    }
 
 
 def _read_at(lake: Lakehouse, table: catalog.Table, version: int) -> DataFrame:
@@ -281,7 +285,7 @@ def _daily_merge(
         commits[f"{table.name}_moved"] = (
             _move_rows(lake, table, resolved, moved, list(keys), row_key, date=date, retry_unresolved=retry_unresolved)
             if moves
-            else Commit(table.full_name, lake.version(table), "MERGE (no person moved)", {})
+            else _nothing_committed(lake, table, "MERGE (no person moved)")
         )
         rows = with_person_id(frames[table], identity_map, list(keys))
         if table == catalog.SILVER_ORDERS:
@@ -309,10 +313,15 @@ def _merge_changes(
     """
     changes = source if computed else truncate(source)
     if changes.isEmpty():
-        return Commit(table.full_name, lake.version(table), "MERGE (no changes)", {})
+        return _nothing_committed(lake, table, "MERGE (no changes)")
     condition = reduce(lambda a, b: a & b, [F.col(f"t.{k}") == F.col(f"s.{k}") for k in on])
     merge = DeltaTable.forPath(lake.spark, lake.path(table)).alias("t").merge(changes.alias("s"), condition)
     return lake.execute(table, clauses(merge))
+
+
+def _nothing_committed(lake: Lakehouse, table: catalog.Table, why: str) -> Commit:
+    """The empty commit of a change that was skipped: the table's version stays, no rows."""
+    return Commit(table.full_name, lake.version(table), why, {})
 
 
 def _merge_map(lake: Lakehouse, delta: DataFrame, date: dt.date) -> Commit:

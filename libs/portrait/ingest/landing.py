@@ -168,14 +168,16 @@ def _date_in_path(path: str) -> dt.date | None:
     """The date of the date folder a recorded file's path names; None for a path outside one or a
     folder whose name is no date (`date=2026-13-01` is recorded as rejected, and stays recorded)."""
     found = _DATE_IN_PATH.search(path)
-    return _folder_date(f"{_DATE_DIR}{found.group(1)}") if found else None
+    return _iso_date(found.group(1)) if found else None
 
 
 def _folder_date(name: str) -> dt.date | None:
-    if not name.startswith(_DATE_DIR):
-        return None
+    return _iso_date(name[len(_DATE_DIR) :]) if name.startswith(_DATE_DIR) else None
+
+
+def _iso_date(text: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(name[len(_DATE_DIR) :])
+        return dt.date.fromisoformat(text)
     except ValueError:
         return None
 
