@@ -326,5 +326,25 @@ def short(result: Any, *, limit: int = 160) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
+def describe_contract() -> str:
+    """The tables each stage may read and write, from its declaration, as the README's table
+    (`python -m portrait.pipeline --contract`; a test checks that the README contains it)."""
+    from portrait import catalog
+
+    def names(tables: tuple) -> str:
+        if {t.full_name for t in tables} >= {t.full_name for t in catalog.ALL}:
+            return "every table of the catalog"
+        return ", ".join(f"`{t.full_name}`" for t in tables) or "—"
+
+    lines = ["| job | may read (`INPUTS`, and its outputs) | may write (`OUTPUTS`) |", "|---|---|---|"]
+    for stage in DECLARED_IN:
+        inputs, outputs = declared(stage)
+        extra = " and one bronze table per orders mapping" if stage == "ingest" else ""
+        lines.append(f"| `{stage}` | {names(inputs)} | {names(outputs)}{extra} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(describe(), end="")
+    import sys
+
+    print(describe_contract() if "--contract" in sys.argv[1:] else describe(), end="")
