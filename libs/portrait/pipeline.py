@@ -242,9 +242,15 @@ def _erase(
     person_ids: list[str] | None = None,
 ) -> Any:
     from portrait import erase
+    from portrait.ingest.mapping import table_of
 
+    mapped = tuple(table_of(name, m) for name, m in cfg.ingest.mappings.items())  # person data too
     return erase.run(
-        _lake(spark, cfg, "erase"), date, pii_key=cfg.pii_key(), identifiers=identifiers, person_ids=person_ids
+        _lake(spark, cfg, "erase", also=mapped),
+        date,
+        pii_key=cfg.pii_key(),
+        identifiers=identifiers,
+        person_ids=person_ids,
     )
 
 
