@@ -41,7 +41,7 @@ def build_tiny_lake(spark, tmp: Path) -> tuple[Config, dict, dict]:
 
     generate -> ingest -> identity -> text -> features -> tags -> train -> score at TINY_DATE.
     """
-    from portrait.pipeline import run_stage
+    from portrait.pipeline import LAST_SCOPE, run_stage
 
     # The promotion floors are unit-tested (tests/test_models.py); at this tiny scale they would only
     # decide whether scoring has a champion, so they are off here.
@@ -79,4 +79,13 @@ def build_tiny_lake(spark, tmp: Path) -> tuple[Config, dict, dict]:
         run_stage(stage, spark, cfg, d)
     models = run_stage("train", spark, cfg, d)
     run_stage("score", spark, cfg, d)
+    # What each stage touched on the tiny lake (test_end_to_end checks it), not what a stage run
+    # elsewhere in this process touched.
+    STAGE_SCOPES.update(
+        {s: LAST_SCOPE[s] for s in ("ingest", "identity", "text", "features", "tags", "train", "score")}
+    )
     return cfg, counts, models
+
+
+# The scope (`io.Scope`) of each stage's run on the tiny lake, filled by `build_tiny_lake`.
+STAGE_SCOPES: dict = {}

@@ -202,6 +202,12 @@ def test_the_readme_lists_the_stages_in_pipeline_order():
     assert pipeline.describe() in (ROOT / "README.md").read_text()
 
 
+def test_the_readme_lists_what_each_stage_may_touch_from_the_declarations():
+    """The README's contract table is `python -m portrait.pipeline --contract`'s output, verbatim:
+    the declarations the stages' lakehouses enforce (`io.Lakehouse.scoped`)."""
+    assert pipeline.describe_contract() in (ROOT / "README.md").read_text()
+
+
 def test_every_exit_code_is_in_the_help_the_cli_docstring_and_the_readme(capsys):
     """`portrait.exits` is the one list: --help prints it, the CLI's docstring names every code
     and the README's table is `python -m portrait.exits`'s output, verbatim."""

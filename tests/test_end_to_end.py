@@ -327,3 +327,23 @@ def test_the_recommender_is_measured_against_popularity_and_never_suggests_a_rec
     assert offered.join(recent, ["person_id", "bought"]).isEmpty()
     sent = actions.where(F.col("action") == "product_recommendation")
     assert sent.where(F.col("recommendations").isNull()).isEmpty()
+
+
+def test_every_stage_touched_exactly_the_tables_it_declares(pipeline):
+    """Each stage ran on a lakehouse scoped to its `INPUTS` and `OUTPUTS` (an undeclared table would
+    have failed it); here every declared table was also touched, and written ones are outputs: the
+    declarations are the stages' real contract, not a comment."""
+    from helpers import STAGE_SCOPES
+
+    from portrait import pipeline as stages
+
+    assert set(STAGE_SCOPES) == {"ingest", "identity", "text", "features", "tags", "train", "score"}
+    for name, scope in STAGE_SCOPES.items():
+        inputs, outputs = stages.declared(name)
+        written = {table for table, how in scope.touched.items() if "write" in how}
+        assert written <= {t.full_name for t in outputs}, name
+        declared = {t.full_name for t in (*inputs, *outputs)}
+        assert set(scope.touched) == declared, (
+            f"{name}: declared, never touched: {sorted(declared - set(scope.touched))}; "
+            f"touched, undeclared: {sorted(set(scope.touched) - declared)}"
+        )

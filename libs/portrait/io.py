@@ -16,6 +16,11 @@ after a job, never half of it; a failed job leaves the table as it was. Every wr
 - `delete_where` deletes matching rows in one commit; `purge_removed_files` then vacuums with
   retention 0 so that removed rows are gone from storage too (erasure only: see `portrait.erase`).
 
+A stage gets a lakehouse `scoped` to its declaration (`INPUTS`, `OUTPUTS`; `pipeline` does it):
+it reads its inputs and outputs and writes its outputs only. Anything else, read, write, MERGE or
+time-travel read (each goes through `path`), raises `UndeclaredTable` naming the stage and the
+table, before any data is touched. The scope records what the stage touched (`Scope.touched`).
+
 A table is created on its first write with its partitioning, properties, comment, the meanings of
 its declared columns as column comments, and its CHECK constraints; a table created before its
 constraints were declared gets them (`ALTER TABLE ... ADD CONSTRAINT`) on its next write.
@@ -26,9 +31,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 
 from delta.tables import DeltaTable
@@ -69,15 +74,56 @@ class Commit:
         return sum(self.metrics.get(k, 0) for k in _DELETED)
 
 
+class UndeclaredTable(PermissionError):
+    """A stage read or wrote a table its declaration (`INPUTS`, `OUTPUTS`) does not name."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one stage may touch: it reads its inputs and its outputs, and writes its outputs only.
+    `touched` records each table it touched (`read`, `write`)."""
+
+    stage: str
+    inputs: frozenset[str]
+    outputs: frozenset[str]
+    touched: dict[str, set[str]] = field(default_factory=dict, compare=False, hash=False)
+
+    def allow(self, table: Table, *, write: bool) -> None:
+        """Record the access, or raise `UndeclaredTable` when the declaration does not allow it."""
+        name = table.full_name
+        self.touched.setdefault(name, set()).add("write" if write else "read")
+        if name in self.outputs or (not write and name in self.inputs):
+            return
+        verb, declared = ("writes", "OUTPUTS") if write else ("reads", "INPUTS")
+        raise UndeclaredTable(
+            f"stage {self.stage} {verb} {name}, which its {declared} do not declare: add the table to the "
+            f"stage's {declared} (its run module) if the stage needs it, or leave it to the `{table.written_by}` job"
+        )
+
+
 @dataclass(frozen=True)
 class Lakehouse:
-    """A lakehouse root and the session that reads and writes it."""
+    """A lakehouse root and the session that reads and writes it; `scope`: what a stage may touch
+    (None: anything, for tools and tests outside a stage)."""
 
     spark: SparkSession
     root: str
+    scope: Scope | None = None
+
+    def scoped(self, stage: str, inputs: Iterable[Table], outputs: Iterable[Table]) -> Lakehouse:
+        """This lakehouse as the stage `stage` may use it: reads of `inputs` and `outputs`, writes of `outputs`."""
+        scope = Scope(stage, frozenset(t.full_name for t in inputs), frozenset(t.full_name for t in outputs))
+        return replace(self, scope=scope)
 
     def path(self, table: Table) -> str:
+        """Where `table` lives; every read, write, MERGE and time-travel read of a table asks here first."""
+        if self.scope is not None:
+            self.scope.allow(table, write=False)
         return f"{self.root.rstrip('/')}/{table.layer}/{table.name}"
+
+    def _writing(self, table: Table) -> None:
+        if self.scope is not None:
+            self.scope.allow(table, write=True)
 
     def exists(self, table: Table) -> bool:
         return DeltaTable.isDeltaTable(self.spark, self.path(table))
@@ -137,6 +183,7 @@ class Lakehouse:
     def execute(self, table: Table, merge) -> Commit:
         """Run a MERGE built on `table` (a `DeltaMergeBuilder` from `DeltaTable.forPath(lake.spark,
         lake.path(table))`); its commit, or an empty one when Delta committed nothing."""
+        self._writing(table)
         before = self.version(table)
         merge.execute()
         after = self.version(table)
@@ -147,6 +194,7 @@ class Lakehouse:
 
     def replace_where(self, df: DataFrame, table: Table, condition: Column) -> Commit:
         """Replace the rows of `table` matching `condition` with `df` (whose rows must all match it)."""
+        self._writing(table)
         self._ensure(df, table)
         df.select(*self._columns(table, df)).writeTo(self._identifier(table)).overwrite(condition)
         return self._committed(table)
@@ -176,6 +224,7 @@ class Lakehouse:
         `replace_schema` replaces the columns and their types too (a derived table whose layout
         changed, e.g. `gold.portrait_state`); published tables never use it.
         """
+        self._writing(table)
         self._ensure(df, table)
         if not replace_schema:
             df.select(*self._columns(table, df)).write.format("delta").mode("overwrite").save(self.path(table))
@@ -196,6 +245,7 @@ class Lakehouse:
         `merge_schema` lets a log table grow: columns of `df` that the table lacks are added
         (existing rows read them as null); a column of the table missing from `df` still fails.
         """
+        self._writing(table)
         self._ensure(df, table)
         (
             df.select(*self._columns(table, df, allow_new=merge_schema))
@@ -215,6 +265,7 @@ class Lakehouse:
         name of a boolean column of `df`, not written), a row whose flag is true deletes the table's
         row with its key instead, and is never inserted. `df` holds at most one row per key.
         """
+        self._writing(table)
         rows = df.drop(delete) if delete else df
         self._ensure(rows, table)
         columns = self._columns(table, rows)
@@ -233,6 +284,7 @@ class Lakehouse:
         """Add `columns` (name -> Spark SQL type; default: the table's `migrations`) that an existing
         table lacks, in one ALTER TABLE; its old rows read them as null. The explicit migration of a
         schema that grew. Returns the names added (none when the table is missing or has them)."""
+        self._writing(table)
         columns = table.migrations if columns is None else columns
         if not columns or not self.exists(table):  # nothing to add: no snapshot read
             return []
@@ -250,6 +302,7 @@ class Lakehouse:
         The count is read from the DELETE commit's metrics; a condition that matches nothing
         returns 0 (Delta may skip the commit).
         """
+        self._writing(table)
         delta = DeltaTable.forPath(self.spark, self.path(table))
         before = self.version(table)
         delta.delete(condition)
@@ -258,6 +311,7 @@ class Lakehouse:
     def remove_from_array(self, table: Table, column: str, values: list[str]) -> int:
         """Remove `values` from the array `column` of every row of `table` holding one of them, in one
         commit; return how many rows changed (read from the UPDATE commit's metrics)."""
+        self._writing(table)
         delta = DeltaTable.forPath(self.spark, self.path(table))
         gone = F.array(*[F.lit(v) for v in values])
         before = self.version(table)
@@ -282,6 +336,7 @@ class Lakehouse:
         predicates naming the removed rows. This ends time travel to older versions and can break
         readers or writers running at the same moment; only erasure calls it.
         """
+        self._writing(table)
         path = self.path(table)
         props = DeltaTable.forPath(self.spark, path).detail().select("properties").first()[0] or {}
         if props.get("delta.enableDeletionVectors", "false").lower() == "true":

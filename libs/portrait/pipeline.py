@@ -75,14 +75,44 @@ def describe() -> str:
 # --- the one call into each stage ---------------------------------------------------------------
 
 
-def _lake(spark: SparkSession, cfg: Config) -> Any:
-    """The conf's lakehouse, with the session's reliable checkpoint directory set from the conf
-    (`spark.checkpoint_dir`, default `<lakehouse>/_checkpoints`) for any stage that cuts a plan."""
+# The module of each stage that declares what it reads and writes (`INPUTS`, `OUTPUTS`).
+DECLARED_IN = {
+    "ingest": "portrait.ingest.run",
+    "identity": "portrait.identity.run",
+    "text": "portrait.text.run",
+    "features": "portrait.features.run",
+    "tags": "portrait.tags.run",
+    "audience": "portrait.audience.run",
+    "train": "portrait.train.run",
+    "score": "portrait.scoring.run",
+    "evaluate": "portrait.evaluate.run",
+    "erase": "portrait.erase.run",
+}
+# The scope of the last run of each stage in this process: what it touched (tests read it).
+LAST_SCOPE: dict[str, Any] = {}
+
+
+def declared(stage: str, *, also: tuple = ()) -> tuple[tuple, tuple]:
+    """The tables `stage` declares it reads (`INPUTS`) and writes (`OUTPUTS`, and `also`)."""
+    import importlib
+
+    module = importlib.import_module(DECLARED_IN[stage])
+    return tuple(module.INPUTS), (*module.OUTPUTS, *also)
+
+
+def _lake(spark: SparkSession, cfg: Config, stage: str, *, also: tuple = ()) -> Any:
+    """The conf's lakehouse scoped to what `stage` declares (`io.Lakehouse.scoped`: anything else
+    it touches is an error naming the stage and the table), with the session's reliable checkpoint
+    directory set from the conf (`spark.checkpoint_dir`, default `<lakehouse>/_checkpoints`) for any
+    stage that cuts a plan."""
     from portrait.io import Lakehouse
     from portrait.spark import set_checkpoint_dir
 
     set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)
-    return Lakehouse(spark, cfg.paths.lakehouse)
+    inputs, outputs = declared(stage, also=also)
+    lake = Lakehouse(spark, cfg.paths.lakehouse).scoped(stage, inputs, outputs)
+    LAST_SCOPE[stage] = lake.scope
+    return lake
 
 
 def _generate(
@@ -108,9 +138,11 @@ def _ingest(
     spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None, sources: list[str] | None = None
 ) -> Any:
     from portrait import ingest
+    from portrait.ingest.mapping import table_of
 
+    mapped = tuple(table_of(name, m) for name, m in cfg.ingest.mappings.items())  # one bronze table a mapping
     return ingest.run(
-        _lake(spark, cfg),
+        _lake(spark, cfg, "ingest", also=mapped),
         cfg.ingest,
         date,
         landing=cfg.paths.landing,
@@ -124,7 +156,7 @@ def _identity(spark: SparkSession, cfg: Config, date: dt.date, *, rebuild: bool 
     from portrait import identity
 
     return identity.run(
-        _lake(spark, cfg),
+        _lake(spark, cfg, "identity"),
         cfg.identity,
         date,
         pii_key=cfg.pii_key(),
@@ -137,7 +169,7 @@ def _text(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import text
 
     return text.run(
-        _lake(spark, cfg),
+        _lake(spark, cfg, "text"),
         cfg.text,
         date,
         mlflow_conf=cfg.mlflow,
@@ -151,20 +183,26 @@ def _features(
 ) -> Any:
     from portrait import features
 
-    return features.run(_lake(spark, cfg), cfg.features, date, start=start, incremental=not full)
+    return features.run(_lake(spark, cfg, "features"), cfg.features, date, start=start, incremental=not full)
 
 
 def _tags(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import tags
 
-    return tags.run(_lake(spark, cfg), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir)
+    return tags.run(_lake(spark, cfg, "tags"), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir)
 
 
 def _audience(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: str) -> Any:
     from portrait import audience
 
     return audience.run(
-        _lake(spark, cfg), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir, name=name, where=where
+        _lake(spark, cfg, "audience"),
+        cfg.tags,
+        date,
+        features_conf=cfg.features,
+        conf_dir=cfg.conf_dir,
+        name=name,
+        where=where,
     )
 
 
@@ -172,7 +210,7 @@ def _train(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import train
 
     return train.run(
-        _lake(spark, cfg),
+        _lake(spark, cfg, "train"),
         cfg.train,
         date,
         mlflow_conf=cfg.mlflow,
@@ -185,14 +223,14 @@ def _score(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import actions, scoring
 
     policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
-    return scoring.run(_lake(spark, cfg), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow)
+    return scoring.run(_lake(spark, cfg, "score"), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow)
 
 
 def _evaluate(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
     from portrait import actions, evaluate
 
     policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
-    return evaluate.run(_lake(spark, cfg), cfg.evaluate, policy, date, mlflow=cfg.mlflow)
+    return evaluate.run(_lake(spark, cfg, "evaluate"), cfg.evaluate, policy, date, mlflow=cfg.mlflow)
 
 
 def _erase(
@@ -204,8 +242,16 @@ def _erase(
     person_ids: list[str] | None = None,
 ) -> Any:
     from portrait import erase
+    from portrait.ingest.mapping import table_of
 
-    return erase.run(_lake(spark, cfg), date, pii_key=cfg.pii_key(), identifiers=identifiers, person_ids=person_ids)
+    mapped = tuple(table_of(name, m) for name, m in cfg.ingest.mappings.items())  # person data too
+    return erase.run(
+        _lake(spark, cfg, "erase", also=mapped),
+        date,
+        pii_key=cfg.pii_key(),
+        identifiers=identifiers,
+        person_ids=person_ids,
+    )
 
 
 _RUNNERS: dict[str, Callable[..., Any]] = {
@@ -286,5 +332,25 @@ def short(result: Any, *, limit: int = 160) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
+def describe_contract() -> str:
+    """The tables each stage may read and write, from its declaration, as the README's table
+    (`python -m portrait.pipeline --contract`; a test checks that the README contains it)."""
+    from portrait import catalog
+
+    def names(tables: tuple) -> str:
+        if {t.full_name for t in tables} >= {t.full_name for t in catalog.ALL}:
+            return "every table of the catalog"
+        return ", ".join(f"`{t.full_name}`" for t in tables) or "—"
+
+    lines = ["| job | may read (`INPUTS`, and its outputs) | may write (`OUTPUTS`) |", "|---|---|---|"]
+    for stage in DECLARED_IN:
+        inputs, outputs = declared(stage)
+        extra = " and one bronze table per orders mapping" if stage == "ingest" else ""
+        lines.append(f"| `{stage}` | {names(inputs)} | {names(outputs)}{extra} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(describe(), end="")
+    import sys
+
+    print(describe_contract() if "--contract" in sys.argv[1:] else describe(), end="")

@@ -40,7 +40,7 @@ INPUTS = (
     catalog.GOLD_RECOMMENDATIONS,
     catalog.SILVER_ORDERS,
 )
-OUTPUTS = (*catalog.PUBLISHED, catalog.GOLD_ACTIONS_SENT, catalog.GOLD_SEGMENT_MOVEMENT)
+OUTPUTS = (*catalog.PUBLISHED, catalog.GOLD_PUBLISHED_DATES, catalog.GOLD_ACTIONS_SENT, catalog.GOLD_SEGMENT_MOVEMENT)
 
 
 def _champion(name: str) -> tuple[PipelineModel | None, str | None, dict[str, str]]:

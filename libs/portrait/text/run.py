@@ -177,8 +177,7 @@ def _merge(lake: Lakehouse, scored: DataFrame, moves: DataFrame, date: dt.date) 
         "post_id", "person_id", *[F.lit(None).alias(c) for c in SIGNAL_COLUMNS[2:-1]], F.lit(date).alias("as_of_date")
     )
     source = scored.unionByName(updates.select(*[updates[c].cast(scored.schema[c].dataType) for c in SIGNAL_COLUMNS]))
-    before = lake.version(table)
-    (
+    merge = (
         DeltaTable.forPath(lake.spark, lake.path(table))
         .alias("t")
         .merge(source.alias("s"), F.col("t.post_id") == F.col("s.post_id"))
@@ -188,7 +187,5 @@ def _merge(lake: Lakehouse, scored: DataFrame, moves: DataFrame, date: dt.date) 
         .whenNotMatchedInsert(
             condition=F.col("s.model_version").isNotNull(), values={c: f"s.{c}" for c in SIGNAL_COLUMNS}
         )
-        .execute()
     )
-    commit = lake.last_commit(table)
-    return commit if commit.version > before else Commit(table.full_name, before, "MERGE (no-op)", {})
+    return lake.execute(table, merge)  # through the lakehouse: the stage's scope and the cost meter see it

@@ -19,6 +19,7 @@ INPUTS = (
     catalog.SILVER_ORDERS,
     catalog.SILVER_SOCIAL,
     catalog.SILVER_CUSTOMERS,
+    catalog.SILVER_SOCIAL_SIGNALS,  # text features, when the text job has run
     catalog.GOLD_PORTRAIT,
 )
 
@@ -27,7 +28,7 @@ def table_versions(lake: Lakehouse, date: dt.date) -> dict[str, str]:
     """The as-of date and the Delta version of every table training reads (run and version tags)."""
     tags = {"portrait.as_of_date": date.isoformat()}
     for name in INPUTS:
-        tags[f"delta_version.{name}"] = str(lake.version(name))
+        tags[f"delta_version.{name}"] = str(lake.version(name)) if lake.exists(name) else "absent"
     return tags
 
 
