@@ -51,6 +51,41 @@ def test_the_page_is_self_contained_and_says_what_is_not_available():
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == 1
 
 
+def test_an_empty_table_says_so_and_a_wide_one_scrolls_inside_the_page():
+    wide = pd.DataFrame({f"column_{i}": [i] for i in range(30)})
+    empty = pd.DataFrame({f"column_{i}": [] for i in range(30)})
+    page = html.render(
+        [Section("Caps and consent", wide), Section("Uplift so far", empty)],
+        date=TINY_DATE,
+        lakehouse="/x/lakehouse",
+        generated=dt.datetime(2026, 11, 2),
+    )
+    assert page.count("<table") == 1 and '<div class="wide"><table' in page
+    uplift = page[page.index("<h2>Uplift so far</h2>") :]
+    assert "no rows yet" in uplift and "<table" not in uplift
+
+
+def test_contact_history_counts_contacted_and_held_out_apart(spark, tmp_path):
+    """Held-out persons are chosen and recorded, never contacted: the report must not call them sent."""
+    from portrait import catalog
+    from portrait.report.data import contact_history
+
+    lake = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    rows = [
+        (TINY_DATE, "p1", "cart_reminder", "sms", None, "e1", False, True, 1.0, "v1"),
+        (TINY_DATE, "p2", "cart_reminder", None, None, "e1", True, False, 1.0, "v1"),
+        (TINY_DATE, "p3", "cart_reminder", "email", None, "e1", False, True, 1.0, "v1"),
+        (TINY_DATE - dt.timedelta(days=20), "p4", "cart_reminder", "sms", None, "e1", False, True, 1.0, "v1"),
+    ]
+    columns = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
+    lake.overwrite(spark.createDataFrame(rows, columns), catalog.GOLD_ACTIONS_SENT)
+
+    section = contact_history(lake, TINY_DATE)
+    got = section.frame.to_dict("records")
+    assert got == [{"date": TINY_DATE, "action": "cart_reminder", "chosen": 3, "contacted": 2, "held_out": 1}]
+    assert "held out" in section.note
+
+
 def _decodes_as_png(uri: str) -> bool:
     from matplotlib import image
 

@@ -166,15 +166,24 @@ def contact_history(lake: Lakehouse, date: dt.date) -> Section:
     if day is None:
         return Section("Contact history", None, f"{ACTIONS_SENT} has no date column: {', '.join(df.columns)}")
     keys = [F.col(day).alias("date")] + [F.col(c) for c in ("action",) if c in df.columns]
+    # A row is an action chosen for a person: contacted, or held out (the control group, never
+    # contacted). Counting every row as sent overstated what reached people by the control group.
+    counts = [F.count(F.lit(1)).alias("chosen")]
+    counts += [F.count(F.when(F.col(c), F.lit(1))).alias(name) for c, name in FLAGGED if c in df.columns]
     frame = (
         df.where(F.col(day) <= F.lit(date))
         .where(F.col(day) > F.lit(date - dt.timedelta(days=14)))
         .groupBy(*keys)
-        .agg(F.count(F.lit(1)).alias("sent"))
-        .orderBy("date")
+        .agg(*counts)
+        .orderBy("date", *[c for c in ("action",) if c in df.columns])
         .toPandas()
     )
-    return Section("Contact history", frame, "actions sent over the last 14 days")
+    note = "actions chosen over the last 14 days: contacted, and held out (the control group, never contacted)"
+    return Section("Contact history", frame, note)
+
+
+# Flags of a contact-history row, and the column each is counted in.
+FLAGGED = (("contacted", "contacted"), ("holdout", "held_out"))
 
 
 def uplift_so_far(lake: Lakehouse, date: dt.date) -> Section:

@@ -11,7 +11,8 @@ from portrait.report.data import BINS, Section, uplift_columns
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;border-bottom:1px solid #ccc;padding-top:.6em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}.note{color:#555}.missing{color:#999;font-style:italic}img{max-width:100%}"""
+th{background:#f3f3f3}.note{color:#555}.missing{color:#999;font-style:italic}img{max-width:100%}
+.wide{overflow-x:auto;max-width:100%}"""
 
 
 def _chart(section: Section) -> str | None:
@@ -44,8 +45,11 @@ def section_html(section: Section) -> str:
     img = _chart(section)
     if img:
         parts.append(f'<img alt="{html.escape(section.title)}" src="{img}">')
-    if section.frame is not None and not (img and section.title == "Score distributions"):  # bins: the chart says it
-        parts.append(section.frame.head(60).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
+    if section.frame is not None and section.frame.empty:
+        parts.append('<p class="missing">no rows yet</p>')  # a header of many columns and no rows said nothing
+    elif section.frame is not None and not (img and section.title == "Score distributions"):  # bins: the chart says it
+        table = section.frame.head(60).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+        parts.append(f'<div class="wide">{table}</div>')  # a wide table scrolls inside the page, not off it
     return "\n".join(parts)
 
 
