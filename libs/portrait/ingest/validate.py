@@ -77,7 +77,15 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
             no_missing.alias("_missing_column"),
             no_extra.alias("extra"),
         )
-    r, missing, extra = F.lit(None), no_missing, no_extra
+    return _parse_csv_by_header(lines, source, headers, ddl=ddl, options=options)
+
+
+def _parse_csv_by_header(
+    lines: DataFrame, source: Source, headers: Sequence[Sequence[str]], *, ddl: str, options: dict[str, str]
+) -> DataFrame:
+    """`parse_lines` of CSV files whose headers differ: each line read by its own file's header."""
+    known = [f.name for f in source.fields]
+    r, missing, extra = F.lit(None), F.lit(None).cast("string"), F.lit(None).cast(_EXTRA_TYPE)
     # A first line that names none of the source's fields is a record, not a header: the file has
     # no header row and its columns cannot be known, so every line (the first one too) is
     # quarantined as `no_header_row` rather than read by a guessed column order.
@@ -99,31 +107,12 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         }
     )
     for idx, columns in reversed(list(enumerate(headers))):
-        parsed = F.col(parsed_of[idx])
         this_file = F.col("_header_idx") == idx
-        r = F.when(
-            this_file,
-            F.struct(
-                *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
-                parsed[_CORRUPT].alias(_CORRUPT),
-            ),
-        ).otherwise(r)
-        lacking = [f.name for f in source.fields if f.required and f.name not in columns]
-        file_reason = "no_header_row" if idx in headerless else f"missing_column_{lacking[0]}" if lacking else None
-        # The header line again, later in the file (files concatenated upstream): not a record. One
-        # comparison of two arrays, not a chain of one AND per column: a 1,000-column header made
-        # that chain deep enough to overflow the JVM's stack while Spark analysed the plan.
-        as_written = F.array(*[F.trim(parsed[c]) for c in columns])
-        repeated = (as_written == F.array(*[F.lit(c) for c in columns])) & (F.col("line_number") > 1)
-        missing = F.when(
-            this_file, F.coalesce(F.lit(file_reason), F.when(repeated, F.lit("repeated_header")))
-        ).otherwise(missing)
-        unknown = [c for c in columns if c not in known]  # type: ignore[assignment]
-        if unknown and idx not in headerless:  # a headerless file's "names" are its first record's values
-            extra = F.when(
-                this_file,
-                F.map_from_arrays(F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])),
-            ).otherwise(extra)
+        record, reason, unknown = _read_by_header(F.col(parsed_of[idx]), columns, source, headerless=idx in headerless)
+        r = F.when(this_file, record).otherwise(r)
+        missing = F.when(this_file, reason).otherwise(missing)
+        if unknown is not None:
+            extra = F.when(this_file, unknown).otherwise(extra)
     if not headers:
         r = F.from_csv("value", ddl, options)
     is_header = (
@@ -138,6 +127,36 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         missing.alias("_missing_column"),
         extra.alias("extra"),
     ).drop(*parsed_of.values())
+
+
+def _read_by_header(
+    parsed: Column, columns: Sequence[str], source: Source, *, headerless: bool
+) -> tuple[Column, Column, Column | None]:
+    """A line of a file with header `columns`, from its parse `parsed`: the record `r` (the source's
+    fields, null where the header lacks one), the reason every line of the file fails or the line
+    is a repeated header (else null), and the unknown columns with their values (None when none,
+    or when the file has no header row: its "names" are its first record's values)."""
+    known = [f.name for f in source.fields]
+    record = F.struct(
+        *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
+        parsed[_CORRUPT].alias(_CORRUPT),
+    )
+    lacking = [f.name for f in source.fields if f.required and f.name not in columns]
+    file_reason = "no_header_row" if headerless else f"missing_column_{lacking[0]}" if lacking else None
+    # The header line again, later in the file (files concatenated upstream): not a record. One
+    # comparison of two arrays, not a chain of one AND per column: a 1,000-column header made
+    # that chain deep enough to overflow the JVM's stack while Spark analysed the plan.
+    as_written = F.array(*[F.trim(parsed[c]) for c in columns])
+    repeated = (as_written == F.array(*[F.lit(c) for c in columns])) & (F.col("line_number") > 1)
+    reason = F.coalesce(F.lit(file_reason), F.when(repeated, F.lit("repeated_header")))
+    unknown = [c for c in columns if c not in known]
+    if not unknown or headerless:
+        return record, reason, None
+    return (
+        record,
+        reason,
+        F.map_from_arrays(F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])),
+    )
 
 
 def _blank(c: Column) -> Column:
