@@ -109,14 +109,8 @@ def run(
     start = start or date
     if start > date:
         raise ValueError(f"start {start} is after date {date}")
-    names = sources or conf.sources
+    names = _source_names(conf, sources)
     mappings = conf.mappings
-    unknown = [n for n in names if n not in SOURCES and n not in mappings]
-    if unknown:
-        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(SOURCES)}, mapped: {sorted(mappings)}")
-    clash = sorted(set(names) & set(SOURCES) & set(mappings))
-    if clash:
-        raise ValueError(f"ingest.mappings {clash} have the name of a built-in source; rename the mapping")
     earliest = dt.date.fromisoformat(conf.earliest_valid_date)
     run_id = uuid.uuid4().hex
     late_from = start - dt.timedelta(days=conf.late_lookback_days)
@@ -153,6 +147,30 @@ def run(
             history=history,
         )
 
+    _write_quarantine(lake, results)
+    _append_reports(lake, results, run_id=run_id, start=start, end=date)
+    for r in results.values():
+        for df in r.cached:
+            df.unpersist()
+    return {name: r.counts for name, r in results.items()}
+
+
+def _source_names(conf: IngestConfig, sources: list[str] | None) -> list[str]:
+    """The sources and mappings to ingest (`sources`, else `conf.sources`); fails on a name that is
+    neither, or a mapping named like a built-in source."""
+    names = sources or conf.sources
+    mappings = conf.mappings
+    unknown = [n for n in names if n not in SOURCES and n not in mappings]
+    if unknown:
+        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(SOURCES)}, mapped: {sorted(mappings)}")
+    clash = sorted(set(names) & set(SOURCES) & set(mappings))
+    if clash:
+        raise ValueError(f"ingest.mappings {clash} have the name of a built-in source; rename the mapping")
+    return names
+
+
+def _write_quarantine(lake: Lakehouse, results: dict[str, _SourceResult]) -> None:
+    """Replace each source's quarantined rows of its dates in `bronze.quarantine` (one `replace_range`)."""
     lake.add_columns(catalog.BRONZE_QUARANTINE)
     all_quarantined = reduce(DataFrame.unionByName, [r.quarantined for r in results.values()])
     all_dates = [d for r in results.values() for d in r.dates]
@@ -160,8 +178,14 @@ def run(
     lake.replace_range(
         all_quarantined, catalog.BRONZE_QUARANTINE, start=min(all_dates), end=max(all_dates), where=in_sources
     )
+
+
+def _append_reports(
+    lake: Lakehouse, results: dict[str, _SourceResult], *, run_id: str, start: dt.date, end: dt.date
+) -> None:
+    """Append the run's audit rows (one per source) and file rows (one per file), once per run id."""
     lake.append_once(
-        audit_frame(lake.spark, results, run_id=run_id, start=start, end=date),
+        audit_frame(lake.spark, results, run_id=run_id, start=start, end=end),
         catalog.BRONZE_INGEST_AUDIT,
         app_id=f"ingest-{run_id}",
         version=0,
@@ -174,10 +198,6 @@ def run(
         version=0,
         merge_schema=True,
     )  # + reason in older lakes
-    for r in results.values():
-        for df in r.cached:
-            df.unpersist()
-    return {name: r.counts for name, r in results.items()}
 
 
 def _ingest_source(
