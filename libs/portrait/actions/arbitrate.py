@@ -86,19 +86,43 @@ def with_next_action(
     """
     state = contact_state(history, policy, date=date)
     joined = rows.join(state, on="person_id", how="left")
-    cands = F.array_sort(
+    cands = _candidates_best_first(policy)
+    best, second = F.get(F.col("_cands"), 0), F.get(F.col("_cands"), 1)
+    ev_text = _expected_value_text(best)
+    held = _by_name(policy, best["action"], lambda a: in_holdout(a.experiment, policy.share(a, holdout_share)))
+    decision = _reason_for_none(policy, best, ev_text)
+    chosen = decision.isNull()
+    why = _tie_note(best, second)
+    holdout = chosen & held
+    return joined.withColumn("_cands", cands).select(
+        *rows.columns,
+        F.coalesce(best["action"], F.lit(NONE)).alias("intended_action"),
+        F.when(chosen & ~held, best["action"]).otherwise(F.lit(NONE)).alias("action"),
+        F.when(chosen & ~held, best["channel"]).alias("channel"),
+        F.when(chosen, best["offer"]).alias("offer"),
+        F.when(chosen, best["experiment_id"]).alias("experiment_id"),
+        best["ev"].alias("expected_value"),
+        F.when(holdout, F.concat(F.lit("holdout of experiment "), best["experiment_id"]))
+        .when(chosen, F.concat(why, best["why"], F.lit("; "), ev_text))
+        .otherwise(decision)
+        .alias("reason"),
+        holdout.alias("holdout"),
+        F.lit(policy.version).alias("policy_version"),
+    )
+
+
+def _candidates_best_first(policy: Policy) -> Column:
+    """The actions the person may get today (`_candidate` structs), highest expected value first
+    (tie: first in the policy)."""
+    return F.array_sort(
         F.filter(F.array(*[_candidate(a, i) for i, a in enumerate(policy.actions)]), lambda x: x.isNotNull())
     )
-    best, second = F.get(F.col("_cands"), 0), F.get(F.col("_cands"), 1)
-    any_eligible = F.greatest(F.lit(False), *[_eligible(a) for a in policy.actions])
-    any_consented = F.greatest(
-        F.lit(False), *[_eligible(a) & first_consented(a.channels).isNotNull() for a in policy.actions]
-    )
-    caps = policy.caps
-    sent_7d = F.coalesce(F.col("sent_7d"), F.lit(0))
-    since = F.col("days_since_last_action")
+
+
+def _expected_value_text(best: Column) -> Column:
+    """The best candidate's expected value spelled out with its arithmetic, for the reason texts."""
     fmt = lambda x: F.format_number(x, 2)  # noqa: E731 - money in the reason texts
-    ev_text = F.concat(
+    return F.concat(
         F.lit(EV_LABEL),
         fmt(best["ev"]),
         F.lit(" = P "),
@@ -108,9 +132,19 @@ def with_next_action(
         F.lit(" - "),
         fmt(best["cost"]),
     )
-    tie = second.isNotNull() & (F.abs(second["neg_ev"] - best["neg_ev"]) < F.lit(EPS))
-    held = _by_name(policy, best["action"], lambda a: in_holdout(a.experiment, policy.share(a, holdout_share)))
-    decision = (
+
+
+def _reason_for_none(policy: Policy, best: Column, ev_text: Column) -> Column:
+    """Why the person gets no action today (the first that holds of: nothing eligible, no consent,
+    7-day cap, quiet period, cooldown, nothing worth its cost); null when the best candidate is chosen."""
+    any_eligible = F.greatest(F.lit(False), *[_eligible(a) for a in policy.actions])
+    any_consented = F.greatest(
+        F.lit(False), *[_eligible(a) & first_consented(a.channels).isNotNull() for a in policy.actions]
+    )
+    caps = policy.caps
+    sent_7d = F.coalesce(F.col("sent_7d"), F.lit(0))
+    since = F.col("days_since_last_action")
+    return (
         F.when(~any_eligible, F.lit("no eligible action"))
         .when(
             ~any_consented,
@@ -143,8 +177,12 @@ def with_next_action(
             F.concat(F.lit("nothing worth its cost: best "), best["action"], F.lit(" has "), ev_text),
         )
     )
-    chosen = decision.isNull()
-    why = F.when(
+
+
+def _tie_note(best: Column, second: Column) -> Column:
+    """The reason's prefix when the two best candidates tie on expected value, else an empty string."""
+    tie = second.isNotNull() & (F.abs(second["neg_ev"] - best["neg_ev"]) < F.lit(EPS))
+    return F.when(
         tie,
         F.concat(
             F.lit("tie between "),
@@ -154,22 +192,6 @@ def with_next_action(
             F.lit(", first in the policy wins; "),
         ),
     ).otherwise(F.lit(""))
-    holdout = chosen & held
-    return joined.withColumn("_cands", cands).select(
-        *rows.columns,
-        F.coalesce(best["action"], F.lit(NONE)).alias("intended_action"),
-        F.when(chosen & ~held, best["action"]).otherwise(F.lit(NONE)).alias("action"),
-        F.when(chosen & ~held, best["channel"]).alias("channel"),
-        F.when(chosen, best["offer"]).alias("offer"),
-        F.when(chosen, best["experiment_id"]).alias("experiment_id"),
-        best["ev"].alias("expected_value"),
-        F.when(holdout, F.concat(F.lit("holdout of experiment "), best["experiment_id"]))
-        .when(chosen, F.concat(why, best["why"], F.lit("; "), ev_text))
-        .otherwise(decision)
-        .alias("reason"),
-        holdout.alias("holdout"),
-        F.lit(policy.version).alias("policy_version"),
-    )
 
 
 def sent_rows(decided: DataFrame, *, date: dt.date) -> DataFrame:

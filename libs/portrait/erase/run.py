@@ -78,40 +78,9 @@ def run(
     Raises:
         ErasureError: nothing to erase, a malformed or unknown identifier; nothing is deleted.
     """
-    given = [Identifier.parse(t) for t in identifiers or []]
-    person_ids = sorted(set(person_ids or []))
-    if not given and not person_ids:
-        raise ErasureError("nothing to erase: give --identifier type=value and/or --person-id")
-    bad = [p for p in person_ids if not p.startswith("p_")]
-    if bad:
-        raise ErasureError(f"not a person id (p_...): {', '.join(bad)}")
-    spark, key = lake.spark, pii_key
-    identity_map = lake.read(catalog.SILVER_IDENTITY_MAP)
-    excluded = lake.read(catalog.SILVER_IDENTITY_EXCLUDED)
-
-    persons = sorted(set(person_ids) | set(resolve_persons(identity_map, excluded, hashed(spark, given, key=key))))
-    ids, known = identifiers_of(identity_map, persons)
-    if set(persons) - known:  # only person ids given as such can be unknown here
-        log.warning(
-            "not in silver.identity_map (already erased, or never existed): %s; deleting their rows by person_id only",
-            ", ".join(sorted(set(persons) - known)),
-        )
-
-    # Plan every table before deleting from any, so that a table we cannot handle stops the run first.
-    plan: dict[catalog.Table, Column | None] = {}
-    related: list[catalog.Table] = []  # tables whose rows may name other persons (RELATED_COLUMN)
-    for name in catalog.ALL:
-        if name in NO_PERSON_DATA or not lake.exists(name):
-            continue
-        columns = lake.read(name).columns
-        if not can_hold_persons(columns):
-            raise ErasureError(
-                f"table {name} has no person_id or identifier column that erase knows: add its columns to "
-                "portrait.keys.ID_TYPE_OF, or list it in portrait.erase.NO_PERSON_DATA if it holds no person data"
-            )
-        plan[name] = person_rows(columns, ids, persons)
-        if RELATED_COLUMN in columns:
-            related.append(name)
+    given, person_ids = _requested(identifiers, person_ids)
+    persons, ids = _persons_to_erase(lake, given, person_ids, key=pii_key)
+    plan, related = _deletion_plan(lake, ids, persons)
     # The identity map goes last: until it is gone, a rerun with the same identifiers finds the person.
     order = [n for n in plan if n not in IDENTITY_TABLES] + [n for n in IDENTITY_TABLES if n in plan]
 
@@ -126,14 +95,14 @@ def run(
     requested_by = sorted({x.id_type for x in given} | ({"person_id"} if person_ids else set()))
     lake.append_once(
         erasure_log_row(
-            spark,
+            lake.spark,
             erasure_id=erasure_id,
             date=date,
             person_ids=persons,
             requested_by=requested_by,
             rows_deleted=rows_deleted,
             vacuumed=[n.full_name for n in order],
-            key=key,
+            key=pii_key,
         ),
         LOG_TABLE,
         app_id=f"erase-{erasure_id}",
@@ -153,3 +122,56 @@ def run(
         "rows_scrubbed": rows_scrubbed,
         "tables_vacuumed": [n.full_name for n in order],
     }
+
+
+def _requested(identifiers: list[str] | None, person_ids: list[str] | None) -> tuple[list[Identifier], list[str]]:
+    """The identifiers given, parsed, and the person ids given, sorted and distinct; fails when
+    nothing is given or a person id is not one."""
+    given = [Identifier.parse(t) for t in identifiers or []]
+    person_ids = sorted(set(person_ids or []))
+    if not given and not person_ids:
+        raise ErasureError("nothing to erase: give --identifier type=value and/or --person-id")
+    bad = [p for p in person_ids if not p.startswith("p_")]
+    if bad:
+        raise ErasureError(f"not a person id (p_...): {', '.join(bad)}")
+    return given, person_ids
+
+
+def _persons_to_erase(
+    lake: Lakehouse, given: list[Identifier], person_ids: list[str], *, key: bytes
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The persons to erase (those given and those the identifiers resolve to, sorted) and all
+    their identifiers in the identity map, by type; warns about persons not in the map."""
+    identity_map = lake.read(catalog.SILVER_IDENTITY_MAP)
+    excluded = lake.read(catalog.SILVER_IDENTITY_EXCLUDED)
+    persons = sorted(set(person_ids) | set(resolve_persons(identity_map, excluded, hashed(lake.spark, given, key=key))))
+    ids, known = identifiers_of(identity_map, persons)
+    if set(persons) - known:  # only person ids given as such can be unknown here
+        log.warning(
+            "not in silver.identity_map (already erased, or never existed): %s; deleting their rows by person_id only",
+            ", ".join(sorted(set(persons) - known)),
+        )
+    return persons, ids
+
+
+def _deletion_plan(
+    lake: Lakehouse, ids: dict[str, list[str]], persons: list[str]
+) -> tuple[dict[catalog.Table, Column | None], list[catalog.Table]]:
+    """Which rows of every existing table hold the persons (None: none can), and the tables whose
+    rows may name them as other persons (`RELATED_COLUMN`). Every table is planned before any
+    delete, so that a table erase cannot handle stops the run first."""
+    plan: dict[catalog.Table, Column | None] = {}
+    related: list[catalog.Table] = []  # tables whose rows may name other persons (RELATED_COLUMN)
+    for name in catalog.ALL:
+        if name in NO_PERSON_DATA or not lake.exists(name):
+            continue
+        columns = lake.read(name).columns
+        if not can_hold_persons(columns):
+            raise ErasureError(
+                f"table {name} has no person_id or identifier column that erase knows: add its columns to "
+                "portrait.keys.ID_TYPE_OF, or list it in portrait.erase.NO_PERSON_DATA if it holds no person data"
+            )
+        plan[name] = person_rows(columns, ids, persons)
+        if RELATED_COLUMN in columns:
+            related.append(name)
+    return plan, related

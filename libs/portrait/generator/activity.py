@@ -74,6 +74,29 @@ SESSION_COLUMNS = (
     "logged_in",
 )
 
+# The person columns a session is built from (visit day columns first).
+_SESSION_PERSON_COLUMNS = (
+    "person_key",
+    "day",
+    "n_orders",
+    "arch",
+    "pref_cat1",
+    "pref_cat2",
+    "city",
+    "has_account",
+    "account_id",
+    "phone",
+    "email",
+    "habit_hour",
+    "pref_channel",
+    "primary_device",
+    "n_cookies",
+    "is_family",
+    "family_cookie",
+    "is_kiosk_user",
+    "kiosk_cookie",
+)
+
 
 def day_partitions(n_persons: int, days: int) -> int:
     """Partitions of the person-day range such that each holds whole days.
@@ -182,61 +205,9 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
     seed = spec.seed
     if orders_only:
         visit_days = visit_days.where(F.col("n_orders") > F.lit(0))
-    df = spec.with_person_columns(visit_days).select(
-        "person_key",
-        "day",
-        "n_orders",
-        "arch",
-        "pref_cat1",
-        "pref_cat2",
-        "city",
-        "has_account",
-        "account_id",
-        "phone",
-        "email",
-        "habit_hour",
-        "pref_channel",
-        "primary_device",
-        "n_cookies",
-        "is_family",
-        "family_cookie",
-        "is_kiosk_user",
-        "kiosk_cookie",
-    )
-    u_sessions = rand.uniform(seed, "n_sessions", "person_key", "day")
-    n_sessions = F.greatest(
-        F.col("n_orders"),
-        F.lit(1)
-        + (u_sessions < by_archetype([p[0] for p in EXTRA_SESSION_P])).cast("int")
-        + (u_sessions < by_archetype([p[1] for p in EXTRA_SESSION_P])).cast("int"),
-    )
-    if orders_only:
-        n_sessions = F.col("n_orders")
-    df = df.withColumn("s", F.explode(F.sequence(F.lit(0), n_sessions - F.lit(1))))
-    is_order = F.col("s") < F.col("n_orders")
-    u_lines = rand.uniform(seed, "n_lines", *SESSION_KEYS)
-    extra_browse = F.floor(-F.log1p(-rand.uniform(seed, "n_browse", *SESSION_KEYS)) * by_archetype(BROWSE_MEAN_EXTRA))
-    offset_hours = F.col("s") * F.lit(5) + rand.randint(seed, "session_hour", 5, *SESSION_KEYS) - F.lit(2)
-    df = df.withColumns(
-        {
-            "is_order": is_order,
-            "is_call_centre": is_order
-            & (rand.uniform(seed, "call_centre", *SESSION_KEYS) < F.lit(CALL_CENTRE_ORDER_SHARE)),
-            "guest_checkout": rand.uniform(seed, "guest_checkout", *SESSION_KEYS) < F.lit(GUEST_CHECKOUT_SHARE),
-            "n_lines": F.lit(1)
-            + (u_lines < by_archetype([p[0] for p in EXTRA_LINE_P])).cast("int")
-            + (u_lines < by_archetype([p[1] for p in EXTRA_LINE_P])).cast("int"),
-            "n_browse": F.least(F.lit(2) + extra_browse, F.lit(MAX_BROWSE_EVENTS)).cast("int"),
-            # Sessions start at the person's habitual hour (+5 h per further session), before
-            # 23:00 UTC, so that a session never crosses midnight.
-            "start_ms": (
-                F.pmod(F.col("habit_hour") + offset_hours, F.lit(23)) * F.lit(3_600_000)
-                + rand.randint(seed, "session_ms", 3_600_000, *SESSION_KEYS)
-            ).cast("long"),
-            "session_id": F.concat(F.lit("s_"), rand.hex16(seed, "session", *SESSION_KEYS)),
-            "login_draw": rand.uniform(seed, "login", *SESSION_KEYS) < by_archetype(LOGIN_PROB),
-        }
-    )
+    df = spec.with_person_columns(visit_days).select(*_SESSION_PERSON_COLUMNS)
+    df = df.withColumn("s", F.explode(F.sequence(F.lit(0), _session_count(seed, orders_only=orders_only) - F.lit(1))))
+    df = df.withColumns(_session_draws(seed))
     for stage in _cookie_stages(seed):
         df = df.withColumns(stage)
     df = df.withColumns(
@@ -246,6 +217,53 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
             "is_purchase": F.col("is_order") & ~F.col("is_call_centre"),
         }
     )
+    return _with_sign_in(df, seed).select(*SESSION_COLUMNS)
+
+
+def _session_count(seed: int, *, orders_only: bool) -> Column:
+    """How many sessions a visit day has: one per order, at least one, and up to two extra ones
+    by archetype; with ``orders_only`` exactly one per order."""
+    if orders_only:
+        return F.col("n_orders")
+    u_sessions = rand.uniform(seed, "n_sessions", "person_key", "day")
+    return F.greatest(
+        F.col("n_orders"),
+        F.lit(1)
+        + (u_sessions < by_archetype([p[0] for p in EXTRA_SESSION_P])).cast("int")
+        + (u_sessions < by_archetype([p[1] for p in EXTRA_SESSION_P])).cast("int"),
+    )
+
+
+def _session_draws(seed: int) -> dict[str, Column]:
+    """What a session (``s``) holds apart from its cookie: whether it carries an order and how,
+    its lines and browsing events, its start time and id, and the login draw."""
+    is_order = F.col("s") < F.col("n_orders")
+    u_lines = rand.uniform(seed, "n_lines", *SESSION_KEYS)
+    extra_browse = F.floor(-F.log1p(-rand.uniform(seed, "n_browse", *SESSION_KEYS)) * by_archetype(BROWSE_MEAN_EXTRA))
+    offset_hours = F.col("s") * F.lit(5) + rand.randint(seed, "session_hour", 5, *SESSION_KEYS) - F.lit(2)
+    return {
+        "is_order": is_order,
+        "is_call_centre": is_order
+        & (rand.uniform(seed, "call_centre", *SESSION_KEYS) < F.lit(CALL_CENTRE_ORDER_SHARE)),
+        "guest_checkout": rand.uniform(seed, "guest_checkout", *SESSION_KEYS) < F.lit(GUEST_CHECKOUT_SHARE),
+        "n_lines": F.lit(1)
+        + (u_lines < by_archetype([p[0] for p in EXTRA_LINE_P])).cast("int")
+        + (u_lines < by_archetype([p[1] for p in EXTRA_LINE_P])).cast("int"),
+        "n_browse": F.least(F.lit(2) + extra_browse, F.lit(MAX_BROWSE_EVENTS)).cast("int"),
+        # Sessions start at the person's habitual hour (+5 h per further session), before
+        # 23:00 UTC, so that a session never crosses midnight.
+        "start_ms": (
+            F.pmod(F.col("habit_hour") + offset_hours, F.lit(23)) * F.lit(3_600_000)
+            + rand.randint(seed, "session_ms", 3_600_000, *SESSION_KEYS)
+        ).cast("long"),
+        "session_id": F.concat(F.lit("s_"), rand.hex16(seed, "session", *SESSION_KEYS)),
+        "login_draw": rand.uniform(seed, "login", *SESSION_KEYS) < by_archetype(LOGIN_PROB),
+    }
+
+
+def _with_sign_in(df: DataFrame, seed: int) -> DataFrame:
+    """Whether a session is signed in (an account holder's remembered own cookie, not a guest
+    checkout) and whether it has a login event (to check out with the account, else the draw)."""
     remembered = (
         F.col("has_account")
         & ~F.col("use_kiosk")
@@ -254,13 +272,12 @@ def sessions(visit_days: DataFrame, spec: Spec, *, orders_only: bool = False) ->
     )
     # A guest checkout is made signed out, even on a remembered device.
     df = df.withColumn("signed_in", remembered & ~(F.col("is_purchase") & F.col("is_guest_order")))
-    df = df.withColumn(
+    return df.withColumn(
         "logged_in",
         F.col("has_account")
         & ~F.col("signed_in")
         & F.when(F.col("is_purchase"), ~F.col("is_guest_order")).otherwise(F.col("login_draw")),
     )
-    return df.select(*SESSION_COLUMNS)
 
 
 def line_product(seed: int, line: str) -> Column:

@@ -6,7 +6,7 @@ import contextlib
 import datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from . import activity, clickstream, crm, orders, sink, social
 from . import truth as truth_tables
@@ -95,8 +95,19 @@ def generate(
         churn_days=churn_days,
         dirty_fraction=dirty_fraction,
     )
-    counts: dict[str, int] = {}
     persons = spec.persons(spark)
+    counts = _write_visit_day_outputs(spark, spec, persons, landing=landing, truth=truth)
+    counts.update(_write_person_outputs(spark, spec, persons, landing=landing, truth=truth))
+    sink.write_json_file(spark, f"{truth}/meta.json", _meta(spec, scale=scale, counts=counts))
+    return counts
+
+
+def _write_visit_day_outputs(
+    spark: SparkSession, spec: Spec, persons: DataFrame, *, landing: str, truth: str
+) -> dict[str, int]:
+    """Write what is cut from the visit days (orders, clickstream, the truth's persons) with the
+    visit days cached once for the three; returns their counts."""
+    counts: dict[str, int] = {}
     # Visit days feed the clickstream, the orders and the truth's activity flag: computed once.
     visit_days = activity.visits(spark, spec).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -117,6 +128,15 @@ def generate(
         )
     finally:
         visit_days.unpersist()
+    return counts
+
+
+def _write_person_outputs(
+    spark: SparkSession, spec: Spec, persons: DataFrame, *, landing: str, truth: str
+) -> dict[str, int]:
+    """Write what is cut from the persons alone (social, CRM, the truth's shared identifiers and
+    social labels); returns their counts."""
+    counts: dict[str, int] = {}
     posts = social.posts(persons, spec)
     counts.update(
         sink.write_json_lines(spark, social.landing_lines(posts).repartition("date"), f"{landing}/social", "social")
@@ -130,20 +150,20 @@ def generate(
         )
     )
     counts.update(sink.write_parquet(social.labels(posts), f"{truth}/social_labels", "social_labels"))
-    sink.write_json_file(
-        spark,
-        f"{truth}/meta.json",
-        {
-            "scale": scale,
-            "seed": seed,
-            "end_date": end_date.isoformat(),
-            "start_date": spec.start_date.isoformat(),
-            "days": days,
-            "horizon_days": horizon_days,
-            "churn_days": churn_days,
-            "dirty_fraction": dirty_fraction,
-            "n_persons": spec.n_persons,
-            "counts": counts,
-        },
-    )
     return counts
+
+
+def _meta(spec: Spec, *, scale: float, counts: dict[str, int]) -> dict:
+    """The truth's ``meta.json``: the run's parameters and its counts."""
+    return {
+        "scale": scale,
+        "seed": spec.seed,
+        "end_date": spec.end_date.isoformat(),
+        "start_date": spec.start_date.isoformat(),
+        "days": spec.days,
+        "horizon_days": spec.horizon_days,
+        "churn_days": spec.churn_days,
+        "dirty_fraction": spec.dirty_fraction,
+        "n_persons": spec.n_persons,
+        "counts": counts,
+    }

@@ -76,6 +76,25 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         spec: the run's parameters (seed, dates, dirty fraction).
     """
     seed = spec.seed
+    df = _events(sessions, seed)
+    df = df.select(*EVENT_KEYS, *[v.alias(k) for k, v in _event_fields(spec).items()])
+    df = dirty.with_markers(df, seed, "clickstream", spec.dirty_fraction, N_DIRTY_KINDS, *EVENT_KEYS)
+    df = df.withColumns(_damaged_fields(spec))
+    out = df.select(
+        activity.date_string(spec.start_date, F.col("day")).alias("date"),
+        _json_value(seed).alias("value"),
+        "_dirty",
+        "_dup",
+    )
+    return dirty.with_duplicates(out)
+
+
+def _events(sessions: DataFrame, seed: int) -> DataFrame:
+    """One row per event (``e``) of a session: its type, product number and time offsets.
+
+    Browsing events first (``page_view``, then ``login`` if the session logs in), then for an
+    online order one ``add_to_cart`` per line and one ``checkout`` per line.
+    """
     n_events = F.col("n_browse") + F.when(F.col("is_purchase"), F.lit(2) * F.col("n_lines")).otherwise(F.lit(0))
     df = sessions.withColumn("n_events", n_events).withColumn(
         "e", F.explode(F.sequence(F.lit(0), F.col("n_events") - F.lit(1)))
@@ -97,7 +116,7 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         .when(tail_pos < F.col("n_lines"), F.lit("add_to_cart"))
         .otherwise(F.lit("checkout"))
     )
-    df = df.withColumns(
+    return df.withColumns(
         {
             "event_type": event_type,
             "product_number": F.when(e >= F.col("n_browse"), activity.line_product(seed, "line")).otherwise(
@@ -107,9 +126,15 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
             "next_offset_ms": activity.event_offset_ms(seed, "e_next"),
         }
     )
+
+
+def _event_fields(spec: Spec) -> dict[str, Column]:
+    """The clean value of every field of an event's JSON line (``FIELDS`` order)."""
+    seed = spec.seed
+    e = F.col("e")
     has_product = F.col("event_type").isin("product_view", "add_to_cart", "remove_from_cart", "checkout")
     is_last = e == F.col("n_events") - F.lit(1)
-    fields = {
+    return {
         "event_id": rand.uuid_like(seed, "event", *EVENT_KEYS),
         "anonymous_id": F.col("anonymous_id"),
         "user_id": F.when(F.col("signed_in") | (F.col("logged_in") & (e >= F.lit(1))), F.col("account_id")),
@@ -131,29 +156,31 @@ def lines(sessions: DataFrame, spec: Spec) -> DataFrame:
         # Order-confirmation tracking: checkout events name the order they placed (signed in or guest).
         "order_id": F.when(F.col("event_type") == F.lit("checkout"), orders.order_id_column(spec)),
     }
-    df = df.select(*EVENT_KEYS, *[v.alias(k) for k, v in fields.items()])
-    df = dirty.with_markers(df, seed, "clickstream", spec.dirty_fraction, N_DIRTY_KINDS, *EVENT_KEYS)
+
+
+def _damaged_fields(spec: Spec) -> dict[str, Column]:
+    """The fields a dirty line of kind 1 (unknown event type) or 3 (timestamp out of range) has damaged."""
+    seed = spec.seed
     damaged = F.col("_dirty")
-    df = df.withColumns(
-        {
-            "event_type": F.when(
-                damaged & (F.col("_kind") == F.lit(1)),
-                rand.pick_uniform(UNKNOWN_EVENT_TYPES, seed, "unknown_type", *EVENT_KEYS),
-            ).otherwise(F.col("event_type")),
-            "ts": F.when(damaged & (F.col("_kind") == F.lit(3)), _bad_ts(seed, spec.end_date)).otherwise(F.col("ts")),
-        }
-    )
+    return {
+        "event_type": F.when(
+            damaged & (F.col("_kind") == F.lit(1)),
+            rand.pick_uniform(UNKNOWN_EVENT_TYPES, seed, "unknown_type", *EVENT_KEYS),
+        ).otherwise(F.col("event_type")),
+        "ts": F.when(damaged & (F.col("_kind") == F.lit(3)), _bad_ts(seed, spec.end_date)).otherwise(F.col("ts")),
+    }
+
+
+def _json_value(seed: int) -> Column:
+    """The line as written: the fields as JSON, truncated (dirty kind 0) or without ``event_id`` (kind 2)."""
+    damaged = F.col("_dirty")
     options = {"ignoreNullFields": "false"}
     full = F.to_json(F.struct(*FIELDS), options)
     without_id = F.to_json(F.struct(*FIELDS[1:]), options)
-    value = (
+    return (
         F.when(
             damaged & (F.col("_kind") == F.lit(0)), dirty.truncate(full, rand.uniform(seed, "truncate", *EVENT_KEYS))
         )
         .when(damaged & (F.col("_kind") == F.lit(2)), without_id)
         .otherwise(full)
     )
-    out = df.select(
-        activity.date_string(spec.start_date, F.col("day")).alias("date"), value.alias("value"), "_dirty", "_dup"
-    )
-    return dirty.with_duplicates(out)

@@ -64,9 +64,20 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         has none), ``author_wechat``, ``author_weibo``, ``author_xiaohongshu`` and
         ``social_author_ids`` (in catalog.PLATFORMS order).
     """
+    return [
+        _identifier_draws(seed, n_persons),
+        _family_stage(seed),
+        _identifier_values(seed, n_persons),
+        _cookie_stage(seed),
+    ]
+
+
+def _identifier_draws(seed: int, n_persons: int) -> dict[str, Column]:
+    """Stage 1: the person's identifier draws (which identifiers they have, cookie count, kiosk,
+    signup, the parts of phone and e-mail) and their social author ids."""
     pk = "person_key"
     digits = account_digits(n_persons)
-    draws = {
+    return {
         "family_grp": F.floor(F.col(pk) / F.lit(FAMILY_BLOCK)).cast("long"),
         "u_cookies": rand.uniform(seed, "n_cookies", pk),
         "u_mail_style": rand.uniform(seed, "mail_style", pk),
@@ -91,12 +102,24 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         "author_weibo": (F.lit(5_000_000_000) + rand.scramble(pk, 10**9, 7_777_777, 99)).cast("string"),
         "author_xiaohongshu": F.concat(rand.hex16(seed, "xhs", pk), F.substring(rand.hex16(seed, "xhs2", pk), 1, 8)),
     }
-    family = {
+
+
+def _family_stage(seed: int) -> dict[str, Column]:
+    """Stage 2: own cookies, the family block's size and draw, and the e-mail domain pick."""
+    return {
         "own_cookies": F.slice(F.array(*[own_cookie(seed, i) for i in range(3)]), 1, F.col("n_cookies")),
         "family_size": F.lit(2) + rand.randint(seed, "family_size", 3, "family_grp"),
         "family_pick": rand.uniform(seed, "family", "family_grp"),
         "mail_domain_idx": rand.weighted_index("u_mail_domain", names.EMAIL_DOMAIN_WEIGHTS),
     }
+
+
+def _identifier_values(seed: int, n_persons: int) -> dict[str, Column]:
+    """Stage 3: the canonical identifier values (account, phone, e-mail, WeChat id, kiosk cookie),
+    null when the person has none, the signup day, whether the person shares a family tablet and
+    the list of their social author ids."""
+    pk = "person_key"
+    digits = account_digits(n_persons)
     phone = F.col("phone_body")
     mail_style = F.col("u_mail_style")
     qq_number = (F.lit(100_000_000) + rand.scramble(pk, 10**8, 9_876_543, 4_321)).cast("string")
@@ -116,7 +139,7 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         & (F.pmod(F.col(pk), F.lit(FAMILY_BLOCK)) < F.col("family_size"))
         & (F.col("family_grp") * F.lit(FAMILY_BLOCK) + F.col("family_size") <= F.lit(n_persons))
     )
-    values = {
+    return {
         "is_family": is_family,
         "account_id": F.when(
             F.col("has_account"), F.format_string(f"A%0{digits}d", rand.scramble(pk, 10**digits, 7_654_321, 4_242))
@@ -134,8 +157,12 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
         "kiosk_cookie": F.when(F.col("is_kiosk_user"), rand.uuid_like(seed, "kiosk_cookie", "kiosk_hub")),
         "social_author_ids": F.array("author_wechat", "author_weibo", "author_xiaohongshu"),
     }
+
+
+def _cookie_stage(seed: int) -> dict[str, Column]:
+    """Stage 4: the family cookie and all of the person's cookies."""
     empty = F.array().cast("array<string>")
-    cookies = {
+    return {
         "family_cookie": F.when(F.col("is_family"), rand.uuid_like(seed, "family_cookie", "family_grp")),
         "cookies": F.concat(
             F.col("own_cookies"),
@@ -143,7 +170,6 @@ def identifier_stages(*, seed: int, n_persons: int) -> list[dict[str, Column]]:
             F.when(F.col("is_kiosk_user"), F.array("kiosk_cookie")).otherwise(empty),
         ),
     }
-    return [draws, family, values, cookies]
 
 
 def raw_phone(phone: Column, u: Column) -> Column:

@@ -61,6 +61,11 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         ``preferred_categories``, ``gender``, ``birth_year``, ``city``, ``city_tier``,
         ``pref_channel``, ``primary_device``, ``pref_platform``, ``name`` and ``name_pinyin``.
     """
+    return [_latent_draws(seed, days), _latent_indexes(), _latent_attributes(days, end_year)]
+
+
+def _latent_draws(seed: int, days: int) -> dict[str, Column]:
+    """Stage 1: the person's random draws (uniforms for the weighted picks, noises, offsets)."""
     pk = "person_key"
     z_p = rand.normal(seed, "noise_purchase", pk)
     draws = {
@@ -86,7 +91,13 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
             "is_mobile_first": rand.uniform(seed, "primary_device", pk) < F.lit(0.75),
         }
     )
-    indexes = {
+    return draws
+
+
+def _latent_indexes() -> dict[str, Column]:
+    """Stage 2: the weighted picks (archetype, habit, city, surname, channel, platform), the rate
+    multipliers and the second preferred category, from the draws."""
+    return {
         "arch": rand.weighted_index("u_archetype", ARCHETYPE_SHARES),
         "habit_idx": rand.weighted_index("u_habit", HABIT_WEIGHTS),
         "city_idx": rand.weighted_index("u_city", catalog.CITY_WEIGHTS),
@@ -102,6 +113,11 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         ).cast("int"),
     }
 
+
+def _latent_attributes(days: int, end_year: int) -> dict[str, Column]:
+    """Stage 3: the person's attributes as the other modules read them (archetype name, days,
+    habit hour, demographics, channel, device, names, preferred categories)."""
+
     def given(male_values, female_values, idx: str) -> Column:
         return F.when(F.col("is_male"), rand.pick(male_values, idx)).otherwise(rand.pick(female_values, idx))
 
@@ -110,7 +126,7 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
         return F.concat(given(male_values, female_values, "given1"), second)
 
     first_category = rand.pick(catalog.CATEGORIES, "pref_cat1")
-    attributes = {
+    return {
         "archetype": rand.pick(ARCHETYPES, "arch"),
         "start_day": F.when(F.col("arch") == F.lit(NEW), F.col("start_offset")).otherwise(F.lit(0)),
         "drift_day": F.col("drift_offset") - F.lit(days // 2),
@@ -132,4 +148,3 @@ def latent_stages(*, seed: int, days: int, end_year: int) -> list[dict[str, Colu
             F.array(first_category, rand.pick(catalog.CATEGORIES, "pref_cat2"))
         ),
     }
-    return [draws, indexes, attributes]

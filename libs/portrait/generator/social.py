@@ -84,46 +84,78 @@ def posts(persons: DataFrame, spec: Spec) -> DataFrame:
         spec: the run's parameters.
     """
     seed = spec.seed
-    active_days = F.lit(spec.days) - F.col("start_day")
-    mean_posts = by_archetype(model.SOCIAL_RATE) * F.col("mult_s") * active_days
+    df = _written_slots(persons, spec)
+    df = df.withColumns(_post_draws(seed))
+    df = df.withColumns(_post_choices(spec))
+    fields = _post_fields(spec)
+    df = df.select(*POST_KEYS, "day", "sentiment_idx", "topic_idx", "post_ms", *[v.alias(k) for k, v in fields.items()])
+    df = dirty.with_markers(df, seed, "social", spec.dirty_fraction, N_DIRTY_KINDS, *POST_KEYS)
+    return df.select(
+        activity.date_string(spec.start_date, F.col("day")).alias("date"),
+        _json_value(spec).alias("value"),
+        "_dirty",
+        "_dup",
+        "post_id",
+        rand.pick(text.SENTIMENTS, "sentiment_idx").alias("sentiment"),
+        rand.pick(catalog.CATEGORIES, "topic_idx").alias("topic"),
+    )
+
+
+def _active_days(spec: Spec) -> Column:
+    """Days of the window the person exists (from their ``start_day``)."""
+    return F.lit(spec.days) - F.col("start_day")
+
+
+def _written_slots(persons: DataFrame, spec: Spec) -> DataFrame:
+    """One row per (person, ``slot``) the person writes a text in: each of ``SLOTS`` slots with
+    probability ``p_slot``, from the archetype's social rate and the person's multiplier."""
+    mean_posts = by_archetype(model.SOCIAL_RATE) * F.col("mult_s") * _active_days(spec)
     df = persons.withColumns(
         {
             "p_slot": F.least(mean_posts / F.lit(SLOTS), F.lit(0.9)),
             "slot": F.explode(F.sequence(F.lit(0), F.lit(SLOTS - 1))),
         }
     )
-    df = df.where(rand.uniform(seed, "post", *POST_KEYS) < F.col("p_slot"))
-    df = df.withColumns(
-        {
-            "u_day": rand.uniform(seed, "post_day", *POST_KEYS),
-            "u_platform": rand.uniform(seed, "platform", *POST_KEYS),
-            "u_post_type": rand.uniform(seed, "post_type", *POST_KEYS),
-            "u_sentiment": rand.uniform(seed, "sentiment", *POST_KEYS),
-            "topic_idx": catalog.pick_category(seed, "topic", *POST_KEYS, p_first=0.6, p_second=0.25),
-            "likes": F.greatest(
-                F.lit(0), F.floor(F.exp(F.lit(1.2) * rand.normal(seed, "likes", *POST_KEYS) + F.lit(1.0))) - F.lit(1)
-            ).cast("int"),
-            "post_ms": F.pmod(
-                F.col("habit_hour") + rand.randint(seed, "post_hour", 7, *POST_KEYS) - F.lit(3), F.lit(24)
-            )
-            * F.lit(3_600_000)
-            + rand.randint(seed, "post_ms", 3_600_000, *POST_KEYS),
-        }
-    )
+    return df.where(rand.uniform(spec.seed, "post", *POST_KEYS) < F.col("p_slot"))
+
+
+def _post_draws(seed: int) -> dict[str, Column]:
+    """A text's draws: day, platform, type and sentiment uniforms, topic, likes and time of day."""
+    return {
+        "u_day": rand.uniform(seed, "post_day", *POST_KEYS),
+        "u_platform": rand.uniform(seed, "platform", *POST_KEYS),
+        "u_post_type": rand.uniform(seed, "post_type", *POST_KEYS),
+        "u_sentiment": rand.uniform(seed, "sentiment", *POST_KEYS),
+        "topic_idx": catalog.pick_category(seed, "topic", *POST_KEYS, p_first=0.6, p_second=0.25),
+        "likes": F.greatest(
+            F.lit(0), F.floor(F.exp(F.lit(1.2) * rand.normal(seed, "likes", *POST_KEYS) + F.lit(1.0))) - F.lit(1)
+        ).cast("int"),
+        "post_ms": F.pmod(F.col("habit_hour") + rand.randint(seed, "post_hour", 7, *POST_KEYS) - F.lit(3), F.lit(24))
+        * F.lit(3_600_000)
+        + rand.randint(seed, "post_ms", 3_600_000, *POST_KEYS),
+    }
+
+
+def _post_choices(spec: Spec) -> dict[str, Column]:
+    """A text's day (drifting persons write later), platform (mostly the preferred one), type
+    and sentiment, from its draws."""
     u_day = F.col("u_day")
     skew = F.when(F.col("arch") == F.lit(DRIFTING), u_day * u_day).otherwise(u_day)
-    df = df.withColumns(
-        {
-            "day": F.col("start_day") + F.floor(skew * active_days).cast("int"),
-            "platform_idx": F.when(F.col("u_platform") < F.lit(0.7), F.col("pref_platform")).otherwise(
-                rand.randint(seed, "any_platform", 3, *POST_KEYS)
-            ),
-            "post_type": rand.pick(POST_TYPES, rand.weighted_index("u_post_type", POST_TYPE_SHARES)),
-            "sentiment_idx": _sentiment(F.col("u_sentiment")),
-        }
-    )
+    return {
+        "day": F.col("start_day") + F.floor(skew * _active_days(spec)).cast("int"),
+        "platform_idx": F.when(F.col("u_platform") < F.lit(0.7), F.col("pref_platform")).otherwise(
+            rand.randint(spec.seed, "any_platform", 3, *POST_KEYS)
+        ),
+        "post_type": rand.pick(POST_TYPES, rand.weighted_index("u_post_type", POST_TYPE_SHARES)),
+        "sentiment_idx": _sentiment(F.col("u_sentiment")),
+    }
+
+
+def _post_fields(spec: Spec) -> dict[str, Column]:
+    """The clean value of every field of a text's JSON line (``FIELDS`` order)."""
+    seed = spec.seed
     is_review = F.col("post_type") == F.lit("review")
-    fields = {
+    return {
         "post_id": F.concat(
             rand.pick(PLATFORM_PREFIX, "platform_idx"), F.lit("_"), rand.hex16(seed, "post_id", *POST_KEYS)
         ),
@@ -149,8 +181,12 @@ def posts(persons: DataFrame, spec: Spec) -> DataFrame:
         "shares": F.floor(F.col("likes") * F.lit(0.3) * rand.uniform(seed, "shares", *POST_KEYS)).cast("int"),
         "ts": activity.iso_ts(spec.start_date, F.col("day"), F.col("post_ms")),
     }
-    df = df.select(*POST_KEYS, "day", "sentiment_idx", "topic_idx", "post_ms", *[v.alias(k) for k, v in fields.items()])
-    df = dirty.with_markers(df, seed, "social", spec.dirty_fraction, N_DIRTY_KINDS, *POST_KEYS)
+
+
+def _json_value(spec: Spec) -> Column:
+    """The line as written: the fields as JSON, with the damage of a dirty line (kind 0 truncated,
+    1 no post_id, 2 rating out of range, 3 timestamp out of range)."""
+    seed = spec.seed
     damaged = F.col("_dirty")
     bad_ts = F.when(rand.uniform(seed, "bad_ts", *POST_KEYS) < F.lit(0.5), F.lit("1999-12-31T23:59:59.000Z")).otherwise(
         activity.iso_ts(spec.end_date, F.lit(500) + rand.randint(seed, "bad_day", 900, *POST_KEYS), F.col("post_ms"))
@@ -164,18 +200,9 @@ def posts(persons: DataFrame, spec: Spec) -> DataFrame:
     ).otherwise(F.col("rating"))
     out_fields["ts"] = F.when(damaged & (F.col("_kind") == F.lit(3)), bad_ts).otherwise(F.col("ts"))
     full = F.to_json(F.struct(*[v.alias(k) for k, v in out_fields.items()]), {"ignoreNullFields": "false"})
-    value = F.when(
+    return F.when(
         damaged & (F.col("_kind") == F.lit(0)), dirty.truncate(full, rand.uniform(seed, "truncate", *POST_KEYS))
     ).otherwise(full)
-    return df.select(
-        activity.date_string(spec.start_date, F.col("day")).alias("date"),
-        value.alias("value"),
-        "_dirty",
-        "_dup",
-        "post_id",
-        rand.pick(text.SENTIMENTS, "sentiment_idx").alias("sentiment"),
-        rand.pick(catalog.CATEGORIES, "topic_idx").alias("topic"),
-    )
 
 
 def landing_lines(posts_df: DataFrame) -> DataFrame:

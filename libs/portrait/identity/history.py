@@ -123,13 +123,32 @@ def changes(previous: DataFrame, current: DataFrame, *, as_of: dt.date) -> DataF
     """
     prev = previous.select("id_type", "id_value", F.col("person_id").alias("prev_id"))
     cur = current.select("id_type", "id_value", F.col("person_id").alias("cur_id"))
+    none = F.array().cast("array<string>")
+    people = _people_before_and_after(prev, cur, none=none)
+    return people.select("person_id", "added", "removed", F.explode(_changes_of_person(none)).alias("e")).select(
+        F.lit(as_of).cast("date").alias("as_of_date"),
+        F.col("e.change").alias("change"),
+        F.col("person_id").cast("string").alias("person_id"),
+        F.col("e.related").alias("related_person_ids"),
+        F.col("added").cast("long").alias("identifiers_added"),
+        F.col("removed").cast("long").alias("identifiers_removed"),
+    )
+
+
+def _people_before_and_after(prev: DataFrame, cur: DataFrame, *, none: Column) -> DataFrame:
+    """One row per person id in either map: how many identifiers it holds now and before, and where they went.
+
+    Returns `person_id`, `cur_n` / `prev_n` (null when the id is not in that map), `added` /
+    `removed` (identifiers of the id now and not before / before and not now), `sources` (the
+    previous persons whose identifiers it now holds) and `targets` (the current persons holding
+    its previous identifiers), both sorted, `none` when empty.
+    """
     links = (
         prev.join(cur, on=["id_type", "id_value"], how="inner")
         .groupBy("prev_id", "cur_id")
         .agg(F.count("*").alias("n"))
     )
-    none = F.array().cast("array<string>")
-    people = (
+    return (
         cur.groupBy(F.col("cur_id").alias("person_id"))
         .agg(F.count("*").alias("cur_n"))
         .join(
@@ -169,6 +188,13 @@ def changes(previous: DataFrame, current: DataFrame, *, as_of: dt.date) -> DataF
             F.coalesce("targets", none).alias("targets"),
         )
     )
+
+
+def _changes_of_person(none: Column) -> Column:
+    """Which of `new`, `merge`, `split`, `grow`, `shrink`, `gone` a row of `_people_before_and_after` had.
+
+    An array of (`change`, `related`) structs in that order, empty for an unchanged person.
+    """
     is_current = F.col("cur_n").isNotNull()
     was_previous = F.col("prev_n").isNotNull()
     n_sources, n_targets = F.size("sources"), F.size("targets")
@@ -182,7 +208,7 @@ def changes(previous: DataFrame, current: DataFrame, *, as_of: dt.date) -> DataF
         ("shrink", is_current & same_person_only & (removed > 0), none),
         ("gone", was_previous & ~is_current & (n_targets == 0), none),
     ]
-    happened = F.filter(
+    return F.filter(
         F.array(
             *[
                 F.when(cond, F.struct(F.lit(name).alias("change"), related.alias("related")))
@@ -190,12 +216,4 @@ def changes(previous: DataFrame, current: DataFrame, *, as_of: dt.date) -> DataF
             ]
         ),
         lambda e: e.isNotNull(),
-    )
-    return people.select("person_id", "added", "removed", F.explode(happened).alias("e")).select(
-        F.lit(as_of).cast("date").alias("as_of_date"),
-        F.col("e.change").alias("change"),
-        F.col("person_id").cast("string").alias("person_id"),
-        F.col("e.related").alias("related_person_ids"),
-        F.col("added").cast("long").alias("identifiers_added"),
-        F.col("removed").cast("long").alias("identifiers_removed"),
     )

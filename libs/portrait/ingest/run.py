@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
@@ -109,14 +109,8 @@ def run(
     start = start or date
     if start > date:
         raise ValueError(f"start {start} is after date {date}")
-    names = sources or conf.sources
+    names = _source_names(conf, sources)
     mappings = conf.mappings
-    unknown = [n for n in names if n not in SOURCES and n not in mappings]
-    if unknown:
-        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(SOURCES)}, mapped: {sorted(mappings)}")
-    clash = sorted(set(names) & set(SOURCES) & set(mappings))
-    if clash:
-        raise ValueError(f"ingest.mappings {clash} have the name of a built-in source; rename the mapping")
     earliest = dt.date.fromisoformat(conf.earliest_valid_date)
     run_id = uuid.uuid4().hex
     late_from = start - dt.timedelta(days=conf.late_lookback_days)
@@ -153,6 +147,30 @@ def run(
             history=history,
         )
 
+    _write_quarantine(lake, results)
+    _append_reports(lake, results, run_id=run_id, start=start, end=date)
+    for r in results.values():
+        for df in r.cached:
+            df.unpersist()
+    return {name: r.counts for name, r in results.items()}
+
+
+def _source_names(conf: IngestConfig, sources: list[str] | None) -> list[str]:
+    """The sources and mappings to ingest (`sources`, else `conf.sources`); fails on a name that is
+    neither, or a mapping named like a built-in source."""
+    names = sources or conf.sources
+    mappings = conf.mappings
+    unknown = [n for n in names if n not in SOURCES and n not in mappings]
+    if unknown:
+        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(SOURCES)}, mapped: {sorted(mappings)}")
+    clash = sorted(set(names) & set(SOURCES) & set(mappings))
+    if clash:
+        raise ValueError(f"ingest.mappings {clash} have the name of a built-in source; rename the mapping")
+    return names
+
+
+def _write_quarantine(lake: Lakehouse, results: dict[str, _SourceResult]) -> None:
+    """Replace each source's quarantined rows of its dates in `bronze.quarantine` (one `replace_range`)."""
     lake.add_columns(catalog.BRONZE_QUARANTINE)
     all_quarantined = reduce(DataFrame.unionByName, [r.quarantined for r in results.values()])
     all_dates = [d for r in results.values() for d in r.dates]
@@ -160,8 +178,14 @@ def run(
     lake.replace_range(
         all_quarantined, catalog.BRONZE_QUARANTINE, start=min(all_dates), end=max(all_dates), where=in_sources
     )
+
+
+def _append_reports(
+    lake: Lakehouse, results: dict[str, _SourceResult], *, run_id: str, start: dt.date, end: dt.date
+) -> None:
+    """Append the run's audit rows (one per source) and file rows (one per file), once per run id."""
     lake.append_once(
-        audit_frame(lake.spark, results, run_id=run_id, start=start, end=date),
+        audit_frame(lake.spark, results, run_id=run_id, start=start, end=end),
         catalog.BRONZE_INGEST_AUDIT,
         app_id=f"ingest-{run_id}",
         version=0,
@@ -174,10 +198,6 @@ def run(
         version=0,
         merge_schema=True,
     )  # + reason in older lakes
-    for r in results.values():
-        for df in r.cached:
-            df.unpersist()
-    return {name: r.counts for name, r in results.items()}
 
 
 def _ingest_source(
@@ -201,42 +221,13 @@ def _ingest_source(
     files recorded before the lookback window.
     """
     spark, name = lake.spark, source.name
-    late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
-    listed = landing.list_files(
-        spark, landing_root, name, late_from, date, history=history.get(name, set()) if history is not None else None
+    files, dates, late_dates = _files_to_read(
+        spark, landing_root, name, conf, start=start, date=date, recorded=recorded, history=history
     )
-    known = recorded.get(name, set()) if recorded is not None else set()
-    late_dates = sorted({f.date for f in listed if f.date < start and f.key not in known and not f.rejected})
-    if late_dates:
-        log.warning("ingest %s: files arrived late for %s; re-ingesting those dates whole", name, late_dates)
-    dates = late_dates + days(start, date)
-    files = [f for f in listed if (f.key not in known if f.rejected else f.date in set(dates))]
-
     scan = landing.scan_lines(spark, files).persist(StorageLevel.MEMORY_AND_DISK)
-    lines = landing.with_line_numbers(scan)
-    headers: list[tuple[str, ...]] | None = None
-    header_extra: dict[str, list[str]] = {}
-    if source.format == "csv":
-        # One header line per file: file metadata, small enough for the driver. A column's name may
-        # itself be PII (an email as a header): names are masked like free text before they are read.
-        first = (
-            lines.where(F.col("line_number") == 1)
-            .select("source_file", privacy.redact_free_text(F.col("value")).alias("value"))
-            .collect()
-        )
-        columns_of = {r["source_file"]: landing.header_columns(r["value"]) for r in first}
-        headers = sorted(set(columns_of.values()))
-        known_fields = {f.name for f in source.fields}
-        header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items() if set(c) & known_fields}
-        lines = landing.with_header_index(lines, {p: headers.index(c) for p, c in columns_of.items()})
-
+    lines, headers, header_extra = _with_file_headers(landing.with_line_numbers(scan), source)
     table = catalog.BRONZE_SOURCES[name]
-    prior = None
-    if conf.duplicate_lookback_days > 0 and lake.exists(table):
-        prior = lake.read(table).where(
-            F.col("date").between(F.lit(dates[0] - dt.timedelta(days=conf.duplicate_lookback_days)), F.lit(dates[-1]))
-            & ~F.col("date").isin(*dates)
-        )
+    prior = _prior_rows(lake, table, conf, dates)
     rows = validate.classify(
         validate.parse_lines(lines, source, headers=headers),
         source,
@@ -246,20 +237,7 @@ def _ingest_source(
         prior=prior,
         lookback_days=conf.duplicate_lookback_days,
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    by_status = {r["_status"]: r["n"] for r in rows.groupBy("_status").agg(F.count("*").alias("n")).collect()}
-    counts = reconcile(name, by_status)
-    reports = _file_reports(rows, files, header_extra)
-    reconcile_files(name, counts, reports)
-    extra_columns = sorted({c for f in reports for c in f["extra_columns"]})
-    counts.update(
-        files=len(reports),
-        files_empty=sum(f["status"] == FILE_EMPTY for f in reports),
-        files_truncated=sum(f["status"] == FILE_TRUNCATED for f in reports),
-        late_dates=len(late_dates),
-        files_rejected=sum(f["status"] == FILE_REJECTED for f in reports),
-    )
-    if extra_columns:
-        log.warning("ingest %s: unknown columns kept in bronze.%s.extra: %s", name, name, extra_columns)
+    counts, reports, extra_columns = _source_counts(rows, name, files, header_extra, late_dates=late_dates)
 
     lake.add_columns(table, catalog.SOURCE_MIGRATIONS)
     out_cols = [f.output_name for f in source.fields] + ["extra", "source_file", "date"]
@@ -275,6 +253,95 @@ def _ingest_source(
     return _SourceResult(
         counts, quarantine_rows(rows, name, run_id), dates, [scan, rows], reports, extra_columns, late_dates
     )
+
+
+def _files_to_read(
+    spark: SparkSession,
+    landing_root: str,
+    name: str,
+    conf: IngestConfig,
+    *,
+    start: dt.date,
+    date: dt.date,
+    recorded: _Recorded | None,
+    history: _Recorded | None,
+) -> tuple[list[landing.LandingFile], list[dt.date], list[dt.date]]:
+    """The files of one source to read, the dates they replace and the late dates among them.
+
+    The dates are [start, date] plus the earlier dates (within the late lookback) holding a file
+    not in `recorded`; the files are those of these dates, and the rejected files not yet recorded.
+    """
+    late_from = start - dt.timedelta(days=conf.late_lookback_days) if recorded is not None else start
+    listed = landing.list_files(
+        spark, landing_root, name, late_from, date, history=history.get(name, set()) if history is not None else None
+    )
+    known = recorded.get(name, set()) if recorded is not None else set()
+    late_dates = sorted({f.date for f in listed if f.date < start and f.key not in known and not f.rejected})
+    if late_dates:
+        log.warning("ingest %s: files arrived late for %s; re-ingesting those dates whole", name, late_dates)
+    dates = late_dates + days(start, date)
+    files = [f for f in listed if (f.key not in known if f.rejected else f.date in set(dates))]
+    return files, dates, late_dates
+
+
+def _with_file_headers(
+    lines: DataFrame, source: Source
+) -> tuple[DataFrame, list[tuple[str, ...]] | None, dict[str, list[str]]]:
+    """CSV: the lines with `_header_idx` (which of the distinct headers their file has), those
+    headers, and each file's columns that the source does not know. Other formats: as they are."""
+    if source.format != "csv":
+        return lines, None, {}
+    # One header line per file: file metadata, small enough for the driver. A column's name may
+    # itself be PII (an email as a header): names are masked like free text before they are read.
+    first = (
+        lines.where(F.col("line_number") == 1)
+        .select("source_file", privacy.redact_free_text(F.col("value")).alias("value"))
+        .collect()
+    )
+    columns_of = {r["source_file"]: landing.header_columns(r["value"]) for r in first}
+    headers = sorted(set(columns_of.values()))
+    known_fields = {f.name for f in source.fields}
+    header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items() if set(c) & known_fields}
+    lines = landing.with_header_index(lines, {p: headers.index(c) for p, c in columns_of.items()})
+    return lines, headers, header_extra
+
+
+def _prior_rows(lake: Lakehouse, table: catalog.Table, conf: IngestConfig, dates: list[dt.date]) -> DataFrame | None:
+    """The rows kept in `table` within the duplicate lookback before `dates`, on other dates (None
+    without a lookback or a table)."""
+    if conf.duplicate_lookback_days > 0 and lake.exists(table):
+        return lake.read(table).where(
+            F.col("date").between(F.lit(dates[0] - dt.timedelta(days=conf.duplicate_lookback_days)), F.lit(dates[-1]))
+            & ~F.col("date").isin(*dates)
+        )
+    return None
+
+
+def _source_counts(
+    rows: DataFrame,
+    name: str,
+    files: list[landing.LandingFile],
+    header_extra: dict[str, list[str]],
+    *,
+    late_dates: list[dt.date],
+) -> tuple[dict[str, int], list[dict], list[str]]:
+    """The source's reconciled counts, its file reports and the unknown columns kept in `extra`;
+    fails when the counts per status or per file do not add up."""
+    by_status = {r["_status"]: r["n"] for r in rows.groupBy("_status").agg(F.count("*").alias("n")).collect()}
+    counts = reconcile(name, by_status)
+    reports = _file_reports(rows, files, header_extra)
+    reconcile_files(name, counts, reports)
+    extra_columns = sorted({c for f in reports for c in f["extra_columns"]})
+    counts.update(
+        files=len(reports),
+        files_empty=sum(f["status"] == FILE_EMPTY for f in reports),
+        files_truncated=sum(f["status"] == FILE_TRUNCATED for f in reports),
+        late_dates=len(late_dates),
+        files_rejected=sum(f["status"] == FILE_REJECTED for f in reports),
+    )
+    if extra_columns:
+        log.warning("ingest %s: unknown columns kept in bronze.%s.extra: %s", name, name, extra_columns)
+    return counts, reports, extra_columns
 
 
 def _file_reports(rows: DataFrame, files: list[landing.LandingFile], header_extra: dict[str, list[str]]) -> list[dict]:

@@ -77,7 +77,15 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
             no_missing.alias("_missing_column"),
             no_extra.alias("extra"),
         )
-    r, missing, extra = F.lit(None), no_missing, no_extra
+    return _parse_csv_by_header(lines, source, headers, ddl=ddl, options=options)
+
+
+def _parse_csv_by_header(
+    lines: DataFrame, source: Source, headers: Sequence[Sequence[str]], *, ddl: str, options: dict[str, str]
+) -> DataFrame:
+    """`parse_lines` of CSV files whose headers differ: each line read by its own file's header."""
+    known = [f.name for f in source.fields]
+    r, missing, extra = F.lit(None), F.lit(None).cast("string"), F.lit(None).cast(_EXTRA_TYPE)
     # A first line that names none of the source's fields is a record, not a header: the file has
     # no header row and its columns cannot be known, so every line (the first one too) is
     # quarantined as `no_header_row` rather than read by a guessed column order.
@@ -99,31 +107,12 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         }
     )
     for idx, columns in reversed(list(enumerate(headers))):
-        parsed = F.col(parsed_of[idx])
         this_file = F.col("_header_idx") == idx
-        r = F.when(
-            this_file,
-            F.struct(
-                *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
-                parsed[_CORRUPT].alias(_CORRUPT),
-            ),
-        ).otherwise(r)
-        lacking = [f.name for f in source.fields if f.required and f.name not in columns]
-        file_reason = "no_header_row" if idx in headerless else f"missing_column_{lacking[0]}" if lacking else None
-        # The header line again, later in the file (files concatenated upstream): not a record. One
-        # comparison of two arrays, not a chain of one AND per column: a 1,000-column header made
-        # that chain deep enough to overflow the JVM's stack while Spark analysed the plan.
-        as_written = F.array(*[F.trim(parsed[c]) for c in columns])
-        repeated = (as_written == F.array(*[F.lit(c) for c in columns])) & (F.col("line_number") > 1)
-        missing = F.when(
-            this_file, F.coalesce(F.lit(file_reason), F.when(repeated, F.lit("repeated_header")))
-        ).otherwise(missing)
-        unknown = [c for c in columns if c not in known]  # type: ignore[assignment]
-        if unknown and idx not in headerless:  # a headerless file's "names" are its first record's values
-            extra = F.when(
-                this_file,
-                F.map_from_arrays(F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])),
-            ).otherwise(extra)
+        record, reason, unknown = _read_by_header(F.col(parsed_of[idx]), columns, source, headerless=idx in headerless)
+        r = F.when(this_file, record).otherwise(r)
+        missing = F.when(this_file, reason).otherwise(missing)
+        if unknown is not None:
+            extra = F.when(this_file, unknown).otherwise(extra)
     if not headers:
         r = F.from_csv("value", ddl, options)
     is_header = (
@@ -138,6 +127,36 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         missing.alias("_missing_column"),
         extra.alias("extra"),
     ).drop(*parsed_of.values())
+
+
+def _read_by_header(
+    parsed: Column, columns: Sequence[str], source: Source, *, headerless: bool
+) -> tuple[Column, Column, Column | None]:
+    """A line of a file with header `columns`, from its parse `parsed`: the record `r` (the source's
+    fields, null where the header lacks one), the reason every line of the file fails or the line
+    is a repeated header (else null), and the unknown columns with their values (None when none,
+    or when the file has no header row: its "names" are its first record's values)."""
+    known = [f.name for f in source.fields]
+    record = F.struct(
+        *[(parsed[n] if n in columns else F.lit(None).cast("string")).alias(n) for n in known],
+        parsed[_CORRUPT].alias(_CORRUPT),
+    )
+    lacking = [f.name for f in source.fields if f.required and f.name not in columns]
+    file_reason = "no_header_row" if headerless else f"missing_column_{lacking[0]}" if lacking else None
+    # The header line again, later in the file (files concatenated upstream): not a record. One
+    # comparison of two arrays, not a chain of one AND per column: a 1,000-column header made
+    # that chain deep enough to overflow the JVM's stack while Spark analysed the plan.
+    as_written = F.array(*[F.trim(parsed[c]) for c in columns])
+    repeated = (as_written == F.array(*[F.lit(c) for c in columns])) & (F.col("line_number") > 1)
+    reason = F.coalesce(F.lit(file_reason), F.when(repeated, F.lit("repeated_header")))
+    unknown = [c for c in columns if c not in known]
+    if not unknown or headerless:
+        return record, reason, None
+    return (
+        record,
+        reason,
+        F.map_from_arrays(F.array(*[F.lit(c) for c in unknown]), F.array(*[parsed[c] for c in unknown])),
+    )
 
 
 def _blank(c: Column) -> Column:
@@ -192,8 +211,44 @@ def classify(
     """
     typed = _typed(source)
     raw = {f.name: F.col(f"r.{f.name}") for f in source.fields}
+    conditions = _line_reasons(source, raw, max_field_chars=max_field_chars) + _field_reasons(
+        source, typed, raw, earliest=earliest
+    )
+    reason = _reason(conditions, unterminated="_unterminated" in parsed.columns)
+    with_reason = parsed.select(
+        "*",
+        *[typed[name].alias(f"t_{name}") for name in typed],
+        reason.alias("_reason"),
+    )
+    status = _dedupe_status(with_reason, source)
+    hashed = {f.name: privacy.pseudonymise(raw[f.name], f.pii, pii_key) for f in source.fields if f.pii}
+    masked_extra = F.transform_values("extra", lambda _, v: privacy.redact_free_text(v))
+    masked_record = _masked_record(source, raw, hashed, masked_extra, max_field_chars=max_field_chars)
+    line_number = F.col("line_number").cast("long") if "line_number" in parsed.columns else F.lit(None).cast("long")
+    typed_rows = status.select(
+        *_output_fields(source, hashed),
+        # Unknown fields may hold PII that no Field declares: mask what looks like it, as in quarantine.
+        F.when(~F.col("_is_header"), masked_extra).alias("extra"),
+        "date",
+        "source_file",
+        line_number.alias("line_number"),
+        "_status",
+        "_reason",
+        masked_record.alias("_masked_record"),
+    )
+    if prior is not None and source.id_columns and not source.id_per_date:
+        typed_rows = _against_prior(typed_rows, prior, source, lookback_days)
+    return typed_rows.select(
+        *[c for c in typed_rows.columns if c not in ("_reason", "_masked_record")],
+        F.when(F.col("_status") == QUARANTINED, F.col("_reason")).alias("_reason"),
+        F.when(F.col("_status") == QUARANTINED, F.col("_masked_record")).alias("_raw_record"),
+    )
 
-    conditions: list[tuple[str, Column]] = [
+
+def _line_reasons(source: Source, raw: dict[str, Column], *, max_field_chars: int) -> list[tuple[str, Column]]:
+    """What can be wrong with a line as text (in the order tried): empty, bad encoding, a control
+    character, oversized, malformed JSON or an unbalanced CSV quote, unparseable, an oversized field."""
+    return [
         ("empty_line", F.trim(F.col("value")) == ""),
         ("bad_encoding", ~F.is_valid_utf8("value") | F.col("value").contains(REPLACEMENT_CHAR)),
         # In the line's bytes, or escaped in a JSON string (`\u0000`): no text field carries one.
@@ -218,7 +273,15 @@ def classify(
             | strict.any_longer_than(F.col("extra"), max_field_chars),
         ),
     ]
-    conditions += [(f"missing_{f.name}", _blank(raw[f.name])) for f in source.fields if f.required]
+
+
+def _field_reasons(
+    source: Source, typed: dict[str, Column], raw: dict[str, Column], *, earliest: dt.date
+) -> list[tuple[str, Column]]:
+    """What can be wrong with a line's fields (in the order tried): a required one missing, a
+    non-finite number, a value not of its type, a time out of range, a date in the future, and
+    the source's rules."""
+    conditions = [(f"missing_{f.name}", _blank(raw[f.name])) for f in source.fields if f.required]
     conditions += [
         (f"non_finite_{f.name}", ~_blank(raw[f.name]) & strict.is_non_finite(raw[f.name], typed[f.name]))
         for f in source.fields
@@ -243,10 +306,15 @@ def classify(
         if f.type in ("date", "timestamp") and f.name != source.time_column
     ]
     conditions += [(code, rule(typed)) for code, rule in source.rules]
+    return conditions
 
+
+def _reason(conditions: list[tuple[str, Column]], *, unterminated: bool) -> Column:
+    """A line's reason: its file's missing column, else the first condition that holds; with
+    `unterminated` (the lines carry `_unterminated`), a cut-off last line is `truncated_record`."""
     # A header without a required column fails every line of its file with that reason.
     reason = F.coalesce(F.col("_missing_column"), _first_reason(conditions))
-    if "_unterminated" in parsed.columns:
+    if unterminated:
         # The last line of a file with no final newline that does not parse was cut off.
         cut_off = (
             (reason == "unparseable")
@@ -254,14 +322,14 @@ def classify(
             | reason.startswith("bad_type_")
         )
         reason = F.when(F.col("_unterminated") & cut_off, F.lit(TRUNCATED)).otherwise(reason)
-    with_reason = parsed.select(
-        "*",
-        *[typed[name].alias(f"t_{name}") for name in typed],
-        reason.alias("_reason"),
-    )
-    status = _dedupe_status(with_reason, source)
-    hashed = {f.name: privacy.pseudonymise(raw[f.name], f.pii, pii_key) for f in source.fields if f.pii}
-    masked_extra = F.transform_values("extra", lambda _, v: privacy.redact_free_text(v))
+    return reason
+
+
+def _masked_record(
+    source: Source, raw: dict[str, Column], hashed: dict[str, Column], masked_extra: Column, *, max_field_chars: int
+) -> Column:
+    """The line as a quarantine may keep it: its fields as JSON with PII hashed and every other
+    value masked, or, where its fields are not known, the line itself masked; cut to a length."""
     # Hashes are left alone (a run of digits in a hex digest is not a phone); every other value,
     # ids included, is masked: a quarantined line's fields are not trusted to be what they claim.
     masked_record = F.to_json(
@@ -282,37 +350,24 @@ def classify(
         & F.col("r").isNotNull()
         & ~F.coalesce(F.col("_reason").isin(*strict.LINE_REASONS, "no_header_row", TRUNCATED), F.lit(False))
     )
-    line_number = F.col("line_number").cast("long") if "line_number" in parsed.columns else F.lit(None).cast("long")
-    typed_rows = status.select(
-        *[
-            (
-                hashed[f.name]
-                if f.pii
-                else privacy.redact_free_text(F.col(f"t_{f.name}"))
-                if f.free_text
-                else F.col(f"t_{f.name}")
-            ).alias(f.output_name)
-            for f in source.fields
-        ],
-        # Unknown fields may hold PII that no Field declares: mask what looks like it, as in quarantine.
-        F.when(~F.col("_is_header"), masked_extra).alias("extra"),
-        "date",
-        "source_file",
-        line_number.alias("line_number"),
-        "_status",
-        "_reason",
-        # Cut after masking (a cut email would escape the pattern): the reason says what was wrong.
-        F.substring(
-            F.when(fields_known, masked_record).otherwise(masked_line), 1, strict.RAW_RECORD_FIELDS * max_field_chars
-        ).alias("_masked_record"),
+    # Cut after masking (a cut email would escape the pattern): the reason says what was wrong.
+    return F.substring(
+        F.when(fields_known, masked_record).otherwise(masked_line), 1, strict.RAW_RECORD_FIELDS * max_field_chars
     )
-    if prior is not None and source.id_columns and not source.id_per_date:
-        typed_rows = _against_prior(typed_rows, prior, source, lookback_days)
-    return typed_rows.select(
-        *[c for c in typed_rows.columns if c not in ("_reason", "_masked_record")],
-        F.when(F.col("_status") == QUARANTINED, F.col("_reason")).alias("_reason"),
-        F.when(F.col("_status") == QUARANTINED, F.col("_masked_record")).alias("_raw_record"),
-    )
+
+
+def _output_fields(source: Source, hashed: dict[str, Column]) -> list[Column]:
+    """The typed output column of every field: PII hashed, free text masked, the rest as typed."""
+    return [
+        (
+            hashed[f.name]
+            if f.pii
+            else privacy.redact_free_text(F.col(f"t_{f.name}"))
+            if f.free_text
+            else F.col(f"t_{f.name}")
+        ).alias(f.output_name)
+        for f in source.fields
+    ]
 
 
 def _against_prior(rows: DataFrame, prior: DataFrame, source: Source, lookback_days: int) -> DataFrame:

@@ -85,16 +85,9 @@ def _seasonality(days: DataFrame, *, as_of: dt.date, horizon_days: int) -> DataF
     )
 
 
-def with_order_features(lines: DataFrame, *, as_of: dt.date, horizon_days: int) -> DataFrame:
-    """One row per customer with a purchase on or before `as_of`: RFM, rhythm, basket, returns,
-    trend, seasonality.
-
-    Returns:
-        `person_id`, `as_of_date` and the numeric features of `FEATURES`; nulls mean "not defined"
-        (e.g. no interval with a single purchase day) and are imputed by the model's inputs.
-    """
-    past = lines.where(F.col("day") <= F.lit(as_of))
-    purchases = past.where(_is_purchase())
+def _per_order(purchases: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """Per person, from their orders (purchase lines grouped by order): counts, days, spend, basket
+    size and the windowed counts and revenue as of `as_of`."""
     orders = purchases.groupBy("person_id", "order_id").agg(
         F.min("day").alias("day"),
         F.sum("amount").alias("amount"),
@@ -103,7 +96,7 @@ def with_order_features(lines: DataFrame, *, as_of: dt.date, horizon_days: int) 
     )
     ago = F.datediff(F.lit(as_of), F.col("day"))
     in_days = lambda n: ago < F.lit(n)  # noqa: E731 - the last n days, as_of included
-    per_order = orders.groupBy("person_id").agg(
+    return orders.groupBy("person_id").agg(
         F.count("*").alias("orders_ever"),
         F.countDistinct("day").alias("purchase_days_ever"),
         F.min("day").alias("first_day"),
@@ -118,12 +111,31 @@ def with_order_features(lines: DataFrame, *, as_of: dt.date, horizon_days: int) 
         *[F.sum(F.when(in_days(n), F.col("amount")).otherwise(0.0)).alias(f"revenue_{n}d") for n in (90, 365)],
         F.count(F.when((ago >= 90) & (ago < 180), True)).alias("orders_prev_90d"),
     )
-    per_line = past.groupBy("person_id").agg(
+
+
+def _per_line(past: DataFrame) -> DataFrame:
+    """Per person, from all their lines (returns included): distinct products bought, lines and
+    amount returned."""
+    return past.groupBy("person_id").agg(
         F.countDistinct(F.when(~F.col("is_return"), F.col("product_id"))).alias("distinct_products"),
         F.count(F.when(F.col("is_return"), True)).alias("returned_lines"),
         F.count(F.when(~F.col("is_return"), True)).alias("bought_lines"),
         F.sum(F.when(F.col("is_return"), -F.col("amount")).otherwise(0.0)).alias("returned_amount"),
     )
+
+
+def with_order_features(lines: DataFrame, *, as_of: dt.date, horizon_days: int) -> DataFrame:
+    """One row per customer with a purchase on or before `as_of`: RFM, rhythm, basket, returns,
+    trend, seasonality.
+
+    Returns:
+        `person_id`, `as_of_date` and the numeric features of `FEATURES`; nulls mean "not defined"
+        (e.g. no interval with a single purchase day) and are imputed by the model's inputs.
+    """
+    past = lines.where(F.col("day") <= F.lit(as_of))
+    purchases = past.where(_is_purchase())
+    per_order = _per_order(purchases, as_of=as_of)
+    per_line = _per_line(past)
     days = purchases.select("person_id", "day").distinct()
     recency = F.datediff(F.lit(as_of), F.col("last_day")).cast("double")
     age = F.datediff(F.lit(as_of), F.col("first_day")).cast("double")
