@@ -136,6 +136,16 @@ class Lakehouse:
             )
         return self.spark.read.format("delta").load(self.path(table))
 
+    def read_at(self, table: Table, version: int) -> DataFrame:
+        """`table` as of a Delta version (time travel).
+
+        Besides reading what an earlier run left, a pinned read keeps a cached frame built on it
+        alive across writes to the table: a Delta write re-caches every cached plan that reads
+        the table's latest version (`recacheByPlan`), so the frame would be cleared and rebuilt
+        at its next use (ingest measured 47 Spark jobs for that, against 6 without).
+        """
+        return self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
+
     def version(self, table: Table) -> int:
         """The table's latest version (a listing of its log; no Spark job)."""
         return int(self._snapshot(table, refresh=True).version())

@@ -140,11 +140,6 @@ def _previous_versions(lake: Lakehouse, date: dt.date) -> dict:
     }
 
 
-def _read_at(lake: Lakehouse, table: catalog.Table, version: int) -> DataFrame:
-    """`table` as of a Delta version (time travel): what the previous run left, even after this run writes."""
-    return lake.spark.read.format("delta").option("versionAsOf", version).load(lake.path(table))
-
-
 def _placeholders(lake: Lakehouse, conf: IdentityConfig, key: bytes) -> DataFrame:
     """The configured placeholder values, hashed like real identifiers (`id_type`, `id_value`)."""
     spark = lake.spark
@@ -177,7 +172,7 @@ def _rebuild(
         pairs, max_links=conf.max_persons_per_identifier, placeholders=_placeholders(lake, conf, pii_key)
     ).checkpoint(eager=True)
     ids = graph.identifiers(clicks, orders, social, crm)
-    previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]) if before["map"] >= 0 else None
+    previous = lake.read_at(catalog.SILVER_IDENTITY_MAP, before["map"]) if before["map"] >= 0 else None
     identity_map = resolve(
         ids,
         pairs,
@@ -240,10 +235,10 @@ def _daily_merge(
     excluded = graph.hubs(
         links, max_links=conf.max_persons_per_identifier, placeholders=_placeholders(lake, conf, pii_key)
     ).checkpoint(eager=True)
-    excluded_before = _read_at(lake, catalog.SILVER_IDENTITY_EXCLUDED, before["excluded"])
+    excluded_before = lake.read_at(catalog.SILVER_IDENTITY_EXCLUDED, before["excluded"])
     changed = incremental.status_changed(excluded_before, excluded).checkpoint(eager=True)
     touched = truncate(incremental.touched_identifiers(added, changed, links))
-    previous = _read_at(lake, catalog.SILVER_IDENTITY_MAP, before["map"]).select("id_type", "id_value", "person_id")
+    previous = lake.read_at(catalog.SILVER_IDENTITY_MAP, before["map"]).select("id_type", "id_value", "person_id")
     persons = incremental.touched_persons(previous, touched).checkpoint(eager=True)
     day_ids = keep(graph.identifiers(clicks, orders, social, crm))
     ids = incremental.subgraph(previous, persons, touched, day_ids).checkpoint(eager=True)

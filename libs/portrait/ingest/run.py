@@ -308,9 +308,14 @@ def _with_file_headers(
 
 def _prior_rows(lake: Lakehouse, table: catalog.Table, conf: IngestConfig, dates: list[dt.date]) -> DataFrame | None:
     """The rows kept in `table` within the duplicate lookback before `dates`, on other dates (None
-    without a lookback or a table)."""
+    without a lookback or a table).
+
+    Read at the version listed now: the write of `dates` that follows replaces none of these rows,
+    and a pinned read keeps the source's cached rows (built on it) alive across that write, for
+    the quarantine and reports that read them afterwards (`Lakehouse.read_at`).
+    """
     if conf.duplicate_lookback_days > 0 and lake.exists(table):
-        return lake.read(table).where(
+        return lake.read_at(table, lake.version(table)).where(
             F.col("date").between(F.lit(dates[0] - dt.timedelta(days=conf.duplicate_lookback_days)), F.lit(dates[-1]))
             & ~F.col("date").isin(*dates)
         )
@@ -326,10 +331,20 @@ def _source_counts(
     late_dates: list[dt.date],
 ) -> tuple[dict[str, int], list[dict], list[str]]:
     """The source's reconciled counts, its file reports and the unknown columns kept in `extra`;
-    fails when the counts per status or per file do not add up."""
-    by_status = {r["_status"]: r["n"] for r in rows.groupBy("_status").agg(F.count("*").alias("n")).collect()}
-    counts = reconcile(name, by_status)
+    fails when a file's lines do not each have exactly one status.
+
+    One aggregate gives both: the counts per status are the sums of the per-file counts, and each
+    file's lines read must equal its headers, kept, quarantined and duplicate lines (a line with
+    any other status fails it), so a second count per status would only repeat the same sums.
+    """
     reports = _file_reports(rows, files, header_extra)
+    statuses = {
+        validate.HEADER: "header_lines",
+        validate.KEPT: "rows_kept",
+        validate.QUARANTINED: "rows_quarantined",
+        validate.DUPLICATE: "duplicates_dropped",
+    }
+    counts = reconcile(name, {s: sum(f[k] for f in reports) for s, k in statuses.items()})
     reconcile_files(name, counts, reports)
     extra_columns = sorted({c for f in reports for c in f["extra_columns"]})
     counts.update(
@@ -412,9 +427,8 @@ def _recorded_files(lake: Lakehouse, late_from: dt.date, start: dt.date) -> tupl
         lake.read(catalog.BRONZE_INGEST_FILES)
         .where(F.col("date") < F.lit(start))
         .select("source", "file", "file_size", "file_modified_ms", (F.col("date") >= F.lit(late_from)).alias("recent"))
-        .distinct()
         .collect()
-    )  # file names, not data
+    )  # file names, not data; the sets below drop repeats (a distinct would add a shuffle)
     lookback: _Recorded = {}
     before: _Recorded = {}
     for r in recorded:
