@@ -126,8 +126,12 @@ def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt
 
 
 def _history(lake: Lakehouse) -> DataFrame:
+    """The actions sent so far, as of the version listed now: the contact rules read days before
+    the scoring date only, and the pinned read keeps the decided frame cached across this run's
+    write of `gold.actions_sent` (a latest-version read would be cleared by it and rebuilt for
+    the three daily tables: `Lakehouse.read_at`)."""
     if lake.exists(catalog.GOLD_ACTIONS_SENT):
-        return lake.read(catalog.GOLD_ACTIONS_SENT)
+        return lake.read_at(catalog.GOLD_ACTIONS_SENT, lake.version(catalog.GOLD_ACTIONS_SENT))
     cols = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
     return lake.spark.createDataFrame([], cols)
 
@@ -204,9 +208,9 @@ def run(
     """
     registry.configure(mlflow)
     rows = clv_columns(lake, score_rows(lake, score, train, date), date=date, horizon_days=train.horizon_days)
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    scored = rows.persist(StorageLevel.MEMORY_AND_DISK)
     # Equal-sized deciles of the published score, a tie split by person_id (models.deciles).
-    rows = with_decile(rows, "purchase_propensity", output="propensity_decile", key="person_id")
+    rows = with_decile(scored, "purchase_propensity", output="propensity_decile", key="person_id")
     decided = with_next_action(
         rows, policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
     ).persist(StorageLevel.MEMORY_AND_DISK)
@@ -214,7 +218,7 @@ def run(
         counts: dict[str, int | float] = dict(publish(lake, decided, score.gate, date))
     finally:
         decided.unpersist()
-        rows.unpersist()
+        scored.unpersist()  # the persisted frame: `rows` was rebound to the uncached deciles
     counts.update(record_segment_movement(lake, date))
     log.info("score %s: %s", date, counts)
     return counts
