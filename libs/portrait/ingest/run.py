@@ -1,8 +1,9 @@
 """Ingest (the stage's `run`): landing-zone files -> bronze Delta tables, quarantine and an audit of the counts.
 
-For each source, the files of the landing dates in [start, end] are listed (`landing.list_files`),
-read as numbered text lines, parsed by each file's own header (CSV) or keys (JSON), typed,
-validated and pseudonymised (`validate.classify`). Every line gets one status: kept, quarantined
+For each source, the files of the landing dates in [start, end] are listed (`landing.list_files`);
+the files of every source are then read as numbered text lines in one scan (`_LandingLines`), and
+each source's lines parsed by each file's own header (CSV) or keys (JSON), typed, validated and
+pseudonymised (`validate.classify`). Every line gets one status: kept, quarantined
 (with a reason code and its line number), a duplicate (dropped and counted) or a CSV header.
 Kept rows replace the same dates in `bronze.<source>` (unknown keys or columns in `extra`);
 quarantined rows replace that source's rows of those dates in `bronze.quarantine`; one audit row
@@ -115,8 +116,58 @@ def run(
     run_id = uuid.uuid4().hex
     late_from = start - dt.timedelta(days=conf.late_lookback_days)
     recorded, history = _recorded_files(lake, late_from, start)
+    listed = {
+        name: _files_to_read(
+            lake.spark, landing, name, conf, start=start, date=date, recorded=recorded, history=history
+        )
+        for name in names
+        if name not in mappings
+    }
+    landing_lines = _LandingLines.read(
+        lake.spark, {n: SOURCES[n] for n in listed}, {n: f[0] for n, f in listed.items()}
+    )
     results: dict[str, _SourceResult] = {}
+    try:
+        _ingest_all(
+            lake,
+            conf,
+            names,
+            listed,
+            landing_lines,
+            results,
+            start=start,
+            date=date,
+            pii_key=pii_key,
+            earliest=earliest,
+            run_id=run_id,
+        )
+        _write_quarantine(lake, results)
+        _append_reports(lake, results, run_id=run_id, start=start, end=date)
+    finally:  # a failed run in a long session (backfill, notebook) keeps no cache either
+        for r in results.values():
+            for df in r.cached:
+                df.unpersist()
+        landing_lines.release()
+    return {name: r.counts for name, r in results.items()}
 
+
+def _ingest_all(
+    lake: Lakehouse,
+    conf: IngestConfig,
+    names: list[str],
+    listed: dict[str, tuple[list[landing.LandingFile], list[dt.date], list[dt.date]]],
+    landing_lines: _LandingLines,
+    results: dict[str, _SourceResult],
+    *,
+    start: dt.date,
+    date: dt.date,
+    pii_key: bytes,
+    earliest: dt.date,
+    run_id: str,
+) -> None:
+    """Ingest each source and mapped export in `names` order, each writing its table before the
+    next starts, into `results` (filled as they finish, so a failure still releases their caches)."""
+    mappings = conf.mappings
     for name in names:
         if name in mappings:
             m = mappings[name]
@@ -136,23 +187,15 @@ def run(
         results[name] = _ingest_source(
             lake,
             SOURCES[name],
-            landing,
             conf,
+            listed[name],
+            landing_lines,
             start=start,
             date=date,
             pii_key=pii_key,
             earliest=earliest,
             run_id=run_id,
-            recorded=recorded,
-            history=history,
         )
-
-    _write_quarantine(lake, results)
-    _append_reports(lake, results, run_id=run_id, start=start, end=date)
-    for r in results.values():
-        for df in r.cached:
-            df.unpersist()
-    return {name: r.counts for name, r in results.items()}
 
 
 def _source_names(conf: IngestConfig, sources: list[str] | None) -> list[str]:
@@ -203,29 +246,23 @@ def _append_reports(
 def _ingest_source(
     lake: Lakehouse,
     source: Source,
-    landing_root: str,
     conf: IngestConfig,
+    listed: tuple[list[landing.LandingFile], list[dt.date], list[dt.date]],
+    landing_lines: _LandingLines,
     *,
     start: dt.date,
     date: dt.date,
     pii_key: bytes,
     earliest: dt.date,
     run_id: str,
-    recorded: dict[str, set[tuple[str, int, int]]] | None,
-    history: dict[str, set[tuple[str, int, int]]] | None,
 ) -> _SourceResult:
-    """Read, classify and write one built-in source; report its files.
-
-    The dates ingested are [start, date] plus the earlier dates with a file not in `recorded`
-    (none when `recorded` is None: no file report exists yet to compare with); `history` holds the
-    files recorded before the lookback window.
-    """
-    spark, name = lake.spark, source.name
-    files, dates, late_dates = _files_to_read(
-        spark, landing_root, name, conf, start=start, date=date, recorded=recorded, history=history
-    )
-    scan = landing.scan_lines(spark, files).persist(StorageLevel.MEMORY_AND_DISK)
-    lines, headers, header_extra = _with_file_headers(landing.with_line_numbers(scan), source)
+    """Classify and write one built-in source's lines (of the run's one landing read); report its
+    files. `listed`: its files, the dates they replace and the late dates among them
+    (`_files_to_read`)."""
+    name = source.name
+    files, dates, late_dates = listed
+    first = {f.path: landing_lines.first_lines[f.path] for f in files if f.path in landing_lines.first_lines}
+    lines, headers, header_extra = _with_file_headers(landing_lines.of(files), source, first)
     table = catalog.BRONZE_SOURCES[name]
     prior = _prior_rows(lake, table, conf, dates)
     rows = validate.classify(
@@ -250,9 +287,66 @@ def _ingest_source(
     )
     counts["rows_written"] = commit.rows_new
     log.info("ingest %s %s..%s (late %s): %s", name, start, date, late_dates, counts)
-    return _SourceResult(
-        counts, quarantine_rows(rows, name, run_id), dates, [scan, rows], reports, extra_columns, late_dates
-    )
+    return _SourceResult(counts, quarantine_rows(rows, name, run_id), dates, [rows], reports, extra_columns, late_dates)
+
+
+@dataclass
+class _LandingLines:
+    """The numbered lines of every file a run reads, all sources at once: one text scan, one line
+    numbering and one collect of the files' first lines, where a read per source repeated them
+    (≈ 22 Spark jobs a day for four sources). A line's number depends on its own file only."""
+
+    scan: DataFrame
+    lines: DataFrame
+    first_lines: dict[str, str | None]  # per file: its first line (CSV, masked like free text), else None
+
+    @classmethod
+    def read(cls, spark: SparkSession, sources: dict[str, Source], files: dict[str, list[landing.LandingFile]]):
+        """Scan and number the lines of `files` (per source), and collect each file's first line.
+
+        Fails when a line's path is not spelled as listed: it would belong to no source.
+        """
+        listed = [f for fs in files.values() for f in fs]
+        if not any(not f.rejected for f in listed):  # nothing to read (only exports, or an empty day)
+            return cls(landing.scan_lines(spark, []), landing.with_line_numbers(landing.scan_lines(spark, [])), {})
+        scan = landing.scan_lines(spark, listed).persist(StorageLevel.MEMORY_AND_DISK)
+        lines = landing.with_line_numbers(scan).persist(StorageLevel.MEMORY_AND_DISK)
+        csv_paths = [f.path for n, fs in files.items() if sources[n].format == "csv" for f in fs]
+        try:
+            # One header line per file: file metadata, small enough for the driver. A column's name
+            # may itself be PII (an email as a header): names are masked like free text before read.
+            first = (
+                lines.where(F.col("line_number") == 1)
+                .select(
+                    "source_file",
+                    F.when(F.col("source_file").isin(*csv_paths), privacy.redact_free_text(F.col("value"))).alias(
+                        "value"
+                    )
+                    if csv_paths
+                    else F.lit(None).cast("string").alias("value"),
+                )
+                .collect()
+            )
+            unlisted = sorted({r["source_file"] for r in first} - {f.path for f in listed})
+            if unlisted:  # a path Spark spells other than the file system listed: its lines would be lost
+                raise AssertionError(f"lines read from files that were not listed: {unlisted}")
+        except BaseException:
+            lines.unpersist()
+            raise
+        finally:
+            # `lines` is built (the collect above): the text need not be held twice. A lost block of
+            # `lines` is recomputed from the files, which number the same (the ids come from the splits).
+            scan.unpersist()
+        return cls(scan, lines, {r["source_file"]: r["value"] for r in first})
+
+    def of(self, files: list[landing.LandingFile]) -> DataFrame:
+        """The lines of `files` (one source's)."""
+        paths = [f.path for f in files if not f.rejected]
+        return self.lines.where(F.col("source_file").isin(*paths) if paths else F.lit(False))
+
+    def release(self) -> None:
+        self.lines.unpersist()
+        self.scan.unpersist()
 
 
 def _files_to_read(
@@ -285,20 +379,16 @@ def _files_to_read(
 
 
 def _with_file_headers(
-    lines: DataFrame, source: Source
+    lines: DataFrame, source: Source, first_lines: dict[str, str | None]
 ) -> tuple[DataFrame, list[tuple[str, ...]] | None, dict[str, list[str]]]:
     """CSV: the lines with `_header_idx` (which of the distinct headers their file has), those
-    headers, and each file's columns that the source does not know. Other formats: as they are."""
+    headers, and each file's columns that the source does not know. Other formats: as they are.
+
+    `first_lines`: the first line of each of the source's files that has one (`_LandingLines`).
+    """
     if source.format != "csv":
         return lines, None, {}
-    # One header line per file: file metadata, small enough for the driver. A column's name may
-    # itself be PII (an email as a header): names are masked like free text before they are read.
-    first = (
-        lines.where(F.col("line_number") == 1)
-        .select("source_file", privacy.redact_free_text(F.col("value")).alias("value"))
-        .collect()
-    )
-    columns_of = {r["source_file"]: landing.header_columns(r["value"]) for r in first}
+    columns_of = {path: landing.header_columns(value) for path, value in first_lines.items() if value is not None}
     headers = sorted(set(columns_of.values()))
     known_fields = {f.name for f in source.fields}
     header_extra = {p: sorted(set(c) - known_fields) for p, c in columns_of.items() if set(c) & known_fields}
