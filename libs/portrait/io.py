@@ -45,8 +45,11 @@ from portrait.catalog import Table
 
 log = logging.getLogger(__name__)
 
-# Delta's row metrics, by what they count, over the operations that report them.
-_WRITTEN = ("numOutputRows", "numTargetRowsInserted", "numTargetRowsUpdated", "numUpdatedRows")
+# Delta's row metrics, by what they count, over the operations that report them. A MERGE reports
+# its inserted and updated rows and also `numOutputRows`, which counts those plus the rows it copied.
+_MERGED = ("numTargetRowsInserted", "numTargetRowsUpdated")
+_WRITTEN = ("numOutputRows", "numUpdatedRows")  # a WRITE's rows; an UPDATE's changed rows
+_COPIED = ("numCopiedRows", "numTargetRowsCopied")
 _DELETED = ("numDeletedRows", "numTargetRowsDeleted")
 
 
@@ -62,12 +65,13 @@ class Commit:
     @property
     def rows_written(self) -> int:
         """Rows the commit wrote (inserted, updated or copied into new files)."""
-        return sum(self.metrics.get(k, 0) for k in (*_WRITTEN, "numCopiedRows", "numTargetRowsCopied"))
+        return self.rows_new + sum(self.metrics.get(k, 0) for k in _COPIED)
 
     @property
     def rows_new(self) -> int:
         """Rows the commit wrote that the input DataFrame held (not rows it copied along)."""
-        return sum(self.metrics.get(k, 0) for k in _WRITTEN)
+        counted = _MERGED if any(k in self.metrics for k in _MERGED) else _WRITTEN
+        return sum(self.metrics.get(k, 0) for k in counted)
 
     @property
     def rows_deleted(self) -> int:
