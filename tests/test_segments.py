@@ -223,6 +223,12 @@ def test_scoring_records_movement_against_the_latest_earlier_date(spark, tmp_pat
         catalog.GOLD_SEGMENTS_DAILY,
         start=day1,
     )
+    # Score passes its own frame of the date (its cached rows, before writing them): that frame is
+    # compared, not the table's rows of the date (here both persons moved in it, one in the table).
+    current = spark.createDataFrame(
+        [("a", 2, "at_risk"), ("b", 2, "at_risk")], "person_id string, segment_id int, segment_name string"
+    )
+    assert _record_segment_movement(lake, day1, current) == {"segment_share_moved": 1.0}
     for _ in range(2):  # a rerun replaces the date's row
         assert _record_segment_movement(lake, day1) == {"segment_share_moved": 0.5}
     assertDataFrameEqual(

@@ -122,9 +122,14 @@ def _fit(nll, start: list[float], *args) -> np.ndarray:
 def fit(stats: DataFrame) -> ClvParams:
     """Fit BG/NBD on (x, t_x, T) and Gamma-Gamma on repeat buyers' (x + 1 days, monetary).
 
-    Collects only aggregated statistics (persons per distinct triple and per spend bucket).
+    Collects only aggregated statistics (persons per distinct triple and per spend bucket), read
+    twice: pass a checkpointed or cached `stats` when it is built from a large table.
     """
-    triples = stats.groupBy("x", "t_x", "T").agg(F.count("*").alias("n")).collect()
+    # Sorted on the driver (the keys are distinct): numpy sums the likelihood in row order, so the
+    # fit must not depend on the order the partitions came back in.
+    triples = sorted(
+        stats.groupBy("x", "t_x", "T").agg(F.count("*").alias("n")).collect(), key=lambda r: (r["x"], r["t_x"], r["T"])
+    )
     if not triples:
         raise NoPurchaseHistory("no person has a purchase on or before the as-of date: nothing to fit BG/NBD on")
     x, t_x, T, n = (np.array([row[k] for row in triples], dtype=float) for k in ("x", "t_x", "T", "n"))
@@ -136,6 +141,7 @@ def fit(stats: DataFrame) -> ClvParams:
         .agg(F.count("*").alias("n"))
         .collect()
     )
+    buckets = sorted(buckets, key=lambda r: (r["days"], r["lm"]))
     days = np.array([row["days"] for row in buckets], dtype=float)
     m = np.exp(np.array([row["lm"] for row in buckets], dtype=float) / _LOG_GRID)
     counts = np.array([row["n"] for row in buckets], dtype=float)

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from portrait import catalog, order_lines
 from portrait.io import Lakehouse
 from portrait.models import btyd
+from portrait.spark import truncate
 
 log = logging.getLogger(__name__)
 CLV_COLUMNS = ("p_alive", "expected_purchases", "expected_spend")
@@ -33,7 +34,9 @@ def purchase_days_of_orders(orders: DataFrame) -> DataFrame:
 
 def clv_columns(lake: Lakehouse, scored: DataFrame, *, date: dt.date, horizon_days: int) -> DataFrame:
     """`scored` (one row per person_id) with the CLV columns as of `date` (null without history)."""
-    stats = btyd.purchase_stats(purchase_days_of_orders(lake.read(catalog.SILVER_ORDERS)), as_of=date)
+    # One pass over every order line, its plan cut: both fit collects and the join of `with_clv`
+    # read these rows (about one per buyer) instead of each aggregating all of silver.orders again.
+    stats = truncate(btyd.purchase_stats(purchase_days_of_orders(lake.read(catalog.SILVER_ORDERS)), as_of=date))
     try:
         params = btyd.fit(stats)
     except btyd.NoPurchaseHistory as exc:

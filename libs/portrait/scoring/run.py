@@ -15,8 +15,9 @@ import json
 import logging
 
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, publication, registry
@@ -32,6 +33,7 @@ from portrait.scoring.reasons import with_reasons
 from portrait.spark import truncate
 
 log = logging.getLogger(__name__)
+Movement = tuple[Row, StructType]  # gold.segment_movement's row of a date, held on the driver, and its schema
 
 INPUTS = (
     catalog.GOLD_PORTRAIT,
@@ -136,17 +138,25 @@ def _history(lake: Lakehouse) -> DataFrame:
     return lake.spark.createDataFrame([], cols)
 
 
-def check_gate(lake: Lakehouse, batch: DataFrame, gate: GateConfig, date: dt.date) -> list[dict]:
-    """Run the gate on `batch` against the latest published day before `date`; raise `GateFailed`
-    naming the failed checks. Returns the checks (a few rows)."""
-    table = catalog.GOLD_PROPENSITY_DAILY
-    if lake.exists(table):
-        published = lake.read(table)
-        previous_date = published.where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
-        previous = published.where(F.col("date") == F.lit(previous_date))
+def previous_date(lake: Lakehouse, table: catalog.Table, date: dt.date) -> dt.date | None:
+    """The latest date before `date` in `table` (None before the first). Score looks it up once, in
+    gold.propensity_daily, for the gate and the segment movement: the published tables are written
+    together, so segments_daily holds the same dates."""
+    if not lake.exists(table):
+        return None
+    return lake.read(table).where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
+
+
+def check_gate(
+    lake: Lakehouse, batch: DataFrame, gate: GateConfig, date: dt.date, previous: dt.date | None
+) -> list[dict]:
+    """Run the gate on `batch` against gold.propensity_daily's rows of `previous` (`previous_date`);
+    raise `GateFailed` naming the failed checks. Returns the checks (a few rows)."""
+    if previous is None:
+        rows = batch.limit(0)  # nothing to compare with: the row count and PSI checks pass
     else:
-        previous = batch.limit(0)
-    checks = [r.asDict() for r in gate_checks(batch, previous, gate).collect()]
+        rows = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(previous))
+    checks = [r.asDict() for r in gate_checks(batch, rows, gate).collect()]
     failed = [c for c in checks if not c["passed"]]
     if failed:
         named = "; ".join(f"{c['check']} = {c['value']:.4g} > {c['threshold']:.4g}" for c in failed)
@@ -157,11 +167,16 @@ def check_gate(lake: Lakehouse, batch: DataFrame, gate: GateConfig, date: dt.dat
     return checks
 
 
-def publish(lake: Lakehouse, decided: DataFrame, gate: GateConfig, date: dt.date) -> dict[str, int]:
-    """Gate, then write the published tables and gold.actions_sent for `date`; counts from the commits."""
+def publish(lake: Lakehouse, decided: DataFrame, gate: GateConfig, date: dt.date) -> dict[str, int | float]:
+    """Gate, then write gold.actions_sent, the published tables, the publication marker and
+    gold.segment_movement for `date`; counts from the commits, and the segments' share moved."""
+    previous = previous_date(lake, catalog.GOLD_PROPENSITY_DAILY, date)  # the gate's and the movement's
     if gate.enabled:
-        check_gate(lake, decided, gate, date)
-    counts: dict[str, int] = {}
+        check_gate(lake, decided, gate, date, previous)
+    # Before the writes, from the cached frame: segments_daily's rows of `date` will be exactly these,
+    # and its snapshot is still the one the write loads anyway (no read-back of the new version).
+    movement = segment_movement_row(lake, date, previous, catalog.GOLD_SEGMENTS_DAILY.conform(decided))
+    counts: dict[str, int | float] = {}
     commits = {}  # the publication marker names the versions these commits made
     sent = catalog.GOLD_ACTIONS_SENT.conform(sent_rows(decided, date=date))
     counts["actions_sent"] = lake.replace_range(sent, catalog.GOLD_ACTIONS_SENT, start=date).rows_new
@@ -170,24 +185,43 @@ def publish(lake: Lakehouse, decided: DataFrame, gate: GateConfig, date: dt.date
         commits[table] = lake.replace_range(table.conform(decided), table, start=date)
         counts[table.name] = commits[table].rows_new
     publication.publish(lake, date, commits)  # written last: readers see the date from now on
+    counts.update(write_segment_movement(lake, movement, date))
     return counts
 
 
-def record_segment_movement(lake: Lakehouse, date: dt.date) -> dict[str, float]:
-    """Compare the segments of `date` with the latest earlier date (D-1 when scoring is daily) and
-    replace `date` in gold.segment_movement; nothing to record before the first scored date."""
+def segment_movement_row(
+    lake: Lakehouse, date: dt.date, previous: dt.date | None, current: DataFrame | None = None
+) -> Movement | None:
+    """gold.segment_movement's row of `date` and its schema, computed now (one action): `current`
+    (person_id, segment_id, segment_name; default: gold.segments_daily's rows of `date`) against
+    gold.segments_daily's rows of `previous`; None when there is no previous date."""
+    if previous is None:
+        return None
     segments = lake.read(catalog.GOLD_SEGMENTS_DAILY)
-    previous_date = segments.where(F.col("date") < F.lit(date)).agg(F.max("date")).first()[0]
-    if previous_date is None:
-        return {}
     on = lambda d: segments.where(F.col("date") == F.lit(d))  # noqa: E731 - one date of the table
-    movement = segmentation.segment_movement(on(date), on(previous_date), date=date, previous_date=previous_date)
-    lake.replace_range(movement, catalog.GOLD_SEGMENT_MOVEMENT, start=date)
-    row = lake.read(catalog.GOLD_SEGMENT_MOVEMENT).where(F.col("date") == F.lit(date)).first()
-    log.info(
-        "segments %s vs %s: %d of %d persons moved", date, previous_date, row["persons_moved"], row["persons_compared"]
-    )
+    current = on(date) if current is None else current
+    movement = segmentation.segment_movement(current, on(previous), date=date, previous_date=previous)
+    (row,) = movement.collect()  # one row: two global aggregates, cross-joined
+    return row, movement.schema
+
+
+def write_segment_movement(lake: Lakehouse, movement: Movement | None, date: dt.date) -> dict[str, float]:
+    """Replace `date` in gold.segment_movement with the row computed (`segment_movement_row`), as
+    computed and with its schema: nothing is read back. Nothing to record for None."""
+    if movement is None:
+        return {}
+    row, schema = movement
+    lake.replace_range(lake.spark.createDataFrame([row], schema), catalog.GOLD_SEGMENT_MOVEMENT, start=date)
+    moved, compared = row["persons_moved"], row["persons_compared"]
+    log.info("segments %s vs %s: %d of %d persons moved", date, row["previous_date"], moved, compared)
     return {"segment_share_moved": row["share_moved"]}
+
+
+def record_segment_movement(lake: Lakehouse, date: dt.date, current: DataFrame | None = None) -> dict[str, float]:
+    """Both steps at once, against gold.segments_daily's latest date before `date` (`publish` computes
+    the row before its writes, against `previous_date`, and writes it after them)."""
+    previous = previous_date(lake, catalog.GOLD_SEGMENTS_DAILY, date)
+    return write_segment_movement(lake, segment_movement_row(lake, date, previous, current), date)
 
 
 def run(
@@ -215,10 +249,9 @@ def run(
         rows, policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts: dict[str, int | float] = dict(publish(lake, decided, score.gate, date))
+        counts = publish(lake, decided, score.gate, date)
     finally:
         decided.unpersist()
         scored.unpersist()  # the persisted frame: `rows` was rebound to the uncached deciles
-    counts.update(record_segment_movement(lake, date))
     log.info("score %s: %s", date, counts)
     return counts
