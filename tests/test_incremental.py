@@ -139,7 +139,11 @@ def lake_after_d(spark, tmp_path_factory):
     lake.replace_range(spark.createDataFrame(history, HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=ago(1))
     runs = [features.run(lake, cfg.features, ago(2)), features.run(lake, cfg.features, ago(1))]
     before = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == ago(1))
-    at_d_minus_1 = spark.createDataFrame(before.collect(), before.schema)
+    full = _full_build(lake, cfg, ago(1))  # D-1 moves no person and has no late row
+    at_d_minus_1 = (
+        spark.createDataFrame(before.collect(), before.schema),
+        spark.createDataFrame(full.collect(), full.schema),
+    )
 
     _write_silver(lake, _silver(spark, merged=True), upto=D)
     history = [(D, "merge", "pM1", ["pM2"], 3, 0), (D, "new", "pN", [], 1, 0)]
@@ -160,8 +164,16 @@ def test_incremental_day_equals_a_full_build(spark, lake_after_d):
     assertDataFrameEqual(got, _full_build(lake, cfg, D), rtol=0, atol=0)
 
 
+def test_a_day_without_recomputed_persons_equals_a_full_build(spark, lake_after_d):
+    """D-1 moves no person and has no late row: its daily rows replace the day's partition (no
+    MERGE), and the portrait equals a full build of D-1 from the silver of that day."""
+    _, _, modes, (got, full), _, _ = lake_after_d
+    assert modes[1] == "incremental"
+    assertDataFrameEqual(got, full, rtol=0, atol=0)
+
+
 def test_what_moved_between_the_two_days(spark, lake_after_d):
-    _, lake, _, before, _, _ = lake_after_d
+    _, lake, _, (before, _), _, _ = lake_after_d
     cols = [
         "person_id",
         "sessions_7d",

@@ -160,25 +160,29 @@ def _incremental(
         t: F.col("date").between(F.lit(date - dt.timedelta(days=1)), F.lit(date)) & (F.to_date(ts) == F.lit(date))
         for t, ts in SOURCES
     }
-    changed = silver_daily(lake, conf, today).join(redo, on="person_id", how="left_anti")
+
+    def without_redo(df: DataFrame) -> DataFrame:
+        return df.join(redo, on="person_id", how="left_anti") if any_redo else df
+
+    changed = silver_daily(lake, conf, today)
     if any_redo:
         redone = (
             silver_daily(lake, conf, {t: F.col("date") <= F.lit(date) for t, _ in SOURCES})
             .join(redo, on="person_id", how="left_semi")
             .where(F.col("day") <= F.lit(date))
         )
-        changed = changed.unionByName(redone)
-    lake.merge(daily_changes(changed, lake.read(DAILY), redo, date=date), DAILY, on=("person_id", "day"), delete=DELETE)
+        changed = without_redo(changed).unionByName(redone)
+        merged = daily_changes(changed, lake.read(DAILY), redo, date=date)
+        lake.merge(merged, DAILY, on=("person_id", "day"), delete=DELETE)
+    else:
+        # Only day `date` changes: its partition is replaced by the day's rows, as `_full` writes
+        # every day. The MERGE leaves the same rows, after a keys-only copy of the day, a scan of
+        # the whole table and its joins (≈ 15 Spark jobs; docs/features-daily-cost.md P1).
+        lake.replace_range(changed, DAILY, start=date)
 
     daily = lake.read(DAILY)
-    moving = daily.where(F.col("day").isin(date, *leaving_days(feats, date))).join(
-        redo, on="person_id", how="left_anti"
-    )
-    previous = (
-        lake.read(STATE)
-        .where(F.col("as_of_date") == F.lit(date - dt.timedelta(days=1)))
-        .join(redo, on="person_id", how="left_anti")
-    )
+    moving = without_redo(daily.where(F.col("day").isin(date, *leaving_days(feats, date))))
+    previous = without_redo(lake.read(STATE).where(F.col("as_of_date") == F.lit(date - dt.timedelta(days=1))))
     state = advance_state(previous, moving, moving, as_of=date, feats=feats, history_days=conf.history_days)
     if any_redo:
         redo_state = window_state(
