@@ -446,6 +446,10 @@ def test_persons_to_recompute_is_a_distinct_frame_of_moved_and_late_persons(spar
         ],
         "person_id string, ts timestamp, date date",
     )
-    audit = spark.createDataFrame([(D, [D - dt.timedelta(days=3), D])], "date date, late_dates array<date>")
-    got = persons_to_recompute(history, [(events, "ts")], relanded_dates(audit, date=D), date=D)
+    relanded = relanded_dates([[D - dt.timedelta(days=3), D], None, [D - dt.timedelta(days=3)]], date=D)
+    assert relanded == [D - dt.timedelta(days=3)]  # earlier dates only, once, from every source's row
+    got = persons_to_recompute(history, [(events, "ts")], relanded, date=D)
     assertDataFrameEqual(got, spark.createDataFrame([("pM1",), ("pM2",), ("pL",), ("pF",)], "person_id string"))
+    # Nothing re-ingested: no landing date is selected, pF is not recomputed.
+    got = persons_to_recompute(history, [(events, "ts")], [], date=D)
+    assertDataFrameEqual(got, spark.createDataFrame([("pM1",), ("pM2",), ("pL",)], "person_id string"))

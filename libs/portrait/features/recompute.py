@@ -7,6 +7,7 @@ so a large identity merge costs a join, not a predicate naming every person.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from functools import reduce
 
 from pyspark.sql import DataFrame
@@ -18,22 +19,17 @@ REASSIGNING = ("merge", "split", "shrink", "gone")
 DELETE = "_delete"  # the flag of a `daily_changes` row that removes a daily row
 
 
-def relanded_dates(audit: DataFrame, *, date: dt.date) -> DataFrame:
-    """(`date`): earlier landing dates that the ingest run of `date` re-ingested whole (late files).
+def relanded_dates(late_dates: Iterable[Sequence[dt.date] | None], *, date: dt.date) -> list[dt.date]:
+    """Earlier landing dates that the ingest run of `date` re-ingested whole (late files), sorted.
 
     Args:
-        audit: `bronze.ingest_audit`, with its `late_dates` column.
+        late_dates: the `late_dates` of `bronze.ingest_audit`'s rows of `date` (one per source).
     """
-    return (
-        audit.where(F.col("date") == F.lit(date))
-        .select(F.explode("late_dates").alias("date"))
-        .where(F.col("date") < F.lit(date))
-        .distinct()
-    )
+    return sorted({d for dates in late_dates for d in dates or () if d < date})
 
 
 def persons_to_recompute(
-    history: DataFrame, sources: list[tuple[DataFrame, str]], relanded: DataFrame | None, *, date: dt.date
+    history: DataFrame, sources: list[tuple[DataFrame, str]], relanded: list[dt.date] | None, *, date: dt.date
 ) -> DataFrame:
     """(`person_id`, distinct): persons whose rows of days before `date` may have changed since the run of `date` - 1.
 
@@ -44,7 +40,7 @@ def persons_to_recompute(
     Args:
         history: `silver.identity_history`.
         sources: each silver source of daily activity with its timestamp column.
-        relanded: `relanded_dates` (None: no ingest audit).
+        relanded: `relanded_dates` (None: no ingest audit; empty: nothing re-ingested).
     """
     changes = history.where((F.col("as_of_date") == F.lit(date)) & F.col("change").isin(*REASSIGNING))
     moved = changes.select(
@@ -56,8 +52,8 @@ def persons_to_recompute(
     for rows, ts in sources:
         landed_late = rows.where((F.col("date") == F.lit(date)) & (F.to_date(ts) < F.lit(date)))
         late.append(landed_late.select("person_id"))
-        if relanded is not None:
-            late.append(rows.join(relanded, on="date", how="left_semi").select("person_id"))
+        if relanded:  # a static partition filter: only the re-ingested landing dates are listed
+            late.append(rows.where(F.col("date").isin(*relanded)).select("person_id"))
     persons = reduce(DataFrame.unionByName, [moved, *late])
     return persons.where(F.col("person_id").isNotNull()).distinct()
 

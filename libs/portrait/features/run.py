@@ -139,10 +139,13 @@ def _full(
 
 def _redo(lake: Lakehouse, date: dt.date) -> DataFrame:
     """The persons recomputed from silver on `date` (`recompute.persons_to_recompute`), persisted."""
-    audit = tables.BRONZE_INGEST_AUDIT
     relanded = None
-    if lake.exists(audit) and "late_dates" in lake.read(audit).columns:
-        relanded = relanded_dates(lake.read(audit), date=date)
+    if lake.exists(tables.BRONZE_INGEST_AUDIT):
+        audit = lake.read(tables.BRONZE_INGEST_AUDIT)
+        if "late_dates" in audit.columns:  # older lakes' audits lack it
+            # One row per source and run of `date`: a few dates, collected instead of joined.
+            of_date = audit.where(F.col("date") == F.lit(date)).select("late_dates").collect()
+            relanded = relanded_dates((r["late_dates"] for r in of_date), date=date)
     sources = [(lake.read(t), ts) for t, ts in SOURCES]
     return persons_to_recompute(lake.read(tables.SILVER_IDENTITY_HISTORY), sources, relanded, date=date).persist()
 
