@@ -308,7 +308,8 @@ class _LandingLines:
         """
         listed = [f for fs in files.values() for f in fs]
         if not any(not f.rejected for f in listed):  # nothing to read (only exports, or an empty day)
-            return cls(landing.scan_lines(spark, []), landing.with_line_numbers(landing.scan_lines(spark, [])), {})
+            empty = landing.scan_lines(spark, [])
+            return cls(empty, landing.with_line_numbers(empty), {})
         scan = landing.scan_lines(spark, listed).persist(StorageLevel.MEMORY_AND_DISK)
         lines = landing.with_line_numbers(scan).persist(StorageLevel.MEMORY_AND_DISK)
         csv_paths = [f.path for n, fs in files.items() if sources[n].format == "csv" for f in fs]
