@@ -70,6 +70,42 @@ def _is_far(measure: str, prefix: str, *, min_lines: int, mad_z: float) -> Colum
     return F.coalesce(far, F.lit(False))
 
 
+def usual_ranges(orders: DataFrame) -> dict[str, DataFrame]:
+    """The usual range of every product and person in `orders` (the columns `with_anomaly_flags` needs):
+    per key column (`product_id`, `person_id`), one row per key with its line count, medians and MADs."""
+    return {key: _usual_range(_measured(orders), key, prefix) for prefix, key in _DIMENSIONS}
+
+
+def flag(
+    orders: DataFrame, ranges: dict[str, DataFrame], *, min_lines: int = MIN_LINES, mad_z: float = MAD_Z
+) -> DataFrame:
+    """`with_anomaly_flags` of `orders` judged against `ranges` (`usual_ranges` of the lines that set
+    the usual range, e.g. all history, of which `orders` may be a part)."""
+    judged = _measured(orders)
+    for _, key in _DIMENSIONS:
+        # One row per key in the statistics, so these left joins keep every line exactly once.
+        judged = judged.join(ranges[key], on=key, how="left")
+    tests = {
+        f"{m}_vs_{prefix}": _is_far(m, prefix, min_lines=min_lines, mad_z=mad_z)
+        for m in _MEASURES
+        for prefix, _ in _DIMENSIONS
+    }
+    reasons = F.concat_ws(",", *[F.when(far, F.lit(name)) for name, far in tests.items()])
+    return judged.select(
+        *orders.columns,
+        (tests["quantity_vs_product"] | tests["quantity_vs_person"]).alias("quantity_anomaly"),
+        (tests["amount_vs_product"] | tests["amount_vs_person"]).alias("amount_anomaly"),
+        F.when(reasons != "", reasons).alias("anomaly_reason"),
+    )
+
+
+def _measured(orders: DataFrame) -> DataFrame:
+    """`orders` with the absolute measures judged: `_quantity` and `_amount`."""
+    return orders.withColumn("_quantity", F.abs(F.col("quantity").cast("double"))).withColumn(
+        "_amount", F.abs(order_lines.net_amount())
+    )
+
+
 def with_anomaly_flags(orders: DataFrame, *, min_lines: int = MIN_LINES, mad_z: float = MAD_Z) -> DataFrame:
     """Flag order lines whose quantity or amount is far outside their product's or person's usual range.
 
@@ -84,22 +120,4 @@ def with_anomaly_flags(orders: DataFrame, *, min_lines: int = MIN_LINES, mad_z: 
         `anomaly_reason` (the failed tests, comma-separated, e.g. `quantity_vs_product,amount_vs_person`;
         null when none failed).
     """
-    lines = orders.withColumn("_quantity", F.abs(F.col("quantity").cast("double"))).withColumn(
-        "_amount", F.abs(order_lines.net_amount())
-    )
-    judged = lines
-    for prefix, key in _DIMENSIONS:
-        # One row per key in the statistics, so these left joins keep every line exactly once.
-        judged = judged.join(_usual_range(lines, key, prefix), on=key, how="left")
-    tests = {
-        f"{m}_vs_{prefix}": _is_far(m, prefix, min_lines=min_lines, mad_z=mad_z)
-        for m in _MEASURES
-        for prefix, _ in _DIMENSIONS
-    }
-    reasons = F.concat_ws(",", *[F.when(far, F.lit(name)) for name, far in tests.items()])
-    return judged.select(
-        *orders.columns,
-        (tests["quantity_vs_product"] | tests["quantity_vs_person"]).alias("quantity_anomaly"),
-        (tests["amount_vs_product"] | tests["amount_vs_person"]).alias("amount_anomaly"),
-        F.when(reasons != "", reasons).alias("anomaly_reason"),
-    )
+    return flag(orders, usual_ranges(orders), min_lines=min_lines, mad_z=mad_z)

@@ -371,23 +371,26 @@ def _flag_orders(
     lake: Lakehouse, day_rows: DataFrame, delta: DataFrame, moved: DataFrame, date: dt.date
 ) -> tuple[Commit, DataFrame]:
     """Anomaly flags: day D's lines, and the older lines of persons whose baseline moved (new lines on
-    D, or a merge or split) where their flags changed. Returns the re-flag commit and D's flagged lines."""
+    D, or a merge or split) where their flags changed. Returns the re-flag commit and D's flagged lines.
+
+    The usual ranges (every line ever, two percentile passes per product and per person) are computed
+    once and kept, small (a row per product and per person); D's lines with their person are looked up
+    in the map once. Only the lines the MERGE can change are judged: D's, and the older lines of the
+    persons whose baseline moved.
+    """
+    day_rows = truncate(day_rows)
     older = lake.read(catalog.SILVER_ORDERS).where(F.col("date") < F.lit(date))
-    lines = older.drop(*FLAGS).unionByName(day_rows)
-    flagged = cleaning.with_anomaly_flags(lines)
-    persons = day_rows.select("person_id").unionByName(delta.select("person_id")).unionByName(moved).distinct()
+    ranges = {
+        key: truncate(stats) for key, stats in cleaning.usual_ranges(older.drop(*FLAGS).unionByName(day_rows)).items()
+    }
+    persons = truncate(
+        day_rows.select("person_id").unionByName(delta.select("person_id")).unionByName(moved).distinct()
+    )
+    theirs = older.join(persons, on="person_id", how="left_semi")
     key = ("date", "order_id", "line_no")
-    current = older.join(persons, on="person_id", how="left_semi").select(
-        *key, *[F.col(f).alias(f"_old_{f}") for f in FLAGS]
-    )
-    # `flagged` is evaluated once (every order line ever, two percentile passes): D's lines, and the
-    # older lines of `persons`, the only ones the MERGE can change.
+    current = theirs.select(*key, *[F.col(f).alias(f"_old_{f}") for f in FLAGS])
+    needed = truncate(cleaning.flag(theirs.drop(*FLAGS).unionByName(day_rows), ranges))
     day = F.col("date") == F.lit(date)
-    needed = truncate(
-        flagged.where(day).unionByName(
-            flagged.where(F.col("date") < F.lit(date)).join(persons, on="person_id", how="left_semi")
-        )
-    )
     source = (
         needed.where(~day)
         .join(current, on=list(key), how="inner")
