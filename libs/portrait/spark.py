@@ -18,10 +18,9 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from portrait import jars
@@ -181,25 +180,6 @@ def truncate(df: DataFrame) -> DataFrame:
     if df.sparkSession.sparkContext.getCheckpointDir():
         return df.checkpoint(eager=True)
     return df.localCheckpoint(eager=True)
-
-
-@contextlib.contextmanager
-def persisted() -> Iterator[Callable[[DataFrame], DataFrame]]:
-    """A block whose frames are computed once: `keep(df)` persists `df` (memory, spilling to disk) and
-    returns it; every frame kept is unpersisted when the block ends, also when it fails. For frames
-    read several times in one stage whose plan need not be cut (`truncate` cuts it, at the price of a
-    write to the checkpoint directory)."""
-    kept: list[DataFrame] = []
-
-    def keep(df: DataFrame) -> DataFrame:
-        kept.append(df.persist(StorageLevel.MEMORY_AND_DISK))
-        return df
-
-    try:
-        yield keep
-    finally:
-        for df in kept:
-            df.unpersist()
 
 
 def set_checkpoint_dir(spark: SparkSession, checkpoint_dir: str | None, lakehouse: str) -> None:

@@ -31,7 +31,7 @@ from portrait.identity import cleaning, graph, history, incremental
 from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
 from portrait.keys import BEGINNING
-from portrait.spark import persisted, set_checkpoint_dir, truncate
+from portrait.spark import set_checkpoint_dir, truncate
 
 log = logging.getLogger(__name__)
 
@@ -205,32 +205,22 @@ def _rebuild(
 def _daily(
     lake: Lakehouse, conf: IdentityConfig, date: dt.date, *, pii_key: bytes, before: dict[str, int]
 ) -> dict[str, Commit]:
-    """Merge day D into the graph: re-resolve the touched persons, write D's rows, move the rows of persons that changed."""
-    with persisted() as keep:
-        return _daily_merge(lake, conf, date, keep, pii_key=pii_key, before=before)
+    """Merge day D into the graph: re-resolve the touched persons, write D's rows, move the rows of persons that changed.
 
-
-def _daily_merge(
-    lake: Lakehouse,
-    conf: IdentityConfig,
-    date: dt.date,
-    keep: Callable[[DataFrame], DataFrame],
-    *,
-    pii_key: bytes,
-    before: dict[str, int],
-) -> dict[str, Commit]:
-    """`_daily` with `keep` (`spark.persisted`) for the frames read several times."""
+    The frames read several times are checkpointed (`truncate`), not persisted: a query that reads a
+    persisted frame n times starts n Spark jobs to materialise it (one per cache stage under AQE), and
+    Spark pushes joins into the sources of a persisted union, where a checkpoint stops them.
+    """
     # Day D of each bronze table is read once (each is used a dozen times below): one scan of each,
-    # one snapshot of each for the whole run.
-    clicks, orders, social, crm = (keep(frame) for frame in _sources(lake, F.col("date") == F.lit(date)))
-    all_clicks, all_orders = (lake.read(t).where(F.col("date") <= F.lit(date)) for t in INPUTS[:2])
-    # A checkout and the guest order it names may land on different days: join D's with the history.
-    ordered = graph.checkout_orders(clicks, all_orders).unionByName(graph.checkout_orders(all_clicks, orders))
-    day_links = graph.dated_links(clicks, orders, social, crm, ordered=ordered)
+    # one snapshot of each for the whole run, written to the checkpoint directory.
+    clicks, orders, social, crm = (truncate(frame) for frame in _sources(lake, F.col("date") == F.lit(date)))
+    day_links = _day_links(lake, date, clicks, orders, social, crm)
     known = lake.read(catalog.SILVER_IDENTITY_LINKS).where(F.col("first_seen") < F.lit(date))
     added = incremental.new_links(day_links, known).withColumn("first_seen", F.lit(date)).checkpoint(eager=True)
     commits = {"identity_links": lake.replace_range(added, catalog.SILVER_IDENTITY_LINKS, start=date)}
-    links = keep(known.unionByName(added).drop("first_seen"))  # judged for hubs, walked twice, cut to the subgraph
+    # Judged for hubs, walked twice, cut to the subgraph: checkpointed (a persisted frame is one more
+    # Spark job each time a query reads it, a dozen in the hub rule).
+    links = truncate(known.unionByName(added).drop("first_seen"))
 
     excluded = graph.hubs(
         links, max_links=conf.max_persons_per_identifier, placeholders=_placeholders(lake, conf, pii_key)
@@ -240,7 +230,7 @@ def _daily_merge(
     touched = truncate(incremental.touched_identifiers(added, changed, links))
     previous = lake.read_at(catalog.SILVER_IDENTITY_MAP, before["map"]).select("id_type", "id_value", "person_id")
     persons = incremental.touched_persons(previous, touched).checkpoint(eager=True)
-    day_ids = keep(graph.identifiers(clicks, orders, social, crm))
+    day_ids = truncate(graph.identifiers(clicks, orders, social, crm))
     ids = incremental.subgraph(previous, persons, touched, day_ids).checkpoint(eager=True)
     old = truncate(previous.join(persons, on="person_id", how="left_semi"))  # the touched persons' rows
     reserved = previous.select("person_id").distinct().join(persons, on="person_id", how="left_anti")
@@ -288,6 +278,18 @@ def _daily_merge(
         commits[table.name] = lake.replace_range(rows, table, start=date)
     commits["customers"] = _merge_customers(lake, crm, identity_map, delta, date)
     return commits
+
+
+def _day_links(
+    lake: Lakehouse, date: dt.date, clicks: DataFrame, orders: DataFrame, social: DataFrame, crm: DataFrame
+) -> DataFrame:
+    """The links D's records state (`dated_links`), computed once (a checkpoint): Spark would otherwise
+    push the anti-join with the known links into each of their dozen sources, a broadcast and a Delta
+    scan of the links each."""
+    all_clicks, all_orders = (lake.read(t).where(F.col("date") <= F.lit(date)) for t in INPUTS[:2])
+    # A checkout and the guest order it names may land on different days: join D's with the history.
+    ordered = graph.checkout_orders(clicks, all_orders).unionByName(graph.checkout_orders(all_clicks, orders))
+    return truncate(graph.dated_links(clicks, orders, social, crm, ordered=ordered))
 
 
 def _merge_changes(
