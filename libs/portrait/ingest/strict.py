@@ -125,3 +125,12 @@ def has_unbalanced_quote(value: Column) -> Column:
     inside quotes, or a stray quote). The CSV parser would read it to the end of the line and keep
     a field the line never closed; every well-formed line has an even count (`""` escapes a quote)."""
     return ((F.length(value) - F.length(F.replace(value, F.lit('"'), F.lit("")))) % 2) == 1
+
+
+def csv_field_count(value: Column, delimiter: str) -> Column:
+    """The number of fields of a CSV line whose quotes are balanced: its delimiters outside quoted
+    text, plus one. Quotes pair up in order (an escaped `""` is an empty pair), so removing each
+    `"[^"]*"` leaves the text outside quotes; the regex does not backtrack."""
+    outside = F.regexp_replace(value, '"[^"]*"', "")
+    delimiters = (F.length(outside) - F.length(F.replace(outside, F.lit(delimiter), F.lit("")))) / len(delimiter)
+    return delimiters.cast("int") + 1
