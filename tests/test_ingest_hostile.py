@@ -610,6 +610,51 @@ def test_a_csv_last_line_cut_off_is_truncated_as_a_json_one_is(spark, cfg):
     assert lake.read(catalog.BRONZE_ORDERS).where(F.col("order_id") == "O12").first()["ship_city"] == "Shanghai"
 
 
+def test_a_json_value_of_another_type_than_its_field_is_quarantined_not_stored_as_its_text(spark, cfg):
+    """An object, an array, a number or a boolean where a JSON source has a string field (an id, a
+    text) is `bad_type_<field>`, as anything but a number is where a number belongs: it was stored
+    as its JSON text, a value never sent (`{"id":"A1"}`; `1.1` for `1.10`, `100.0` for `1e2`) (issue 28)."""
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            _event("e1", user_id={"id": "A1"}),
+            _event("e2", session_id=["s1", "s2"]),
+            _event("e3", user_id=42),
+            _event("e4", product_id=1.5),
+            _event("e5", search_query=True),
+            _event({"id": "e6"}),
+            _event("e7", price={"amount": 9.5}),
+            _event("e8", user_id=None, search_query='{"q": 1}'),  # null is no value; this text is a string
+            _event("e9", user_id="A9"),
+        ],
+    )
+    counts, lake = _run(spark, cfg, "clickstream")
+    assert (counts["rows_kept"], counts["rows_quarantined"]) == (2, 7)
+    assertDataFrameEqual(
+        lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "user_id", "search_query"),
+        spark.createDataFrame(
+            [("e8", None, '{"q": 1}'), ("e9", "A9", None)], "event_id string, user_id string, search_query string"
+        ),
+    )
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("part-0.txt", 1, "bad_type_user_id"),
+                ("part-0.txt", 2, "bad_type_session_id"),
+                ("part-0.txt", 3, "bad_type_user_id"),
+                ("part-0.txt", 4, "bad_type_product_id"),
+                ("part-0.txt", 5, "bad_type_search_query"),
+                ("part-0.txt", 6, "bad_type_event_id"),
+                ("part-0.txt", 7, "bad_type_price"),
+            ],
+        ),
+    )
+
+
 def test_a_file_late_beyond_the_lookback_is_rejected_once(spark, tmp_path):
     cfg = make_config(tmp_path, **{"ingest.late_lookback_days": 3})
     old = D - dt.timedelta(days=10)

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from portrait import privacy
 from portrait.ingest import strict
-from portrait.ingest.sources import Source
+from portrait.ingest.sources import Field, Source
 
 KEPT, QUARANTINED, DUPLICATE, HEADER = "kept", "quarantined", "duplicate", "header"
 _CORRUPT = "_corrupt_record"
@@ -45,8 +45,10 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         `lines` with `r` (malformed lines get `r._corrupt_record` set, `r` null for an empty line),
         `_is_header`, `_missing_column` (`missing_column_<name>` when the file's header lacks a
         required field, else null) and `extra` (map of unknown keys or columns to their raw
-        values, null when none); CSV lines also get `_short` (fewer fields than their file's
-        header) and `_last_column` (the header's last column), which tell a cut line (`classify`).
+        values, null when none). JSON lines also get `_json` (the line as a variant, null when it
+        is not JSON: it says which JSON type each value has); CSV lines get `_short` (fewer fields
+        than their file's header) and `_last_column` (the header's last column), which tell a cut
+        line (`classify`).
     """
     known = [f.name for f in source.fields]
     # A byte-order mark opens a file's text; it is an encoding marker, not part of the first value.
@@ -67,6 +69,7 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
             F.lit(False).alias("_is_header"),
             no_missing.alias("_missing_column"),
             F.when(F.size(unknown) > 0, unknown).alias("extra"),
+            F.try_parse_json("value").alias("_json"),
         )
     if source.format != "csv":  # a Source definition error, not bad data
         raise ValueError(f"source {source.name}: unknown format {source.format!r}")
@@ -220,8 +223,9 @@ def classify(
     """
     typed = _typed(source)
     raw = {f.name: F.col(f"r.{f.name}") for f in source.fields}
+    json = F.col("_json") if "_json" in parsed.columns else None
     conditions = _line_reasons(source, raw, max_field_chars=max_field_chars) + _field_reasons(
-        source, typed, raw, earliest=earliest
+        source, typed, raw, earliest=earliest, json=json
     )
     reason = _reason(conditions, unterminated="_unterminated" in parsed.columns, csv=source.format == "csv")
     with_reason = parsed.select(
@@ -285,11 +289,12 @@ def _line_reasons(source: Source, raw: dict[str, Column], *, max_field_chars: in
 
 
 def _field_reasons(
-    source: Source, typed: dict[str, Column], raw: dict[str, Column], *, earliest: dt.date
+    source: Source, typed: dict[str, Column], raw: dict[str, Column], *, earliest: dt.date, json: Column | None
 ) -> list[tuple[str, Column]]:
     """What can be wrong with a line's fields (in the order tried): a required one missing, a
     non-finite number, a value not of its type, a time out of range, a date in the future, and
-    the source's rules."""
+    the source's rules. With `json` (the JSON line as a variant), a string field holding another
+    JSON type (object, array, number, boolean) is not of its type: it is never kept as its JSON text."""
     conditions = [(f"missing_{f.name}", _blank(raw[f.name])) for f in source.fields if f.required]
     conditions += [
         (f"non_finite_{f.name}", ~_blank(raw[f.name]) & strict.is_non_finite(raw[f.name], typed[f.name]))
@@ -297,9 +302,7 @@ def _field_reasons(
         if f.type in ("double", "float")
     ]
     conditions += [
-        (f"bad_type_{f.name}", ~_blank(raw[f.name]) & typed[f.name].isNull())
-        for f in source.fields
-        if f.type != "string"
+        (f"bad_type_{f.name}", bad) for f in source.fields if (bad := _not_of_type(f, typed, raw, json)) is not None
     ]
     if source.time_column:
         ts = typed[source.time_column]
@@ -316,6 +319,13 @@ def _field_reasons(
     ]
     conditions += [(code, rule(typed)) for code, rule in source.rules]
     return conditions
+
+
+def _not_of_type(f: Field, typed: dict[str, Column], raw: dict[str, Column], json: Column | None) -> Column | None:
+    """Whether field `f` holds a value that is not of its type (None: it cannot, a CSV string)."""
+    if f.type != "string":
+        return ~_blank(raw[f.name]) & typed[f.name].isNull()
+    return strict.not_a_json_string(json, f.name) if json is not None else None
 
 
 def _reason(conditions: list[tuple[str, Column]], *, unterminated: bool, csv: bool) -> Column:
