@@ -542,6 +542,119 @@ def test_values_that_cannot_be_true_are_quarantined(spark, cfg):
     assert reasons == {("orders", 3): "discount_exceeds_amount", ("crm", 3): "future_signup_date"}
 
 
+def test_a_csv_last_line_cut_off_is_truncated_as_a_json_one_is(spark, cfg):
+    """The last line of a file with no final newline (issue 28): a CSV line with fewer fields than its
+    header, a quote left open or a last value cut out of its type is `truncated_record` and its file
+    `truncated`, as a JSON line that does not parse is. A last line that is a whole record is read for
+    what it says and its file is ok: the final line break is optional (RFC 4180, JSON lines), and a
+    cut that leaves a whole record (`Shanghai` -> `Shan`) cannot be told from the text."""
+    folder = f"date={D.isoformat()}"
+    cut = ORDER.format(n=22)
+    orders = {
+        "whole.csv": ORDER.format(n=12),
+        "fewer_fields.csv": cut[: cut.index("toys") + 2],
+        "open_quote.csv": ORDER.format(n=32).replace("Shanghai", '"Shang'),
+        "more_fields.csv": ORDER.format(n=42) + ",x",  # not what a cut leaves
+        "bad_value.csv": ORDER.format(n=52).replace(",2,", ",x,"),  # whole, of a bad value
+    }
+    for i, (name, last) in enumerate(orders.items(), start=1):
+        _bytes(cfg, "orders", folder, name, f"{ORDERS_HEADER}\n{ORDER.format(n=f'{i}1')}\n{last}".encode())
+    crm_header = (
+        "account_id,name,phone,email,wechat_id,gender,birth_year,city,city_tier,signup_date,consent_sms,"
+        "consent_email,consent_push,consent_wechat,consent_updated_at"
+    )
+    crm = "{a},,,,,f,1990,Shanghai,1,2020-01-01,true,false,true,false,2026-10-01 10:0{second}"
+    crm_lines = [crm_header, crm.format(a="A1", second="0:00"), crm.format(a="A2", second="")]  # 10:0, cut
+    _bytes(cfg, "crm", folder, "cut_value.csv", "\n".join(crm_lines).encode())
+    _bytes(cfg, "clickstream", folder, "whole.json", (_event("e1") + "\n" + _event("e2", event_type=None)).encode())
+    _bytes(cfg, "clickstream", folder, "cut.json", (_event("e3") + "\n" + _event("e4")[:30]).encode())
+    counts = run_stage("ingest", spark, cfg, D, sources=["orders", "crm", "clickstream"])
+    assert {s: (c["rows_kept"], c["rows_quarantined"], c["files_truncated"]) for s, c in counts.items()} == {
+        "orders": (6, 4, 2),
+        "crm": (1, 1, 1),
+        "clickstream": (2, 2, 1),
+    }
+    lake = Lakehouse(spark, cfg.paths.lakehouse)
+    _assert_reconciles(lake)
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("fewer_fields.csv", 3, "truncated_record"),
+                ("open_quote.csv", 3, "truncated_record"),
+                ("more_fields.csv", 3, "unparseable"),
+                ("bad_value.csv", 3, "bad_type_quantity"),
+                ("cut_value.csv", 3, "truncated_record"),
+                ("whole.json", 2, "missing_event_type"),
+                ("cut.json", 2, "truncated_record"),
+            ],
+        ),
+    )
+    assertDataFrameEqual(
+        _files(lake).select(F.regexp_extract("file", "[^/]+$", 0).alias("file"), "status"),
+        spark.createDataFrame(
+            [
+                ("whole.csv", "ok"),
+                ("fewer_fields.csv", "truncated"),
+                ("open_quote.csv", "truncated"),
+                ("more_fields.csv", "ok"),
+                ("bad_value.csv", "ok"),
+                ("cut_value.csv", "truncated"),
+                ("whole.json", "ok"),
+                ("cut.json", "truncated"),
+            ],
+            "file string, status string",
+        ),
+    )
+    assert lake.read(catalog.BRONZE_ORDERS).where(F.col("order_id") == "O12").first()["ship_city"] == "Shanghai"
+
+
+def test_a_json_value_of_another_type_than_its_field_is_quarantined_not_stored_as_its_text(spark, cfg):
+    """An object, an array, a number or a boolean where a JSON source has a string field (an id, a
+    text) is `bad_type_<field>`, as anything but a number is where a number belongs: it was stored
+    as its JSON text, a value never sent (`{"id":"A1"}`; `1.1` for `1.10`, `100.0` for `1e2`) (issue 28)."""
+    write_landing(
+        cfg,
+        "clickstream",
+        D,
+        [
+            _event("e1", user_id={"id": "A1"}),
+            _event("e2", session_id=["s1", "s2"]),
+            _event("e3", user_id=42),
+            _event("e4", product_id=1.5),
+            _event("e5", search_query=True),
+            _event({"id": "e6"}),
+            _event("e7", price={"amount": 9.5}),
+            _event("e8", user_id=None, search_query='{"q": 1}'),  # null is no value; this text is a string
+            _event("e9", user_id="A9"),
+        ],
+    )
+    counts, lake = _run(spark, cfg, "clickstream")
+    assert (counts["rows_kept"], counts["rows_quarantined"]) == (2, 7)
+    assertDataFrameEqual(
+        lake.read(catalog.BRONZE_CLICKSTREAM).select("event_id", "user_id", "search_query"),
+        spark.createDataFrame(
+            [("e8", None, '{"q": 1}'), ("e9", "A9", None)], "event_id string, user_id string, search_query string"
+        ),
+    )
+    assertDataFrameEqual(
+        _reasons(lake),
+        _quarantined(
+            spark,
+            [
+                ("part-0.txt", 1, "bad_type_user_id"),
+                ("part-0.txt", 2, "bad_type_session_id"),
+                ("part-0.txt", 3, "bad_type_user_id"),
+                ("part-0.txt", 4, "bad_type_product_id"),
+                ("part-0.txt", 5, "bad_type_search_query"),
+                ("part-0.txt", 6, "bad_type_event_id"),
+                ("part-0.txt", 7, "bad_type_price"),
+            ],
+        ),
+    )
+
+
 def test_a_file_late_beyond_the_lookback_is_rejected_once(spark, tmp_path):
     cfg = make_config(tmp_path, **{"ingest.late_lookback_days": 3})
     old = D - dt.timedelta(days=10)

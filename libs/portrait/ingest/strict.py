@@ -5,7 +5,9 @@ decimal 10.01, `'NaN'` and `'1e400'` are doubles (NaN, Infinity), `'٣'` (an Ara
 3.00 and `'1d'` is 1.0; `from_json` takes the first JSON value of a line and ignores what follows.
 Here each type has the syntax it accepts (checked by an anchored regex, linear in the value's
 length) before `try_cast`, which still refuses impossible values (2026-02-30, an int overflow).
-A value outside the syntax is null, so the line is quarantined as `bad_type_<field>`.
+A value outside the syntax is null, so the line is quarantined as `bad_type_<field>`. In JSON,
+`from_json` gives a string field any value as its JSON text (`{"id":1}`, `1.1` for `1.10`, `100.0`
+for `1e2`): a value that is not a JSON string there is `bad_type_<field>` too (`not_a_json_string`).
 
 Every function is a native Column expression; none is a UDF and none backtracks across a value.
 """
@@ -125,3 +127,23 @@ def has_unbalanced_quote(value: Column) -> Column:
     inside quotes, or a stray quote). The CSV parser would read it to the end of the line and keep
     a field the line never closed; every well-formed line has an even count (`""` escapes a quote)."""
     return ((F.length(value) - F.length(F.replace(value, F.lit('"'), F.lit("")))) % 2) == 1
+
+
+def csv_field_count(value: Column, delimiter: str) -> Column:
+    """The number of fields of a CSV line whose quotes are balanced: its delimiters outside quoted
+    text, plus one. Quotes pair up in order (an escaped `""` is an empty pair), so removing each
+    `"[^"]*"` leaves the text outside quotes; the regex does not backtrack."""
+    outside = F.regexp_replace(value, '"[^"]*"', "")
+    delimiters = (F.length(outside) - F.length(F.replace(outside, F.lit(delimiter), F.lit("")))) / len(delimiter)
+    return delimiters.cast("int") + 1
+
+
+def not_a_json_string(parsed: Column, key: str) -> Column:
+    """True when the JSON object `parsed` (a variant, `try_parse_json`) has `key` with a value that is
+    neither a string nor null: an object, an array, a number or a boolean. False when the key is
+    absent or the line is not a JSON object (those have their own reasons)."""
+    if "'" in key:  # a Source definition error: the path below quotes the key
+        raise ValueError(f"JSON field name {key!r} has a quote")
+    path = f"$['{key}']"
+    kind = F.schema_of_variant(F.try_variant_get(parsed, path, "variant"))
+    return F.coalesce(~kind.isin("STRING", "VOID"), F.lit(False))

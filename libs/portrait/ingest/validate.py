@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from portrait import privacy
 from portrait.ingest import strict
-from portrait.ingest.sources import Source
+from portrait.ingest.sources import Field, Source
 
 KEPT, QUARANTINED, DUPLICATE, HEADER = "kept", "quarantined", "duplicate", "header"
 _CORRUPT = "_corrupt_record"
@@ -45,7 +45,10 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
         `lines` with `r` (malformed lines get `r._corrupt_record` set, `r` null for an empty line),
         `_is_header`, `_missing_column` (`missing_column_<name>` when the file's header lacks a
         required field, else null) and `extra` (map of unknown keys or columns to their raw
-        values, null when none).
+        values, null when none). JSON lines also get `_json` (the line as a variant, null when it
+        is not JSON: it says which JSON type each value has); CSV lines get `_short` (fewer fields
+        than their file's header) and `_last_column` (the header's last column), which tell a cut
+        line (`classify`).
     """
     known = [f.name for f in source.fields]
     # A byte-order mark opens a file's text; it is an encoding marker, not part of the first value.
@@ -66,6 +69,7 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
             F.lit(False).alias("_is_header"),
             no_missing.alias("_missing_column"),
             F.when(F.size(unknown) > 0, unknown).alias("extra"),
+            F.try_parse_json("value").alias("_json"),
         )
     if source.format != "csv":  # a Source definition error, not bad data
         raise ValueError(f"source {source.name}: unknown format {source.format!r}")
@@ -76,6 +80,8 @@ def parse_lines(lines: DataFrame, source: Source, *, headers: Sequence[Sequence[
             (F.trim(F.col("value")) == source.header).alias("_is_header"),
             no_missing.alias("_missing_column"),
             no_extra.alias("extra"),
+            (strict.csv_field_count(F.col("value"), source.delimiter) < len(known)).alias("_short"),
+            F.lit(known[-1]).alias("_last_column"),
         )
     return _parse_csv_by_header(lines, source, headers, ddl=ddl, options=options)
 
@@ -120,12 +126,18 @@ def _parse_csv_by_header(
         if headerless
         else F.col("line_number") == 1
     )
+    # Per file: how many fields its header has, and its last column (the one a cut can shorten).
+    of_file = F.col("_header_idx") + 1
+    width = F.try_element_at(F.array(*[F.lit(len(c)) for c in headers]), of_file) if headers else F.lit(None)
+    last = F.try_element_at(F.array(*[F.lit(c[-1] if c else "") for c in headers]), of_file) if headers else F.lit(None)
     return lines.select(
         "*",
         r.alias("r"),
         is_header.alias("_is_header"),
         missing.alias("_missing_column"),
         extra.alias("extra"),
+        (strict.csv_field_count(F.col("value"), source.delimiter) < width).alias("_short"),
+        last.cast("string").alias("_last_column"),
     ).drop(*parsed_of.values())
 
 
@@ -211,10 +223,11 @@ def classify(
     """
     typed = _typed(source)
     raw = {f.name: F.col(f"r.{f.name}") for f in source.fields}
+    json = F.col("_json") if "_json" in parsed.columns else None
     conditions = _line_reasons(source, raw, max_field_chars=max_field_chars) + _field_reasons(
-        source, typed, raw, earliest=earliest
+        source, typed, raw, earliest=earliest, json=json
     )
-    reason = _reason(conditions, unterminated="_unterminated" in parsed.columns)
+    reason = _reason(conditions, unterminated="_unterminated" in parsed.columns, csv=source.format == "csv")
     with_reason = parsed.select(
         "*",
         *[typed[name].alias(f"t_{name}") for name in typed],
@@ -276,11 +289,12 @@ def _line_reasons(source: Source, raw: dict[str, Column], *, max_field_chars: in
 
 
 def _field_reasons(
-    source: Source, typed: dict[str, Column], raw: dict[str, Column], *, earliest: dt.date
+    source: Source, typed: dict[str, Column], raw: dict[str, Column], *, earliest: dt.date, json: Column | None
 ) -> list[tuple[str, Column]]:
     """What can be wrong with a line's fields (in the order tried): a required one missing, a
     non-finite number, a value not of its type, a time out of range, a date in the future, and
-    the source's rules."""
+    the source's rules. With `json` (the JSON line as a variant), a string field holding another
+    JSON type (object, array, number, boolean) is not of its type: it is never kept as its JSON text."""
     conditions = [(f"missing_{f.name}", _blank(raw[f.name])) for f in source.fields if f.required]
     conditions += [
         (f"non_finite_{f.name}", ~_blank(raw[f.name]) & strict.is_non_finite(raw[f.name], typed[f.name]))
@@ -288,9 +302,7 @@ def _field_reasons(
         if f.type in ("double", "float")
     ]
     conditions += [
-        (f"bad_type_{f.name}", ~_blank(raw[f.name]) & typed[f.name].isNull())
-        for f in source.fields
-        if f.type != "string"
+        (f"bad_type_{f.name}", bad) for f in source.fields if (bad := _not_of_type(f, typed, raw, json)) is not None
     ]
     if source.time_column:
         ts = typed[source.time_column]
@@ -309,20 +321,43 @@ def _field_reasons(
     return conditions
 
 
-def _reason(conditions: list[tuple[str, Column]], *, unterminated: bool) -> Column:
+def _not_of_type(f: Field, typed: dict[str, Column], raw: dict[str, Column], json: Column | None) -> Column | None:
+    """Whether field `f` holds a value that is not of its type (None: it cannot, a CSV string)."""
+    if f.type != "string":
+        return ~_blank(raw[f.name]) & typed[f.name].isNull()
+    return strict.not_a_json_string(json, f.name) if json is not None else None
+
+
+def _reason(conditions: list[tuple[str, Column]], *, unterminated: bool, csv: bool) -> Column:
     """A line's reason: its file's missing column, else the first condition that holds; with
-    `unterminated` (the lines carry `_unterminated`), a cut-off last line is `truncated_record`."""
+    `unterminated` (the lines carry `_unterminated`), a cut-off last line is `truncated_record`.
+
+    The last line of a file with no final newline is cut off when it is not a whole record of its
+    format (the final newline itself is optional: RFC 4180 and JSON lines both allow a file to end
+    without one, and many exporters write none):
+    - JSON: it does not parse. A JSON object cut anywhere has lost at least its closing brace, so a
+      last line that parses is whole, and is kept or quarantined for what it says.
+    - CSV (`csv`): it has fewer fields than its file's header (`_short`; a cut drops the fields after
+      it), it leaves a quote open, or its last field is empty where one is required or not of its
+      type (`2026-10-01 10:0`): the last field is the only one a cut can shorten while the line
+      keeps all its fields. More fields than the header, or a bad value in another field, is no
+      cut. A cut that leaves a whole record (`Shanghai` -> `Shan`) cannot be told from the text.
+    """
     # A header without a required column fails every line of its file with that reason.
     reason = F.coalesce(F.col("_missing_column"), _first_reason(conditions))
-    if unterminated:
-        # The last line of a file with no final newline that does not parse was cut off.
-        cut_off = (
-            (reason == "unparseable")
-            | (reason.startswith("missing_") & ~reason.startswith("missing_column_"))
-            | reason.startswith("bad_type_")
+    if not unterminated:
+        return reason
+    if csv:
+        last = F.col("_last_column")
+        cut_off = F.col("_missing_column").isNull() & (
+            (reason == "unbalanced_quote")
+            | ((reason == "unparseable") & F.col("_short"))
+            | (reason == F.concat(F.lit("missing_"), last))
+            | (reason == F.concat(F.lit("bad_type_"), last))
         )
-        reason = F.when(F.col("_unterminated") & cut_off, F.lit(TRUNCATED)).otherwise(reason)
-    return reason
+    else:
+        cut_off = reason == "unparseable"
+    return F.when(F.col("_unterminated") & cut_off, F.lit(TRUNCATED)).otherwise(reason)
 
 
 def _masked_record(
