@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import shutil
-import sys
-import tempfile
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,13 +26,9 @@ from pathlib import Path
 import py4j.java_gateway
 
 from bench.run import machine, write_results
+from bench.tiny_chain import day_d_session, tinylake
 from portrait import costs
 from portrait.pipeline import DAILY_CHAIN, DECLARED_IN, run_stage
-from portrait.spark import get_session
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the tiny base is the test suite's, built by its own helper
-import tinylake  # noqa: E402
 
 _LIBS = "/libs/portrait/"
 
@@ -87,15 +80,8 @@ def main() -> None:
     p.add_argument("--stage", required=True, choices=DAILY_CHAIN, help="the daily stage to profile")
     p.add_argument("--top", type=int, default=40, help="lines listed (the rest are summed)")
     args = p.parse_args()
-    base = Path(args.base)
-    if not (base / "conf.yaml").exists():
-        raise SystemExit(f"{base} holds no tiny base: build one with tests/tinylake.build_base")
     package = DECLARED_IN[args.stage].removeprefix("portrait.").split(".")[0] + "/"
-    work = Path(tempfile.mkdtemp(prefix="portrait-profile-"))
-    try:
-        cfg = tinylake.copy_lake(base, work / "lake")
-        spark = get_session(cfg.spark)
-        spark.range(1).count()
+    with day_d_session(Path(args.base)) as (spark, cfg):
         for stage in DAILY_CHAIN[: DAILY_CHAIN.index(args.stage)]:
             run_stage(stage, spark, cfg, tinylake.D)
         with costs.meter(spark) as cost, jobs_by_line(spark, package) as counts:
@@ -108,8 +94,6 @@ def main() -> None:
             "by_line": dict(counts.most_common()),
             "machine": machine(spark),
         }
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     top = counts.most_common(args.top)
     rest = sum(counts.values()) - sum(n for _, n in top)
     lines = [

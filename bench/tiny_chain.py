@@ -14,6 +14,8 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.run import machine, write_results
@@ -26,19 +28,28 @@ sys.path.insert(0, str(ROOT / "tests"))  # the tiny base is the test suite's, bu
 import tinylake  # noqa: E402
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", required=True, help="a tiny base's folder (tinylake.build_base)")
-    p.add_argument("--label", default="latest", help="results name suffix, e.g. before / after")
-    args = p.parse_args()
-    base = Path(args.base)
+@contextmanager
+def day_d_session(base: Path) -> Iterator[tuple]:
+    """A copy of the tiny base at `base` and a warm session on it (the JVM's start is no stage's cost);
+    the copy is removed when the block ends."""
     if not (base / "conf.yaml").exists():
         raise SystemExit(f"{base} holds no tiny base: build one with tests/tinylake.build_base")
     work = Path(tempfile.mkdtemp(prefix="portrait-tiny-chain-"))
     try:
         cfg = tinylake.copy_lake(base, work / "lake")
         spark = get_session(cfg.spark)
-        spark.range(1).count()  # the JVM's start is not a stage's cost
+        spark.range(1).count()
+        yield spark, cfg
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", required=True, help="a tiny base's folder (tinylake.build_base)")
+    p.add_argument("--label", default="latest", help="results name suffix, e.g. before / after")
+    args = p.parse_args()
+    with day_d_session(Path(args.base)) as (spark, cfg):
         stages = {}
         for stage in DAILY_CHAIN:
             with costs.meter(spark) as c:
@@ -52,8 +63,6 @@ def main() -> None:
             "seconds": round(sum(s["seconds"] for s in stages.values()), 1),
             "machine": machine(spark),
         }
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     lines = [
         f"# Day {result['date']} of the tiny lake, every daily stage in one process ({args.label})",
         "",
