@@ -407,34 +407,36 @@ def _output_fields(source: Source, hashed: dict[str, Column]) -> list[Column]:
 
 def _against_prior(rows: DataFrame, prior: DataFrame, source: Source, lookback_days: int) -> DataFrame:
     """Kept rows whose id was kept on an earlier date within the lookback: a `duplicate` when all
-    typed output columns are equal (null-safe), else quarantined as `duplicate_id`."""
+    typed output columns are equal (null-safe), else quarantined as `duplicate_id`.
+
+    The prior rows are gathered per id (their dates and values) and joined to the lines once: the
+    lines are read once. A join of the kept lines with the prior rows joined back to the lines
+    read them twice, and each read evaluated the whole classification again (its windows and
+    their shuffles: 4 more Spark jobs per source on a small day).
+    """
     by_name = {f.name: f.output_name for f in source.fields}
     ids = [by_name[c] for c in source.id_columns]
     compared = [f.output_name for f in source.fields]
-    candidates = rows.where(F.col("_status") == KEPT).select(*compared, "date", "source_file", "line_number")
-    earlier = prior.select(*[F.col(c).alias(f"_p_{c}") for c in compared], F.col("date").alias("_p_date"))
-    on = [F.col(c) == F.col(f"_p_{c}") for c in ids] + [
-        F.col("_p_date") < F.col("date"),
-        F.col("_p_date") >= F.date_sub(F.col("date"), lookback_days),
-    ]
-    identical = reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(f"_p_{c}")) for c in compared])
-    # One row per line: (source_file, line_number) is unique, so the join back adds no rows.
-    seen = (
-        candidates.join(earlier, on=reduce(lambda a, b: a & b, on), how="inner")
-        .groupBy("source_file", "line_number")
-        .agg(F.max(identical.cast("int")).alias("_prior_identical"))
+    values = lambda: F.struct(*[F.col(c) for c in compared])  # noqa: E731 - the typed output columns
+    earlier = prior.groupBy(*[F.col(c).alias(f"_p_{c}") for c in ids]).agg(
+        F.collect_list(F.struct(F.col("date").alias("date"), values().alias("values"))).alias("_p_seen")
+    )  # one row per id
+    on = [F.col(c) == F.col(f"_p_{c}") for c in ids]
+    flagged = rows.join(earlier, on=reduce(lambda a, b: a & b, on), how="left")
+    within = F.filter(
+        "_p_seen",
+        lambda p: (p["date"] < F.col("date")) & (p["date"] >= F.date_sub(F.col("date"), lookback_days)),
     )
-    flagged = rows.join(seen, on=["source_file", "line_number"], how="left")
+    seen = F.size(F.coalesce(within, F.array())) > 0
+    identical = F.exists(F.coalesce(within, F.array()), lambda p: p["values"].eqNullSafe(values()))
     kept = F.col("_status") == KEPT
     return flagged.select(
         *[c for c in rows.columns if c not in ("_status", "_reason")],
-        F.when(kept & (F.col("_prior_identical") == 1), F.lit(DUPLICATE))
-        .when(kept & (F.col("_prior_identical") == 0), F.lit(QUARANTINED))
+        F.when(kept & seen & identical, F.lit(DUPLICATE))
+        .when(kept & seen, F.lit(QUARANTINED))
         .otherwise(F.col("_status"))
         .alias("_status"),
-        F.when(kept & (F.col("_prior_identical") == 0), F.lit("duplicate_id"))
-        .otherwise(F.col("_reason"))
-        .alias("_reason"),
+        F.when(kept & seen & ~identical, F.lit("duplicate_id")).otherwise(F.col("_reason")).alias("_reason"),
     )
 
 
@@ -448,10 +450,16 @@ def _dedupe_status(df: DataFrame, source: Source) -> DataFrame:
         )
     keys = [F.col(f"t_{c}") for c in source.id_columns]
     scope = keys + ([F.col("date")] if source.id_per_date else [])
-    valid = F.col("_reason").isNull() & ~header
+    valid = F.col("_valid")
+    # Both window functions in one select over a stored partition column: one shuffle. Chained
+    # `withColumn`s each computed the partition expression anew, and the second window shuffled again.
     w = Window.partitionBy(valid, *scope).orderBy("date", "source_file", "value")
-    ranked = df.withColumn("_rn", F.row_number().over(w)).withColumn(
-        "_first_value", F.first("value").over(w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+    ranked = df.withColumn("_valid", F.col("_reason").isNull() & ~header).select(
+        "*",
+        F.row_number().over(w).alias("_rn"),
+        F.first("value")
+        .over(w.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+        .alias("_first_value"),
     )
     is_dup = valid & (F.col("_rn") > 1)
     return (
@@ -468,5 +476,5 @@ def _dedupe_status(df: DataFrame, source: Source) -> DataFrame:
             .when(is_dup, DUPLICATE)
             .otherwise(KEPT),
         )
-        .drop("_rn", "_first_value")
+        .drop("_rn", "_first_value", "_valid")
     )
