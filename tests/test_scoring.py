@@ -211,6 +211,31 @@ def _recency_sets(spark):
     )
 
 
+def test_a_champion_is_loaded_once_per_version_and_again_when_the_alias_moves(spark, mlflow_store):
+    import mlflow
+
+    from portrait import costs, registry
+
+    assembler = VectorAssembler(inputCols=["x"], outputCol="features")
+    rows = spark.createDataFrame([(float(i), float(i % 2)) for i in range(20)], "x double, label double")
+    model = Pipeline(stages=[assembler, LogisticRegression(maxIter=3)]).fit(rows)
+    with mlflow.start_run():
+        first = registry.log_and_register(model, name="test_once")
+        second = registry.log_and_register(model, name="test_once")
+    registry.set_champion("test_once", first)
+    loaded, version, _ = registry.load_champion("test_once")
+    with costs.meter(spark) as again:
+        reloaded, same_version, _ = registry.load_champion("test_once")
+    assert (reloaded is loaded, str(same_version), again.jobs) == (True, first, 0)
+    registry.set_version_tags("test_once", first, {"note": "tags are read on every call"})
+    assert registry.load_champion("test_once")[2] == {"note": "tags are read on every call"}
+
+    registry.set_champion("test_once", second)  # the alias moves: the new version is loaded
+    moved, moved_version, _ = registry.load_champion("test_once")
+    assert (moved is loaded, str(moved_version)) == (False, second)
+    assertDataFrameEqual(moved.transform(rows).select("prediction"), model.transform(rows).select("prediction"))
+
+
 @pytest.mark.parametrize("name", ["logistic", "blend"])
 def test_a_day_scores_with_a_logistic_or_a_blend_champion(spark, mlflow_store, name):
     import mlflow

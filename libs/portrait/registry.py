@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import mlflow
 import mlflow.spark
 from mlflow.tracking import MlflowClient
+from pyspark import SparkContext
 from pyspark.ml import PipelineModel
 
 from portrait.config import MlflowConfig
@@ -85,8 +86,17 @@ def champion_info(name: str) -> tuple[str, dict[str, str]]:
     return mv.version, dict(mv.tags)
 
 
+# The champion last loaded in this process per (registry, model name), with its (version, run id,
+# Spark application): a registered version never changes, so a process that scores several dates (a
+# backfill, a notebook, the tests) loads each champion once. A load costs 13 Spark jobs and an
+# artifact download (score loads three). The alias and the tags are read from the registry on every
+# call: both can change.
+_LOADED: dict[tuple[str, str], tuple[tuple[str, str, str], PipelineModel]] = {}
+
+
 def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
-    """The `champion` of a registered model: the model, its version and its version tags."""
+    """The `champion` of a registered model: the model, its version and its version tags (the model
+    loaded once per process and version)."""
     client = MlflowClient()
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
@@ -96,8 +106,13 @@ def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
             f"(a version that failed the promotion gate is the '{CHALLENGER}', with a "
             "'promotion_decision' tag saying why)"
         ) from exc
-    model = mlflow.spark.load_model(f"models:/{name}@{CHAMPION}")
-    return model, mv.version, dict(mv.tags)
+    context = SparkContext._active_spark_context  # noqa: SLF001 - a model is bound to its JVM
+    app = context.applicationId if context is not None else ""
+    which, loaded = (mlflow.get_registry_uri(), name), (mv.version, mv.run_id, app)
+    held = _LOADED.get(which)
+    if held is None or held[0] != loaded:
+        held = _LOADED[which] = (loaded, mlflow.spark.load_model(f"models:/{name}/{mv.version}"))
+    return held[1], mv.version, dict(mv.tags)
 
 
 def segment_names_tag(names: dict[int, str]) -> str:
