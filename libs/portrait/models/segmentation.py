@@ -325,14 +325,14 @@ def segment_movement(current: DataFrame, previous: DataFrame, *, date, previous_
     )
     moved = ~F.col("from_id").eqNullSafe(F.col("to_id"))
     pair = F.concat(F.coalesce("from_name", F.lit("?")), F.lit("->"), F.coalesce("to_name", F.lit("?")))
-    moves = (
-        both.where(moved)
-        .groupBy(pair.alias("move"))
-        .agg(F.count("*").alias("n"))
-        .agg(F.map_from_entries(F.collect_list(F.struct("move", "n"))).alias("moves"))
+    # One aggregate per move (null: not moved), then one row: totals and the map from the same counts.
+    per_move = both.groupBy(F.when(moved, pair).alias("move")).agg(F.count("*").alias("n"))
+    summary = per_move.agg(
+        F.coalesce(F.sum("n"), F.lit(0)).alias("persons_compared"),
+        F.sum(F.when(F.col("move").isNotNull(), F.col("n"))).alias("persons_moved"),
+        F.map_from_entries(F.collect_list(F.when(F.col("move").isNotNull(), F.struct("move", "n")))).alias("moves"),
     )
-    totals = both.agg(F.count("*").alias("persons_compared"), F.sum(moved.cast("long")).alias("persons_moved"))
-    return totals.crossJoin(moves).select(
+    return summary.select(
         F.lit(date).cast("date").alias("date"),
         F.lit(previous_date).cast("date").alias("previous_date"),
         F.col("persons_compared").cast("long"),
