@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from py4j import java_gateway
@@ -29,22 +29,40 @@ from portrait.spark import get_session
 
 
 class JobProfile:
-    """Jobs, py4j calls and seconds per line of `portrait` code, while installed."""
+    """Jobs, py4j calls and seconds per line of `portrait` code, while installed.
 
-    def __init__(self, spark) -> None:
+    `package` (a folder of `portrait`, e.g. `identity/`) keys each line also by the stage's own line
+    that led to it, the first frame in `package` below the stage's entry point: `stage line | line`.
+    The ids of the jobs each line started are kept (`job_names` says what Spark calls them).
+    """
+
+    def __init__(self, spark, *, package: str | None = None) -> None:
         self.spark = spark
+        self.package = package
         self.lines: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])  # calls, jobs, seconds
+        self.job_ids: dict[str, list[int]] = defaultdict(list)
         self._depth = 0
         self._original = java_gateway.JavaMember.__call__
 
     def _site(self) -> str:
         frame = sys._getframe(2)
+        innermost, ours = None, []
         while frame is not None:
             name = frame.f_code.co_filename
             if "/portrait/" in name and "/portrait/costs.py" not in name:
-                return f"{name.split('/portrait/', 1)[1]}:{frame.f_lineno} {frame.f_code.co_name}"
+                site = f"{name.split('/portrait/', 1)[1]}:{frame.f_lineno} {frame.f_code.co_name}"
+                innermost = innermost or site
+                if self.package is None:
+                    break
+                if f"/portrait/{self.package}" in name:
+                    ours.append(site)
             frame = frame.f_back
-        return "(outside portrait)"
+        innermost = innermost or "(outside portrait)"
+        if self.package is None:
+            return innermost
+        below = ours[::-1][1:] or ours[::-1]  # outermost first; below the stage's entry point
+        stage = " > ".join(dict.fromkeys(below[:1] + below[-1:]))
+        return f"{stage} | {innermost}"
 
     def __enter__(self) -> JobProfile:
         profile = self
@@ -60,11 +78,13 @@ class JobProfile:
                     return profile._original(member, *args)
                 finally:
                     seconds = time.perf_counter() - started
-                    jobs = (costs.jobs_submitted(profile.spark) or 0) - before
-                    entry = profile.lines[profile._site()]
+                    after = costs.jobs_submitted(profile.spark) or 0
+                    site = profile._site()
+                    entry = profile.lines[site]
                     entry[0] += 1
-                    entry[1] += jobs
+                    entry[1] += after - before
                     entry[2] += seconds
+                    profile.job_ids[site].extend(range(before, after))
             finally:
                 profile._depth -= 1
 
@@ -80,6 +100,20 @@ class JobProfile:
             for line, (c, j, s) in self.lines.items()
         ]
         return sorted(rows, key=lambda r: (r["seconds"], r["jobs"]), reverse=True)[:top]
+
+    def job_names(self, line: str) -> Counter:
+        """What Spark calls the jobs `line` started: each job's description when one was set (Delta
+        sets one for its own jobs: "Delta: Filtering files for query", ...), else its call site."""
+        sc = self.spark.sparkContext._jsc.sc()  # noqa: SLF001
+        sc.listenerBus().waitUntilEmpty()  # the status store is filled by the listener bus, asynchronously
+        store = sc.statusStore()
+        names: Counter = Counter()
+        for job in self.job_ids.get(line, []):
+            data = store.job(job)
+            description = data.description()
+            text = description.get() if description.isDefined() else data.name()
+            names[" ".join(str(text).split())[:90]] += 1
+        return names
 
 
 def _option(text: str) -> tuple[str, object]:

@@ -1,77 +1,31 @@
-"""Where a stage's Spark jobs come from: every job of one daily stage attributed to the Python lines that started it.
+"""Where a daily stage's Spark jobs and seconds go, on day D of the tiny base: `bench.profile` made repeatable.
 
     python -m bench.profile_stage --base /tmp/tiny-base --stage identity [--top 40]
 
 Runs the daily chain for day D of a tiny base (`tests/tinylake.py` `build_base`, as `bench.tiny_chain`)
-on a copy, up to and including `--stage`, in one process. While the stage runs, every call from
-Python into the JVM is followed by a read of the DAG scheduler's job count; the jobs started during
-the call are charged to the Python stack at that moment: the stage's own line that made the call
-(its `run.py` or a builder) and the innermost `portrait` line (`spark.truncate`, `io.replace_where`).
-Spark's event log cannot say this: it names a Python call site only for `collect`-like actions, a
-handful of a stage's jobs (checkpoints, Delta writes and MERGEs carry none).
+on a copy, up to and including `--stage`, in one process, and profiles `--stage` with
+`bench.profile.JobProfile`: every outermost call from Python into the JVM is timed and the Spark
+jobs it started (the DAG scheduler's count, read around it) are charged, with its seconds, to the
+stage's own line that made the call (its `run.py` or a builder) and the innermost `portrait` line
+(`spark.truncate`, `io.replace_where`); Spark's status store then names each job (Delta's
+descriptions, else the call site). Spark's event log alone cannot say this: it names a Python call
+site only for `collect`-like actions (checkpoints, Delta writes and MERGEs carry none).
 
-Writes bench/results/profile_<stage>.json and .md. A profiling tool: the hook costs one more JVM call
-per JVM call, so its seconds are not the stage's; the job counts are.
+The seconds outside JVM calls are Python between the calls. The hook adds a little to each call,
+so the stage's seconds under it are a little longer than without; the job counts are exact.
+Writes bench/results/profile_<stage>.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import py4j.java_gateway
-
+from bench.profile import JobProfile
 from bench.run import machine, write_results
 from bench.tiny_chain import day_d_session, tinylake
 from portrait import costs
 from portrait.pipeline import DAILY_CHAIN, DECLARED_IN, run_stage
-
-_LIBS = "/libs/portrait/"
-
-
-@contextmanager
-def jobs_by_line(spark, package: str) -> Iterator[collections.Counter]:
-    """Count the Spark jobs started inside the block by (stage line, innermost portrait line).
-
-    `package` is the stage's module path inside `portrait` (e.g. `identity/`): the first frame of the
-    stack in it (below the stage's entry point) is the stage line.
-    """
-    scheduler = spark.sparkContext._jsc.sc().dagScheduler()  # noqa: SLF001 - the count costs.meter reads
-    counts: collections.Counter = collections.Counter()
-    state = {"busy": False, "seen": scheduler.numTotalJobs()}
-    original = py4j.java_gateway.JavaMember.__call__
-
-    def where() -> str:
-        frames = [f for f in traceback.extract_stack()[:-3] if _LIBS in f.filename]
-        name = lambda f: f"{f.filename.split(_LIBS)[1]}:{f.lineno} {f.name}"  # noqa: E731
-        ours = [f for f in frames if f"{_LIBS}{package}" in f.filename]
-        # Below the stage's entry point (`run`): the line that called, and the deepest stage frame.
-        below = ours[1:] or ours
-        stage_line = " > ".join(dict.fromkeys(name(f) for f in (below[:1] + below[-1:])))
-        return f"{stage_line} | {name(frames[-1]) if frames else '(outside portrait)'}"
-
-    def counted(member, *args):
-        result = original(member, *args)
-        if not state["busy"]:
-            state["busy"] = True  # the count below is itself a JVM call
-            try:
-                now = scheduler.numTotalJobs()
-            finally:
-                state["busy"] = False
-            if now > state["seen"]:
-                counts[where()] += now - state["seen"]
-                state["seen"] = now
-        return result
-
-    py4j.java_gateway.JavaMember.__call__ = counted
-    try:
-        yield counts
-    finally:
-        py4j.java_gateway.JavaMember.__call__ = original
 
 
 def main() -> None:
@@ -84,27 +38,58 @@ def main() -> None:
     with day_d_session(Path(args.base)) as (spark, cfg):
         for stage in DAILY_CHAIN[: DAILY_CHAIN.index(args.stage)]:
             run_stage(stage, spark, cfg, tinylake.D)
-        with costs.meter(spark) as cost, jobs_by_line(spark, package) as counts:
+        with costs.meter(spark) as cost, JobProfile(spark, package=package) as profile:
             run_stage(args.stage, spark, cfg, tinylake.D)
+        counts = {k: int(v[1]) for k, v in profile.lines.items()}
+        seconds = {k: v[2] for k, v in profile.lines.items()}
+        names = {k: profile.job_names(k) for k in profile.lines}
+        in_calls = sum(seconds.values())
         result = {
             "stage": args.stage,
             "date": tinylake.D.isoformat(),
             "jobs": cost.jobs,
+            "seconds": round(cost.seconds, 1),
             "attributed": sum(counts.values()),
-            "by_line": dict(counts.most_common()),
+            "seconds_in_jvm_calls": round(in_calls, 1),
+            "by_line": {
+                k: {
+                    "jobs": counts.get(k, 0),
+                    "seconds": round(seconds.get(k, 0.0), 2),
+                    "job_names": dict(names.get(k, {})),
+                }
+                for k in set(seconds) | set(counts)
+            },
             "machine": machine(spark),
         }
-    top = counts.most_common(args.top)
-    rest = sum(counts.values()) - sum(n for _, n in top)
+    keys = sorted(set(counts) | set(seconds), key=lambda k: (-seconds.get(k, 0.0), -counts.get(k, 0)))
+    top = keys[: args.top]
+    rest_jobs = sum(counts.values()) - sum(counts.get(k, 0) for k in top)
+    rest_seconds = in_calls - sum(seconds.get(k, 0.0) for k in top)
     lines = [
-        f"# Where `{args.stage}`'s Spark jobs come from: day {result['date']} of the tiny lake",
+        f"# Where `{args.stage}`'s Spark jobs and seconds go: day {result['date']} of the tiny lake",
         "",
-        f"{result['jobs']} jobs (costs.meter), {result['attributed']} attributed to a line.",
+        f"{result['jobs']} jobs (costs.meter), {result['attributed']} attributed to a line; "
+        f"{result['seconds']} s, of which {result['seconds_in_jvm_calls']} s inside JVM calls "
+        f"(the rest: Python between the calls). Sorted by seconds.",
         "",
-        "| jobs | stage line | innermost portrait line |",
+        "| seconds | jobs | stage line | innermost portrait line |",
+        "|---|---|---|---|",
+        *[
+            f"| {seconds.get(k, 0.0):.2f} | {counts.get(k, 0)} | {k.split(' | ')[0]} | {k.split(' | ')[1]} |"
+            for k in top
+        ],
+        *([f"| {rest_seconds:.2f} | {rest_jobs} | (the other lines) | |"] if rest_jobs or rest_seconds > 0.005 else []),
+        "",
+        "What Spark calls the jobs of each line (its description, else its call site), lines with 3 jobs or more:",
+        "",
+        "| jobs | line | job name |",
         "|---|---|---|",
-        *[f"| {n} | {k.split(' | ')[0]} | {k.split(' | ')[1]} |" for k, n in top],
-        *([f"| {rest} | (the other lines) | |"] if rest else []),
+        *[
+            f"| {n} | {k.split(' | ')[1]} | {name} |"
+            for k in sorted(names, key=lambda k: -counts.get(k, 0))
+            if counts.get(k, 0) >= 3
+            for name, n in names[k].most_common()
+        ],
         "",
         f"Machine: {result['machine']}",
     ]
