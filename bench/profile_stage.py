@@ -28,7 +28,7 @@ import py4j.java_gateway
 from bench.run import machine, write_results
 from bench.tiny_chain import day_d_session, tinylake
 from portrait import costs
-from portrait.pipeline import DAILY_CHAIN, DECLARED_IN, run_stage
+from portrait.pipeline import DAILY_CHAIN, RUNS, run_stage
 
 _LIBS = "/libs/portrait/"
 
@@ -80,7 +80,7 @@ def main() -> None:
     p.add_argument("--stage", required=True, choices=DAILY_CHAIN, help="the daily stage to profile")
     p.add_argument("--top", type=int, default=40, help="lines listed (the rest are summed)")
     args = p.parse_args()
-    package = DECLARED_IN[args.stage].removeprefix("portrait.").split(".")[0] + "/"
+    package = RUNS[args.stage].module.removeprefix("portrait.").split(".")[0] + "/"
     with day_d_session(Path(args.base)) as (spark, cfg):
         for stage in DAILY_CHAIN[: DAILY_CHAIN.index(args.stage)]:
             run_stage(stage, spark, cfg, tinylake.D)
