@@ -8,7 +8,7 @@ written); with `--scale` the landing zone is generated, ingested and resolved th
 landing zone is reused as in `bench.identity`). The state of D-1 is built once; then, alternated,
 `--repeats` warm runs (after one warm-up) of:
 
-- full stage: `features.run(..., incremental=False)` for D over all history (daily activity, state
+- full stage: `features.run(..., full=True)` for D over all history (daily activity, state
   and portrait written to Delta), and its compute alone (portrait from silver to `noop`);
 - limit query: one scan of every table and column the stage reads, same date range, one
   `groupBy(person_id)` with `count(*)` and one sum (max for non-numbers) per column, to `noop`;
@@ -38,7 +38,7 @@ from portrait import catalog, features
 from portrait.config import load_config
 from portrait.features.run import _redo
 from portrait.io import Lakehouse
-from portrait.spark import get_session
+from portrait.spark import get_session, set_checkpoint_dir
 
 SILVER = ("events", "orders", "social", "customers", "social_signals", "identity_history")
 # Columns of each table the feature stage reads (features.daily, features.portrait), the limit query reads them too.
@@ -156,21 +156,10 @@ def _prepare(args, cfg_path: str) -> tuple:
         date = dt.date.fromisoformat(args.date)
         _ensure_landing(spark, cfg, work, args.scale, date)
         shutil.rmtree(cfg.paths.lakehouse, ignore_errors=True)
-        ingest.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.ingest,
-            date,
-            landing=cfg.paths.landing,
-            pii_key=cfg.pii_key(),
-            start=date - dt.timedelta(days=cfg.generator.days - 1),
-        )
-        identity.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.identity,
-            date,
-            pii_key=cfg.pii_key(),
-            checkpoint_dir=cfg.spark.checkpoint_dir,
-        )
+        lake = Lakehouse(spark, cfg.paths.lakehouse)
+        ingest.run(lake, ingest.RunConf.of(cfg), date, start=date - dt.timedelta(days=cfg.generator.days - 1))
+        set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)  # as `pipeline.run_stage` does
+        identity.run(lake, identity.RunConf.of(cfg), date)
         origin = f"generated at SF {args.scale:g} in {work}"
     return work, cfg, spark, origin
 
@@ -197,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     events = lake.read(catalog.SILVER_EVENTS).where(F.col("date") <= F.lit(date)).count()
     scale = args.scale if args.scale is not None else round(events / 1e7, 2)
 
-    features.run(lake, cfg.features, date - dt.timedelta(days=1), incremental=False)  # the state of D-1
+    features.run(lake, cfg.features, date - dt.timedelta(days=1), full=True)  # the state of D-1
     redo = _redo(lake, date).count()
 
     def full_compute() -> None:
@@ -205,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         features.portraits(lake, cfg.features, [date], daily=daily).write.format("noop").mode("overwrite").save()
 
     steps = {
-        "full_stage": lambda: features.run(lake, cfg.features, date, incremental=False),
+        "full_stage": lambda: features.run(lake, cfg.features, date, full=True),
         "full_compute": full_compute,
         "limit_query": lambda: limit_query(lake, date).write.format("noop").mode("overwrite").save(),
         "incremental_day": lambda: features.run(lake, cfg.features, date),

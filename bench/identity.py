@@ -44,7 +44,7 @@ from portrait.identity.quality import (
     truth_identifiers,
 )
 from portrait.io import Lakehouse
-from portrait.spark import get_session
+from portrait.spark import get_session, set_checkpoint_dir
 
 MARKER = "generated.json"
 
@@ -102,23 +102,12 @@ def _ingest_and_resolve(spark, cfg: Config, date: dt.date, cores: int) -> dict:
     for name in cfg.ingest.sources:
         t0 = time.perf_counter()
         counts = ingest.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.ingest,
-            date,
-            landing=cfg.paths.landing,
-            pii_key=cfg.pii_key(),
-            start=start,
-            sources=[name],
+            Lakehouse(spark, cfg.paths.lakehouse), ingest.RunConf.of(cfg), date, start=start, sources=[name]
         )
         per_source[name] = {"seconds": time.perf_counter() - t0, "raw_rows": counts[name]["rows_read"]}
     t0 = time.perf_counter()
-    stats = identity.run(
-        Lakehouse(spark, cfg.paths.lakehouse),
-        cfg.identity,
-        date,
-        pii_key=cfg.pii_key(),
-        checkpoint_dir=cfg.spark.checkpoint_dir,
-    )
+    set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)  # as `pipeline.run_stage` does
+    stats = identity.run(Lakehouse(spark, cfg.paths.lakehouse), identity.RunConf.of(cfg), date)
     identity_s = time.perf_counter() - t0
     return {
         "ingest": per_source,

@@ -329,26 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, fn in (
             (
                 "text",
-                lambda: text.run(
-                    Lakehouse(spark, cfg.paths.lakehouse),
-                    cfg.text,
-                    date,
-                    mlflow_conf=cfg.mlflow,
-                    categories=cfg.features.categories,
-                    labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels",
-                ),
+                lambda: text.run(Lakehouse(spark, cfg.paths.lakehouse), text.RunConf.of(cfg), date),
             ),
-            ("features", lambda: features.run(lake, cfg.features, date, incremental=False)),
+            ("features", lambda: features.run(lake, cfg.features, date, full=True)),
             (
                 "train",
-                lambda: train.run(
-                    lake,
-                    cfg.train,
-                    date,
-                    mlflow_conf=cfg.mlflow,
-                    features_conf=cfg.features,
-                    config_sha256=train.config_sha256(cfg),
-                ),
+                lambda: train.run(lake, train.RunConf.of(cfg), date),
             ),
             ("score", lambda: run_stage("score", spark, cfg, date)),
         ):

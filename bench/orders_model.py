@@ -15,6 +15,7 @@ Writes bench/results/orders_model_<source>.json and .md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -141,10 +142,8 @@ def main() -> None:
         t0 = time.perf_counter()
         counts = ingest.run(
             lake,
-            cfg.ingest,
+            ingest.RunConf.of(cfg),
             args.export_date or args.calibration_date + dt.timedelta(days=args.horizon_days),
-            landing=cfg.paths.landing,
-            pii_key=cfg.pii_key(),
             sources=[args.source],
         )[args.source]
         result.update(ingest_seconds=time.perf_counter() - t0, ingest=counts)
@@ -153,11 +152,9 @@ def main() -> None:
     result.update(
         orders_model.run(
             lake,
-            tc,
-            cfg.mlflow,
+            dataclasses.replace(orders_model.RunConf.of(cfg), train=tc),
+            args.calibration_date,
             source=args.source,
-            mapping=mapping,
-            calibration_date=args.calibration_date,
             horizon_days=args.horizon_days,
         )
     )

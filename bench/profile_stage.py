@@ -25,7 +25,7 @@ from bench.profile import JobProfile
 from bench.run import machine, write_results
 from bench.tiny_chain import day_d_session, tinylake
 from portrait import costs
-from portrait.pipeline import DAILY_CHAIN, DECLARED_IN, run_stage
+from portrait.pipeline import DAILY_CHAIN, RUNS, run_stage
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--stage", required=True, choices=DAILY_CHAIN, help="the daily stage to profile")
     p.add_argument("--top", type=int, default=40, help="lines listed (the rest are summed)")
     args = p.parse_args()
-    package = DECLARED_IN[args.stage].removeprefix("portrait.").split(".")[0] + "/"
+    package = RUNS[args.stage].module.removeprefix("portrait.").split(".")[0] + "/"
     with day_d_session(Path(args.base)) as (spark, cfg):
         for stage in DAILY_CHAIN[: DAILY_CHAIN.index(args.stage)]:
             run_stage(stage, spark, cfg, tinylake.D)

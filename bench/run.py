@@ -28,7 +28,7 @@ from portrait import catalog, features, generator, identity, ingest, text, train
 from portrait.config import load_config
 from portrait.io import Lakehouse
 from portrait.pipeline import run_stage
-from portrait.spark import get_session
+from portrait.spark import get_session, set_checkpoint_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -93,39 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     generate_s = time.perf_counter() - started
     start = date - dt.timedelta(days=cfg.generator.days - 1)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
+    set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)  # as `pipeline.run_stage` does
     stages = {
-        "ingest": lambda: ingest.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.ingest,
-            date,
-            landing=cfg.paths.landing,
-            pii_key=cfg.pii_key(),
-            start=start,
-        ),
-        "identity": lambda: identity.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.identity,
-            date,
-            pii_key=cfg.pii_key(),
-            checkpoint_dir=cfg.spark.checkpoint_dir,
-        ),
-        "text": lambda: text.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.text,
-            date,
-            mlflow_conf=cfg.mlflow,
-            categories=cfg.features.categories,
-            labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels",
-        ),
+        "ingest": lambda: ingest.run(lake, ingest.RunConf.of(cfg), date, start=start),
+        "identity": lambda: identity.run(lake, identity.RunConf.of(cfg), date),
+        "text": lambda: text.run(lake, text.RunConf.of(cfg), date),
         "features": lambda: features.run(lake, cfg.features, date),
-        "train": lambda: train.run(
-            lake,
-            cfg.train,
-            date,
-            mlflow_conf=cfg.mlflow,
-            features_conf=cfg.features,
-            config_sha256=train.config_sha256(cfg),
-        ),
+        "train": lambda: train.run(lake, train.RunConf.of(cfg), date),
         "score": lambda: run_stage("score", spark, cfg, date),
     }
     times: dict[str, list[float]] = {k: [] for k in stages}

@@ -85,7 +85,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     from portrait.config import SparkConfig
-    from portrait.spark import get_session
+    from portrait.spark import get_session, set_checkpoint_dir
 
     warehouse = tmp_path_factory.mktemp("warehouse")
     session = get_session(
@@ -102,6 +102,9 @@ def spark(tmp_path_factory):
             },
         )
     )
+    # `pipeline.run_stage` sets the checkpoint directory of the lake a job runs on; a stage's `run`
+    # called directly, as many tests do, checkpoints here until a job sets another.
+    set_checkpoint_dir(session, str(tmp_path_factory.mktemp("checkpoints")), str(warehouse))
     yield session
     session.stop()
 

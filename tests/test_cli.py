@@ -131,25 +131,41 @@ def _error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("portrait:")]
 
 
-def _failing_stage(monkeypatch, exc: Exception) -> None:
-    """Make `tags` fail with `exc` without Spark: the session is never used when the stage raises
-    (the run log's record of the failure is best effort and only logs that it could not write)."""
+def _conf(tmp_path: Path) -> str:
+    """conf/local.yaml with the lakehouse (and so the run log) and the MLflow store under `tmp_path`."""
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        f"extends: {ROOT / 'conf' / 'local.yaml'}\n"
+        f"paths: {{lakehouse: {tmp_path / 'lake'}, landing: {tmp_path / 'landing'}, truth: {tmp_path / 'truth'}}}\n"
+        f'mlflow: {{tracking_uri: "sqlite:///{tmp_path / "mlflow.db"}", artifact_root: {tmp_path / "artifacts"}}}\n'
+        f"spark: {{jars_dir: {ROOT / '.jars'}}}\n",
+        encoding="utf-8",
+    )
+    return str(conf)
+
+
+def _failing_stage(monkeypatch, spark, tmp_path, exc: Exception, job: str = "tags") -> str:
+    """Make `job`'s `run` fail with `exc`, run through `pipeline.run_stage` on the test session and an
+    empty lake under `tmp_path` (the key and date checks are skipped: they need a lake). Returns the conf."""
     import portrait.spark
 
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(portrait.spark, "get_session", lambda cfg, verbose=False: object())
-    monkeypatch.setattr(guards, "before_job", lambda *args, **kwargs: True)  # the key and date checks need a lake
-    monkeypatch.setitem(pipeline._RUNNERS, "tags", fail)
+    monkeypatch.setattr(portrait.spark, "get_session", lambda cfg, verbose=False: spark)
+    monkeypatch.setattr(guards, "before_job", lambda *args, **kwargs: True)
+    monkeypatch.setattr(pipeline.RUNS[job].load(), "run", fail)
+    return _conf(tmp_path)
 
 
-def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch, capsys):
-    _failing_stage(
+def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch, spark, tmp_path, capsys):
+    conf = _failing_stage(
         monkeypatch,
+        spark,
+        tmp_path,
         FileNotFoundError("table gold.portrait does not exist at /l/gold/portrait: run the `features` job first"),
     )
-    assert cli.main(["tags", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == ExitCode.FAILED
+    assert cli.main(["tags", "--conf", conf, "--date", "2026-11-01"]) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert _error_lines(err) == [
         "portrait: tags 2026-11-01 failed: FileNotFoundError: table gold.portrait does "
@@ -158,9 +174,8 @@ def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch,
     assert "Traceback" not in err
 
 
-def test_a_failing_stage_exits_1_and_verbose_shows_the_traceback(monkeypatch, capsys):
-    _failing_stage(monkeypatch, RuntimeError("boom"))
-    conf = str(ROOT / "conf/local.yaml")
+def test_a_failing_stage_exits_1_and_verbose_shows_the_traceback(monkeypatch, spark, tmp_path, capsys):
+    conf = _failing_stage(monkeypatch, spark, tmp_path, RuntimeError("boom"))
     assert cli.main(["tags", "--conf", conf, "--date", "2026-11-01"]) == ExitCode.FAILED
     err = capsys.readouterr().err
     [line] = _error_lines(err)
@@ -170,25 +185,28 @@ def test_a_failing_stage_exits_1_and_verbose_shows_the_traceback(monkeypatch, ca
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_an_invalid_erasure_request_is_a_usage_error(monkeypatch, capsys):
+def test_an_invalid_erasure_request_is_a_usage_error(monkeypatch, spark, tmp_path, capsys):
     from portrait.erase import ErasureError
 
-    _failing_stage(monkeypatch, ErasureError("nothing to erase: give --identifier type=value and/or --person-id"))
-    monkeypatch.setitem(pipeline._RUNNERS, "erase", pipeline._RUNNERS["tags"])
-    assert cli.main(["erase", "--conf", str(ROOT / "conf/local.yaml"), "--date", "2026-11-01"]) == ExitCode.USAGE
+    error = ErasureError("nothing to erase: give --identifier type=value and/or --person-id")
+    conf = _failing_stage(monkeypatch, spark, tmp_path, error, job="erase")
+    assert cli.main(["erase", "--conf", conf, "--date", "2026-11-01"]) == ExitCode.USAGE
     assert "nothing to erase" in capsys.readouterr().err
 
 
-def test_the_audience_options_reach_the_stage(monkeypatch):
-    """`name` is an option of audience, not the stage's name (the session is not used here)."""
+def test_the_audience_options_reach_the_stage(monkeypatch, spark, tmp_path):
+    """`name` is an option of audience, not the job's name; the stage gets its conf (the tag catalog)."""
     seen = {}
-    monkeypatch.setitem(pipeline._RUNNERS, "audience", lambda spark, cfg, date, **kw: seen.update(kw, date=date))
+
+    def run(lake, conf, date, **options):
+        seen.update(options, date=date, conf=type(conf).__name__, stage=lake.scope.stage)
+
+    monkeypatch.setattr(pipeline.RUNS["audience"].load(), "run", run)
     args = cli.build_parser().parse_args(
         ["audience", "--conf", "c", "--date", "2026-11-01", "--name", "tier1", "--where", "city_tier = 1"]
     )
-    cfg = load_config(ROOT / "conf/local.yaml")
-    cli.run_job("audience", object(), cfg, args)
-    assert seen == {"name": "tier1", "where": "city_tier = 1", "date": D}
+    cli.run_job("audience", spark, load_config(_conf(tmp_path)), args)
+    assert seen == {"name": "tier1", "where": "city_tier = 1", "date": D, "conf": "CatalogConf", "stage": "audience"}
 
 
 def test_every_job_has_a_thin_spark_submit_entry_point():

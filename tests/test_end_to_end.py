@@ -33,10 +33,7 @@ def pipeline(tiny_lake):
 
 
 def _score(spark, cfg: Config, date: dt.date):
-    from portrait import actions
-
-    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
-    return scoring.run(Lakehouse(spark, cfg.paths.lakehouse), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow)
+    return scoring.run(Lakehouse(spark, cfg.paths.lakehouse), scoring.RunConf.of(cfg), date)
 
 
 def _lake(spark, cfg: Config) -> Lakehouse:

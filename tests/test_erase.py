@@ -183,7 +183,7 @@ def lake(spark, tmp_path_factory):
     ).write.format("delta").mode("append").save(lh.path(catalog.SILVER_IDENTITY_HISTORY))
     before = _snapshot(lh)
     files_before = _parquet_text(cfg.paths.lakehouse)
-    result = erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=[f"phone=+86 {PHONE}"])
+    result = erase.run(lh, erase.RunConf.of(cfg), D, identifiers=[f"phone=+86 {PHONE}"])
     return {
         "cfg": cfg,
         "lake": lh,
@@ -297,12 +297,12 @@ def test_an_unknown_identifier_is_an_error_naming_it_and_deletes_nothing(spark, 
     cfg, lh = lake["cfg"], lake["lake"]
     contents = _snapshot(lh)
     with pytest.raises(erase.ErasureError, match=r"phone=\*+9999 \(not in silver.identity_map\)") as exc:
-        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["phone=13000009999", "account=A0002"])
+        erase.run(lh, erase.RunConf.of(cfg), D, identifiers=["phone=13000009999", "account=A0002"])
     assert "13000009999" not in str(exc.value)  # the clear phone is masked even in the error
     with pytest.raises(erase.ErasureError, match="account=A9999"):
-        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["account=A9999"])
+        erase.run(lh, erase.RunConf.of(cfg), D, identifiers=["account=A9999"])
     with pytest.raises(erase.ErasureError, match="unknown identifier type 'fax'"):
-        erase.run(lh, D, pii_key=cfg.pii_key(), identifiers=["fax=123"])
+        erase.run(lh, erase.RunConf.of(cfg), D, identifiers=["fax=123"])
     for name, df in contents.items():
         assertDataFrameEqual(lh.read(name), df)
 

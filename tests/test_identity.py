@@ -575,7 +575,7 @@ def test_identity_history_across_days_and_a_rerun_of_the_same_day(spark, tmp_pat
     a1, guest = _pid("account:A1"), _pid("phone:ph5")
 
     def run(day):
-        return identity.run(lake, cfg.identity, day, pii_key=cfg.pii_key())
+        return identity.run(lake, identity.RunConf.of(cfg), day)
 
     run(day1)
     run(day2)

@@ -156,8 +156,8 @@ def story(spark, tmp_path_factory):
     for day in DAYS:
         for lake in (daily, rebuilt):
             _write_day(spark, lake, day)
-        summaries.append(identity.run(daily, cfg.identity, day, pii_key=cfg.pii_key()))
-        identity.run(rebuilt, cfg.identity, day, pii_key=cfg.pii_key(), rebuild=True)
+        summaries.append(identity.run(daily, identity.RunConf.of(cfg), day))
+        identity.run(rebuilt, identity.RunConf.of(cfg), day, rebuild=True)
     return cfg, daily, rebuilt, summaries
 
 
@@ -186,10 +186,10 @@ def test_a_daily_run_rewrites_only_the_rows_of_persons_that_changed(story):
     assert got["identity_links_rows_new"] >= 1  # the guest order O8 names c8's checkout of day 3
     # A rerun of the day writes the same tables.
     before = {k: v.localCheckpoint(eager=True) for k, v in _tables(lake).items()}
-    identity.run(lake, cfg.identity, DAYS[3], pii_key=cfg.pii_key())
+    identity.run(lake, identity.RunConf.of(cfg), DAYS[3])
     for name, df in _tables(lake).items():
         assertDataFrameEqual(df, before[name])
     # A date before the last run is refused, naming the later run, and changes nothing.
     with pytest.raises(ValueError, match=f"identity already ran for {DAYS[3]}, after {DAYS[1]}"):
-        identity.run(lake, cfg.identity, DAYS[1], pii_key=cfg.pii_key())
+        identity.run(lake, identity.RunConf.of(cfg), DAYS[1])
     assert lake.read(catalog.SILVER_IDENTITY_RUNS).count() == len(DAYS)

@@ -253,7 +253,7 @@ def test_a_state_of_an_older_layout_is_rebuilt_not_moved_on(spark, tmp_path):
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     _write_silver(lake, _silver(spark, merged=True), upto=D)
     lake.replace_range(spark.createDataFrame([], HISTORY), catalog.SILVER_IDENTITY_HISTORY, start=D)
-    features.run(lake, cfg.features, ago(1), incremental=False)
+    features.run(lake, cfg.features, ago(1), full=True)
     state = lake.read(features.STATE)
     sums = [f.name for f in state.schema.fields if f.dataType.typeName() == "long"]
     old = state.select(*[F.col(c).cast("decimal(30,10)").alias(c) if c in sums else F.col(c) for c in state.columns])

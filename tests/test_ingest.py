@@ -25,9 +25,7 @@ ORDERS_HEADER = (
 
 def _ingest(spark, cfg, date, **kw):
     """The ingest stage as the CLI calls it: the lakehouse and the `ingest` section."""
-    return ingest.run(
-        Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing, pii_key=cfg.pii_key(), **kw
-    )
+    return ingest.run(Lakehouse(spark, cfg.paths.lakehouse), ingest.RunConf.of(cfg), date, **kw)
 
 
 def _event(event_id, event_type="page_view", ts="2026-11-01T10:00:00.000Z", **extra):

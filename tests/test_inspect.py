@@ -10,7 +10,7 @@ import re
 import pytest
 from pyspark.sql import functions as F
 
-from portrait import catalog, pipeline
+from portrait import catalog, pipeline, runlog
 from portrait.inspect import PersonNotFound, find_person, format_person, person_view
 from portrait.inspect.status import (
     Status,
@@ -20,6 +20,7 @@ from portrait.inspect.status import (
     job_statuses,
     registry_status,
     table_status,
+    with_costs,
 )
 from portrait.io import Lakehouse
 from portrait.models import family
@@ -63,12 +64,33 @@ def test_job_status_is_the_newest_commit_of_the_tables_a_job_writes(spark, tmp_p
     assert "gold.segments_daily" in shown and "not written yet (job `ingest`)" in shown
 
 
-def test_jobs_are_listed_in_the_pipeline_order_and_a_job_that_writes_no_table_is_not():
-    """The job order is the pipeline's (`pipeline.demo_order`, then the other jobs); `generate`
-    writes only the landing zone, so status has nothing to say about it."""
+def test_jobs_are_listed_in_the_pipeline_order_and_a_job_that_writes_no_table_by_its_run_log():
+    """The job order is the pipeline's (`pipeline.demo_order`, then the other jobs it declares);
+    generate, report and orders-model write no table: their last run is the run log's."""
     jobs = job_statuses(tuple(TableStatus(t) for t in catalog.ALL))
-    assert [j.job for j in jobs] == [*pipeline.demo_order(), "erase"]
+    assert [j.job for j in jobs] == [*pipeline.demo_order(), "generate", "erase", "report", "orders-model"]
     assert {j.outcome for j in jobs} == {"never run"}
+    finished = dt.datetime(2026, 11, 2, 6, 30)
+    runs = {
+        "report": runlog.LastRun(dt.date(2026, 11, 1), True, finished, 2.5, 12, 0),
+        "orders-model": runlog.LastRun(dt.date(2011, 8, 1), False, finished, 9.0, None, None),
+    }
+    jobs = with_costs(job_statuses(tuple(TableStatus(t) for t in catalog.ALL), None, runs), runs)
+    by_job = {j.job: j for j in jobs}
+    assert (by_job["report"].last_run, by_job["report"].outcome) == (finished, "succeeded")
+    assert by_job["orders-model"].outcome == "failed" and by_job["generate"].outcome == "never run"
+    text = format_status(Status("lake", (), jobs, ()))
+    rows = text[text.index("\njob ") + 1 : text.index("\n\nModels")].splitlines()
+    # every row's columns start where the header's do, orders-model's longer name included
+    when, outcome = rows[0].index("last run (UTC)"), rows[0].index("outcome")
+    for row in rows[1:]:
+        if row.strip().startswith("cost of the last"):
+            assert row[:outcome].strip() == "" and row[outcome:].startswith("cost of the last"), row
+            continue
+        assert row[when - 1] == " " and row[when] != " ", row
+        assert row[outcome - 2 : outcome] == "  " and row[outcome] != " ", row
+    assert "orders-model 2026-11-02 06:30:00  failed  (writes no table" in text
+    assert "cost of the last run of 2026-11-01: ok, 2.5 s, 12 Spark jobs, 0 Delta commits" in text
 
 
 def test_status_names_the_family_of_each_champion_and_challenger(tmp_path):

@@ -108,7 +108,7 @@ def test_evaluate_recovers_each_planted_treatment_effect(spark, tmp_path, record
     )
     run_stage("ingest", spark, cfg, END)  # the responses arrived as late files of earlier days
     run_stage("identity", spark, cfg, END)
-    result = evaluate.run(lake, EvaluateConfig(lookback_days=30), POLICY, END, mlflow=cfg.mlflow)
+    result = evaluate.run(lake, evaluate.RunConf(EvaluateConfig(lookback_days=30), POLICY, cfg.mlflow), END)
 
     planted = {
         r["action"]: r["extra_order_prob"] for r in spark.read.parquet(f"{cfg.paths.truth}/treatment_effects").collect()

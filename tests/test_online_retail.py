@@ -47,9 +47,7 @@ LINES = [
 
 def _ingest(spark, cfg, date, **kw):
     """The ingest stage as the CLI calls it: the lakehouse and the `ingest` section."""
-    return ingest.run(
-        Lakehouse(spark, cfg.paths.lakehouse), cfg.ingest, date, landing=cfg.paths.landing, pii_key=cfg.pii_key(), **kw
-    )
+    return ingest.run(Lakehouse(spark, cfg.paths.lakehouse), ingest.RunConf.of(cfg), date, **kw)
 
 
 def _write_gz(path: Path, lines: list[str]) -> Path:

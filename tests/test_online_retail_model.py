@@ -296,11 +296,9 @@ def test_orders_model_registers_the_family_with_the_best_validation_auc(spark, t
     try:
         result = orders_model.run(
             lake,
-            cfg.train,
-            cfg.mlflow,
+            orders_model.RunConf.of(cfg),
+            d,
             source="online_retail",
-            mapping=cfg.ingest.mappings["online_retail"],
-            calibration_date=d,
             horizon_days=horizon,
             select=False,
         )

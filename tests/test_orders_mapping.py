@@ -58,9 +58,7 @@ def test_an_export_unlike_online_retail_loads_by_conf_alone(spark, tmp_path):
     cfg = load_config(conf)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
 
-    counts = ingest.run(lake, cfg.ingest, D, landing=cfg.paths.landing, pii_key=cfg.pii_key(), sources=["shop_b"])[
-        "shop_b"
-    ]
+    counts = ingest.run(lake, ingest.RunConf.of(cfg), D, sources=["shop_b"])["shop_b"]
 
     assert counts == {
         "rows_read": 9,

@@ -97,7 +97,7 @@ def _decodes_as_png(uri: str) -> bool:
 def test_the_daily_report_renders_in_headless_chromium_without_console_errors(spark, tiny_lake, tmp_path):
     cfg, _, _ = tiny_lake
     lake = Lakehouse(spark, cfg.paths.lakehouse)
-    result = run(lake, cfg, TINY_DATE, out_dir=tmp_path / "reports")
+    result = run(lake, cfg.mlflow, TINY_DATE, out_dir=tmp_path / "reports")
     page = Path(result["path"]).read_text(encoding="utf-8")
     assert result["sections"]["Segment sizes"] and result["sections"]["Actions by type and channel"]
     assert result["sections"]["Gate results"]

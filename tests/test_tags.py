@@ -12,7 +12,7 @@ from pyspark.testing import assertDataFrameEqual
 from portrait import audience, catalog, cli, erase, tags
 from portrait.config import ConfigError
 from portrait.io import Lakehouse
-from portrait.tags import Percentile, Tag
+from portrait.tags import CatalogConf, Percentile, Tag
 
 D1 = dt.date(2026, 10, 1)
 D2 = dt.date(2026, 11, 1)
@@ -337,22 +337,21 @@ def test_tags_and_audience_jobs_write_and_replace(spark, tmp_path):
     )
     lake.replace_range(portrait, catalog.GOLD_PORTRAIT, start=D2)
 
-    sections = {"features_conf": cfg.features, "conf_dir": cfg.conf_dir}
-    summary = tags.run(lake, cfg.tags, D2, **sections)
-    assert tags.run(lake, cfg.tags, D2, **sections) == summary  # a rerun replaces the date
+    conf = CatalogConf.of(cfg)
+    summary = tags.run(lake, conf, D2)
+    assert tags.run(lake, conf, D2) == summary  # a rerun replaces the date
     catalog_size = len(tags.configured_tags(spark, cfg.tags, features_conf=cfg.features, conf_dir=cfg.conf_dir))
     assert summary == {"date": D2.isoformat(), "tags": catalog_size, "rows": 9}  # rows: from the commit's metrics
     counts = {r["tag"]: r["count"] for r in lake.read(catalog.GOLD_TAGS).groupBy("tag").count().collect()}
     assert counts == {"city_tier_1": 3, "frequent_buyer": 3, "sneaker_lover": 2, "beauty_lover": 1}
 
-    first = audience.run(lake, cfg.tags, D2, **sections, name="tier1_frequent", where="city_tier_1 and frequent_buyer")
+    first = audience.run(lake, conf, D2, name="tier1_frequent", where="city_tier_1 and frequent_buyer")
     assert first == {"name": "tier1_frequent", "date": D2.isoformat(), "persons": 2}
-    audience.run(lake, cfg.tags, D2, **sections, name="sneaker_fans", where="sneaker_lover")
+    audience.run(lake, conf, D2, name="sneaker_fans", where="sneaker_lover")
     again = audience.run(
         lake,
-        cfg.tags,
+        conf,
         D2,
-        **sections,
         name="tier1_frequent",
         where="city_tier = 1 and sneaker_lover and frequent_buyer",
     )
@@ -368,7 +367,7 @@ def test_tags_and_audience_jobs_write_and_replace(spark, tmp_path):
     )
     assertDataFrameEqual(got, want)
     with pytest.raises(ValueError, match="run `portrait tags --date 2026-10-01` first"):
-        audience.run(lake, cfg.tags, D1, **sections, name="x", where="true")
+        audience.run(lake, conf, D1, name="x", where="true")
 
 
 @pytest.mark.slow
@@ -378,5 +377,5 @@ def test_tags_job_on_a_portrait_older_than_the_registry_says_to_rebuild_it(spark
     stale = full_portrait(spark.createDataFrame([("p_a", D2, 1)], "person_id string, as_of_date date, city_tier int"))
     lake.replace_range(stale.drop("age_band"), catalog.GOLD_PORTRAIT, start=D2)
     with pytest.raises(ValueError, match=r"(?s)tag 'age_under_25'.*age_band.*rebuild it with `portrait features"):
-        tags.run(lake, cfg.tags, D2, features_conf=cfg.features, conf_dir=cfg.conf_dir)
+        tags.run(lake, CatalogConf.of(cfg), D2)
     assert not lake.exists(catalog.GOLD_TAGS)

@@ -187,22 +187,15 @@ _STAGE_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "audience": _audience_options,
     "erase": _erase_options,
 }
-# What each stage's run takes from the parsed options (the stages not named take none).
-_STAGE_ARGS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
-    "generate": lambda a: {"scale": a.scale, "seed": a.seed},
-    "ingest": lambda a: {"start": a.start, "sources": a.sources},
-    "identity": lambda a: {"rebuild": a.rebuild},
-    "features": lambda a: {"start": a.start, "full": a.full},
-    "audience": lambda a: {"name": a.name, "where": a.where},
-    "erase": lambda a: {"identifiers": a.identifiers, "person_ids": a.person_ids},
-}
 _parser = build_parser  # the name the tests of other stages use
 
 
 def run_job(job: str, spark: Any, cfg: Config, args: argparse.Namespace) -> Any:
-    """Run one stage for `args.date` with the options its subcommand parsed."""
-    options = _STAGE_ARGS.get(job, lambda a: {})(args)
-    return pipeline.run_stage(job, spark, cfg, args.date, **options)
+    """Run `job` (`pipeline.RUNS`) for its run date with the options its declaration takes from
+    what its subcommand parsed."""
+    declared = pipeline.RUNS[job]
+    options = {name: getattr(args, name) for name in declared.options}
+    return pipeline.run_stage(job, spark, cfg, getattr(args, declared.date_option), **options)
 
 
 def _configure_logging(verbose: bool, job: str) -> None:
@@ -286,7 +279,7 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
         return _fail(ExitCode.FAILED, f"{what} failed: {type(exc).__name__}: {first}", hint)
 
 
-def _dispatch(args: argparse.Namespace, verbose: bool) -> int:  # noqa: C901 - 15; issue 31 part 2 makes it one dispatch
+def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
     if args.job in ("status", "person"):
         from portrait.inspect import commands
 
@@ -295,73 +288,64 @@ def _dispatch(args: argparse.Namespace, verbose: bool) -> int:  # noqa: C901 - 1
     if args.job not in ("generate", "catalog"):
         cfg.pii_key()  # fail before starting Spark when the secret is missing
     if args.job == "catalog":  # no Spark needed: the catalog is read from the feature registry
-        from portrait.features import catalog
-
-        catalog.write_or_print(
-            catalog.to_markdown(catalog.catalog(cfg.features.categories)), Path(args.out) if args.out else None
-        )
-        if args.out:
-            print(f"feature catalog: {args.out}")
-        return ExitCode.OK
+        return _catalog(cfg, args)
     from portrait.spark import get_session
 
     if not verbose:
         _quiet_mlflow()
     spark = get_session(cfg.spark, verbose=verbose)
-    started = time.perf_counter()
     if args.job == "demo":
         from portrait import demo
 
         return demo.run(spark, cfg, args.date, scale=args.scale, seed=args.seed)
-    if args.job == "orders-model":
-        from portrait import orders_model
-        from portrait.io import Lakehouse
-
-        if args.source not in cfg.ingest.mappings:
-            raise ConfigError(
-                f"{args.conf}: ingest.mappings has no '{args.source}' (known: "
-                f"{', '.join(sorted(cfg.ingest.mappings)) or 'none'})"
-            )
-        result = orders_model.run(
-            Lakehouse(spark, cfg.paths.lakehouse),
-            cfg.train,
-            cfg.mlflow,
-            source=args.source,
-            mapping=cfg.ingest.mappings[args.source],
-            calibration_date=args.calibration_date,
-            horizon_days=args.horizon_days,
-        )
-        print(orders_model.summary_line(args.source, result, short=pipeline.short))
-        return ExitCode.OK
-    if args.job == "report":
-        from portrait import report
-        from portrait.io import Lakehouse
-
-        written = report.run(Lakehouse(spark, cfg.paths.lakehouse), cfg, args.date, out_dir=args.out_dir)
-        print(f"report {args.date}: {written}")
-        return ExitCode.OK
     if args.job == "backfill":
-        from portrait import backfill
+        return _backfill(spark, cfg, args)
+    return _guarded_job(spark, cfg, args, verbose)
 
-        result = backfill.run(spark, cfg, args.from_date, args.to_date, force=args.force)
-        print(f"backfill {args.from_date}..{args.to_date}: {result} ({time.perf_counter() - started:.1f} s)")
-        return ExitCode.OK
+
+def _catalog(cfg: Config, args: argparse.Namespace) -> int:
+    from portrait.features import catalog
+
+    catalog.write_or_print(
+        catalog.to_markdown(catalog.catalog(cfg.features.categories)), Path(args.out) if args.out else None
+    )
+    if args.out:
+        print(f"feature catalog: {args.out}")
+    return ExitCode.OK
+
+
+def _backfill(spark: Any, cfg: Config, args: argparse.Namespace) -> int:
+    from portrait import backfill
+
+    started = time.perf_counter()
+    result = backfill.run(spark, cfg, args.from_date, args.to_date, force=args.force)
+    print(f"backfill {args.from_date}..{args.to_date}: {result} ({time.perf_counter() - started:.1f} s)")
+    return ExitCode.OK
+
+
+def _guarded_job(spark: Any, cfg: Config, args: argparse.Namespace, verbose: bool) -> int:
+    """One job of `pipeline.RUNS` after its checks (the PII key, the run date: `guards`); a refusal
+    or a lost write conflict is one line and its own exit code."""
     from portrait import guards  # the PII key and the run date are checked before the job writes anything
 
+    started = time.perf_counter()
+    date = getattr(args, pipeline.RUNS[args.job].date_option)
     try:
-        if not guards.before_job(spark, cfg, args.job, args.date, allow_empty=getattr(args, "allow_empty", False)):
-            print(f"{args.job} {args.date}: skipped, no data for this date (--allow-empty)")
+        if not guards.before_job(spark, cfg, args.job, date, allow_empty=getattr(args, "allow_empty", False)):
+            print(f"{args.job} {date}: skipped, no data for this date (--allow-empty)")
             return ExitCode.OK
         result = run_job(args.job, spark, cfg, args)
-    except Exception as exc:  # a refusal or a lost write conflict is one line and its own exit code
+    except Exception as exc:
         known = guards.exit_code(exc)
         if known is None:
             raise
         if verbose:
             traceback.print_exc()
-        print(f"portrait: {args.job} {args.date}: {known[1]}", file=sys.stderr)
+        print(f"portrait: {args.job} {date}: {known[1]}", file=sys.stderr)
         return known[0]
-    print(f"{args.job} {args.date}: {pipeline.short(result, limit=2000)} ({time.perf_counter() - started:.1f} s)")
+    options = {name: getattr(args, name) for name in pipeline.RUNS[args.job].options}
+    line = pipeline.result_line(args.job, date, result, options)
+    print(line or f"{args.job} {date}: {pipeline.short(result, limit=2000)} ({time.perf_counter() - started:.1f} s)")
     return ExitCode.OK
 
 

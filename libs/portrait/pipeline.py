@@ -1,22 +1,27 @@
-"""The pipeline's stages, their order and the one place each stage is called.
+"""The pipeline's jobs, their order, and the one declaration of how each job is run.
 
 The daily chain runs once per new day D, in this order; `train` runs weekly (or when a gate asks)
 and must have run once before the first `score`; the on-demand jobs run when someone asks.
 `portrait --help`, `portrait backfill`, `portrait demo` and the README's job list all read the
 order from here (`python -m portrait.pipeline` prints the README's block; a test keeps them equal).
 
-Each stage is called through one small dispatch function (`_ingest`, `_identity`, ...): when a
-stage's `run` signature changes, that function is the only line to change.
+Every job is a run module (`portrait.<package>.run`) that declares the tables it reads and writes
+(`INPUTS`, `OUTPUTS`) and has one entry point, `run(lake, conf, date, **options)`, where `conf` is
+the part of the configuration it needs: one `Config` section, or the module's own `RunConf.of(cfg)`
+when it needs several. `RUNS` holds one `Job` per job (its module, its conf, its options) and
+`run_stage` runs any of them the same way: a lakehouse scoped to the declaration, the session's
+checkpoint directory, the cost meter and the run log. Adding a job is a package and one `Job` here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pyspark and the config load lazily, so that `portrait --help` is instant
     from pyspark.sql import SparkSession
@@ -53,11 +58,17 @@ STAGES: dict[str, Stage] = {s.name: s for s in (*DAILY, *WEEKLY, *ON_DEMAND)}
 DAILY_CHAIN: tuple[str, ...] = tuple(s.name for s in DAILY)
 
 
+# On an empty lake the first `score` needs champion models: the demo runs the example audience and
+# the weekly jobs right before it.
+DEMO_BEFORE = "score"
+DEMO_EXTRA = ("audience",)
+
+
 def demo_order() -> tuple[str, ...]:
     """The demo's order on an empty lake: the daily chain, with the example audience and the
     weekly training run after tags, since the first `score` needs champion models."""
-    before_score = DAILY_CHAIN[: DAILY_CHAIN.index("score")]
-    return (*before_score, "audience", *(s.name for s in WEEKLY), *DAILY_CHAIN[len(before_score) :])
+    before = DAILY_CHAIN[: DAILY_CHAIN.index(DEMO_BEFORE)]
+    return (*before, *DEMO_EXTRA, *(s.name for s in WEEKLY), *DAILY_CHAIN[len(before) :])
 
 
 def describe() -> str:
@@ -72,220 +83,128 @@ def describe() -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- the one call into each stage ---------------------------------------------------------------
+# --- how each job is run --------------------------------------------------------------------------
 
 
-# The module of each stage that declares what it reads and writes (`INPUTS`, `OUTPUTS`).
-DECLARED_IN = {
-    "ingest": "portrait.ingest.run",
-    "identity": "portrait.identity.run",
-    "text": "portrait.text.run",
-    "features": "portrait.features.run",
-    "tags": "portrait.tags.run",
-    "audience": "portrait.audience.run",
-    "train": "portrait.train.run",
-    "score": "portrait.scoring.run",
-    "evaluate": "portrait.evaluate.run",
-    "erase": "portrait.erase.run",
+@dataclass(frozen=True)
+class Job:
+    """How `run_stage` runs one job: `module.run(lake, conf, date, **options)` on a lakehouse scoped
+    to the module's `INPUTS` and `OUTPUTS`.
+
+    Attributes:
+        module: the job's run module: `INPUTS`, `OUTPUTS` and `run`.
+        section: the `Config` section its `run` takes as `conf` (e.g. `"features"`); None: the
+            module's `RunConf.of(cfg)` takes what it needs from several sections.
+        options: the keyword options its `run` takes from the command line (the options' argparse
+            names); `run_stage` refuses any other.
+        mapped: `"inputs"` or `"outputs"`: it also reads, or writes, the bronze table of every
+            orders mapping (`ingest.mappings`), which only the configuration knows.
+        says: the module's function that words the command line's one line for its result
+            (`says(result, date=, short=, **options)`); empty: the result as JSON.
+        date_option: the command-line option that gives its run date.
+    """
+
+    module: str
+    section: str | None = None
+    options: tuple[str, ...] = ()
+    mapped: Literal["", "inputs", "outputs"] = ""
+    says: str = ""
+    date_option: str = "date"
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    def conf(self, cfg: Config) -> Any:
+        """The part of `cfg` the job's `run` takes."""
+        return getattr(cfg, self.section) if self.section else self.load().RunConf.of(cfg)
+
+
+RUNS: dict[str, Job] = {
+    "generate": Job("portrait.generator.run", options=("scale", "seed")),
+    "ingest": Job("portrait.ingest.run", options=("start", "sources"), mapped="outputs"),
+    "identity": Job("portrait.identity.run", options=("rebuild",)),
+    "text": Job("portrait.text.run"),
+    "features": Job("portrait.features.run", section="features", options=("start", "full")),
+    "tags": Job("portrait.tags.run"),
+    "audience": Job("portrait.audience.run", options=("name", "where")),
+    "train": Job("portrait.train.run"),
+    "score": Job("portrait.scoring.run"),
+    "evaluate": Job("portrait.evaluate.run"),
+    "erase": Job("portrait.erase.run", options=("identifiers", "person_ids"), mapped="outputs"),
+    "report": Job("portrait.report.run", section="mlflow", options=("out_dir",), says="summary_line"),
+    "orders-model": Job(
+        "portrait.orders_model.run",
+        options=("source", "horizon_days"),
+        mapped="inputs",
+        says="summary_line",
+        date_option="calibration_date",
+    ),
 }
-# The scope of the last run of each stage in this process: what it touched (tests read it).
+assert set(STAGES) <= set(RUNS), "every stage has a declaration"
+
+# The scope of the last run of each job in this process: what it touched (tests read it).
 LAST_SCOPE: dict[str, Any] = {}
 
 
-def declared(stage: str, *, also: tuple = ()) -> tuple[tuple, tuple]:
-    """The tables `stage` declares it reads (`INPUTS`) and writes (`OUTPUTS`, and `also`)."""
-    import importlib
-
-    module = importlib.import_module(DECLARED_IN[stage])
-    return tuple(module.INPUTS), (*module.OUTPUTS, *also)
+def declared(name: str) -> tuple[tuple, tuple]:
+    """The tables job `name` declares it reads (`INPUTS`) and writes (`OUTPUTS`), without the mapped ones."""
+    module = RUNS[name].load()
+    return tuple(module.INPUTS), tuple(module.OUTPUTS)
 
 
-def _lake(spark: SparkSession, cfg: Config, stage: str, *, also: tuple = ()) -> Any:
-    """The conf's lakehouse scoped to what `stage` declares (`io.Lakehouse.scoped`: anything else
-    it touches is an error naming the stage and the table), with the session's reliable checkpoint
-    directory set from the conf (`spark.checkpoint_dir`, default `<lakehouse>/_checkpoints`) for any
-    stage that cuts a plan."""
+def scoped_lake(spark: SparkSession, cfg: Config, name: str) -> Any:
+    """The conf's lakehouse scoped to what job `name` declares, its mapped tables included
+    (`io.Lakehouse.scoped`: anything else it touches is an error naming the job and the table)."""
+    from portrait.ingest.mapping import table_of
     from portrait.io import Lakehouse
-    from portrait.spark import set_checkpoint_dir
 
-    set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)
-    inputs, outputs = declared(stage, also=also)
-    lake = Lakehouse(spark, cfg.paths.lakehouse).scoped(stage, inputs, outputs)
-    LAST_SCOPE[stage] = lake.scope
+    inputs, outputs = declared(name)
+    mapped = tuple(table_of(source, m) for source, m in cfg.ingest.mappings.items())
+    if RUNS[name].mapped == "inputs":
+        inputs += mapped
+    elif RUNS[name].mapped == "outputs":
+        outputs += mapped
+    lake = Lakehouse(spark, cfg.paths.lakehouse).scoped(name, inputs, outputs)
+    LAST_SCOPE[name] = lake.scope
     return lake
 
 
-def _generate(
-    spark: SparkSession, cfg: Config, date: dt.date, *, scale: float | None = None, seed: int | None = None
-) -> Any:
-    from portrait import generator
+def _call(name: str, spark: SparkSession, cfg: Config, date: dt.date, options: dict[str, Any]) -> Any:
+    """Job `name`'s `run` on its scoped lakehouse, with its conf, after the session's reliable
+    checkpoint directory is set from the conf (`spark.checkpoint_dir`, default
+    `<lakehouse>/_checkpoints`; set here only, for any job that cuts a plan)."""
+    from portrait.spark import set_checkpoint_dir
 
-    g = cfg.generator
-    return generator.generate(
-        spark,
-        landing=cfg.paths.landing,
-        truth=cfg.paths.truth,
-        scale=scale or g.scale,
-        seed=seed if seed is not None else g.seed,
-        end_date=date,
-        days=g.days,
-        horizon_days=cfg.train.horizon_days,
-        dirty_fraction=g.dirty_fraction,
-    )
-
-
-def _ingest(
-    spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None, sources: list[str] | None = None
-) -> Any:
-    from portrait import ingest
-    from portrait.ingest.mapping import table_of
-
-    mapped = tuple(table_of(name, m) for name, m in cfg.ingest.mappings.items())  # one bronze table a mapping
-    return ingest.run(
-        _lake(spark, cfg, "ingest", also=mapped),
-        cfg.ingest,
-        date,
-        landing=cfg.paths.landing,
-        pii_key=cfg.pii_key(),
-        start=start,
-        sources=sources,
-    )
-
-
-def _identity(spark: SparkSession, cfg: Config, date: dt.date, *, rebuild: bool = False) -> Any:
-    from portrait import identity
-
-    return identity.run(
-        _lake(spark, cfg, "identity"),
-        cfg.identity,
-        date,
-        pii_key=cfg.pii_key(),
-        checkpoint_dir=cfg.spark.checkpoint_dir,
-        rebuild=rebuild,
-    )
-
-
-def _text(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
-    from portrait import text
-
-    return text.run(
-        _lake(spark, cfg, "text"),
-        cfg.text,
-        date,
-        mlflow_conf=cfg.mlflow,
-        categories=cfg.features.categories,
-        labels_path=cfg.text.labels_path or f"{cfg.paths.truth}/social_labels",
-    )
-
-
-def _features(
-    spark: SparkSession, cfg: Config, date: dt.date, *, start: dt.date | None = None, full: bool = False
-) -> Any:
-    from portrait import features
-
-    return features.run(_lake(spark, cfg, "features"), cfg.features, date, start=start, incremental=not full)
-
-
-def _tags(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
-    from portrait import tags
-
-    return tags.run(_lake(spark, cfg, "tags"), cfg.tags, date, features_conf=cfg.features, conf_dir=cfg.conf_dir)
-
-
-def _audience(spark: SparkSession, cfg: Config, date: dt.date, *, name: str, where: str) -> Any:
-    from portrait import audience
-
-    return audience.run(
-        _lake(spark, cfg, "audience"),
-        cfg.tags,
-        date,
-        features_conf=cfg.features,
-        conf_dir=cfg.conf_dir,
-        name=name,
-        where=where,
-    )
-
-
-def _train(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
-    from portrait import train
-
-    return train.run(
-        _lake(spark, cfg, "train"),
-        cfg.train,
-        date,
-        mlflow_conf=cfg.mlflow,
-        features_conf=cfg.features,
-        config_sha256=train.config_sha256(cfg),
-    )
-
-
-def _score(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
-    from portrait import actions, scoring
-
-    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
-    return scoring.run(_lake(spark, cfg, "score"), cfg.score, cfg.train, policy, date, mlflow=cfg.mlflow)
-
-
-def _evaluate(spark: SparkSession, cfg: Config, date: dt.date) -> Any:
-    from portrait import actions, evaluate
-
-    policy = actions.load_policy(cfg.conf_dir / cfg.score.policy_file)
-    return evaluate.run(_lake(spark, cfg, "evaluate"), cfg.evaluate, policy, date, mlflow=cfg.mlflow)
-
-
-def _erase(
-    spark: SparkSession,
-    cfg: Config,
-    date: dt.date,
-    *,
-    identifiers: list[str] | None = None,
-    person_ids: list[str] | None = None,
-) -> Any:
-    from portrait import erase
-    from portrait.ingest.mapping import table_of
-
-    mapped = tuple(table_of(name, m) for name, m in cfg.ingest.mappings.items())  # person data too
-    return erase.run(
-        _lake(spark, cfg, "erase", also=mapped),
-        date,
-        pii_key=cfg.pii_key(),
-        identifiers=identifiers,
-        person_ids=person_ids,
-    )
-
-
-_RUNNERS: dict[str, Callable[..., Any]] = {
-    "generate": _generate,
-    "ingest": _ingest,
-    "identity": _identity,
-    "text": _text,
-    "features": _features,
-    "tags": _tags,
-    "audience": _audience,
-    "train": _train,
-    "score": _score,
-    "evaluate": _evaluate,
-    "erase": _erase,
-}
-assert set(_RUNNERS) == set(STAGES), "every stage has exactly one dispatch function"
+    job = RUNS[name]
+    set_checkpoint_dir(spark, cfg.spark.checkpoint_dir, cfg.paths.lakehouse)
+    return job.load().run(scoped_lake(spark, cfg, name), job.conf(cfg), date, **options)
 
 
 def run_stage(name: str, spark: SparkSession, cfg: Config, date: dt.date, /, **options: Any) -> Any:
-    """Run one stage for `date` (imports stay lazy so `--help` is instant), log its progress
-    (stage, date, elapsed, what it returned) and record the outcome in the run log.
+    """Run job `name` (`RUNS`) for `date` with its `options` (imports stay lazy so `--help` is
+    instant), log its progress (job, date, elapsed, what it returned) and record the outcome and
+    its cost in the run log.
 
     Returns:
-        What the stage's `run` returned (counts, model metrics, ...).
+        What the job's `run` returned (counts, model metrics, ...).
+
+    Raises:
+        ValueError: `name` is not a declared job. TypeError: an option the job does not take.
     """
     from portrait import costs, runlog
 
-    if name not in _RUNNERS:
-        raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
+    if name not in RUNS:
+        raise ValueError(f"unknown job {name!r}; known: {', '.join(RUNS)}")
+    unknown = sorted(set(options) - set(RUNS[name].options))
+    if unknown:
+        raise TypeError(
+            f"{name} takes no option {', '.join(unknown)} (its options: {', '.join(RUNS[name].options) or 'none'})"
+        )
     log.info("%s %s: started", name, date)
     started_at = dt.datetime.now(dt.timezone.utc)
     try:
         with costs.meter(spark) as cost:
-            result = _RUNNERS[name](spark, cfg, date, **options)
+            result = _call(name, spark, cfg, date, options)
     except Exception as exc:  # an interrupt (KeyboardInterrupt) is not a recorded outcome
         log.info("%s %s: failed after %.1f s", name, date, cost.seconds)
         runlog.record(
@@ -332,21 +251,31 @@ def short(result: Any, *, limit: int = 160) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
+def result_line(name: str, date: dt.date, result: Any, options: dict[str, Any]) -> str | None:
+    """The command line's one line for job `name`'s result when the job words it (`Job.says`), else None."""
+    job = RUNS[name]
+    return getattr(job.load(), job.says)(result, date=date, short=short, **options) if job.says else None
+
+
 def describe_contract() -> str:
-    """The tables each stage may read and write, from its declaration, as the README's table
+    """The tables each job may read and write, from its declaration, as the README's table
     (`python -m portrait.pipeline --contract`; a test checks that the README contains it)."""
     from portrait import catalog
 
-    def names(tables: tuple) -> str:
+    def names(tables: tuple, mapped: bool) -> str:
         if {t.full_name for t in tables} >= {t.full_name for t in catalog.ALL}:
-            return "every table of the catalog"
-        return ", ".join(f"`{t.full_name}`" for t in tables) or "—"
+            shown = "every table of the catalog"
+        else:
+            shown = ", ".join(f"`{t.full_name}`" for t in tables)
+        extra = "one bronze table per orders mapping" if mapped else ""
+        return " and ".join(part for part in (shown, extra) if part) or "—"
 
     lines = ["| job | may read (`INPUTS`, and its outputs) | may write (`OUTPUTS`) |", "|---|---|---|"]
-    for stage in DECLARED_IN:
-        inputs, outputs = declared(stage)
-        extra = " and one bronze table per orders mapping" if stage == "ingest" else ""
-        lines.append(f"| `{stage}` | {names(inputs)} | {names(outputs)}{extra} |")
+    for name, job in RUNS.items():
+        inputs, outputs = declared(name)
+        lines.append(
+            f"| `{name}` | {names(inputs, job.mapped == 'inputs')} | {names(outputs, job.mapped == 'outputs')} |"
+        )
     return "\n".join(lines) + "\n"
 
 

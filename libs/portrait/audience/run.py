@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 from pyspark.sql import functions as F
 
 from portrait import catalog
 from portrait.audience.build import audience_rows, build, check_name
-from portrait.config import FeaturesConfig, TagsConfig
 from portrait.io import Lakehouse
-from portrait.tags.definitions import configured_tags
+from portrait.tags.definitions import CatalogConf
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +23,15 @@ INPUTS = (catalog.GOLD_PORTRAIT, catalog.GOLD_TAGS)
 OUTPUTS = (TABLE,)
 
 
-def run(
-    lake: Lakehouse,
-    conf: TagsConfig,
-    date: dt.date,
-    *,
-    features_conf: FeaturesConfig,
-    conf_dir: Path,
-    name: str,
-    where: str,
-) -> dict:
+RunConf = CatalogConf  # the tag catalog the `--where` expression names tags of (as the tags stage reads it)
+
+
+def run(lake: Lakehouse, conf: CatalogConf, date: dt.date, *, name: str, where: str) -> dict:
     """Build the audience `name` of `date` from `gold.portrait` and `gold.tags` and write it.
 
     Rerunning a name on a date replaces that audience (other names and dates are untouched).
-    The tag names come from the catalog (`conf.file` relative to `conf_dir`, checked against the
-    feature registry of `features_conf`).
+    The tag names come from the catalog (`conf`: `tags.file` relative to the conf folder, checked
+    against the feature registry).
 
     Returns:
         {"name", "date", "persons"}: the audience's size, from the commit's metrics.
@@ -47,7 +39,7 @@ def run(
     check_name(name)
     if not where or not where.strip():
         raise ValueError("audience needs a non-empty --where expression")
-    tag_names = [t.name for t in configured_tags(lake.spark, conf, features_conf=features_conf, conf_dir=conf_dir)]
+    tag_names = [t.name for t in conf.tags_of(lake.spark)]
     on_date = F.col("as_of_date") == F.lit(date)
     portrait_d = lake.read(catalog.GOLD_PORTRAIT).where(on_date)
     tags_d = lake.read(catalog.GOLD_TAGS).where(on_date)

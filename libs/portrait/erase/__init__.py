@@ -16,7 +16,7 @@ from portrait.erase.plan import (
     person_rows,
     resolve_persons,
 )
-from portrait.erase.run import run
+from portrait.erase.run import RunConf, run
 
 __all__ = [
     "ERASABLE_TYPES",
@@ -27,6 +27,7 @@ __all__ = [
     "NO_PERSON_DATA",
     "RELATED_COLUMN",
     "ErasureError",
+    "RunConf",
     "Identifier",
     "can_hold_persons",
     "erasure_log_row",

@@ -37,10 +37,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass, field
 
 from pyspark.sql import Column
 
 from portrait import catalog, publication
+from portrait.config import Config
 from portrait.erase.identifiers import ErasureError, Identifier, hashed
 from portrait.erase.log import erasure_log_row
 from portrait.erase.plan import (
@@ -61,11 +63,23 @@ INPUTS = (catalog.SILVER_IDENTITY_MAP, catalog.SILVER_IDENTITY_EXCLUDED)
 OUTPUTS = (*catalog.ALL,)  # deletes from every table that can hold person data; appends to LOG_TABLE
 
 
+@dataclass(frozen=True)
+class RunConf:
+    """What erase takes from the configuration (`RunConf.of(cfg)`): the PII key clear identifiers
+    are hashed with, as ingest hashed them."""
+
+    pii_key: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.pii_key())
+
+
 def run(
     lake: Lakehouse,
+    conf: RunConf,
     date: dt.date,
     *,
-    pii_key: bytes,
     identifiers: list[str] | None = None,
     person_ids: list[str] | None = None,
 ) -> dict:
@@ -79,7 +93,7 @@ def run(
         ErasureError: nothing to erase, a malformed or unknown identifier; nothing is deleted.
     """
     given, person_ids = _requested(identifiers, person_ids)
-    persons, ids = _persons_to_erase(lake, given, person_ids, key=pii_key)
+    persons, ids = _persons_to_erase(lake, given, person_ids, key=conf.pii_key)
     plan, related = _deletion_plan(lake, ids, persons)
     # The identity map goes last: until it is gone, a rerun with the same identifiers finds the person.
     order = [n for n in plan if n not in IDENTITY_TABLES] + [n for n in IDENTITY_TABLES if n in plan]
@@ -102,7 +116,7 @@ def run(
             requested_by=requested_by,
             rows_deleted=rows_deleted,
             vacuumed=[n.full_name for n in order],
-            key=pii_key,
+            key=conf.pii_key,
         ),
         LOG_TABLE,
         app_id=f"erase-{erasure_id}",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import mlflow as mlflow_api
 from pyspark.sql import functions as F
 
 from portrait import catalog, registry
-from portrait.actions import Policy
-from portrait.config_models import EvaluateConfig, MlflowConfig
+from portrait.actions import Policy, load_policy
+from portrait.config_models import Config, EvaluateConfig, MlflowConfig
 from portrait.evaluate.outcomes import action_outcomes, person_outcomes, pooled
 from portrait.io import Lakehouse
 
@@ -25,15 +26,27 @@ INPUTS = (catalog.GOLD_ACTIONS_SENT, catalog.SILVER_ORDERS)
 OUTPUTS = (catalog.GOLD_ACTION_OUTCOMES,)
 
 
-def run(
-    lake: Lakehouse, conf: EvaluateConfig, policy: Policy, date: dt.date, *, mlflow: MlflowConfig | None = None
-) -> dict[str, object]:
-    """Measure the actions of the `conf.lookback_days` before `date` whose windows have closed.
+@dataclass(frozen=True)
+class RunConf:
+    """What evaluate takes from the configuration (`RunConf.of(cfg)`)."""
+
+    evaluate: EvaluateConfig  # the `evaluate` section: how far back actions are measured again
+    policy: Policy  # the action policy: each action's outcome window
+    mlflow: MlflowConfig | None = None  # where the uplift is logged (None: not logged)
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.evaluate, load_policy(cfg.conf_dir / cfg.score.policy_file), cfg.mlflow)
+
+
+def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict[str, object]:
+    """Measure the actions of the `evaluate.lookback_days` before `date` whose windows have closed.
 
     Returns:
         rows written to gold.action_outcomes and, per action, the pooled uplift and its CI.
     """
-    start = date - dt.timedelta(days=conf.lookback_days)
+    policy, mlflow = conf.policy, conf.mlflow
+    start = date - dt.timedelta(days=conf.evaluate.lookback_days)
     sent = lake.read(catalog.GOLD_ACTIONS_SENT).where((F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(date)))
     windows = {a.name: a.outcome_window_days for a in policy.actions}
     persons = person_outcomes(sent, lake.read(catalog.SILVER_ORDERS), windows, as_of=date)

@@ -48,13 +48,13 @@ OUTPUTS = (DAILY, STATE, tables.GOLD_PORTRAIT)
 
 
 def run(
-    lake: Lakehouse, conf: FeaturesConfig, date: dt.date, *, start: dt.date | None = None, incremental: bool = True
+    lake: Lakehouse, conf: FeaturesConfig, date: dt.date, *, start: dt.date | None = None, full: bool = False
 ) -> dict:
     """Compute the portrait as of `date` (or every date from `start` to `date`) into `gold.portrait`.
 
     Replaces those dates in `gold.portrait` and `gold.portrait_state`, and the daily rows it
     computed in `silver.daily_activity`. One date goes incrementally from the state of the day
-    before when there is one (`incremental=False` forces a full build).
+    before when there is one (`full=True` forces a full build over all history).
 
     Returns:
         `mode` (incremental, full or backfill), `dates` built and `rows` written to `gold.portrait`
@@ -67,7 +67,7 @@ def run(
         written = _full(lake, conf, dates, feats, signals)
     else:
         dates = [date]
-        reason = _why_not_incremental(lake, date, signals, feats) if incremental else "incremental=False"
+        reason = "full=True" if full else _why_not_incremental(lake, date, signals, feats)
         mode = "full" if reason else "incremental"
         if reason:
             log.info("features %s: full build (%s)", date, reason)

@@ -8,6 +8,6 @@ The stage (`run`) merges day D into the identity graph and re-resolves only the 
 """
 
 from portrait.identity.resolution import latest_customers, resolve, with_person_id
-from portrait.identity.run import INPUTS, OUTPUTS, run
+from portrait.identity.run import INPUTS, OUTPUTS, RunConf, run
 
-__all__ = ["INPUTS", "OUTPUTS", "latest_customers", "resolve", "run", "with_person_id"]
+__all__ = ["INPUTS", "OUTPUTS", "RunConf", "latest_customers", "resolve", "run", "with_person_id"]

@@ -3,7 +3,7 @@
 Kiveris et al., "Connected Components in MapReduce and Beyond" (SoCC 2014): O(log n) rounds
 instead of label propagation's O(diameter). Each round is checkpointed so the query plan does
 not grow (a reliable checkpoint to the SparkContext's checkpoint directory, shared storage on a
-cluster, which `identity.run` sets from `spark.checkpoint_dir`: a local checkpoint keeps its blocks
+cluster, which `pipeline.run_stage` sets from `spark.checkpoint_dir`: a local checkpoint keeps its blocks
 on the executors and loses them when one dies), and the loop stops when the graph is a set of stars (every node points straight at
 its component's minimum), not after a fixed number of rounds.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import reduce
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
@@ -26,12 +27,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from portrait import catalog, privacy
-from portrait.config_models import IdentityConfig
+from portrait.config_models import Config, IdentityConfig
 from portrait.identity import cleaning, graph, history, incremental
 from portrait.identity.resolution import EVENT_KEYS, ORDER_KEYS, SOCIAL_KEYS, latest_customers, resolve, with_person_id
 from portrait.io import Commit, Lakehouse
 from portrait.keys import BEGINNING
-from portrait.spark import set_checkpoint_dir, truncate
+from portrait.spark import truncate
 
 log = logging.getLogger(__name__)
 
@@ -57,31 +58,35 @@ SILVER = (
 )
 
 
-def run(
-    lake: Lakehouse,
-    conf: IdentityConfig,
-    date: dt.date,
-    *,
-    pii_key: bytes,
-    checkpoint_dir: str | None = None,
-    rebuild: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class RunConf:
+    """What identity takes from the configuration (`RunConf.of(cfg)`)."""
+
+    identity: IdentityConfig  # the `identity` section (hub threshold, placeholders, iteration cap)
+    pii_key: bytes = field(repr=False)  # placeholders are hashed with it, as ingest hashes real values
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.identity, cfg.pii_key())
+
+
+def run(lake: Lakehouse, conf: RunConf, date: dt.date, *, rebuild: bool = False) -> dict:
     """Resolve identities as of `date`: day D merged into the graph (default), or everything (`rebuild`).
+
+    The session's reliable checkpoint directory (the connected components and the frames read
+    several times are checkpointed) is set by `pipeline.run_stage`, as for every stage.
 
     Args:
         lake: the lakehouse.
-        conf: the `identity` section (hub threshold, placeholders, iteration cap).
+        conf: the `identity` section and the PII key.
         date: the run date D; bronze up to D is resolved.
-        pii_key: the key placeholders are hashed with (as ingest hashes real values).
-        checkpoint_dir: reliable checkpoint directory for connected components (shared storage on
-            a cluster); default `<lakehouse>/_checkpoints`.
         rebuild: resolve the whole graph and rewrite every silver row instead of day D only.
 
     Returns:
         mode, and per table written the rows the commit wrote (`<table>_rows`) and the rows it
         changed or added (`<table>_rows_new`), from the Delta commit metrics.
     """
-    set_checkpoint_dir(lake.spark, checkpoint_dir, lake.root)
+    settings, pii_key = conf.identity, conf.pii_key
     before = _previous_versions(lake, date)
     daily_ready = before["map"] >= 0 and lake.exists(catalog.SILVER_IDENTITY_LINKS)
     # A rerun of a date that started as a rebuild is one again (its links may be written by now).
@@ -94,9 +99,9 @@ def run(
     )
     lake.replace_range(runs, catalog.SILVER_IDENTITY_RUNS, start=date)
     if mode == "rebuild":
-        commits = _rebuild(lake, conf, date, pii_key=pii_key, before=before)
+        commits = _rebuild(lake, settings, date, pii_key=pii_key, before=before)
     else:
-        commits = _daily(lake, conf, date, pii_key=pii_key, before=before)
+        commits = _daily(lake, settings, date, pii_key=pii_key, before=before)
     summary: dict = {"mode": mode}
     for key, commit in commits.items():
         summary[f"{key}_rows"] = commit.rows_written

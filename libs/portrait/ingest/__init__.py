@@ -6,7 +6,7 @@ configuration (`ingest.mappings`).
 
 from portrait.ingest.mapping import source as mapping_source
 from portrait.ingest.mapping import to_orders
-from portrait.ingest.run import INPUTS, OUTPUTS, run
+from portrait.ingest.run import INPUTS, OUTPUTS, RunConf, run
 from portrait.ingest.validate import classify, parse_lines
 
-__all__ = ["INPUTS", "OUTPUTS", "classify", "mapping_source", "parse_lines", "run", "to_orders"]
+__all__ = ["INPUTS", "OUTPUTS", "RunConf", "classify", "mapping_source", "parse_lines", "run", "to_orders"]

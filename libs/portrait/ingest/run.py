@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, privacy
-from portrait.config import IngestConfig, OrdersMappingConfig
+from portrait.config import Config, IngestConfig, OrdersMappingConfig
 from portrait.ingest import landing, mapping, validate
 from portrait.ingest.audit import (
     FILE_EMPTY,
@@ -78,26 +78,35 @@ class _SourceResult:
     late_dates: list[dt.date] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RunConf:
+    """What ingest takes from the configuration (`RunConf.of(cfg)`)."""
+
+    ingest: IngestConfig  # the `ingest` section
+    landing: str  # the landing zone's root (`paths.landing`)
+    pii_key: bytes = field(repr=False)  # the HMAC key for PII fields (`Config.pii_key()`), never printed
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.ingest, cfg.paths.landing, cfg.pii_key())
+
+
 def run(
     lake: Lakehouse,
-    conf: IngestConfig,
+    conf: RunConf,
     date: dt.date,
     *,
-    landing: str,
-    pii_key: bytes,
     start: dt.date | None = None,
     sources: list[str] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Ingest the landing dates [start, date] (start defaults to date) of the configured sources,
-    plus every earlier date (within `conf.late_lookback_days`) where a file arrived late, and the
-    exports mapped in `conf.mappings` that are named in `sources` (or in `conf.sources`).
+    plus every earlier date (within `ingest.late_lookback_days`) where a file arrived late, and the
+    exports mapped in `ingest.mappings` that are named in `sources` (or in `ingest.sources`).
 
     Args:
         lake: the lakehouse written to.
-        conf: the `ingest` section of the config.
+        conf: the `ingest` section, the landing zone and the PII key (`RunConf.of(cfg)`).
         date: the last landing date (a mapped export is stamped with it).
-        landing: the landing zone's root (`paths.landing`).
-        pii_key: the HMAC key for PII fields (`Config.pii_key()`).
         start: the first landing date of a backfill.
         sources: only these sources or mappings.
 
@@ -110,15 +119,16 @@ def run(
     start = start or date
     if start > date:
         raise ValueError(f"start {start} is after date {date}")
-    names = _source_names(conf, sources)
-    mappings = conf.mappings
-    earliest = dt.date.fromisoformat(conf.earliest_valid_date)
+    settings, landing, pii_key = conf.ingest, conf.landing, conf.pii_key
+    names = _source_names(settings, sources)
+    mappings = settings.mappings
+    earliest = dt.date.fromisoformat(settings.earliest_valid_date)
     run_id = uuid.uuid4().hex
-    late_from = start - dt.timedelta(days=conf.late_lookback_days)
+    late_from = start - dt.timedelta(days=settings.late_lookback_days)
     recorded, history = _recorded_files(lake, late_from, start)
     listed = {
         name: _files_to_read(
-            lake.spark, landing, name, conf, start=start, date=date, recorded=recorded, history=history
+            lake.spark, landing, name, settings, start=start, date=date, recorded=recorded, history=history
         )
         for name in names
         if name not in mappings
@@ -130,7 +140,7 @@ def run(
     try:
         _ingest_all(
             lake,
-            conf,
+            settings,
             names,
             listed,
             landing_lines,

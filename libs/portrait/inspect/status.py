@@ -8,7 +8,8 @@ Where each answer comes from (nothing scans a table's data):
 - a job's last run: the newest commit among the tables the catalog says it writes (`written_by`).
   A Delta commit only exists when a job's write succeeded, so this is its last *successful* write;
   `train` also reads its newest MLflow run, whose status (FINISHED, FAILED, RUNNING, KILLED) does
-  record a failed or interrupted run;
+  record a failed or interrupted run; a job that writes no table (generate, report, orders-model)
+  has its newest run in the run log (`portrait.runlog`);
 - champions: the MLflow registry's `champion` (and `challenger`) alias of every model the conf
   names, with the out-of-time metrics of the run that logged the version, its `promotion_decision`
   tag and, for a propensity, its `family` tag (gbt, logistic or blend with its weight).
@@ -31,9 +32,10 @@ from portrait.io import Lakehouse
 from portrait.models.family import FAMILY_TAG
 
 # The order in which the jobs first run on a new lake (`pipeline.demo_order`: the daily chain, with
-# audience and train before the first score), then the other jobs the pipeline declares; a job that
-# writes no table (generate) is not shown, and jobs the catalog names later are appended in catalog order.
-JOB_ORDER = (*pipeline.demo_order(), *(name for name in pipeline.STAGES if name not in pipeline.demo_order()))
+# audience and train before the first score), then the other jobs the pipeline declares (`RUNS`);
+# jobs the catalog names later are appended in catalog order.
+JOB_ORDER = (*pipeline.demo_order(), *(name for name in pipeline.RUNS if name not in pipeline.demo_order()))
+NO_TABLE = "writes no table: its last run is the run log's"
 SHOWN_METRICS = (
     "test_auc",
     "test_pr_auc",
@@ -107,18 +109,26 @@ def table_status(lake: Lakehouse, table: Table) -> TableStatus:
     return TableStatus(table, int(last["version"]), last_date, int(row["rows"]), last["timestamp"], last["operation"])
 
 
-def job_statuses(tables: tuple[TableStatus, ...], train_run: JobStatus | None = None) -> tuple[JobStatus, ...]:
-    """Each job's newest commit over the tables it writes; `train_run` (from MLflow) replaces train's."""
+def job_statuses(
+    tables: tuple[TableStatus, ...],
+    train_run: JobStatus | None = None,
+    runs: Mapping[str, runlog.LastRun] | None = None,
+) -> tuple[JobStatus, ...]:
+    """Each job's newest commit over the tables it writes; `train_run` (from MLflow) replaces train's.
+    A job that writes no table (generate, report, orders-model) has its newest run in the run log
+    (`runs`), or none."""
     jobs = list(JOB_ORDER) + sorted({t.table.written_by for t in tables} - set(JOB_ORDER))
     out = []
     for job in jobs:
         if job == "train" and train_run is not None:
             out.append(train_run)
             continue
+        if not any(t.table.written_by == job for t in tables):
+            out.append(_logged_only(job, (runs or {}).get(job)))
+            continue
         written = [t for t in tables if t.table.written_by == job and t.last_write is not None]
         if not written:
-            if any(t.table.written_by == job for t in tables):
-                out.append(JobStatus(job, None, "never run", "none of its tables exists"))
+            out.append(JobStatus(job, None, "never run", "none of its tables exists"))
             continue
         newest = max(written, key=lambda t: t.last_write)  # type: ignore[arg-type, return-value]
         out.append(
@@ -127,6 +137,13 @@ def job_statuses(tables: tuple[TableStatus, ...], train_run: JobStatus | None = 
             )
         )
     return tuple(out)
+
+
+def _logged_only(job: str, run: runlog.LastRun | None) -> JobStatus:
+    """A job that writes no table, as the run log knows it."""
+    if run is None:
+        return JobStatus(job, None, "never run", NO_TABLE)
+    return JobStatus(job, run.finished_at, "succeeded" if run.ok else "failed", NO_TABLE)
 
 
 def model_names(cfg: Config) -> tuple[str, ...]:
@@ -213,7 +230,8 @@ def collect_status(lake: Lakehouse, cfg: Config) -> Status:
     log) and every model of the conf."""
     tables = tuple(table_status(lake, t) for t in catalog.ALL)
     models, train, note = registry_status(cfg)
-    jobs = with_costs(job_statuses(tables, train), runlog.last_runs(lake.spark, lake.root))
+    runs = runlog.last_runs(lake.spark, lake.root)
+    jobs = with_costs(job_statuses(tables, train, runs), runs)
     return Status(lake.root, tables, jobs, models, note)
 
 
@@ -239,11 +257,13 @@ def format_status(status: Status) -> str:
             f"{t.table.full_name:<28} {t.version:>7} {str(t.last_date or '-'):>10} {t.rows:>12,}  "
             f"{_when(t.last_write)} {t.operation}{mark}"
         )
-    lines += ["", f"{'job':<10} {'last run (UTC)':<19}  outcome"]
+    width = max([10, *(len(j.job) for j in status.jobs)])  # orders-model is the longest name
+    lines += ["", f"{'job':<{width}} {'last run (UTC)':<19}  outcome"]
     for j in status.jobs:
-        lines.append(f"{j.job:<10} {_when(j.last_run):<19}  {j.outcome}{'  (' + j.detail + ')' if j.detail else ''}")
+        detail = f"  ({j.detail})" if j.detail else ""
+        lines.append(f"{j.job:<{width}} {_when(j.last_run):<19}  {j.outcome}{detail}")
         if j.cost:
-            lines.append(f"{'':<10} {'':<19}  cost of the last {j.cost}")
+            lines.append(f"{'':<{width}} {'':<19}  cost of the last {j.cost}")
     lines += ["", "Models (MLflow registry):"]
     if status.mlflow_note:
         lines.append(f"  {status.mlflow_note}")

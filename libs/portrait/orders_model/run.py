@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import reduce
 
 import mlflow
@@ -24,7 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.storagelevel import StorageLevel
 
 from portrait import registry
-from portrait.config import MlflowConfig, OrdersMappingConfig, TrainConfig
+from portrait.config import Config, ConfigError, MlflowConfig, OrdersMappingConfig, TrainConfig
 from portrait.ingest.mapping import table_of
 from portrait.io import Lakehouse
 from portrait.models import btyd, labels
@@ -34,6 +36,11 @@ from portrait.orders_model import fallback, fitting
 from portrait.orders_model import features as of
 
 log = logging.getLogger(__name__)
+
+# It reads the bronze table of the export it is given (one per orders mapping: `pipeline.RUNS`
+# adds them to its inputs) and writes MLflow runs and models only.
+INPUTS: tuple = ()
+OUTPUTS: tuple = ()
 
 
 def labelled_rows(lines: DataFrame, *, as_of_dates: list[dt.date], horizon_days: int) -> tuple[DataFrame, dict]:
@@ -73,14 +80,35 @@ def _training_rows(
     return rows.persist(StorageLevel.MEMORY_AND_DISK), fitted, dates
 
 
+@dataclass(frozen=True)
+class RunConf:
+    """What the orders-only model takes from the configuration (`RunConf.of(cfg)`)."""
+
+    train: TrainConfig  # tuning space and budget, training dates and step, fractions, seed
+    mlflow: MlflowConfig  # where the run is logged and the model registered
+    mappings: Mapping[str, OrdersMappingConfig]  # the mapped exports (`ingest.mappings`)
+    conf_file: str  # the conf file, named when a source is not one of its mappings
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.train, cfg.mlflow, dict(cfg.ingest.mappings), cfg.source_file)
+
+    def mapping(self, source: str) -> OrdersMappingConfig:
+        """The mapping of the export `source`; a name the conf does not map is a `ConfigError`."""
+        if source not in self.mappings:
+            raise ConfigError(
+                f"{self.conf_file}: ingest.mappings has no '{source}' (known: "
+                f"{', '.join(sorted(self.mappings)) or 'none'})"
+            )
+        return self.mappings[source]
+
+
 def run(
     lake: Lakehouse,
-    conf: TrainConfig,
-    mlflow_conf: MlflowConfig,
+    conf: RunConf,
+    date: dt.date,
     *,
     source: str,
-    mapping: OrdersMappingConfig,
-    calibration_date: dt.date,
     horizon_days: int,
     select: bool = True,
     register: bool = True,
@@ -89,10 +117,9 @@ def run(
 
     Args:
         lake: the lakehouse holding the export's bronze table.
-        conf: the `train` section (tuning space and budget, training dates and step, fractions, seed).
-        mlflow_conf: the `mlflow` section.
-        source: the mapping's name in `ingest.mappings`; `mapping` its config.
-        calibration_date: D: features as of D, labels in (D, D + horizon_days].
+        conf: the `train` and `mlflow` sections and the mapped exports.
+        date: the calibration date D: features as of D, labels in (D, D + horizon_days].
+        source: the mapping's name in `ingest.mappings`.
         horizon_days: the label horizon.
         select: choose feature groups by validation AUC (else use them all).
         register: log and register the Spark model (`orders_purchase_<source>`, tagged with its `family`).
@@ -108,7 +135,8 @@ def run(
         family's held-out AUC, uncalibrated, for the record), `feature_sets` (validation AUC per set),
         `features`, `params`, `btyd` (parameters at D), `clv_deciles`, row counts and base rates.
     """
-    lines = of.customer_lines(lake.read(table_of(source, mapping))).persist(StorageLevel.MEMORY_AND_DISK)
+    calibration_date, settings, mlflow_conf = date, conf.train, conf.mlflow
+    lines = of.customer_lines(lake.read(table_of(source, conf.mapping(source)))).persist(StorageLevel.MEMORY_AND_DISK)
     first_day = fallback.first_purchase_day(lines)
     impossible = fallback.no_training_row(calibration_date, horizon_days, first_day)
     try:
@@ -117,7 +145,7 @@ def run(
             return fallback.run(
                 rows,
                 fitted[calibration_date.isoformat()],
-                conf,
+                settings,
                 mlflow_conf,
                 source=source,
                 calibration_date=calibration_date,
@@ -128,7 +156,7 @@ def run(
             )
         return _trained(
             lines,
-            conf,
+            settings,
             mlflow_conf,
             source=source,
             calibration_date=calibration_date,
@@ -192,3 +220,8 @@ def _trained(
         result["references"],
     )
     return result
+
+
+def summary_line(result: dict, *, source: str, short: Callable[..., str], **_: object) -> str:
+    """What `portrait orders-model` prints (`fallback.summary_line`)."""
+    return fallback.summary_line(source, result, short=short)

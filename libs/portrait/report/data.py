@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from portrait import catalog
+from portrait.config import MlflowConfig
 from portrait.inspect.tables import ACTION_OUTCOMES, ACTIONS_SENT, NOT_AVAILABLE, read_optional
 from portrait.io import Lakehouse
 
@@ -124,15 +125,15 @@ def caps_and_consent(lake: Lakehouse, date: dt.date) -> Section:
     return Section("Caps and consent", frame, "intended actions not sent, by reason")
 
 
-def gate_results(cfg, date: dt.date) -> Section:
+def gate_results(mlflow: MlflowConfig, date: dt.date) -> Section:
     """The promotion gate of the training runs of `date` (MLflow), else the current champions."""
     from mlflow.tracking import MlflowClient
 
-    uri = cfg.mlflow.tracking_uri
-    client = MlflowClient(tracking_uri=uri, registry_uri=cfg.mlflow.registry_uri or uri)
-    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    uri = mlflow.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=mlflow.registry_uri or uri)
+    experiment = client.get_experiment_by_name(mlflow.experiment)
     if experiment is None:
-        return missing("Gate results", f"MLflow experiment {cfg.mlflow.experiment!r}")
+        return missing("Gate results", f"MLflow experiment {mlflow.experiment!r}")
     runs = client.search_runs(
         [experiment.experiment_id],
         filter_string="tags.model != ''",
@@ -213,7 +214,7 @@ def uplift_columns(columns: list[str]) -> tuple[str | None, str | None, str | No
     return uplift, pick("low") or pick("lo"), pick("upp") or pick("high") or pick("hi")
 
 
-def gather(lake: Lakehouse, cfg, date: dt.date) -> list[Section]:
+def gather(lake: Lakehouse, mlflow: MlflowConfig, date: dt.date) -> list[Section]:
     """Every section of the daily report of `date`, in the order shown."""
     return [
         segment_sizes(lake, date),
@@ -222,6 +223,6 @@ def gather(lake: Lakehouse, cfg, date: dt.date) -> list[Section]:
         actions_by_type_and_channel(lake, date),
         caps_and_consent(lake, date),
         contact_history(lake, date),
-        gate_results(cfg, date),
+        gate_results(mlflow, date),
         uplift_so_far(lake, date),
     ]

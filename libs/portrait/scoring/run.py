@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Row
@@ -21,8 +22,8 @@ from pyspark.sql.types import StructType
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, publication, registry
-from portrait.actions import Policy, sent_rows, with_next_action
-from portrait.config_models import GateConfig, MlflowConfig, ScoreConfig, TrainConfig
+from portrait.actions import Policy, load_policy, sent_rows, with_next_action
+from portrait.config_models import Config, GateConfig, MlflowConfig, ScoreConfig, TrainConfig
 from portrait.io import Lakehouse
 from portrait.models import recommend, segmentation
 from portrait.models.clv import clv_columns
@@ -224,29 +225,39 @@ def record_segment_movement(lake: Lakehouse, date: dt.date, current: DataFrame |
     return write_segment_movement(lake, segment_movement_row(lake, date, previous, current), date)
 
 
-def run(
-    lake: Lakehouse, score: ScoreConfig, train: TrainConfig, policy: Policy, date: dt.date, *, mlflow: MlflowConfig
-) -> dict[str, int | float]:
+@dataclass(frozen=True)
+class RunConf:
+    """What scoring takes from the configuration (`RunConf.of(cfg)`)."""
+
+    score: ScoreConfig  # the `score` section (reason inputs, holdout share, gate thresholds)
+    train: TrainConfig  # the `train` section (model names, horizons, churn lookback)
+    policy: Policy  # the action policy (`score.policy_file`, relative to the conf folder)
+    mlflow: MlflowConfig  # the tracking / registry settings the champions are loaded from
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.score, cfg.train, load_policy(cfg.conf_dir / cfg.score.policy_file), cfg.mlflow)
+
+
+def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict[str, int | float]:
     """Score `date`, choose the next actions, gate and publish.
 
     Args:
         lake: the lakehouse.
-        score: the `score` conf section (reason inputs, holdout share, gate thresholds).
-        train: the `train` section (model names, horizons, churn lookback).
-        policy: the loaded action policy (`actions.load_policy(conf_dir / score.policy_file)`).
+        conf: the `score` and `train` sections, the loaded action policy and the MLflow settings.
         date: the scoring date.
-        mlflow: the tracking / registry settings the champions are loaded from.
 
     Raises:
         GateFailed: the batch failed the quality gate; nothing was written.
     """
-    registry.configure(mlflow)
+    score, train = conf.score, conf.train
+    registry.configure(conf.mlflow)
     rows = clv_columns(lake, score_rows(lake, score, train, date), date=date, horizon_days=train.horizon_days)
     scored = rows.persist(StorageLevel.MEMORY_AND_DISK)
     # Equal-sized deciles of the published score, a tie split by person_id (models.deciles).
     rows = with_decile(scored, "purchase_propensity", output="propensity_decile", key="person_id")
     decided = with_next_action(
-        rows, policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
+        rows, conf.policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = publish(lake, decided, score.gate, date)

@@ -7,6 +7,7 @@ stage: `gold.portrait` -> `gold.tags`), `markdown` (the catalog as a document).
 from portrait.tags.definitions import (
     GROUPS,
     NAME_PATTERN,
+    CatalogConf,
     Percentile,
     Tag,
     TagCatalog,
@@ -24,6 +25,7 @@ from portrait.tags.run import run
 __all__ = [
     "GROUPS",
     "NAME_PATTERN",
+    "CatalogConf",
     "Percentile",
     "Tag",
     "TagCatalog",

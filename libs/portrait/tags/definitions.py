@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from portrait.config import ConfigError, FeaturesConfig, TagsConfig
+from portrait.config import Config, ConfigError, FeaturesConfig, TagsConfig
 from portrait.features.registry import features
 from portrait.validated import Frozen, load_yaml_model
 
@@ -194,6 +195,24 @@ def load_tags(path: str | Path, schema: T.StructType, *, spark: SparkSession) ->
     tags = parse_tags(path, schema.fieldNames())
     check_expressions(spark, tags, schema, source=str(path))
     return tags
+
+
+@dataclass(frozen=True)
+class CatalogConf:
+    """What the tags and audience stages take from the configuration (`CatalogConf.of(cfg)`): the tag
+    catalog and what it is checked against."""
+
+    tags: TagsConfig  # the `tags` section: the catalog's file
+    features: FeaturesConfig  # the feature registry's settings the catalog is checked against
+    conf_dir: Path  # the conf folder, which `tags.file` is relative to
+
+    @classmethod
+    def of(cls, cfg: Config) -> CatalogConf:
+        return cls(cfg.tags, cfg.features, cfg.conf_dir)
+
+    def tags_of(self, spark: SparkSession) -> tuple[Tag, ...]:
+        """The configured catalog (`configured_tags`)."""
+        return configured_tags(spark, self.tags, features_conf=self.features, conf_dir=self.conf_dir)
 
 
 def configured_tags(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 from pyspark.sql import functions as F
 
 from portrait import catalog
-from portrait.config import ConfigError, FeaturesConfig, TagsConfig
+from portrait.config import ConfigError
 from portrait.io import Lakehouse
-from portrait.tags.definitions import check_expressions, configured_tags
+from portrait.tags.definitions import CatalogConf, check_expressions
 from portrait.tags.evaluate import evaluate
 
 log = logging.getLogger(__name__)
@@ -20,18 +19,21 @@ INPUTS = (catalog.GOLD_PORTRAIT,)
 OUTPUTS = (catalog.GOLD_TAGS,)
 
 
-def run(lake: Lakehouse, conf: TagsConfig, date: dt.date, *, features_conf: FeaturesConfig, conf_dir: Path) -> dict:
-    """Evaluate the catalog (`conf.file`, relative to `conf_dir`) on `gold.portrait` of `date` and
-    replace that date in `gold.tags`.
+RunConf = CatalogConf  # the tag catalog, the feature registry it is checked against, the conf folder
+
+
+def run(lake: Lakehouse, conf: CatalogConf, date: dt.date) -> dict:
+    """Evaluate the catalog (`tags.file`, relative to the conf folder) on `gold.portrait` of `date`
+    and replace that date in `gold.tags`.
 
     Args:
-        features_conf: the feature registry's settings the catalog is checked against.
+        conf: the catalog and the feature registry's settings it is checked against (`RunConf.of(cfg)`).
 
     Returns:
         {"date", "tags": tags in the catalog, "rows": (person, tag) rows written}, the rows from
         the commit's metrics.
     """
-    tags = configured_tags(lake.spark, conf, features_conf=features_conf, conf_dir=conf_dir)
+    tags = conf.tags_of(lake.spark)
     portrait = lake.read(catalog.GOLD_PORTRAIT)
     try:  # the catalog fits the registry; a table written by an older registry may lack columns
         check_expressions(lake.spark, tags, portrait.schema, source=catalog.GOLD_PORTRAIT.full_name)

@@ -5,9 +5,10 @@ apply the Spark ML pipeline.
 """
 
 from portrait.text.model import SENTIMENTS, TOKEN_PATTERN, build_pipeline, evaluate, score_posts, split, training_rows
-from portrait.text.run import INPUTS, OUTPUTS, moved, run, unscored
+from portrait.text.run import INPUTS, OUTPUTS, RunConf, moved, run, unscored
 
 __all__ = [
+    "RunConf",
     "INPUTS",
     "OUTPUTS",
     "SENTIMENTS",

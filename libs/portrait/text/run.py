@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import mlflow
 from pyspark.sql import DataFrame
@@ -15,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, registry
-from portrait.config_models import MlflowConfig, TextConfig
+from portrait.config_models import Config, MlflowConfig, TextConfig
 from portrait.io import Commit, Lakehouse
 from portrait.text.model import build_pipeline, evaluate, score_posts, split, training_rows
 
@@ -101,15 +102,22 @@ def _train(
     return {"trained": True, **{f"test_{k}": v for k, v in metrics.items()}}
 
 
-def run(
-    lake: Lakehouse,
-    conf: TextConfig,
-    date: dt.date,
-    *,
-    mlflow_conf: MlflowConfig,
-    categories: tuple[str, ...] | list[str],
-    labels_path: str,
-) -> dict:
+@dataclass(frozen=True)
+class RunConf:
+    """What the text stage takes from the configuration (`RunConf.of(cfg)`)."""
+
+    text: TextConfig  # the `text` section
+    mlflow: MlflowConfig  # where the registry is
+    categories: tuple[str, ...]  # the interest topics (`features.categories`)
+    labels_path: str  # the labelled posts (parquet: post_id, sentiment, topic)
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        labels = cfg.text.labels_path or f"{cfg.paths.truth}/social_labels"
+        return cls(cfg.text, cfg.mlflow, tuple(cfg.features.categories), labels)
+
+
+def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict:
     """Train when due, then score the posts up to `date` the champion has not scored yet.
 
     Training is due when there is no champion yet or the champion is `text.retrain_days` old.
@@ -118,24 +126,21 @@ def run(
 
     Args:
         lake: the lakehouse.
-        conf: the `text` section.
+        conf: the `text` section, the registry, the topics and the labelled posts.
         date: the run date D.
-        mlflow_conf: where the registry is.
-        categories: the interest topics (`features.categories`).
-        labels_path: the labelled posts (parquet: post_id, sentiment, topic).
 
     Returns:
         `model_version`, `mode` (full or new), `posts_scored` and `rows_moved` from the commit
         metrics, and the test metrics when it trained.
     """
-    registry.configure(mlflow_conf)
-    topics = tuple(categories)
+    registry.configure(conf.mlflow)
+    topics, labels_path, settings = conf.categories, conf.labels_path, conf.text
     social = lake.read(catalog.SILVER_SOCIAL).where(F.to_date("ts") <= F.lit(date))
     result: dict = {}
-    trained_on = _champion_trained_on(conf.model_name)
-    if trained_on is None or (date - trained_on).days >= conf.retrain_days:
-        result.update(_train(lake, conf, date, social, topics=topics, labels_path=labels_path))
-    model, version, _ = registry.load_champion(conf.model_name)
+    trained_on = _champion_trained_on(settings.model_name)
+    if trained_on is None or (date - trained_on).days >= settings.retrain_days:
+        result.update(_train(lake, settings, date, social, topics=topics, labels_path=labels_path))
+    model, version, _ = registry.load_champion(settings.model_name)
     version = str(version)
     table = catalog.SILVER_SOCIAL_SIGNALS
     signals = lake.read(table) if lake.exists(table) else None

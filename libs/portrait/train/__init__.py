@@ -6,6 +6,6 @@
 
 from portrait.train.lineage import code_version, config_sha256, table_versions
 from portrait.train.promotion import gate
-from portrait.train.run import run
+from portrait.train.run import RunConf, run
 
-__all__ = ["code_version", "config_sha256", "gate", "run", "table_versions"]
+__all__ = ["RunConf", "code_version", "config_sha256", "gate", "run", "table_versions"]

@@ -50,7 +50,7 @@ def code_version() -> dict[str, str]:
     return {"code_version": sha, "code_dirty": str(dirty).lower()}
 
 
-def config_sha256(cfg: Config) -> str:  # the CLI passes it to `train.run`
+def config_sha256(cfg: Config) -> str:  # `train.RunConf.of` records it for `train.run`
     """SHA-256 of the resolved config (`model_dump`, JSON with sorted keys)."""
     text = json.dumps(cfg.model_dump(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

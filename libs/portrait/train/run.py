@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, features, registry
-from portrait.config import FeaturesConfig, MlflowConfig, TrainConfig
+from portrait.config import Config, FeaturesConfig, MlflowConfig, TrainConfig
 from portrait.features.portrait import numeric_feature_columns
 from portrait.io import Lakehouse
 from portrait.models import labels
-from portrait.train.lineage import INPUTS, code_version, table_versions  # noqa: F401 - INPUTS: the stage's declared inputs
+from portrait.train.lineage import INPUTS, code_version, config_sha256, table_versions  # noqa: F401 - INPUTS: the stage's declared inputs
 from portrait.train.propensity import train_label
 from portrait.train.recommend import train_recommender
 from portrait.train.segments import train_segments
@@ -41,30 +42,31 @@ log = logging.getLogger(__name__)
 OUTPUTS = (catalog.GOLD_RECOMMENDATIONS,)  # and MLflow runs and registered model versions
 
 
-def run(
-    lake: Lakehouse,
-    conf: TrainConfig,
-    date: dt.date,
-    *,
-    mlflow_conf: MlflowConfig,
-    features_conf: FeaturesConfig,
-    config_sha256: str,
-) -> dict[str, dict]:
-    """Train the propensity and segment models with data up to `date`; return versions and metrics.
+@dataclass(frozen=True)
+class RunConf:
+    """What training takes from the configuration (`RunConf.of(cfg)`)."""
 
-    Args:
-        mlflow_conf: the tracking and registry store.
-        features_conf: the feature settings the portraits are built with (as the features stage does).
-        config_sha256: the hash of the whole resolved config (`train.config_sha256(cfg)`), a lineage tag.
+    train: TrainConfig  # the `train` section
+    mlflow: MlflowConfig  # the tracking and registry store
+    features: FeaturesConfig  # the feature settings the portraits are built with (as the features stage does)
+    config_sha256: str  # the hash of the whole resolved config (`lineage.config_sha256`), a lineage tag
+
+    @classmethod
+    def of(cls, cfg: Config) -> RunConf:
+        return cls(cfg.train, cfg.mlflow, cfg.features, config_sha256(cfg))
+
+
+def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict[str, dict]:
+    """Train the propensity and segment models with data up to `date`; return versions and metrics.
 
     Returns:
         {"propensity": purchase model, "churn": churn model, "segments": segment model,
         "recommender": product recommender (precision@k against popularity)}, each with
         its registered `version`, and for the propensities `promoted`, `decision` and `test_*` metrics.
     """
-    tc = conf
-    registry.configure(mlflow_conf)
-    lineage = {**table_versions(lake, date), **code_version(), "config_sha256": config_sha256}
+    tc, features_conf = conf.train, conf.features
+    registry.configure(conf.mlflow)
+    lineage = {**table_versions(lake, date), **code_version(), "config_sha256": conf.config_sha256}
 
     label_dates = {
         label: labels.as_of_dates(date, window_days=window, count=tc.training_dates, step_days=tc.training_step_days)
@@ -89,7 +91,7 @@ def run(
         )
 
     latest = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(date))
-    results["segments"] = train_segments(latest, conf, lineage=lineage, date=date)
+    results["segments"] = train_segments(latest, tc, lineage=lineage, date=date)
     if tc.recommender.enabled and lake.exists(catalog.SILVER_EVENTS) and lake.exists(catalog.SILVER_ORDERS):
         results["recommender"] = train_recommender(lake, tc.recommender, seed=tc.seed, lineage=lineage, date=date)
 
