@@ -91,7 +91,7 @@ def champion_info(name: str) -> tuple[str, dict[str, str]]:
 # backfill, a notebook, the tests) loads each champion once. A load costs 13 Spark jobs and an
 # artifact download (score loads three). The alias and the tags are read from the registry on every
 # call: both can change.
-_LOADED: dict[tuple[str, str], tuple[tuple[str, str, str], PipelineModel]] = {}
+_LOADED: dict[tuple[str, str], tuple[tuple[str, str | None, str], PipelineModel]] = {}
 
 
 def load_champion(name: str) -> tuple[PipelineModel, str, dict[str, str]]:
