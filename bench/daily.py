@@ -48,6 +48,7 @@ TRAIN_OVERRIDES = {
     "train.churn_lookback_days": 30,
     "train.min_auc": 0.0,
     "train.max_ece": 1.0,
+    "text.min_accuracy": 0.0,
 }
 DELETED = ("numDeletedRows", "numTargetRowsDeleted")
 

@@ -135,3 +135,65 @@ def test_only_posts_the_champion_has_not_scored_and_the_moved_persons_are_new_wo
     assertDataFrameEqual(
         text.moved(social, signals), spark.createDataFrame([("b", "p9")], "post_id string, person_id string")
     )
+
+
+def _metrics(sentiment: float, topic: float, *, f1: float | None = None, held_out: float = 10.0) -> dict[str, float]:
+    return {
+        "sentiment_accuracy": sentiment,
+        "topic_accuracy": topic,
+        "sentiment_macro_f1": sentiment if f1 is None else f1,
+        "topic_macro_f1": topic if f1 is None else f1,
+        "held_out_posts": held_out,
+    }
+
+
+def test_the_text_gate_checks_both_floors_then_the_champion_on_the_same_posts():
+    from portrait.text.model import decide
+
+    gate = {"min_accuracy": 0.6, "margin": 0.01, "champion_version": "3"}
+    assert decide(_metrics(0.9, 0.8), None, **gate) == (
+        True,
+        "first champion (none before it); both accuracies >= floor 0.600",
+    )
+    promote, reason = decide(_metrics(0.9, 0.5), None, **gate)
+    assert (promote, reason) == (False, "topic accuracy 0.500 < floor 0.600")
+    promote, reason = decide(_metrics(0.9, 0.9, f1=0.80), _metrics(0.9, 0.9, f1=0.795), **gate)
+    assert not promote and reason == "macro-F1 0.800 < champion v3 0.795 + margin 0.01"
+    assert decide(_metrics(0.9, 0.9, f1=0.81), _metrics(0.9, 0.9, f1=0.795), **gate)[0]
+    assert not decide(_metrics(float("nan"), 0.9), None, **gate)[0]  # a NaN fails
+    # Nothing held out: the first model scores (something must), a later one keeps the champion.
+    assert decide(_metrics(0.0, 0.0, held_out=0), None, **gate) == (
+        True,
+        "first champion, unmeasured: no held-out posts",
+    )
+    assert decide(_metrics(0.0, 0.0, held_out=0), _metrics(0.9, 0.9), **gate) == (
+        False,
+        "no held-out posts to compare with champion v3",
+    )
+
+
+def test_a_text_model_the_gate_turns_down_stays_challenger_and_the_champion_keeps_scoring(spark, tiny_base, tmp_path):
+    import tinylake
+
+    from portrait import catalog, registry
+    from portrait.config import load_config
+    from portrait.io import Lakehouse
+    from portrait.models.promotion import DECISION_TAG
+    from portrait.pipeline import run_stage
+
+    tinylake.copy_lake(tiny_base, tmp_path / "lake")
+    # Retrained on D (the base's model is a day old) against a margin over the champion no model reaches.
+    cfg = load_config(tmp_path / "lake" / "conf.yaml", overrides={"text.retrain_days": 1, "text.margin": 1.0})
+    registry.configure(cfg.mlflow)
+    before, _ = registry.champion_info(cfg.text.model_name)
+    result = run_stage("text", spark, cfg, tinylake.D)
+    assert (result["trained"], result["promoted"]) == (True, False)
+    champion, _ = registry.champion_info(cfg.text.model_name)
+    challenger, tags = registry.alias_info(cfg.text.model_name, registry.CHALLENGER)
+    assert (str(champion), int(challenger) > int(before)) == (str(before), True)
+    assert tags[DECISION_TAG].startswith("not promoted: ") and f"< champion v{before} " in tags[DECISION_TAG]
+    assert tags["trained_on"] == tinylake.D.isoformat()
+    versions = Lakehouse(spark, cfg.paths.lakehouse).read(catalog.SILVER_SOCIAL_SIGNALS).select("model_version")
+    assert {r["model_version"] for r in versions.distinct().collect()} == {str(before)}
+    # A rerun does not retrain: the newest model, turned down or not, was trained on D (the champion on D-1).
+    assert "trained" not in run_stage("text", spark, cfg, tinylake.D)

@@ -369,7 +369,12 @@ class TextConfig(Frozen):
     num_features: Count = 65536
     reg_param: Annotated[float, Field(ge=0)] = 0.01
     max_iter: Count = 40
-    retrain_days: Days = 7  # the text job retrains when the champion is this old
+    retrain_days: Days = 7  # the text job retrains when its newest model (champion or challenger) is this old
+    # The gate a retrained model passes to become champion (`text.model.decide`): both labels'
+    # held-out accuracy at least `min_accuracy`, and its mean macro-F1 on the same held-out posts at
+    # least the champion's plus `margin`.
+    min_accuracy: Probability = 0.5
+    margin: float = 0.0
 
 
 class ReasonInput(Frozen):

@@ -79,10 +79,15 @@ def load_champion_if_any(name: str) -> tuple[PipelineModel, str, dict[str, str]]
 
 def champion_info(name: str) -> tuple[str, dict[str, str]]:
     """The `champion` version of a registered model and its tags, without loading the model."""
+    return alias_info(name, CHAMPION)
+
+
+def alias_info(name: str, alias: str) -> tuple[str, dict[str, str]]:
+    """The version of a registered model that `alias` names, and its tags, without loading the model."""
     try:
-        mv = MlflowClient().get_model_version_by_alias(name, CHAMPION)
+        mv = MlflowClient().get_model_version_by_alias(name, alias)
     except mlflow.exceptions.MlflowException as exc:
-        raise LookupError(f"registered model {name!r} has no '{CHAMPION}' alias") from exc
+        raise LookupError(f"registered model {name!r} has no '{alias}' alias") from exc
     return mv.version, dict(mv.tags)
 
 

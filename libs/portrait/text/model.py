@@ -165,3 +165,50 @@ def evaluate(model: PipelineModel, rows: DataFrame) -> dict[str, float]:
         metrics[f"{label}_macro_f1"] = float(agg["f1"] or 0.0)
     metrics["held_out_posts"] = float(rows.count())
     return metrics
+
+
+def quality(metrics: dict[str, float]) -> float:
+    """The one number two text models are compared by: the mean macro-F1 of both labels."""
+    return (metrics["sentiment_macro_f1"] + metrics["topic_macro_f1"]) / 2
+
+
+def decide(
+    candidate: dict[str, float],
+    champion: dict[str, float] | None,
+    *,
+    min_accuracy: float,
+    margin: float,
+    champion_version: str | None = None,
+) -> tuple[bool, str]:
+    """(promote, reason): the text model's gate, without MLflow.
+
+    Args:
+        candidate: `evaluate` of the new model on the held-out posts.
+        champion: `evaluate` of the current champion on the same posts (None: no champion, or one
+            that cannot score them).
+        min_accuracy: the floor on both labels' accuracy.
+        margin: the candidate's `quality` must be at least the champion's plus this.
+
+    With no held-out post nothing can be measured: the first model becomes champion (something must
+    score the posts) and says so; a later one does not replace a champion it cannot be compared with.
+    """
+    if candidate["held_out_posts"] == 0:
+        if champion is None:
+            return True, "first champion, unmeasured: no held-out posts"
+        return False, f"no held-out posts to compare with champion v{champion_version}"
+    failed = [
+        f"{label} accuracy {candidate[f'{label}_accuracy']:.3f} < floor {min_accuracy:.3f}"
+        for label in ("sentiment", "topic")
+        if not candidate[f"{label}_accuracy"] >= min_accuracy  # `not >=`: a NaN fails
+    ]
+    mine = quality(candidate)
+    if champion is not None and not mine >= quality(champion) + margin:
+        failed.append(f"macro-F1 {mine:.3f} < champion v{champion_version} {quality(champion):.3f} + margin {margin:g}")
+    if failed:
+        return False, "; ".join(failed)
+    versus = (
+        "first champion (none before it)"
+        if champion is None
+        else f"macro-F1 {mine:.3f} >= champion v{champion_version} {quality(champion):.3f} + margin {margin:g}"
+    )
+    return True, f"{versus}; both accuracies >= floor {min_accuracy:.3f}"

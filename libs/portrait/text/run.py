@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 import mlflow
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
@@ -18,7 +19,8 @@ from pyspark.storagelevel import StorageLevel
 from portrait import catalog, registry
 from portrait.config_models import Config, MlflowConfig, TextConfig
 from portrait.io import Commit, Lakehouse
-from portrait.text.model import build_pipeline, evaluate, score_posts, split, training_rows
+from portrait.models.promotion import DECISION_TAG
+from portrait.text.model import build_pipeline, decide, evaluate, score_posts, split, training_rows
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,42 @@ SIGNAL_COLUMNS = (
 )
 
 
-def _champion_trained_on(model_name: str) -> dt.date | None:
-    try:
-        _, tags = registry.champion_info(model_name)
-    except LookupError:
-        return None
-    return dt.date.fromisoformat(tags["trained_on"]) if "trained_on" in tags else None
+def _last_trained_on(model_name: str) -> dt.date | None:
+    """The training date of the newest text model, promoted (`champion`) or not (`challenger`): a
+    model the gate turned down is not retrained before `retrain_days` either."""
+    dates = []
+    for alias in (registry.CHAMPION, registry.CHALLENGER):
+        try:
+            _, tags = registry.alias_info(model_name, alias)
+        except LookupError:
+            continue
+        if "trained_on" in tags:
+            dates.append(dt.date.fromisoformat(tags["trained_on"]))
+    return max(dates, default=None)
+
+
+def _gate(conf: TextConfig, version: str, metrics: dict[str, float], test_rows: DataFrame) -> tuple[bool, str]:
+    """Decide on the registered `version` against the champion re-measured on the same held-out
+    posts (`text.model.decide`); set its alias (`champion` or `challenger`) and its decision tag."""
+    current = registry.load_champion_if_any(conf.model_name)
+    champion, champion_version = None, None
+    if current is not None:
+        champion_version = str(current[1])
+        try:
+            champion = evaluate(current[0], test_rows)
+        except AnalysisException as exc:  # it cannot read today's posts: it cannot score them either
+            log.warning("text champion v%s cannot score the held-out posts: %s", champion_version, exc)
+    promote, reason = decide(
+        metrics, champion, min_accuracy=conf.min_accuracy, margin=conf.margin, champion_version=champion_version
+    )
+    if promote:
+        registry.set_champion(conf.model_name, version)
+    else:
+        registry.set_alias(conf.model_name, registry.CHALLENGER, version)
+        log.warning("text model v%s not promoted: %s", version, reason)
+    decision = ("promoted: " if promote else "not promoted: ") + reason
+    registry.set_version_tags(conf.model_name, version, {DECISION_TAG: decision})
+    return promote, decision
 
 
 def unscored(social: DataFrame, signals: DataFrame, version: str) -> DataFrame:
@@ -67,7 +99,8 @@ def moved(social: DataFrame, signals: DataFrame) -> DataFrame:
 def _train(
     lake: Lakehouse, conf: TextConfig, date: dt.date, social: DataFrame, *, topics: tuple[str, ...], labels_path: str
 ) -> dict:
-    """Fit, evaluate on the held-out posts, register and promote a text model; return its test metrics."""
+    """Fit, evaluate on the held-out posts, register the model and pass it through the gate (`_gate`);
+    return its test metrics and whether it was promoted."""
     labels = lake.spark.read.parquet(labels_path)
     rows = training_rows(social, labels, topics=topics).persist(StorageLevel.MEMORY_AND_DISK)
     train_rows, test_rows = split(rows, test_fraction=conf.test_fraction)
@@ -97,9 +130,10 @@ def _train(
         version = registry.log_and_register(
             model, name=conf.model_name, tags={"run_id": run_.info.run_id, "trained_on": date.isoformat()}
         )
-        registry.set_champion(conf.model_name, version)
+        promoted, decision = _gate(conf, version, metrics, test_rows)
+        mlflow.set_tag(DECISION_TAG, decision)
     rows.unpersist()
-    return {"trained": True, **{f"test_{k}": v for k, v in metrics.items()}}
+    return {"trained": True, "promoted": promoted, **{f"test_{k}": v for k, v in metrics.items()}}
 
 
 @dataclass(frozen=True)
@@ -137,10 +171,17 @@ def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict:
     topics, labels_path, settings = conf.categories, conf.labels_path, conf.text
     social = lake.read(catalog.SILVER_SOCIAL).where(F.to_date("ts") <= F.lit(date))
     result: dict = {}
-    trained_on = _champion_trained_on(settings.model_name)
+    trained_on = _last_trained_on(settings.model_name)
     if trained_on is None or (date - trained_on).days >= settings.retrain_days:
         result.update(_train(lake, settings, date, social, topics=topics, labels_path=labels_path))
-    model, version, _ = registry.load_champion(settings.model_name)
+    found = registry.load_champion_if_any(settings.model_name)
+    if found is None:
+        raise LookupError(
+            f"text model {settings.model_name!r} has no champion to score with: its newest version was "
+            f"turned down by the gate ({registry.alias_info(settings.model_name, registry.CHALLENGER)[1].get(DECISION_TAG)}); "
+            "lower text.min_accuracy, or add labelled posts (text.labels_path)"
+        )
+    model, version, _ = found
     version = str(version)
     table = catalog.SILVER_SOCIAL_SIGNALS
     signals = lake.read(table) if lake.exists(table) else None
