@@ -27,6 +27,20 @@ def make_config(tmp_path: Path, **overrides) -> Config:
     return load_config(ROOT / "conf" / "local.yaml", overrides=base)
 
 
+def local_conf_file(tmp_path: Path) -> Path:
+    """A conf file for the CLI: conf/local.yaml with the lakehouse (and so the run log), the landing
+    zone and the MLflow store under `tmp_path`. `make_config` is the in-process equivalent."""
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        f"extends: {ROOT / 'conf' / 'local.yaml'}\n"
+        f"paths: {{lakehouse: {tmp_path / 'lake'}, landing: {tmp_path / 'landing'}, truth: {tmp_path / 'truth'}}}\n"
+        f'mlflow: {{tracking_uri: "sqlite:///{tmp_path / "mlflow.db"}", artifact_root: {tmp_path / "artifacts"}}}\n'
+        f"spark: {{jars_dir: {ROOT / '.jars'}}}\n",
+        encoding="utf-8",
+    )
+    return conf
+
+
 def write_landing(cfg: Config, source: str, date: dt.date, lines: list[str], name: str = "part-0.txt") -> Path:
     folder = Path(cfg.paths.landing) / source / f"date={date.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import local_conf_file
 
 from portrait import backfill, cli, exits, guards, pipeline, runlog
 from portrait.config import load_config
@@ -131,19 +132,6 @@ def _error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("portrait:")]
 
 
-def _conf(tmp_path: Path) -> str:
-    """conf/local.yaml with the lakehouse (and so the run log) and the MLflow store under `tmp_path`."""
-    conf = tmp_path / "conf.yaml"
-    conf.write_text(
-        f"extends: {ROOT / 'conf' / 'local.yaml'}\n"
-        f"paths: {{lakehouse: {tmp_path / 'lake'}, landing: {tmp_path / 'landing'}, truth: {tmp_path / 'truth'}}}\n"
-        f'mlflow: {{tracking_uri: "sqlite:///{tmp_path / "mlflow.db"}", artifact_root: {tmp_path / "artifacts"}}}\n'
-        f"spark: {{jars_dir: {ROOT / '.jars'}}}\n",
-        encoding="utf-8",
-    )
-    return str(conf)
-
-
 def _failing_stage(monkeypatch, spark, tmp_path, exc: Exception, job: str = "tags") -> str:
     """Make `job`'s `run` fail with `exc`, run through `pipeline.run_stage` on the test session and an
     empty lake under `tmp_path` (the key and date checks are skipped: they need a lake). Returns the conf."""
@@ -155,7 +143,7 @@ def _failing_stage(monkeypatch, spark, tmp_path, exc: Exception, job: str = "tag
     monkeypatch.setattr(portrait.spark, "get_session", lambda cfg, verbose=False: spark)
     monkeypatch.setattr(guards, "before_job", lambda *args, **kwargs: True)
     monkeypatch.setattr(pipeline.RUNS[job].load(), "run", fail)
-    return _conf(tmp_path)
+    return str(local_conf_file(tmp_path))
 
 
 def test_a_missing_input_table_exits_1_with_one_line_and_what_to_do(monkeypatch, spark, tmp_path, capsys):
@@ -205,7 +193,7 @@ def test_the_audience_options_reach_the_stage(monkeypatch, spark, tmp_path):
     args = cli.build_parser().parse_args(
         ["audience", "--conf", "c", "--date", "2026-11-01", "--name", "tier1", "--where", "city_tier = 1"]
     )
-    cli.run_job("audience", spark, load_config(_conf(tmp_path)), args)
+    cli.run_job("audience", spark, load_config(str(local_conf_file(tmp_path))), args)
     assert seen == {"name": "tier1", "where": "city_tier = 1", "date": D, "conf": "CatalogConf", "stage": "audience"}
 
 

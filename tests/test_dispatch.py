@@ -9,6 +9,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+from helpers import local_conf_file
 
 from portrait import cli, pipeline, runlog
 from portrait.config import load_config
@@ -18,19 +19,6 @@ from portrait.io import Lakehouse, UndeclaredTable
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date(2026, 11, 1)
 JOBS = {*pipeline.STAGES, "report", "orders-model"}
-
-
-def _conf(tmp_path: Path) -> Path:
-    """conf/local.yaml with the lakehouse (and so the run log) and the MLflow store under `tmp_path`."""
-    conf = tmp_path / "conf.yaml"
-    conf.write_text(
-        f"extends: {ROOT / 'conf' / 'local.yaml'}\n"
-        f"paths: {{lakehouse: {tmp_path / 'lake'}, landing: {tmp_path / 'landing'}, truth: {tmp_path / 'truth'}}}\n"
-        f'mlflow: {{tracking_uri: "sqlite:///{tmp_path / "mlflow.db"}", artifact_root: {tmp_path / "artifacts"}}}\n'
-        f"spark: {{jars_dir: {ROOT / '.jars'}}}\n",
-        encoding="utf-8",
-    )
-    return conf
 
 
 def _cli_dests(job: str) -> set[str]:
@@ -67,7 +55,7 @@ def test_a_job_declared_once_dispatches_with_its_conf_options_scope_and_run_log(
     """A new job is a module and one `Job`: `run_stage` scopes its lakehouse, sets the checkpoint
     directory, passes its conf and options, refuses an undeclared option or table, and logs each run."""
     monkeypatch.setitem(pipeline.RUNS, "probe", pipeline.Job("dispatch_probe", section="tags", options=("reach",)))
-    cfg = load_config(_conf(tmp_path))
+    cfg = load_config(local_conf_file(tmp_path))
 
     got = pipeline.run_stage("probe", spark, cfg, D)
     assert got == {"date": "2026-11-01", "conf": "TagsConfig", "stage": "probe", "tags_exist": False}
@@ -105,7 +93,7 @@ def test_report_and_orders_model_run_through_run_stage_into_the_run_log(spark, t
     from portrait.inspect.status import collect_status, format_status
 
     monkeypatch.setattr(portrait.spark, "get_session", lambda cfg, verbose=False: spark)
-    conf = _conf(tmp_path)
+    conf = local_conf_file(tmp_path)
     argv = ["report", "--conf", str(conf), "--date", D.isoformat(), "--out-dir", str(tmp_path / "reports")]
     assert cli.main(argv) == ExitCode.OK
     [line] = capsys.readouterr().out.splitlines()

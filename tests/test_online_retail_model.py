@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import local_conf_file
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -228,14 +228,7 @@ def test_a_horizon_longer_than_the_history_registers_bgnbd_and_says_why_in_one_l
     from portrait.orders_model import customer_lines, labelled_rows
 
     first, d, horizon = dt.date(2011, 6, 1), dt.date(2011, 8, 1), 91  # 61 days of history before D
-    conf = tmp_path / "conf.yaml"
-    conf.write_text(
-        f"extends: {ROOT / 'conf' / 'local.yaml'}\n"
-        f"paths: {{lakehouse: {tmp_path / 'lake'}, landing: {tmp_path / 'landing'}, truth: {tmp_path / 'truth'}}}\n"
-        f'mlflow: {{tracking_uri: "sqlite:///{tmp_path / "mlflow.db"}", artifact_root: {tmp_path / "artifacts"}}}\n'
-        f"spark: {{jars_dir: {ROOT / '.jars'}}}\n",
-        encoding="utf-8",
-    )
+    conf = local_conf_file(tmp_path)
     cfg = load_config(conf)
     lake = Lakehouse(spark, cfg.paths.lakehouse)
     bronze = _short_history(spark, first, d + dt.timedelta(days=horizon))
