@@ -191,6 +191,29 @@ def run_cli(
     return Finished(proc.returncode, out, err, time.monotonic() - started)
 
 
+# What a job started through the CLI pays before its stage: the process, the package's imports, a
+# cold JVM with its session and a first Spark job.
+_STARTUP = (
+    "import sys; from portrait.config import load_config; from portrait.spark import get_session; "
+    "import portrait.cli, mlflow; get_session(load_config(sys.argv[1]).spark).range(1).count()"
+)
+
+
+def startup_seconds(root: Path) -> float:
+    """Seconds from a process's start to its session's first Spark job, on the lake at `root`."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTUP, str(root / "conf.yaml")],
+        env=_env(),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return time.monotonic() - started
+
+
 def kill_after(proc: subprocess.Popen, seconds: float) -> bool:
     """SIGKILL the whole process group of `proc` after `seconds`; False if it had finished by then."""
     try:
