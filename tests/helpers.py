@@ -56,7 +56,7 @@ TINY_DAYS = 75
 def build_tiny_lake(spark, tmp: Path) -> tuple[Config, dict, dict]:
     """Every job, once, on a tiny generated lake under `tmp`: (config, ingest counts, trained models).
 
-    generate -> ingest -> identity -> text -> features -> tags -> train -> score at TINY_DATE.
+    generate -> ingest -> identity -> text -> features -> tags -> train -> score -> marts at TINY_DATE.
     """
     from portrait.pipeline import LAST_SCOPE, run_stage
 
@@ -96,10 +96,11 @@ def build_tiny_lake(spark, tmp: Path) -> tuple[Config, dict, dict]:
         run_stage(stage, spark, cfg, d)
     models = run_stage("train", spark, cfg, d)
     run_stage("score", spark, cfg, d)
+    run_stage("marts", spark, cfg, d)
     # What each stage touched on the tiny lake (test_end_to_end checks it), not what a stage run
     # elsewhere in this process touched.
     STAGE_SCOPES.update(
-        {s: LAST_SCOPE[s] for s in ("ingest", "identity", "text", "features", "tags", "train", "score")}
+        {s: LAST_SCOPE[s] for s in ("ingest", "identity", "text", "features", "tags", "train", "score", "marts")}
     )
     return cfg, counts, models
 

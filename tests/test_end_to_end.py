@@ -1,6 +1,6 @@
 """Every job, end to end, on a tiny generated lake: real Delta tables, a real MLflow store and registry.
 
-The pipeline runs once per test session (conftest `tiny_lake`) (generate -> ingest -> identity -> text -> features -> tags -> train -> score);
+The pipeline runs once per test session (conftest `tiny_lake`) (generate -> ingest -> identity -> text -> features -> tags -> train -> score -> marts);
 each test then checks one promise about what it published.
 """
 
@@ -210,11 +210,11 @@ def test_models_are_registered_with_a_champion(pipeline):
     assert len(trials) == 2 * cfg.train.max_evals  # purchase and churn, each tuned
 
 
-def test_published_tables_read_without_spark(spark, pipeline):
+def test_published_tables_and_marts_read_without_spark(spark, pipeline):
     deltalake = pytest.importorskip("deltalake")
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
-    for table in catalog.PUBLISHED:
+    for table in (*catalog.PUBLISHED, *catalog.MARTS):
         frame = deltalake.DeltaTable(lake.path(table)).to_pandas()
         assert len(frame) == lake.read(table).count()
 
@@ -344,7 +344,7 @@ def test_every_stage_touched_exactly_the_tables_it_declares(pipeline):
 
     from portrait import pipeline as stages
 
-    assert set(STAGE_SCOPES) == {"ingest", "identity", "text", "features", "tags", "train", "score"}
+    assert set(STAGE_SCOPES) == {"ingest", "identity", "text", "features", "tags", "train", "score", "marts"}
     for name, scope in STAGE_SCOPES.items():
         inputs, outputs = stages.declared(name)
         written = {table for table, how in scope.touched.items() if "write" in how}
@@ -357,3 +357,31 @@ def test_every_stage_touched_exactly_the_tables_it_declares(pipeline):
             f"touched, undeclared: {sorted(set(scope.touched) - declared)}; "
             f"touched, said to be touched on later runs only: {sorted(later & set(scope.touched))}"
         )
+
+
+def test_the_marts_of_the_day_reconcile_with_silver_and_gold(spark, pipeline):
+    """The funnel's sessions and orders add up to D's sessions and their completed orders; the RFM
+    grid holds every buyer of the portrait once; the tag coverage's `(all)` rows are gold.tags' counts."""
+    cfg, _, _ = pipeline
+    lake = _lake(spark, cfg)
+    on = lambda table, column="date": lake.read(table).where(F.col(column) == F.lit(D))  # noqa: E731
+    funnel = on(catalog.GOLD_FUNNEL_DAILY).where(F.col("category") == "(all)")
+    events = on(catalog.SILVER_EVENTS).where(F.col("session_id").isNotNull())
+    got = funnel.agg(F.sum("sessions"), F.sum("orders")).first()
+    assert got[0] == events.select("session_id").distinct().count() > 0
+    placed = events.where(F.col("event_type") == "checkout").select("order_id").distinct()
+    completed = on(catalog.SILVER_ORDERS).where(F.col("status") == "completed").select("order_id").distinct()
+    assert got[1] == placed.join(completed, "order_id").count()
+
+    buyers = on(catalog.GOLD_PORTRAIT, "as_of_date").where(F.col("orders_365d") > 0).count()
+    assert on(catalog.GOLD_RFM_GRID).agg(F.sum("persons")).first()[0] == buyers > 0
+
+    coverage = {
+        r.tag: r.persons for r in on(catalog.GOLD_TAG_COVERAGE).where(F.col("segment_name") == "(all)").collect()
+    }
+    tags = on(catalog.GOLD_TAGS, "as_of_date").groupBy("tag").count().collect()
+    assert coverage == {r.tag: r["count"] for r in tags} and coverage
+
+    ranked = on(catalog.GOLD_PATHS_TO_PURCHASE)
+    assert ranked.where(F.col("rank") > cfg.marts.paths_top).isEmpty()
+    assert set(r.outcome for r in ranked.select("outcome").distinct().collect()) <= {"ordered", "not_ordered"}

@@ -471,6 +471,84 @@ GOLD_ACTION_OUTCOMES = Table(
     ),
 )
 
+# --- analysts' marts (issue 30): written per date by `marts`, no person data ---------------------
+GOLD_FUNNEL_DAILY = Table(
+    "gold",
+    "funnel_daily",
+    "marts",
+    "Per date, channel, device and category (and '(all)' categories): the sessions that viewed a "
+    "product, added to cart and ordered, the events, the completed orders placed in them and their "
+    "revenue, and the step rates; a session's channel and device are its first event's",
+    columns=(
+        Col("date", "date", "the day", nullable=False),
+        Col("channel", "string", "channel of the session's first event ('(unknown)' if none)", nullable=False),
+        Col("device_type", "string", "device of the session's first event ('(unknown)' if none)", nullable=False),
+        Col("category", "string", "product category; '(none)': events without one; '(all)': every category"),
+        Col("sessions", "long", "sessions with an event of the category or an ordered line of it"),
+        Col("persons", "long", "distinct persons of those sessions"),
+        Col("viewing_sessions", "long", "sessions with a product view"),
+        Col("carting_sessions", "long", "sessions with a cart add"),
+        Col("ordering_sessions", "long", "sessions whose checkout placed a completed order (of the category)"),
+        Col("product_views", "long", "product view events"),
+        Col("cart_adds", "long", "cart add events"),
+        Col("orders", "long", "completed orders placed in the sessions"),
+        Col("revenue", "double", "net amount of their completed lines (of the category)"),
+        Col("view_rate", "double", "viewing_sessions / sessions"),
+        Col("view_to_cart_rate", "double", "carting_sessions / viewing_sessions"),
+        Col("cart_to_order_rate", "double", "ordering_sessions / carting_sessions"),
+        Col("session_to_order_rate", "double", "ordering_sessions / sessions"),
+    ),
+)
+GOLD_PATHS_TO_PURCHASE = Table(
+    "gold",
+    "paths_to_purchase",
+    "marts",
+    "Per date, the most frequent paths (event types in time order, repeats in a row collapsed) of the "
+    "sessions that ordered, before their checkout, and of those that did not",
+    columns=(
+        Col("date", "date", "the day", nullable=False),
+        Col("outcome", "string", "'ordered' (the session has a checkout) or 'not_ordered'", nullable=False),
+        Col("rank", "int", "1 = the outcome's most frequent path; ties in order of the path", nullable=False),
+        Col("path", "string", "steps joined by ' > ', cut with '…'; '(direct)': straight to checkout"),
+        Col("sessions", "long", "sessions with this path and outcome"),
+        Col("persons", "long", "distinct persons of those sessions"),
+        Col("share", "double", "sessions / all sessions of the outcome that day"),
+    ),
+)
+GOLD_RFM_GRID = Table(
+    "gold",
+    "rfm_grid",
+    "marts",
+    "Per date, persons with a completed order in the last 365 days and their revenue per recency x "
+    "frequency x monetary quintile of that day's portrait, with the day before's persons in each cell",
+    columns=(
+        Col("date", "date", "the portrait's as-of date", nullable=False),
+        Col("r_score", "int", "5 = the most recent fifth (days_since_last_order)", nullable=False),
+        Col("f_score", "int", "5 = the most frequent fifth (orders_365d)", nullable=False),
+        Col("m_score", "int", "5 = the highest-spending fifth (revenue_365d)", nullable=False),
+        Col("persons", "long", "persons in the cell"),
+        Col("revenue", "double", "their revenue_365d"),
+        Col("persons_previous", "long", "persons in the cell the day before (by that day's fifths)"),
+        Col("persons_change", "long", "persons - persons_previous"),
+    ),
+)
+GOLD_TAG_COVERAGE = Table(
+    "gold",
+    "tag_coverage",
+    "marts",
+    "Per date, persons per tag and segment ('(all)' segments; '(none)': no segment that day), with "
+    "the day before's and the change",
+    columns=(
+        Col("date", "date", "the tags' as-of date", nullable=False),
+        Col("tag", "string", "tag of conf/tags.yaml", nullable=False),
+        Col("segment_name", "string", "segment that day", nullable=False),
+        Col("persons", "long", "persons with the tag in the segment"),
+        Col("persons_previous", "long", "the same the day before"),
+        Col("persons_change", "long", "persons - persons_previous"),
+    ),
+)
+MARTS: tuple[Table, ...] = (GOLD_FUNNEL_DAILY, GOLD_PATHS_TO_PURCHASE, GOLD_RFM_GRID, GOLD_TAG_COVERAGE)
+
 PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD_NEXT_ACTIONS_DAILY)
 
 # --- publication and lake guards (issue 15) -------------------------------------------------------

@@ -439,6 +439,13 @@ class EvaluateConfig(Frozen):
     lookback_days: Count = 60  # action dates re-measured by each run (their windows may have closed)
 
 
+class MartsConfig(Frozen):
+    """`marts`: the analysts' tables (`portrait.marts`)."""
+
+    path_steps: Count = 5  # steps of a path to purchase shown before it is cut with '…'
+    paths_top: Count = 20  # paths kept per outcome and date
+
+
 class TagsConfig(Frozen):
     """The tag catalog (`portrait.tags`): a YAML file relative to the conf folder."""
 
@@ -463,6 +470,7 @@ class Config(Frozen):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     text: TextConfig = Field(default_factory=TextConfig)
     tags: TagsConfig = Field(default_factory=TagsConfig)
+    marts: MartsConfig = Field(default_factory=MartsConfig)
 
     @property
     def conf_dir(self) -> Path:

@@ -47,6 +47,7 @@ DAILY = (
     Stage("tags", "the tag catalog over the portrait -> gold.tags"),
     Stage("score", "champion models -> published segments, propensities, actions"),
     Stage("evaluate", "treated vs holdout after the outcome window -> uplift"),
+    Stage("marts", "the analysts' funnel, paths, RFM grid and tag coverage of D -> gold"),
 )
 WEEKLY = (Stage("train", "tune, gate and promote the models in the MLflow registry"),)
 ON_DEMAND = (
@@ -130,6 +131,7 @@ RUNS: dict[str, Job] = {
     "train": Job("portrait.train.run"),
     "score": Job("portrait.scoring.run"),
     "evaluate": Job("portrait.evaluate.run"),
+    "marts": Job("portrait.marts.run", section="marts"),
     "erase": Job("portrait.erase.run", options=("identifiers", "person_ids"), mapped="outputs"),
     "report": Job("portrait.report.run", section="mlflow", options=("out_dir",), says="summary_line"),
     "orders-model": Job(

@@ -29,6 +29,7 @@ NO_PERSON_DATA = frozenset(
         catalog.GOLD_PUBLISHED_DATES,
         catalog.BRONZE_PII_KEY_FINGERPRINT,
         catalog.SILVER_IDENTITY_RUNS,
+        *catalog.MARTS,  # counts and sums per day and dimension, no person id (an erasure leaves them)
     }
 )
 # Characters that may continue an id: a clear id matches a raw record only as a whole token.
