@@ -65,6 +65,25 @@ def test_an_empty_table_says_so_and_a_wide_one_scrolls_inside_the_page():
     assert "no rows yet" in uplift and "<table" not in uplift
 
 
+def test_the_marts_sections_draw_a_funnel_an_rfm_heat_map_and_the_tags():
+    funnel = pd.DataFrame(
+        {
+            "channel": ["web", "app"],
+            "sessions": [10, 4],
+            "viewing_sessions": [6, 2],
+            "carting_sessions": [3, 0],
+            "ordering_sessions": [1, 0],
+        }
+    )
+    grid = pd.DataFrame({"r_score": [5, 4], "F1": [3, 1], "F2": [0, 2]})
+    tags = pd.DataFrame({"tag": ["a", "b"], "persons": [3, 1], "persons_previous": [2, 1], "persons_change": [1, 0]})
+    sections = [Section("Funnel", funnel), Section("RFM grid", grid), Section("Tag coverage", tags)]
+    page = html.render(sections, date=TINY_DATE, lakehouse="/x/lakehouse", generated=dt.datetime(2026, 11, 2))
+    images = re.findall(r'<img [^>]*src="(data:image/png;base64,[^"]+)"', page)
+    assert len(images) == 3 and all(_decodes_as_png(i) for i in images)
+    assert "<td>web</td>" in page and "<th>F2</th>" in page
+
+
 def test_contact_history_counts_contacted_and_held_out_apart(spark, tmp_path):
     """Held-out persons are chosen and recorded, never contacted: the report must not call them sent."""
     from portrait import catalog
@@ -101,6 +120,8 @@ def test_the_daily_report_renders_in_headless_chromium_without_console_errors(sp
     page = Path(result["path"]).read_text(encoding="utf-8")
     assert result["sections"]["Segment sizes"] and result["sections"]["Actions by type and channel"]
     assert result["sections"]["Gate results"]
+    for mart in ("Funnel", "Paths to purchase", "RFM grid", "Tag coverage"):  # the tiny lake runs marts
+        assert result["sections"][mart], mart
     assert "Portrait daily report" in page
     assert result["sections"]["Uplift so far"] or "gold.action_outcomes not available yet" in page
     images = re.findall(r'src="(data:image/png;base64,[^"]+)"', page)

@@ -214,6 +214,52 @@ def uplift_columns(columns: list[str]) -> tuple[str | None, str | None, str | No
     return uplift, pick("low") or pick("lo"), pick("upp") or pick("high") or pick("hi")
 
 
+FUNNEL_STEPS = ("sessions", "viewing_sessions", "carting_sessions", "ordering_sessions")
+
+
+def funnel(lake: Lakehouse, date: dt.date) -> Section:
+    """The day's funnel per channel, every device and category together (gold.funnel_daily)."""
+    df = _on(lake, catalog.GOLD_FUNNEL_DAILY, date)
+    if df is None:
+        return missing("Funnel", str(catalog.GOLD_FUNNEL_DAILY))
+    sums = [F.sum(c).alias(c) for c in (*FUNNEL_STEPS, "orders", "revenue")]
+    per_channel = df.where(F.col("category") == "(all)").groupBy("channel").agg(*sums).orderBy(F.col("sessions").desc())
+    frame = per_channel.toPandas()
+    frame["view_to_cart"] = frame["carting_sessions"] / frame["viewing_sessions"].where(frame["viewing_sessions"] > 0)
+    frame["cart_to_order"] = frame["ordering_sessions"] / frame["carting_sessions"].where(frame["carting_sessions"] > 0)
+    return Section("Funnel", frame, "sessions of the day per channel that viewed a product, added to cart and ordered")
+
+
+def paths_to_purchase(lake: Lakehouse, date: dt.date, top: int = 10) -> Section:
+    df = _on(lake, catalog.GOLD_PATHS_TO_PURCHASE, date)
+    if df is None:
+        return missing("Paths to purchase", str(catalog.GOLD_PATHS_TO_PURCHASE))
+    frame = (
+        df.where(F.col("rank") <= top).select("outcome", "rank", "path", "sessions", "share").orderBy("outcome", "rank")
+    ).toPandas()
+    return Section("Paths to purchase", frame, f"the {top} most frequent paths of the sessions that ordered and not")
+
+
+def rfm_grid(lake: Lakehouse, date: dt.date) -> Section:
+    """Buyers per recency (rows) and frequency (columns) score, every monetary score together."""
+    df = _on(lake, catalog.GOLD_RFM_GRID, date)
+    if df is None:
+        return missing("RFM grid", str(catalog.GOLD_RFM_GRID))
+    cells = pd.DataFrame(df.groupBy("r_score", "f_score").agg(F.sum("persons").alias("persons")).toPandas())
+    frame = cells.pivot_table(index="r_score", columns="f_score", values="persons", aggfunc="sum", fill_value=0)
+    frame = frame.sort_index(ascending=False).rename(columns=lambda f: f"F{f}").reset_index()
+    return Section("RFM grid", frame, "buyers of the last 365 days per recency (R5: most recent) and frequency score")
+
+
+def tag_coverage(lake: Lakehouse, date: dt.date) -> Section:
+    df = _on(lake, catalog.GOLD_TAG_COVERAGE, date)
+    if df is None:
+        return missing("Tag coverage", str(catalog.GOLD_TAG_COVERAGE))
+    every = df.where(F.col("segment_name") == "(all)").select("tag", "persons", "persons_previous", "persons_change")
+    frame = every.orderBy(F.col("persons").desc(), "tag").toPandas()
+    return Section("Tag coverage", frame, "persons per tag, against the day before")
+
+
 def gather(lake: Lakehouse, mlflow: MlflowConfig, date: dt.date) -> list[Section]:
     """Every section of the daily report of `date`, in the order shown."""
     return [
@@ -225,4 +271,8 @@ def gather(lake: Lakehouse, mlflow: MlflowConfig, date: dt.date) -> list[Section
         contact_history(lake, date),
         gate_results(mlflow, date),
         uplift_so_far(lake, date),
+        funnel(lake, date),
+        paths_to_purchase(lake, date),
+        rfm_grid(lake, date),
+        tag_coverage(lake, date),
     ]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
+
+import pandas as pd
+from matplotlib.figure import Figure
 
 from portrait.report import charts
-from portrait.report.data import BINS, Section, uplift_columns
+from portrait.report.data import BINS, FUNNEL_STEPS, Section, uplift_columns
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;border-bottom:1px solid #ccc;padding-top:.6em}
@@ -15,26 +19,38 @@ th{background:#f3f3f3}.note{color:#555}.missing{color:#999;font-style:italic}img
 .wide{overflow-x:auto;max-width:100%}"""
 
 
-def _chart(section: Section) -> str | None:
-    f = section.frame
-    if f is None or f.empty:
+def _uplift_chart(f: pd.DataFrame) -> Figure | None:
+    uplift, lower, upper = uplift_columns(list(f.columns))
+    day = next((c for c in ("date", "action_date", "as_of_date") if c in f.columns), None)
+    if not (uplift and day and "action" in f.columns):
         return None
-    if section.title == "Segment sizes":
-        return charts.inline_png(charts.bars(f, "segment_name", "persons", "persons per segment"))
-    if section.title == "Segment movement":
-        return charts.inline_png(charts.bars(f.head(15), "move", "persons", "moves between segments"))
-    if section.title == "Score distributions":
-        return charts.inline_png(charts.histograms(f, BINS))
-    if section.title == "Actions by type and channel":
-        return charts.inline_png(charts.stacked(f, "action", "channel", "persons", "actions by channel"))
-    if section.title == "Uplift so far":
-        uplift, lower, upper = uplift_columns(list(f.columns))
-        day = next((c for c in ("date", "action_date", "as_of_date") if c in f.columns), None)
-        if uplift and day and "action" in f.columns:
-            return charts.inline_png(
-                charts.uplift_over_time(f, day=day, action="action", uplift=uplift, lower=lower, upper=upper)
-            )
-    return None
+    return charts.uplift_over_time(f, day=day, action="action", uplift=uplift, lower=lower, upper=upper)
+
+
+def _funnel_chart(f: pd.DataFrame) -> Figure:
+    steps = pd.DataFrame({"step": list(FUNNEL_STEPS), "sessions": [f[c].sum() for c in FUNNEL_STEPS]})
+    return charts.bars(steps, "step", "sessions", "sessions at each step, every channel")
+
+
+# The chart of each section that has one, from its frame.
+_CHARTS: dict[str, Callable[[pd.DataFrame], Figure | None]] = {
+    "Segment sizes": lambda f: charts.bars(f, "segment_name", "persons", "persons per segment"),
+    "Segment movement": lambda f: charts.bars(f.head(15), "move", "persons", "moves between segments"),
+    "Score distributions": lambda f: charts.histograms(f, BINS),
+    "Actions by type and channel": lambda f: charts.stacked(f, "action", "channel", "persons", "actions by channel"),
+    "Uplift so far": _uplift_chart,
+    "Funnel": _funnel_chart,
+    "RFM grid": lambda f: charts.heatmap(f, index="r_score", title="buyers per recency x frequency score"),
+    "Tag coverage": lambda f: charts.bars(f.head(25), "tag", "persons", "persons per tag"),
+}
+
+
+def _chart(section: Section) -> str | None:
+    f, draw = section.frame, _CHARTS.get(section.title)
+    if f is None or f.empty or draw is None:
+        return None
+    fig = draw(f)
+    return None if fig is None else charts.inline_png(fig)
 
 
 def section_html(section: Section) -> str:

@@ -26,6 +26,7 @@ INPUTS = (
     catalog.GOLD_NEXT_ACTIONS_DAILY,
     catalog.GOLD_ACTIONS_SENT,
     catalog.GOLD_ACTION_OUTCOMES,
+    *catalog.MARTS,
 )
 OUTPUTS: tuple = ()
 
