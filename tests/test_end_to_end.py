@@ -361,7 +361,8 @@ def test_every_stage_touched_exactly_the_tables_it_declares(pipeline):
 
 def test_the_marts_of_the_day_reconcile_with_silver_and_gold(spark, pipeline):
     """The funnel's sessions and orders add up to D's sessions and their completed orders; the RFM
-    grid holds every buyer of the portrait once; the tag coverage's `(all)` rows are gold.tags' counts."""
+    grid holds every buyer of the portrait once; the tag coverage's `(all)` rows are gold.tags' counts;
+    a cohort's own week holds all of it."""
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
     on = lambda table, column="date": lake.read(table).where(F.col(column) == F.lit(D))  # noqa: E731
@@ -381,6 +382,12 @@ def test_the_marts_of_the_day_reconcile_with_silver_and_gold(spark, pipeline):
     }
     tags = on(catalog.GOLD_TAGS, "as_of_date").groupBy("tag").count().collect()
     assert coverage == {r.tag: r["count"] for r in tags} and coverage
+
+    # A cohort's own week: every person of a first-visit cohort was active in it, of a first-order one bought.
+    first_weeks = on(catalog.GOLD_RETENTION_COHORTS).where(F.col("week_offset") == 0).collect()
+    assert {r.cohort for r in first_weeks} == {"first_visit", "first_order"}
+    for r in first_weeks:
+        assert r.persons == (r.active_persons if r.cohort == "first_visit" else r.buying_persons) > 0, r
 
     ranked = on(catalog.GOLD_PATHS_TO_PURCHASE)
     assert ranked.where(F.col("rank") > cfg.marts.paths_top).isEmpty()

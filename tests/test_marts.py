@@ -143,3 +143,38 @@ def test_tag_coverage_per_segment_with_the_day_before(spark):
         ("b", "loyal"): (1, 0, 1),
         ("b", "(all)"): (1, 0, 1),
     }
+
+
+def test_retention_cohorts_follow_each_first_week_to_the_date(spark):
+    from portrait.marts import retention
+
+    day = dt.date.fromisoformat
+    activity = spark.createDataFrame(
+        [
+            ("a", day("2026-10-13"), 1, 0),
+            ("a", day("2026-10-20"), 2, 0),
+            ("a", day("2026-10-27"), 1, 1),
+            ("b", day("2026-10-14"), 1, 0),
+            ("c", day("2026-10-01"), 1, 0),  # active in the lookback weeks: not new on 2026-10-21
+            ("c", day("2026-10-21"), 1, 0),
+            ("d", day("2026-10-22"), 0, 1),  # an order without a session
+            ("e", day("2026-09-01"), 1, 0),  # before the weeks read: back after a long quiet, new again
+            ("e", day("2026-10-20"), 1, 0),
+            ("f", day("2026-11-02"), 1, 1),  # after the date: not read
+        ],
+        "person_id string, day date, sessions long, orders long",
+    )
+    # 2026-11-01 is a Sunday: cohort weeks start on 10-12, 10-19 and 10-26; the lookback from 09-28.
+    rows = retention(activity, D, weeks=3, lookback_weeks=2).collect()
+    got = {(r.cohort, str(r.cohort_week), r.week_offset): (r.persons, r.active_persons, r.buying_persons) for r in rows}
+    assert got == {
+        ("first_visit", "2026-10-12", 0): (2, 2, 0),
+        ("first_visit", "2026-10-12", 1): (2, 1, 0),
+        ("first_visit", "2026-10-12", 2): (2, 1, 1),
+        ("first_visit", "2026-10-19", 0): (1, 1, 0),
+        ("first_visit", "2026-10-19", 1): (1, 0, 0),
+        ("first_order", "2026-10-19", 0): (1, 0, 1),
+        ("first_order", "2026-10-19", 1): (1, 0, 0),
+        ("first_order", "2026-10-26", 0): (1, 1, 1),
+    }
+    assert all(r.active_share == r.active_persons / r.persons and r.date == D for r in rows)

@@ -65,7 +65,7 @@ def test_an_empty_table_says_so_and_a_wide_one_scrolls_inside_the_page():
     assert "no rows yet" in uplift and "<table" not in uplift
 
 
-def test_the_marts_sections_draw_a_funnel_an_rfm_heat_map_and_the_tags():
+def test_the_marts_sections_draw_a_funnel_an_rfm_heat_map_the_tags_and_the_cohorts():
     funnel = pd.DataFrame(
         {
             "channel": ["web", "app"],
@@ -77,10 +77,16 @@ def test_the_marts_sections_draw_a_funnel_an_rfm_heat_map_and_the_tags():
     )
     grid = pd.DataFrame({"r_score": [5, 4], "F1": [3, 1], "F2": [0, 2]})
     tags = pd.DataFrame({"tag": ["a", "b"], "persons": [3, 1], "persons_previous": [2, 1], "persons_change": [1, 0]})
-    sections = [Section("Funnel", funnel), Section("RFM grid", grid), Section("Tag coverage", tags)]
+    cohorts = pd.DataFrame({"cohort_week": ["2026-10-12", "2026-10-19"], "W0": [1.0, 1.0], "W1": [0.5, None]})
+    sections = [
+        Section("Funnel", funnel),
+        Section("RFM grid", grid),
+        Section("Tag coverage", tags),
+        Section("Retention", cohorts),
+    ]
     page = html.render(sections, date=TINY_DATE, lakehouse="/x/lakehouse", generated=dt.datetime(2026, 11, 2))
     images = re.findall(r'<img [^>]*src="(data:image/png;base64,[^"]+)"', page)
-    assert len(images) == 3 and all(_decodes_as_png(i) for i in images)
+    assert len(images) == 4 and all(_decodes_as_png(i) for i in images)
     assert "<td>web</td>" in page and "<th>F2</th>" in page
 
 
@@ -120,7 +126,7 @@ def test_the_daily_report_renders_in_headless_chromium_without_console_errors(sp
     page = Path(result["path"]).read_text(encoding="utf-8")
     assert result["sections"]["Segment sizes"] and result["sections"]["Actions by type and channel"]
     assert result["sections"]["Gate results"]
-    for mart in ("Funnel", "Paths to purchase", "RFM grid", "Tag coverage"):  # the tiny lake runs marts
+    for mart in ("Funnel", "Paths to purchase", "RFM grid", "Tag coverage", "Retention"):  # the tiny lake runs marts
         assert result["sections"][mart], mart
     assert "Portrait daily report" in page
     assert result["sections"]["Uplift so far"] or "gold.action_outcomes not available yet" in page

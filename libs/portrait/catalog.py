@@ -547,7 +547,31 @@ GOLD_TAG_COVERAGE = Table(
         Col("persons_change", "long", "persons - persons_previous"),
     ),
 )
-MARTS: tuple[Table, ...] = (GOLD_FUNNEL_DAILY, GOLD_PATHS_TO_PURCHASE, GOLD_RFM_GRID, GOLD_TAG_COVERAGE)
+GOLD_RETENTION_COHORTS = Table(
+    "gold",
+    "retention_cohorts",
+    "marts",
+    "Per date, weekly cohorts of the persons who first visited (first ordered) in a week, none in the "
+    "lookback weeks before, and per week since the share of them active and buying",
+    columns=(
+        Col("date", "date", "the day", nullable=False),
+        Col("cohort", "string", "'first_visit' or 'first_order': the act that starts the cohort", nullable=False),
+        Col("cohort_week", "date", "Monday of the cohort's week", nullable=False),
+        Col("week_offset", "int", "weeks since the cohort's week (0: the week itself)", nullable=False),
+        Col("persons", "long", "persons in the cohort"),
+        Col("active_persons", "long", "of them, persons with a session in the week"),
+        Col("buying_persons", "long", "of them, persons with a completed order in the week"),
+        Col("active_share", "double", "active_persons / persons"),
+        Col("buying_share", "double", "buying_persons / persons"),
+    ),
+)
+MARTS: tuple[Table, ...] = (
+    GOLD_FUNNEL_DAILY,
+    GOLD_PATHS_TO_PURCHASE,
+    GOLD_RFM_GRID,
+    GOLD_TAG_COVERAGE,
+    GOLD_RETENTION_COHORTS,
+)
 
 PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD_NEXT_ACTIONS_DAILY)
 

@@ -444,6 +444,8 @@ class MartsConfig(Frozen):
 
     path_steps: Count = 5  # steps of a path to purchase shown before it is cut with '…'
     paths_top: Count = 20  # paths kept per outcome and date
+    cohort_weeks: Count = 12  # weekly retention cohorts kept, up to the date's week
+    cohort_lookback_weeks: Count = 12  # quiet weeks before a first visit or order for it to be one
 
 
 class TagsConfig(Frozen):

@@ -10,7 +10,9 @@ ids as the portrait:
 - `rfm_grid`: how many persons, and how much of the revenue, sit in each recency x frequency x
   monetary quintile, against the day before (`gold.rfm_grid`);
 - `tag_coverage`: how many persons carry each tag, per segment, against the day before
-  (`gold.tag_coverage`).
+  (`gold.tag_coverage`);
+- `retention`: of the persons who first visited (first ordered) in a week, the share active
+  (buying) in each week after (`gold.retention_cohorts`).
 
 A mart's columns are its table's contract (`catalog`), which says what each means.
 """
@@ -227,4 +229,75 @@ def tag_coverage(
         .join(before, on=["tag", "segment_name"], how="full")
         .fillna(0, subset=["persons", "persons_previous"])
         .withColumns({"persons_change": F.col("persons") - F.col("persons_previous"), "date": F.lit(date)})
+    )
+
+
+COHORTS = (("first_visit", "visited"), ("first_order", "bought"))  # a cohort's kind and the act that starts it
+
+
+def _week(day: Column) -> Column:
+    """The Monday of `day`'s week."""
+    return F.to_date(F.date_trunc("week", day))
+
+
+def retention(activity: DataFrame, date: dt.date, *, weeks: int, lookback_weeks: int) -> DataFrame:
+    """Weekly cohorts of `date`: the persons whose first visit (first order) fell in each of the
+    `weeks` weeks up to `date`'s, with none in the `lookback_weeks` weeks before them, and for each
+    week since (`week_offset`, 0: the cohort's own week) how many were active (had a session) and
+    how many bought (a completed order), and their shares of the cohort.
+
+    "First" means first in the `weeks + lookback_weeks` weeks read: a person back after more than
+    `lookback_weeks` quiet weeks starts a cohort again, as in the usual acquisition reports. The read
+    is bounded by those weeks, whatever the history.
+
+    Args:
+        activity: `silver.daily_activity` (person_id, day, sessions, orders).
+    """
+    monday = date - dt.timedelta(days=date.weekday())
+    first_week = monday - dt.timedelta(weeks=weeks - 1)  # the Monday of the first cohort week
+    read_from = first_week - dt.timedelta(weeks=lookback_weeks)
+    end_week, start = F.lit(monday), F.lit(first_week)
+    acts = activity.where((F.col("day") >= F.lit(read_from)) & (F.col("day") <= F.lit(date))).select(
+        "person_id",
+        _week(F.col("day")).alias("week"),
+        (F.coalesce("sessions", F.lit(0)) > 0).alias("visited"),
+        (F.coalesce("orders", F.lit(0)) > 0).alias("bought"),
+    )
+    per_week = (
+        acts.where(F.col("visited") | F.col("bought"))
+        .groupBy("person_id", "week")
+        .agg(F.max("visited").alias("visited"), F.max("bought").alias("bought"))
+    )
+    firsts = per_week.groupBy("person_id").agg(
+        *[F.min(F.when(F.col(act), F.col("week"))).alias(kind) for kind, act in COHORTS]
+    )
+    out = []
+    for kind, _ in COHORTS:
+        cohort = firsts.where(F.col(kind) >= start).select("person_id", F.col(kind).alias("cohort_week"))
+        sizes = cohort.groupBy("cohort_week").agg(F.count("*").alias("persons"))
+        # Every week from the cohort's to D's, whether or not anyone came back in it.
+        grid = sizes.withColumn(
+            "week_offset", F.explode(F.sequence(F.lit(0), (F.datediff(end_week, "cohort_week") / 7).cast("int")))
+        )
+        later = (
+            cohort.join(per_week, on="person_id")
+            .withColumn("week_offset", (F.datediff("week", "cohort_week") / 7).cast("int"))
+            .where(F.col("week_offset") >= 0)
+            .groupBy("cohort_week", "week_offset")
+            .agg(
+                F.count(F.when(F.col("visited"), 1)).alias("active_persons"),
+                F.count(F.when(F.col("bought"), 1)).alias("buying_persons"),
+            )
+        )
+        out.append(
+            grid.join(later, on=["cohort_week", "week_offset"], how="left")
+            .fillna(0, subset=["active_persons", "buying_persons"])
+            .withColumn("cohort", F.lit(kind))
+        )
+    return reduce(DataFrame.unionByName, out).withColumns(
+        {
+            "active_share": F.col("active_persons") / F.col("persons"),
+            "buying_share": F.col("buying_persons") / F.col("persons"),
+            "date": F.lit(date),
+        }
     )

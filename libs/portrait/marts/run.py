@@ -1,9 +1,10 @@
 """The marts stage: the analysts' tables of date D, from the same lake and person ids as the portrait.
 
-Reads D's events and orders, the portrait, tags and segments of D and of the day before; replaces D
-in `gold.funnel_daily`, `gold.paths_to_purchase`, `gold.rfm_grid` and `gold.tag_coverage` (a rerun
-replaces the same rows). Every read is one or two dates: a day costs what the day holds, whatever
-the history. Runs after `score` (the segments of D).
+Reads D's events and orders, the portrait, tags and segments of D and of the day before, and the
+daily activity of the weeks the retention cohorts span; replaces D in `gold.funnel_daily`,
+`gold.paths_to_purchase`, `gold.rfm_grid`, `gold.tag_coverage` and `gold.retention_cohorts` (a rerun
+replaces the same rows). Every read is bounded by D and the `marts` section, whatever the history.
+Runs after `score` (the segments of D).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ INPUTS = (
     catalog.GOLD_PORTRAIT,
     catalog.GOLD_TAGS,
     catalog.GOLD_SEGMENTS_DAILY,
+    catalog.SILVER_DAILY_ACTIVITY,
 )
 OUTPUTS = catalog.MARTS
 
@@ -56,6 +58,12 @@ def run(lake: Lakehouse, conf: MartsConfig, date: dt.date) -> dict[str, int]:
         catalog.GOLD_RFM_GRID: builders.rfm_grid(on_day(portrait, date), on_day(portrait, day_before), date),
         catalog.GOLD_TAG_COVERAGE: builders.tag_coverage(
             on_day(tags, date), on_day(segments, date), on_day(tags, day_before), on_day(segments, day_before), date
+        ),
+        catalog.GOLD_RETENTION_COHORTS: builders.retention(
+            lake.read(catalog.SILVER_DAILY_ACTIVITY),
+            date,
+            weeks=conf.cohort_weeks,
+            lookback_weeks=conf.cohort_lookback_weeks,
         ),
     }
     written = {

@@ -56,16 +56,18 @@ def stacked(frame: pd.DataFrame, index: str, columns: str, value: str, title: st
     return fig
 
 
-def heatmap(frame: pd.DataFrame, *, index: str, title: str) -> Figure:
-    """`frame`'s columns but `index` as a grid of counts, one row per `index` value, each cell labelled."""
+def heatmap(frame: pd.DataFrame, *, index: str, title: str, prefix: str = "", cell: str = "{:,.0f}") -> Figure:
+    """`frame`'s columns but `index` as a grid, one row per `index` value (labelled `prefix` + value),
+    each cell written with the format `cell`."""
     values = frame.drop(columns=[index])
     fig = Figure(figsize=(1 + 0.9 * max(values.shape[1], 1), 1 + 0.6 * max(len(frame), 1)))
     ax = fig.subplots()
     ax.imshow(values.to_numpy(dtype=float), cmap="Blues", aspect="auto")
     ax.set_xticks(range(values.shape[1]), [str(c) for c in values.columns])
-    ax.set_yticks(range(len(frame)), [f"{index.split('_')[0].upper()}{v}" for v in frame[index]])
-    for (row, col), value in np.ndenumerate(values.to_numpy()):
-        ax.text(col, row, f"{value:,.0f}", ha="center", va="center", fontsize=8)
+    ax.set_yticks(range(len(frame)), [f"{prefix}{v}" for v in frame[index]])
+    for (row, col), value in np.ndenumerate(values.to_numpy(dtype=float)):
+        if not np.isnan(value):
+            ax.text(col, row, cell.format(value), ha="center", va="center", fontsize=8)
     ax.set_title(title)
     return fig
 

@@ -251,6 +251,22 @@ def rfm_grid(lake: Lakehouse, date: dt.date) -> Section:
     return Section("RFM grid", frame, "buyers of the last 365 days per recency (R5: most recent) and frequency score")
 
 
+def retention(lake: Lakehouse, date: dt.date, cohort: str = "first_visit") -> Section:
+    """The share of each weekly cohort active in each week since (W0: its own week)."""
+    df = _on(lake, catalog.GOLD_RETENTION_COHORTS, date)
+    if df is None:
+        return missing("Retention", str(catalog.GOLD_RETENTION_COHORTS))
+    cells = pd.DataFrame(
+        df.where(F.col("cohort") == cohort).select("cohort_week", "week_offset", "active_share").toPandas()
+    )
+    frame = cells.pivot_table(index="cohort_week", columns="week_offset", values="active_share", aggfunc="sum")
+    frame = frame.rename(columns=lambda w: f"W{w}").reset_index()
+    frame["cohort_week"] = frame["cohort_week"].astype(str)
+    return Section(
+        "Retention", frame, f"share of the persons of each {cohort.replace('_', ' ')} week active in each week since"
+    )
+
+
 def tag_coverage(lake: Lakehouse, date: dt.date) -> Section:
     df = _on(lake, catalog.GOLD_TAG_COVERAGE, date)
     if df is None:
@@ -275,4 +291,5 @@ def gather(lake: Lakehouse, mlflow: MlflowConfig, date: dt.date) -> list[Section
         paths_to_purchase(lake, date),
         rfm_grid(lake, date),
         tag_coverage(lake, date),
+        retention(lake, date),
     ]

@@ -40,7 +40,10 @@ _CHARTS: dict[str, Callable[[pd.DataFrame], Figure | None]] = {
     "Actions by type and channel": lambda f: charts.stacked(f, "action", "channel", "persons", "actions by channel"),
     "Uplift so far": _uplift_chart,
     "Funnel": _funnel_chart,
-    "RFM grid": lambda f: charts.heatmap(f, index="r_score", title="buyers per recency x frequency score"),
+    "RFM grid": lambda f: charts.heatmap(f, index="r_score", title="buyers per recency x frequency score", prefix="R"),
+    "Retention": lambda f: charts.heatmap(
+        f, index="cohort_week", title="share of each first-visit week active in the weeks after", cell="{:.0%}"
+    ),
     "Tag coverage": lambda f: charts.bars(f.head(25), "tag", "persons", "persons per tag"),
 }
 
