@@ -21,10 +21,10 @@ from portrait.io import Lakehouse
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks_stored_without_outputs_and_with_a_parameters_cell():
+def test_there_are_five_notebooks_stored_without_outputs_and_with_a_parameters_cell():
     import nbformat
 
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
@@ -89,5 +89,5 @@ def test_notebook_runs_headless_on_the_tiny_lake(path, spark, tiny_lake, monkeyp
     ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    if path.name.startswith(("01", "02", "03")):  # 04's uplift chart needs gold.action_outcomes
+    if path.name.startswith(("01", "02", "03", "05")):  # 04's uplift chart needs gold.action_outcomes
         assert any("image/png" in o.get("data", {}) for o in outputs), "no chart was drawn"
