@@ -60,8 +60,8 @@ def _stage_calls(spark, cfg: Config, *, rebuild: bool) -> dict[str, Callable[[dt
         "identity": lambda d, s: run_stage("identity", spark, cfg, d, rebuild=rebuild),
         "features": lambda d, s: run_stage("features", spark, cfg, d, full=rebuild),
     }
-    for name in ("text", "tags", "train", "score", "evaluate"):
-        calls[name] = lambda d, s, name=name: run_stage(name, spark, cfg, d)
+    for name in (*DAILY_CHAIN, "train"):  # every other stage takes the date alone
+        calls.setdefault(name, lambda d, s, name=name: run_stage(name, spark, cfg, d))
     return calls
 
 
@@ -174,7 +174,7 @@ def _one_history(args, history: int, date: dt.date, *, scale: float, with_rebuil
             calls = _stage_calls(spark, fresh, rebuild=True)
             rebuilt_lake = Lakehouse(spark, fresh.paths.lakehouse)
             # score needs a champion: train runs in the rebuild but is left out of its total, as of the daily chain's.
-            names = ("ingest", "identity", "text", "features", "tags", "train", "score", "evaluate")
+            names = (*STAGES[: STAGES.index("score")], "train", *STAGES[STAGES.index("score") :])
             rebuilt = _timed(rebuilt_lake, calls, names, date, first)
             rebuilt["seconds"] = round(sum(rebuilt["stages"][n]["seconds"] for n in STAGES), 2)
             rebuilt["identity_identifiers_per_s_per_core"] = round(
