@@ -247,7 +247,7 @@ def rfm_grid(lake: Lakehouse, date: dt.date) -> Section:
         return missing("RFM grid", str(catalog.GOLD_RFM_GRID))
     cells = pd.DataFrame(df.groupBy("r_score", "f_score").agg(F.sum("persons").alias("persons")).toPandas())
     frame = cells.pivot_table(index="r_score", columns="f_score", values="persons", aggfunc="sum", fill_value=0)
-    frame = frame.sort_index(ascending=False).rename(columns=lambda f: f"F{f}").reset_index()
+    frame = frame.sort_index(ascending=False).rename(columns=lambda f: f"F{f}").rename_axis(columns=None).reset_index()
     return Section("RFM grid", frame, "buyers of the last 365 days per recency (R5: most recent) and frequency score")
 
 
@@ -260,7 +260,7 @@ def retention(lake: Lakehouse, date: dt.date, cohort: str = "first_visit") -> Se
         df.where(F.col("cohort") == cohort).select("cohort_week", "week_offset", "active_share").toPandas()
     )
     frame = cells.pivot_table(index="cohort_week", columns="week_offset", values="active_share", aggfunc="sum")
-    frame = frame.rename(columns=lambda w: f"W{w}").reset_index()
+    frame = frame.rename(columns=lambda w: f"W{w}").rename_axis(columns=None).reset_index()
     frame["cohort_week"] = frame["cohort_week"].astype(str)
     return Section(
         "Retention", frame, f"share of the persons of each {cohort.replace('_', ' ')} week active in each week since"
