@@ -215,6 +215,7 @@ def _same(got, want, keys: list[str]) -> None:
     pd.testing.assert_frame_equal(got, want, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow  # the tiny lake: every job run once
 def test_the_funnel_equals_duckdb_over_silver(tiny):
     import duckdb
 
@@ -259,6 +260,7 @@ def test_the_funnel_equals_duckdb_over_silver(tiny):
     assert (got["ordering_sessions"] > 0).any()  # the day has orders placed in sessions: not a vacuous check
 
 
+@pytest.mark.slow  # the tiny lake: every job run once
 def test_the_tag_coverage_equals_duckdb_over_gold(tiny):
     import duckdb
 
@@ -280,6 +282,7 @@ def test_the_tag_coverage_equals_duckdb_over_gold(tiny):
     _same(on(catalog.GOLD_TAG_COVERAGE), want, ["tag", "segment_name"])
 
 
+@pytest.mark.slow  # the tiny lake: every job run once
 def test_the_paths_equal_pandas_over_silver(tiny):
     import pandas as pd
 
@@ -330,6 +333,7 @@ def _scores(frame, cuts_of):
     return out
 
 
+@pytest.mark.slow  # the tiny lake: every job run once
 def test_the_rfm_grid_equals_pandas_over_the_portrait(tiny):
     from portrait import catalog
 
@@ -350,6 +354,7 @@ def test_the_rfm_grid_equals_pandas_over_the_portrait(tiny):
     _same(on(catalog.GOLD_RFM_GRID), want, ["r_score", "f_score", "m_score"])
 
 
+@pytest.mark.slow  # the tiny lake: every job run once
 def test_the_retention_cohorts_equal_pandas_over_daily_activity(tiny):
     import pandas as pd
 
