@@ -96,9 +96,11 @@ def funnel(events: DataFrame, orders: DataFrame, date: dt.date) -> DataFrame:
         F.countDistinct("order_id").alias("orders"),
         F.coalesce(F.sum("amount"), F.lit(0.0)).alias("revenue"),
     ]
-    by_category = rows.groupBy("channel", "device_type", "category").agg(*counts)
-    together = rows.groupBy("channel", "device_type").agg(*counts).withColumn("category", F.lit(ALL))
-    return by_category.unionByName(together).withColumns(
+    # Both levels in one aggregate (grouping sets: one scan and shuffle of the rows); category is
+    # never null in the rows (NONE), so a null one is the every-category row.
+    levels = [["channel", "device_type", "category"], ["channel", "device_type"]]
+    together = rows.groupingSets(levels, "channel", "device_type", "category").agg(*counts)
+    return together.withColumn("category", F.coalesce("category", F.lit(ALL))).withColumns(
         {
             "date": F.lit(date),
             "view_rate": _ratio("viewing_sessions", "sessions"),
@@ -213,9 +215,10 @@ def _coverage(tags: DataFrame, segments: DataFrame) -> DataFrame:
         .join(segments.select("person_id", "segment_name"), on="person_id", how="left")
         .withColumn("segment_name", F.coalesce("segment_name", F.lit(NONE)))
     )
-    per_segment = rows.groupBy("tag", "segment_name").agg(F.countDistinct("person_id").alias("persons"))
-    together = rows.groupBy("tag").agg(F.countDistinct("person_id").alias("persons"))
-    return per_segment.unionByName(together.withColumn("segment_name", F.lit(ALL)))
+    # Both levels in one aggregate (grouping sets); segment_name is never null in the rows (NONE).
+    levels = [["tag", "segment_name"], ["tag"]]
+    together = rows.groupingSets(levels, "tag", "segment_name").agg(F.countDistinct("person_id").alias("persons"))
+    return together.withColumn("segment_name", F.coalesce("segment_name", F.lit(ALL)))
 
 
 def tag_coverage(
