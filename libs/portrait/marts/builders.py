@@ -35,6 +35,8 @@ CHECKOUT = "checkout"
 ORDERED, NOT_ORDERED = "ordered", "not_ordered"
 STEP_SEPARATOR = " > "
 MORE = "…"  # a path cut at its configured length
+# gold.funnel_daily's session counts, step by step (the report draws them in this order)
+FUNNEL_STEPS = ("sessions", "viewing_sessions", "carting_sessions", "ordering_sessions")
 
 
 def _first(column: str) -> Column:

@@ -18,6 +18,7 @@ from portrait import catalog
 from portrait.config import MlflowConfig
 from portrait.inspect.tables import ACTION_OUTCOMES, ACTIONS_SENT, NOT_AVAILABLE, read_optional
 from portrait.io import Lakehouse
+from portrait.marts.builders import ALL, FUNNEL_STEPS
 
 BINS = 20  # score histogram bins over [0, 1]
 
@@ -214,16 +215,13 @@ def uplift_columns(columns: list[str]) -> tuple[str | None, str | None, str | No
     return uplift, pick("low") or pick("lo"), pick("upp") or pick("high") or pick("hi")
 
 
-FUNNEL_STEPS = ("sessions", "viewing_sessions", "carting_sessions", "ordering_sessions")
-
-
 def funnel(lake: Lakehouse, date: dt.date) -> Section:
     """The day's funnel per channel, every device and category together (gold.funnel_daily)."""
     df = _on(lake, catalog.GOLD_FUNNEL_DAILY, date)
     if df is None:
         return missing("Funnel", str(catalog.GOLD_FUNNEL_DAILY))
     sums = [F.sum(c).alias(c) for c in (*FUNNEL_STEPS, "orders", "revenue")]
-    per_channel = df.where(F.col("category") == "(all)").groupBy("channel").agg(*sums).orderBy(F.col("sessions").desc())
+    per_channel = df.where(F.col("category") == ALL).groupBy("channel").agg(*sums).orderBy(F.col("sessions").desc())
     frame = per_channel.toPandas()
     frame["view_to_cart"] = frame["carting_sessions"] / frame["viewing_sessions"].where(frame["viewing_sessions"] > 0)
     frame["cart_to_order"] = frame["ordering_sessions"] / frame["carting_sessions"].where(frame["carting_sessions"] > 0)
@@ -271,7 +269,7 @@ def tag_coverage(lake: Lakehouse, date: dt.date) -> Section:
     df = _on(lake, catalog.GOLD_TAG_COVERAGE, date)
     if df is None:
         return missing("Tag coverage", str(catalog.GOLD_TAG_COVERAGE))
-    every = df.where(F.col("segment_name") == "(all)").select("tag", "persons", "persons_previous", "persons_change")
+    every = df.where(F.col("segment_name") == ALL).select("tag", "persons", "persons_previous", "persons_change")
     frame = every.orderBy(F.col("persons").desc(), "tag").toPandas()
     return Section("Tag coverage", frame, "persons per tag, against the day before")
 
