@@ -46,14 +46,13 @@ $(JARS): $(STAMP)
 demo: jdk $(STAMP) $(JARS)
 	$(BIN)/portrait demo --conf $(CONF) --date $(DATE)
 
-# Lint (ruff check and format check) and types (mypy), then every test, the multi-process proofs
-# (concurrency, publication poll, refusals, the standalone cluster) included, but the fault suite:
-# with it the run needs more than CI's 90 minutes on two cores (README, Tests); the 30 slowest are
-# printed at the end.
+# Lint (ruff check and format check) and types (mypy), then every test: the multi-process proofs
+# (faults, concurrency, publication poll, refusals, the standalone cluster) included; the 30 slowest
+# are printed at the end.
 test: setup lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=30 -m "not faults"
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=30
 
-# The fault suite: 10 seeded SIGKILLs across the daily chain, reruns, tables equal an uninterrupted run.
+# The fault suite alone: 10 seeded SIGKILLs across the daily chain, reruns, tables equal an uninterrupted run.
 test-faults: setup
 	$(BIN)/python -m pytest -q -m faults --durations=10
 
