@@ -53,6 +53,7 @@ def test_help_lists_every_job_once_with_its_summary(capsys):
         "report",
         "status",
         "person",
+        "quarantine",
     ]
     for job, summary in listed:
         if job in pipeline.STAGES:
@@ -77,6 +78,14 @@ def test_help_lists_every_job_once_with_its_summary(capsys):
 )
 def test_each_job_shows_only_its_own_options(capsys, job, own):
     assert _options(_help(capsys, job)) == {"--conf", "--verbose", *own}
+
+
+def test_quarantine_shows_its_options_and_refuses_a_negative_line_count(capsys):
+    own = {"--conf", "--date", "--source", "--reason", "--lines", "--reveal", "--replay"}
+    assert _options(_help(capsys, "quarantine")) == own
+    assert "--date" in _error(capsys, "quarantine", "--conf", "c")
+    assert cli.main(["quarantine", "--conf", "c", "--date", "2026-11-01", "--lines", "-1"]) == ExitCode.USAGE
+    assert "--lines -1: give 0 or more" in capsys.readouterr().err
 
 
 def test_a_missing_required_option_is_named(capsys):

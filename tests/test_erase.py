@@ -319,6 +319,30 @@ def test_person_rows_condition_matches_ids_as_whole_tokens(spark):
     )
 
 
+def test_sealed_records_are_found_by_the_persons_identifiers_opened_with_the_key(spark):
+    """A quarantined line kept encrypted names a person by a clear id or by PII in any field: found
+    with the key, and the delete condition names the records as stored (no key material in it)."""
+    from portrait import privacy
+
+    key = b"k" * 32
+    lines = [
+        "A7,Qian,13987654321,,x\x01",  # their phone, in clear inside the sealed line
+        "A8,Li,,li@example.org,x\x01",  # someone else
+        "A70,Zhao,,,x\x01",  # an account id that only starts like theirs
+        "A9,Wu,,,x,account A7\x01",  # their account id as a token
+    ]
+    df = spark.createDataFrame([(x,) for x in lines], "line string").select(
+        privacy.encrypt_text(F.col("line"), key).alias("raw_record")
+    )
+    phone = df.select(privacy.pseudonymise(F.lit("139 8765 4321"), "phone", key)).first()[0]
+    found = erase.sealed_records(df, {"account": ["A7"], "phone": [phone]}, key)
+    opened = df.where(F.col("raw_record").isin(found)).select(privacy.decrypt_text("raw_record", key)).collect()
+    assert sorted(r[0] for r in opened) == sorted([lines[0], lines[3]])
+    cond = erase.person_rows(df.columns, {"phone": [phone]}, [], sealed=found)
+    assert df.where(cond).count() == 2 and key.hex() not in str(cond)
+    assert erase.sealed_records(df, {}, key) == []
+
+
 def test_no_delta_log_file_holds_the_person(lake):
     """The transaction log (commit JSON, checkpoints, checksums) must not name the person either:
     neither the file statistics (min/max values) nor the DELETE predicates of the erasure."""

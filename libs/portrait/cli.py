@@ -129,6 +129,16 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
         formatter_class=_RAW,
     )
     commands.add_person_arguments(p)
+    p = sub.add_parser(
+        "quarantine",
+        help="a date's quarantined lines by source and reason; --reveal, --replay",
+        description="a date's quarantined lines by source and reason, the first of each shown; --reveal opens "
+        "the lines kept encrypted with the PII key; --replay ingests the date again (after the landing files "
+        "were fixed) and says which lines are now kept",
+        epilog=exits.describe(),
+        formatter_class=_RAW,
+    )
+    commands.add_quarantine_arguments(p)
     return top
 
 
@@ -280,10 +290,12 @@ def main(argv: list[str] | None = None, *, job: str | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, verbose: bool) -> int:
-    if args.job in ("status", "person"):
+    if args.job in ("status", "person", "quarantine"):
         from portrait.inspect import commands
 
-        return commands.run_status(args) if args.job == "status" else commands.run_person(args)
+        return {"status": commands.run_status, "person": commands.run_person, "quarantine": commands.run_quarantine}[
+            args.job
+        ](args)
     cfg = load_config(args.conf)
     if args.job not in ("generate", "catalog"):
         cfg.pii_key()  # fail before starting Spark when the secret is missing

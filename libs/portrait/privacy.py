@@ -11,6 +11,7 @@ phones keep their digits (a leading 86 country code is dropped), emails are trim
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -29,8 +30,13 @@ def _padded_keys(key: bytes) -> tuple[str, str]:
 
 def hmac_sha256(value: Column, key: bytes) -> Column:
     """Hex HMAC-SHA256 of a string column under `key`; null stays null."""
+    return _hmac_bytes(F.encode(value, "UTF-8"), key)
+
+
+def _hmac_bytes(value: Column, key: bytes) -> Column:
+    """Hex HMAC-SHA256 of a binary column under `key`."""
     inner_hex, outer_hex = _padded_keys(key)
-    inner = F.sha2(F.concat(F.unhex(F.lit(inner_hex)), F.encode(value, "UTF-8")), 256)
+    inner = F.sha2(F.concat(F.unhex(F.lit(inner_hex)), value), 256)
     return F.sha2(F.concat(F.unhex(F.lit(outer_hex)), F.unhex(inner)), 256)
 
 
@@ -129,3 +135,51 @@ def redact_words(col: Column) -> Column:
     """`redact_free_text`, then every run of letters replaced by `x`: for unparseable records of a
     source with a name field, where the name cannot be located. Linear."""
     return F.regexp_replace(redact_free_text(col), _LETTERS_RE, "x")
+
+
+# --- Encrypted quarantine records (issue 28): a line whose fields cannot be told apart is kept whole,
+# encrypted under a key derived from the PII key, so an operator holding the key can read what
+# arrived (`portrait quarantine --reveal`) and nobody else can. AES-256-GCM (Spark's native
+# `aes_encrypt`, no UDF) with a synthetic IV, the first 12 bytes of an HMAC of the line under a
+# second derived key: the same line encrypts to the same text, so a rerun writes the same table
+# (a random IV would not), and equal IVs happen only for equal lines (which equal ciphertexts
+# reveal, as equal hashes already do). The stored text is `ENCRYPTED` + base64(IV || ciphertext || tag).
+ENCRYPTED = "aes-gcm:"
+
+
+def _derived(key: bytes, purpose: str) -> str:
+    """A 256-bit key for one purpose, derived from the PII key (HMAC-SHA256), in hex."""
+    return hmac.new(key, f"portrait {purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+def encrypt_text(col: Column, key: bytes, *, max_chars: int | None = None) -> Column:
+    """`ENCRYPTED` + base64 of AES-256-GCM of the UTF-8 text under a key derived from `key`; null
+    stays null. With `max_chars`, the text's bytes are cut first so that the result fits in it."""
+    plain = F.encode(col, "UTF-8")
+    if max_chars is not None:  # base64 makes 4 characters of 3 bytes; the IV and tag add 28 bytes
+        plain = F.substring(plain, 1, max(0, (max_chars - len(ENCRYPTED)) // 4 * 3 - 28))
+    iv = F.substring(F.unhex(_hmac_bytes(plain, bytes.fromhex(_derived(key, "quarantine iv")))), 1, 12)
+    sealed = F.aes_encrypt(plain, F.unhex(F.lit(_derived(key, "quarantine aes"))), F.lit("GCM"), F.lit("DEFAULT"), iv)
+    return F.when(col.isNotNull(), F.concat(F.lit(ENCRYPTED), F.base64(sealed)))
+
+
+def decrypt_text(col: Column, key: bytes) -> Column:
+    """The text `encrypt_text` sealed; a text that is not sealed as it is; null where `key` is not
+    the one it was sealed under (GCM's tag does not verify)."""
+    body = F.unbase64(F.substring(col, len(ENCRYPTED) + 1, 1 << 30))
+    opened = F.try_aes_decrypt(body, F.unhex(F.lit(_derived(key, "quarantine aes"))), F.lit("GCM"), F.lit("DEFAULT"))
+    return F.when(col.startswith(ENCRYPTED), F.decode(opened, "UTF-8")).otherwise(col)
+
+
+# Where a record is cut into tokens when an encrypted record is searched for a person's identifiers
+# (erase): CSV, JSON and key-value punctuation; and, for a second set, white space too (an email
+# inside a sentence). A phone written with spaces is one token of the first set.
+_FIELD_SEPARATORS = r"[,;\t|\"'{}\[\]=:]+"
+_WORD_SEPARATORS = r"[,;\t|\"'{}\[\]=:\s]+"
+
+
+def hashed_tokens(text: Column, kind: str, key: bytes) -> Column:
+    """Every token of `text` normalised and hashed as an identifier of `kind` (`pseudonymise`): a
+    record's identifiers of that kind are among them, whatever field they sit in."""
+    tokens = F.concat(F.split(text, _FIELD_SEPARATORS), F.split(text, _WORD_SEPARATORS))
+    return F.transform(tokens, lambda t: pseudonymise(t, kind, key))

@@ -15,6 +15,7 @@ from portrait.erase.plan import (
     identifiers_of,
     person_rows,
     resolve_persons,
+    sealed_records,
 )
 from portrait.erase.run import RunConf, run
 
@@ -34,6 +35,7 @@ __all__ = [
     "hashed",
     "identifiers_of",
     "person_rows",
+    "sealed_records",
     "resolve_persons",
     "run",
 ]

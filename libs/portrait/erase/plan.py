@@ -11,7 +11,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from portrait import catalog
+from portrait import catalog, privacy
 from portrait.erase.identifiers import ErasureError, Identifier
 from portrait.keys import ID_TYPE_OF
 
@@ -101,13 +101,16 @@ def _escape_java_regex(value: str) -> str:
     return "".join("\\" + c if (c.isascii() and not c.isalnum()) else c for c in value)
 
 
-def person_rows(columns: list[str], ids: dict[str, list[str]], person_ids: list[str]) -> Column | None:
+def person_rows(
+    columns: list[str], ids: dict[str, list[str]], person_ids: list[str], *, sealed: list[str] | None = None
+) -> Column | None:
     """The condition that a row of a table with `columns` is about one of the persons; None if none can be.
 
     Args:
         columns: the table's columns.
         ids: the persons' identifier values by id type (`identifiers_of`).
         person_ids: the persons.
+        sealed: the encrypted raw records that hold them (`sealed_records`), named as they are stored.
     """
     parts: list[Column] = []
     if "person_id" in columns and person_ids:
@@ -121,13 +124,39 @@ def person_rows(columns: list[str], ids: dict[str, list[str]], person_ids: list[
     for end in ("a", "b"):  # identity links: either end of a link may be one of theirs
         if {f"type_{end}", f"value_{end}"} <= set(columns) and pairs:
             parts.append(_pair_is(pairs, type_col=f"type_{end}", value_col=f"value_{end}"))
-    values = sorted({v for vs in ids.values() for v in vs})
-    if "raw_record" in columns and values:
+    if "raw_record" in columns and any(ids.values()):
         # Raw records hold the hashed PII and the clear ids; an id must match as a whole token
         # (A1 must not match A10).
-        any_value = "|".join(_escape_java_regex(v) for v in values)
-        parts.append(F.col("raw_record").rlike(f"(?<![{_ID_CHARS}])(?:{any_value})(?![{_ID_CHARS}])"))
+        parts.append(_has_token(F.col("raw_record"), ids))
+    if "raw_record" in columns and sealed:
+        parts.append(F.col("raw_record").isin(sealed))
     return reduce(Column.__or__, parts) if parts else None
+
+
+def _has_token(record: Column, ids: dict[str, list[str]]) -> Column:
+    values = sorted({v for vs in ids.values() for v in vs})
+    any_value = "|".join(_escape_java_regex(v) for v in values)
+    return record.rlike(f"(?<![{_ID_CHARS}])(?:{any_value})(?![{_ID_CHARS}])")
+
+
+def sealed_records(rows: DataFrame, ids: dict[str, list[str]], key: bytes) -> list[str]:
+    """The encrypted raw records of `rows` (`privacy.encrypt_text`: lines whose fields could not be
+    told apart) that hold one of the persons' identifiers: each opened with the PII key, searched for
+    their clear ids as whole tokens and for a token that hashes to their phone, email or WeChat id.
+
+    Searched in a query of its own and collected (a person's records are a handful), so that the
+    delete condition names the records as stored: a condition that opened them would carry key
+    material into the Delta log's record of the DELETE.
+    """
+    if not any(ids.values()):
+        return []
+    opened = privacy.decrypt_text(F.col("raw_record"), key)
+    holds = [_has_token(opened, ids)] + [
+        F.arrays_overlap(privacy.hashed_tokens(opened, kind, key), F.array(*[F.lit(v) for v in ids[kind]]))
+        for kind in sorted(set(privacy.NORMALISERS) & set(ids))
+    ]
+    found = rows.where(F.col("raw_record").startswith(privacy.ENCRYPTED) & reduce(Column.__or__, holds))
+    return sorted({r["raw_record"] for r in found.select("raw_record").distinct().collect()})
 
 
 def can_hold_persons(columns: list[str]) -> bool:

@@ -54,6 +54,7 @@ from portrait.erase.plan import (
     identifiers_of,
     person_rows,
     resolve_persons,
+    sealed_records,
 )
 from portrait.io import Lakehouse
 
@@ -94,7 +95,7 @@ def run(
     """
     given, person_ids = _requested(identifiers, person_ids)
     persons, ids = _persons_to_erase(lake, given, person_ids, key=conf.pii_key)
-    plan, related = _deletion_plan(lake, ids, persons)
+    plan, related = _deletion_plan(lake, ids, persons, key=conf.pii_key)
     # The identity map goes last: until it is gone, a rerun with the same identifiers finds the person.
     order = [n for n in plan if n not in IDENTITY_TABLES] + [n for n in IDENTITY_TABLES if n in plan]
 
@@ -169,7 +170,7 @@ def _persons_to_erase(
 
 
 def _deletion_plan(
-    lake: Lakehouse, ids: dict[str, list[str]], persons: list[str]
+    lake: Lakehouse, ids: dict[str, list[str]], persons: list[str], *, key: bytes
 ) -> tuple[dict[catalog.Table, Column | None], list[catalog.Table]]:
     """Which rows of every existing table hold the persons (None: none can), and the tables whose
     rows may name them as other persons (`RELATED_COLUMN`). Every table is planned before any
@@ -185,7 +186,8 @@ def _deletion_plan(
                 f"table {name} has no person_id or identifier column that erase knows: add its columns to "
                 "portrait.keys.ID_TYPE_OF, or list it in portrait.erase.NO_PERSON_DATA if it holds no person data"
             )
-        plan[name] = person_rows(columns, ids, persons)
+        sealed = sealed_records(lake.read(name), ids, key) if "raw_record" in columns else None
+        plan[name] = person_rows(columns, ids, persons, sealed=sealed)
         if RELATED_COLUMN in columns:
             related.append(name)
     return plan, related

@@ -236,7 +236,7 @@ def classify(
     status = _dedupe_status(with_reason, source)
     hashed = {f.name: privacy.pseudonymise(raw[f.name], f.pii, pii_key) for f in source.fields if f.pii}
     masked_extra = F.transform_values("extra", lambda _, v: privacy.redact_free_text(v))
-    masked_record = _masked_record(source, raw, hashed, masked_extra, max_field_chars=max_field_chars)
+    masked_record = _masked_record(source, raw, hashed, masked_extra, pii_key=pii_key, max_field_chars=max_field_chars)
     line_number = F.col("line_number").cast("long") if "line_number" in parsed.columns else F.lit(None).cast("long")
     typed_rows = status.select(
         *_output_fields(source, hashed),
@@ -360,34 +360,50 @@ def _reason(conditions: list[tuple[str, Column]], *, unterminated: bool, csv: bo
     return F.when(F.col("_unterminated") & cut_off, F.lit(TRUNCATED)).otherwise(reason)
 
 
+# How an id is spelled (letters, digits and `_ . : / # -`): shown as written in a quarantined record.
+_ID_LIKE = r"^[A-Za-z0-9_.:/#-]*$"
+
+
 def _masked_record(
-    source: Source, raw: dict[str, Column], hashed: dict[str, Column], masked_extra: Column, *, max_field_chars: int
+    source: Source,
+    raw: dict[str, Column],
+    hashed: dict[str, Column],
+    masked_extra: Column,
+    *,
+    pii_key: bytes,
+    max_field_chars: int,
 ) -> Column:
-    """The line as a quarantine may keep it: its fields as JSON with PII hashed and every other
-    value masked, or, where its fields are not known, the line itself masked; cut to a length."""
-    # Hashes are left alone (a run of digits in a hex digest is not a phone); every other value,
-    # ids included, is masked: a quarantined line's fields are not trusted to be what they claim.
+    """The line as a quarantine keeps it. Where its fields are known: as JSON, each field masked by
+    what it is, as a kept row's would be (PII hashed, free text and unknown fields through the PII
+    matcher); ids, timestamps, prices and codes as written, so an operator can see what arrived and
+    match a corrected upstream against it; a value that is not of its field's type may be anything,
+    and is masked as free text. Where the fields cannot be told apart (a line reason, no header, a
+    cut-off line): the line whole, encrypted under the PII key (`privacy.encrypt_text`; read with
+    `portrait quarantine --reveal`). Both cut to `strict.RAW_RECORD_FIELDS` x `max_field_chars`."""
+    limit = strict.RAW_RECORD_FIELDS * max_field_chars
+
+    def shown(f: Field) -> Column:
+        if f.pii:
+            return hashed[f.name]
+        if f.free_text:
+            return privacy.redact_free_text(raw[f.name])
+        # An id as written when it is spelled as ids are (a JSON object or a sentence in its place
+        # is not); a typed value as written when it is of its type.
+        as_written = raw[f.name].rlike(_ID_LIKE) if f.type == "string" else F.col(f"t_{f.name}").isNotNull()
+        return F.when(as_written | _blank(raw[f.name]), raw[f.name]).otherwise(privacy.redact_free_text(raw[f.name]))
+
     masked_record = F.to_json(
-        F.struct(
-            *[
-                (hashed[f.name] if f.pii else privacy.redact_free_text(raw[f.name])).alias(f.output_name)
-                for f in source.fields
-            ],
-            masked_extra.alias("extra"),
-        )
+        F.struct(*[shown(f).alias(f.output_name) for f in source.fields], masked_extra.alias("extra"))
     )
-    # Where the line's fields are not known, the line itself is kept, masked (and, for a source
-    # with a name field, with every word masked too: a name cannot be told from other words).
-    has_name = any(f.pii == "name" for f in source.fields)
-    masked_line = (privacy.redact_words if has_name else privacy.redact_free_text)(F.col("value"))
     fields_known = (
         F.col(f"r.{_CORRUPT}").isNull()
         & F.col("r").isNotNull()
         & ~F.coalesce(F.col("_reason").isin(*strict.LINE_REASONS, "no_header_row", TRUNCATED), F.lit(False))
     )
-    # Cut after masking (a cut email would escape the pattern): the reason says what was wrong.
-    return F.substring(
-        F.when(fields_known, masked_record).otherwise(masked_line), 1, strict.RAW_RECORD_FIELDS * max_field_chars
+    # Cut after masking (a cut email would escape the pattern), before encrypting (the whole line
+    # sealed within the limit): the reason says what was wrong.
+    return F.when(fields_known, F.substring(masked_record, 1, limit)).otherwise(
+        privacy.encrypt_text(F.col("value"), pii_key, max_chars=limit)
     )
 
 
