@@ -48,11 +48,17 @@ _CHARTS: dict[str, Callable[[pd.DataFrame], Figure | None]] = {
 }
 
 
-def _chart(section: Section) -> str | None:
+def figure(section: Section) -> Figure | None:
+    """The chart the report draws for `section`; None when it has none or no rows. The notebooks
+    show the report's own sections and charts (one computation, two readers)."""
     f, draw = section.frame, _CHARTS.get(section.title)
     if f is None or f.empty or draw is None:
         return None
-    fig = draw(f)
+    return draw(f)
+
+
+def _chart(section: Section) -> str | None:
+    fig = figure(section)
     return None if fig is None else charts.inline_png(fig)
 
 
