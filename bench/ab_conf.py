@@ -14,16 +14,13 @@ bench/results/ab_<stage>_<label>.json and .md.
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from bench.run import machine, write_results
-from bench.tiny_chain import tinylake
+from bench.tiny_chain import day_d_session, tinylake
 from portrait import costs
 from portrait.pipeline import DAILY_CHAIN, run_stage
-from portrait.spark import get_session
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -33,6 +30,23 @@ def _setting(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _measure(spark, name: str, cfg, stage: str, settings: list[tuple[str, str]]) -> dict:
+    """Run `name`: `stage` on `cfg`'s lake with `settings` applied for its run only; its Spark jobs and seconds."""
+    before = {k: spark.conf.get(k, None) for k, _ in settings}
+    for k, v in settings:
+        spark.conf.set(k, v)
+    started = time.monotonic()
+    try:
+        with costs.meter(spark) as c:
+            run_stage(stage, spark, cfg, tinylake.D)
+    finally:
+        for k, v in before.items():
+            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
+    measured = {"jobs": c.jobs, "seconds": round(time.monotonic() - started, 1)}
+    print(name, measured, flush=True)
+    return measured
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", required=True, help="a tiny base's folder (tinylake.build_base)")
@@ -40,37 +54,18 @@ def main() -> None:
     p.add_argument("--set", dest="settings", type=_setting, action="append", required=True, help="B's key=value")
     p.add_argument("--label", help="results name suffix (default: the first key's last part and value)")
     args = p.parse_args()
-    base = Path(args.base)
-    if not (base / "conf.yaml").exists():
-        raise SystemExit(f"{base} holds no tiny base: build one with tests/tinylake.build_base")
     key, value = args.settings[0]
     label = args.label or f"{key.rsplit('.', 1)[-1]}_{value}"
-    work = Path(tempfile.mkdtemp(prefix="portrait-ab-"))
-    try:
-        cfg = tinylake.copy_lake(base, work / "start")
-        spark = get_session(cfg.spark)
-        spark.range(1).count()
+    with day_d_session(Path(args.base)) as (spark, cfg):
+        start = Path(cfg.paths.lakehouse).parent  # the copy day_d_session made (and removes)
         for stage in DAILY_CHAIN[: DAILY_CHAIN.index(args.stage)]:
             run_stage(stage, spark, cfg, tinylake.D)
-        runs = {name: tinylake.copy_lake(work / "start", work / name) for name in ("A", "B", "A2")}
-        measured = {}
-        for name, run_cfg in runs.items():
-            before = {k: spark.conf.get(k, None) for k, _ in args.settings}
-            if name == "B":
-                for k, v in args.settings:
-                    spark.conf.set(k, v)
-            started = time.monotonic()
-            try:
-                with costs.meter(spark) as c:
-                    run_stage(args.stage, spark, run_cfg, tinylake.D)
-            finally:
-                for k, v in before.items():
-                    spark.conf.unset(k) if v is None else spark.conf.set(k, v)
-            measured[name] = {"jobs": c.jobs, "seconds": round(time.monotonic() - started, 1)}
-            print(name, measured[name], flush=True)
+        runs = {name: tinylake.copy_lake(start, start.parent / name) for name in ("A", "B", "A2")}
+        measured = {
+            name: _measure(spark, name, run_cfg, args.stage, args.settings if name == "B" else [])
+            for name, run_cfg in runs.items()
+        }
         compared = tinylake.assert_same_tables(spark, runs["A"], runs["B"])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     result = {
         "stage": args.stage,
         "date": tinylake.D.isoformat(),
