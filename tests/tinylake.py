@@ -71,13 +71,19 @@ def _conf_text(root: Path, landing: Path) -> str:
     """The tiny lake's conf. Few persons are scored and `train` retrains on D with one trial:
     the PSI of D's scores against D-1's is noise there (0.49 measured), so the gate's drift check is
     opened wide; the gate's own tests are in test_scoring.py. The text model is measured on 8 held-out
-    posts (topic accuracy 0.375): its floor is off too (its gate is tested in test_text.py)."""
+    posts (topic accuracy 0.375): its floor is off too (its gate is tested in test_text.py).
+
+    Its Spark settings are the test session's (conftest `spark`: `local[2]`, 4 shuffle partitions):
+    the reference chain runs in the test process and the suites' jobs in CLI processes, and a model
+    trained on other partitions is another model (the GBT subsamples per partition). With `local[1]`
+    and 2 partitions, a killed `train` promoted a model the reference never trained, and every score
+    after it differed (the fault suite's first run in `make test`)."""
     return f"""extends: {ROOT / "conf" / "local.yaml"}
 paths: {{lakehouse: {root / "lakehouse"}, landing: {landing}, truth: {root / "truth"}}}
 mlflow: {{tracking_uri: "sqlite:///{root / "mlflow" / "mlflow.db"}", artifact_root: {root / "mlflow" / "artifacts"}}}
 spark:
-  master: local[1]
-  shuffle_partitions: 2
+  master: local[2]
+  shuffle_partitions: 4
   jars_dir: {ROOT / ".jars"}
   conf: {{spark.driver.memory: 2g, spark.ui.enabled: "false", spark.databricks.delta.snapshotPartitions: "1"}}
 generator: {{days: {DAYS}, scale: {SCALE}}}
