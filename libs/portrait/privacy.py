@@ -160,12 +160,14 @@ def encrypt_text(col: Column, key: bytes, *, max_chars: int | None = None) -> Co
         plain = F.substring(plain, 1, max(0, (max_chars - len(ENCRYPTED)) // 4 * 3 - 28))
     iv = F.substring(F.unhex(_hmac_bytes(plain, bytes.fromhex(_derived(key, "quarantine iv")))), 1, 12)
     sealed = F.aes_encrypt(plain, F.unhex(F.lit(_derived(key, "quarantine aes"))), F.lit("GCM"), F.lit("DEFAULT"), iv)
-    return F.when(col.isNotNull(), F.concat(F.lit(ENCRYPTED), F.base64(sealed)))
+    # Spark's base64 breaks its text into MIME lines of 76 characters (CR LF): one line here.
+    return F.when(col.isNotNull(), F.concat(F.lit(ENCRYPTED), F.regexp_replace(F.base64(sealed), r"[\r\n]", "")))
 
 
-def decrypt_text(col: Column, key: bytes) -> Column:
+def decrypt_text(col: Column | str, key: bytes) -> Column:
     """The text `encrypt_text` sealed; a text that is not sealed as it is; null where `key` is not
     the one it was sealed under (GCM's tag does not verify)."""
+    col = F.col(col) if isinstance(col, str) else col
     body = F.unbase64(F.substring(col, len(ENCRYPTED) + 1, 1 << 30))
     opened = F.try_aes_decrypt(body, F.unhex(F.lit(_derived(key, "quarantine aes"))), F.lit("GCM"), F.lit("DEFAULT"))
     return F.when(col.startswith(ENCRYPTED), F.decode(opened, "UTF-8")).otherwise(col)
