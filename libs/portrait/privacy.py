@@ -100,9 +100,6 @@ _WECHAT_CUE_RE = (
     r"((?:\u5fae\u4fe1\u53f7?|(?i:wechat\s*+id|weixin\s*+id))\s*+[:\uff1a]?\s*+"
     r"|(?i:wechat|weixin|vx)\s*+[:\uff1a]\s*+)[A-Za-z][-_A-Za-z0-9]{5,}+"
 )
-# Names cannot be told from other words: where a record holding a name field cannot be parsed,
-# every run of letters is masked and only its shape (digits, punctuation, masked PII) is kept.
-_LETTERS_RE = r"\p{L}++"
 
 
 def redact_free_text(col: Column) -> Column:
@@ -129,12 +126,6 @@ def redact_keys(col: Column) -> Column:
         return F.struct(key.alias("key"), e["value"].alias("value"))
 
     return F.when(col.isNotNull(), F.map_from_entries(F.transform(F.map_entries(col), entry)))
-
-
-def redact_words(col: Column) -> Column:
-    """`redact_free_text`, then every run of letters replaced by `x`: for unparseable records of a
-    source with a name field, where the name cannot be located. Linear."""
-    return F.regexp_replace(redact_free_text(col), _LETTERS_RE, "x")
 
 
 # --- Encrypted quarantine records (issue 28): a line whose fields cannot be told apart is kept whole,

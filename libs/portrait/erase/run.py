@@ -180,13 +180,14 @@ def _deletion_plan(
     for name in catalog.ALL:
         if name in NO_PERSON_DATA or not lake.exists(name):
             continue
-        columns = lake.read(name).columns
+        rows = lake.read(name)
+        columns = rows.columns
         if not can_hold_persons(columns):
             raise ErasureError(
                 f"table {name} has no person_id or identifier column that erase knows: add its columns to "
                 "portrait.keys.ID_TYPE_OF, or list it in portrait.erase.NO_PERSON_DATA if it holds no person data"
             )
-        sealed = sealed_records(lake.read(name), ids, key) if "raw_record" in columns else None
+        sealed = sealed_records(rows, ids, key) if "raw_record" in columns else None
         plan[name] = person_rows(columns, ids, persons, sealed=sealed)
         if RELATED_COLUMN in columns:
             related.append(name)

@@ -93,6 +93,8 @@ def run_person(args: argparse.Namespace) -> int:
 
 def run_quarantine(args: argparse.Namespace) -> int:
     """List a date's quarantined lines, open them (--reveal) or replay the date's ingest (--replay)."""
+    from pyspark.sql import functions as F
+
     from portrait import catalog, guards, pipeline
     from portrait.inspect import quarantine
 
@@ -121,7 +123,9 @@ def run_quarantine(args: argparse.Namespace) -> int:
     if sources:
         guards.before_job(lake.spark, cfg, "ingest", args.date)
         pipeline.run_stage("ingest", lake.spark, cfg, args.date, sources=sources)
-    before = quarantine.quarantined(lake, args.date, source=args.source, reason=args.reason, version=version)
-    after = quarantine.quarantined(lake, args.date, source=args.source)
+    # Ingest replaces whole sources: every line of theirs is compared, whatever --reason chose them.
+    replayed = F.col("source").isin(sources)
+    before = quarantine.quarantined(lake, args.date, version=version).where(replayed)
+    after = quarantine.quarantined(lake, args.date).where(replayed)
     print(quarantine.format_replay(quarantine.replay_outcome(before, after, args.date, sources)))
     return ExitCode.OK

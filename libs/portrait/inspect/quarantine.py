@@ -5,8 +5,9 @@ operator who holds the PII key, and replayed once the upstream is fixed.
   `lines` of each (by file and line number): where a line's fields were known, its fields as JSON
   (PII hashed, free text masked, ids, times and amounts as written); where they were not, the line
   encrypted under the PII key (`privacy.encrypt_text`), shown opened with `--reveal`.
-- `--replay` runs `ingest` of D again for the sources with quarantined lines (the landing files as
-  they are now: a corrected file delivered in place of the bad one is read), then says per source
+- `--replay` runs `ingest` of D again for the sources with quarantined lines (of `--reason` when
+  given; the landing files as they are now: a corrected file delivered in place of the bad one is
+  read), then says, for every quarantined line of those sources, per source
   and reason how many of the lines quarantined before are now kept (matched by file and line
   number), how many are still quarantined and how many are newly quarantined. Idempotent: ingest
   replaces the date. The jobs after ingest read D again only when rerun (the command says which).
@@ -120,25 +121,26 @@ class Replay:
 
 
 def replay_outcome(before: DataFrame, after: DataFrame, date: dt.date, sources: list[str]) -> Replay:
-    """What became of the lines `before` quarantined (a pinned read of the date's rows before the
-    replay) in `after` (the date's rows after it), matched by source, file and line number."""
-    now = after.select(*KEY, F.lit(True).alias("_still"))
+    """What became of the lines `before` quarantined (a pinned read of the replayed sources' rows of
+    the date before the replay) in `after` (the same after it), matched by source, file and line
+    number: one full join gives the lines now kept, still quarantined, and new."""
     fate = (
-        before.join(now, on=KEY, how="left")
-        .groupBy("source", "reason")
+        before.select(*KEY, "reason", F.lit(True).alias("_before"))
+        .join(after.select(*KEY, F.col("reason").alias("_reason_now"), F.lit(True).alias("_after")), KEY, "full")
+        .groupBy("source", F.coalesce("reason", "_reason_now").alias("reason"))
         .agg(
-            F.count(F.lit(1)).alias("lines"),
-            F.count_if(F.col("_still").isNull()).alias("kept"),
-            F.count_if(F.col("_still")).alias("still"),
+            F.count_if(F.col("_before")).alias("lines"),
+            F.count_if(F.col("_before") & F.col("_after").isNull()).alias("kept"),
+            F.count_if(F.col("_before") & F.col("_after")).alias("still"),
+            F.count_if(F.col("_before").isNull()).alias("new"),
         )
         .collect()
     )
-    new = after.join(before.select(*KEY), on=KEY, how="left_anti").groupBy("source", "reason").count().collect()
     return Replay(
         date,
         sources,
-        sorted((r["source"], r["reason"], r["lines"], r["kept"], r["still"]) for r in fate),
-        sorted((r["source"], r["reason"], r["count"]) for r in new),
+        sorted((r["source"], r["reason"], r["lines"], r["kept"], r["still"]) for r in fate if r["lines"]),
+        sorted((r["source"], r["reason"], r["new"]) for r in fate if r["new"]),
     )
 
 
