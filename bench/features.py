@@ -92,14 +92,14 @@ HISTORY = (
 def limit_query(lake: Lakehouse, date: dt.date) -> DataFrame:
     """The least work any per-person computation over the stage's input must do (BENCHMARKS.md)."""
     parts, aggs = [], [F.count("*").alias("rows")]
-    names = [f"{t.split('.')[1]}__{c}" for t, cols in USED.items() if lake.exists(t) for c in cols if c != "person_id"]
+    names = [f"{t.name}__{c}" for t, cols in USED.items() if lake.exists(t) for c in cols if c != "person_id"]
     for table, cols in USED.items():
         if not lake.exists(table):
             continue
         df = lake.read(table)
         if table in TS:  # the stage's date range: landed by D, timestamp by the end of D
             df = df.where((F.col("date") <= F.lit(date)) & (F.to_date(TS[table]) <= F.lit(date)))
-        prefix = table.split(".")[1]
+        prefix = table.name
         own = {f"{prefix}__{c}": F.col(c) for c in cols if c != "person_id"}
         types = {f"{prefix}__{c}": df.schema[c].dataType for c in cols if c != "person_id"}
         parts.append(
