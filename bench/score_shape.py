@@ -5,7 +5,11 @@
 Reads `gold.propensity_daily` of the date and writes bench/results/score_shape.json and .md: the
 persons scored, distinct purchase and churn propensities, how many sit at exactly 0 or 1, the share
 of persons in each `propensity_decile`, and the share with at least one purchase reason (everyone)
-and one churn reason (everyone with a churn propensity). It measures; it asserts nothing.
+and one churn reason (everyone with a churn propensity). Beside the published propensities, the
+champions' raw (uncalibrated) scores of the same persons (the date's portrait through each champion,
+the churn one on its population), so that the calibrated values' distinct count is compared with the
+raw score's (`distinct_ratio_*`: published distinct / raw distinct; the issue asks for >= 0.9). It
+measures; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +20,34 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from bench.run import machine, write_results
-from portrait import catalog
-from portrait.config import load_config
+from portrait import catalog, registry
+from portrait.config import Config, load_config
 from portrait.io import Lakehouse
+from portrait.models.evaluation import model_probability, raw_probability
+from portrait.scoring.propensities import churn_population
 from portrait.spark import get_session
+
+
+def raw_and_calibrated_distinct(lake: Lakehouse, cfg: Config, day: dt.date) -> dict[str, int]:
+    """Distinct raw and calibrated scores of each champion over the date's portrait (churn: its population)."""
+    registry.configure(cfg.mlflow)
+    portrait = lake.read(catalog.GOLD_PORTRAIT).where(F.col("as_of_date") == F.lit(day))
+    out = {}
+    models = (
+        ("purchase", cfg.train.propensity_model, None),
+        ("churn", cfg.train.churn_model, churn_population(cfg.train.churn_lookback_days)),
+    )
+    for name, model_name, population in models:
+        model, _, _ = registry.load_champion(model_name)
+        scored = model.transform(portrait)
+        scored = scored if population is None else scored.where(population)
+        row = scored.agg(
+            F.countDistinct(raw_probability(scored)).alias("raw"),
+            F.countDistinct(model_probability(scored)).alias("calibrated"),
+        ).first()
+        out[f"raw_distinct_{name}"] = row["raw"]
+        out[f"calibrated_distinct_{name}"] = row["calibrated"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     result["share_with_churn_reason"] = round(
         result["with_churn_reason"] / max(result["persons_with_churn_propensity"], 1), 4
     )
+    result.update(raw_and_calibrated_distinct(Lakehouse(spark, cfg.paths.lakehouse), cfg, day))
+    for name in ("purchase", "churn"):
+        published = result[f"distinct_{name}_propensity"]
+        result[f"distinct_ratio_{name}"] = round(published / max(result[f"raw_distinct_{name}"], 1), 4)
     result.update(date=args.date, conf=args.conf, machine=machine(spark))
     lines = [f"# Score shape, {args.date} ({args.conf})", "", "| figure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in result.items() if k != "machine"]
