@@ -110,9 +110,18 @@ def training_sets(
     the dates before the earliest of them. Calibrating at the latest labelled dates rather than at
     the training dates maps scores to the outcome rates nearest in time to the dates the model
     scores. No person is on two sides, and no training row is as late as a test or calibration row.
+
+    The rows are read in as many partitions as the session has cores (a narrow `coalesce` of
+    `labelled`, usually persisted): a GBT fit passes over its rows a few times per tree level, one
+    Spark job each, and a job's tasks cost the same whether a partition holds ten rows or ten
+    thousand. The labelled rows come in the partitions of the joins that built them (8 on this
+    machine, one per shuffle partition and as-of date after a union): a fit with its rows in 8
+    partitions took twice as long as with them in 1 (Online Retail's 5,600 fit rows, GBT of depth 3
+    and 40 trees: 94 s against 43 s, fit and validation AUC; bench/results/orders_model_online_retail).
     """
     if not oot_dates:
         raise ValueError("training_sets needs at least one out-of-time as-of date (train.oot_dates >= 1)")
+    labelled = labelled.coalesce(labelled.sparkSession.sparkContext.defaultParallelism)
     test_person = in_share("test", test_fraction)
     calibration_person = ~test_person & in_share("calibration", calibration_fraction)
     is_oot = F.col("as_of_date").isin([F.lit(d) for d in oot_dates])

@@ -121,7 +121,12 @@ def fit(
     users = dense_ids(strengths, "person_id", "user")
     items = dense_ids(strengths, "product_id", "item")
     rows = strengths.join(users, "person_id").join(F.broadcast(items), "product_id").select("user", "item", "strength")
+    # A block per core (ALS's default is 10 of each): every iteration is a few Spark jobs over the
+    # blocks, costed per task whatever their size.
+    cores = strengths.sparkSession.sparkContext.defaultParallelism
     als = ALS(
+        numUserBlocks=cores,
+        numItemBlocks=cores,
         rank=rank,
         maxIter=max_iter,
         regParam=reg_param,

@@ -86,7 +86,10 @@ def fit_segments(
     if not ks:
         raise ValueError("fit_segments needs at least one k")
     prep = Pipeline(stages=input_pipeline()).fit(portrait)
-    prepared = prep.transform(portrait).select("features").persist(StorageLevel.MEMORY_AND_DISK)
+    # In as many partitions as the session has cores: each KMeans iteration is a Spark job whose
+    # tasks cost the same for ten rows or ten thousand (as the propensities' `labels.training_sets`).
+    cores = portrait.sparkSession.sparkContext.defaultParallelism
+    prepared = prep.transform(portrait).select("features").coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
     evaluator = ClusteringEvaluator(featuresCol="features")
     curve: dict[int, float] = {}
     models: dict[int, KMeansModel] = {}

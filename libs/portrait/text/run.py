@@ -102,7 +102,9 @@ def _train(
     """Fit, evaluate on the held-out posts, register the model and pass it through the gate (`_gate`);
     return its test metrics and whether it was promoted."""
     labels = lake.spark.read.parquet(labels_path)
-    rows = training_rows(social, labels, topics=topics).persist(StorageLevel.MEMORY_AND_DISK)
+    # One partition per core: each of the regressions' iterations is a Spark job, costed per task.
+    cores = lake.spark.sparkContext.defaultParallelism
+    rows = training_rows(social, labels, topics=topics).coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
     train_rows, test_rows = split(rows, test_fraction=conf.test_fraction)
     with mlflow.start_run(run_name=f"text-{date}") as run_:
         mlflow.set_tags(
