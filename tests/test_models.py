@@ -122,6 +122,43 @@ def test_training_sets_keep_persons_and_dates_apart(spark):
     assert dates_of == {"train": {_d(-37), _d(-44)}, "calibration": {_d(-30)}, "test": {_d(-30)}}
 
 
+def test_training_sets_come_in_as_many_partitions_as_the_session_has_cores(spark):
+    """A fit's jobs cost per task: rows spread over many partitions are read in one per core."""
+    dates = [_d(-30), _d(-37), _d(-44)]
+    rows = _rows(spark, 400, dates).repartition(16)
+    sets = labels.training_sets(rows, oot_dates=dates[:1], test_fraction=0.25, calibration_fraction=0.2)
+    cores = spark.sparkContext.defaultParallelism
+    assert {name: getattr(sets, name).rdd.getNumPartitions() for name in ("train", "calibration", "test")} == {
+        "train": cores,
+        "calibration": cores,
+        "test": cores,
+    }
+    same = labels.training_sets(
+        _rows(spark, 400, dates), oot_dates=dates[:1], test_fraction=0.25, calibration_fraction=0.2
+    )
+    for name in ("train", "calibration", "test"):  # the same rows, whatever the partitions they came in
+        assertDataFrameEqual(getattr(sets, name), getattr(same, name))
+
+
+def test_the_tuner_stops_after_patience_trials_without_a_better_loss():
+    """hyperopt's early stop (`no_progress_loss`): a flat objective is tried `patience` times (the first
+    trial included), not `max_evals` times; without patience every trial runs."""
+    from portrait import tuning
+
+    calls: list[dict] = []
+
+    def flat(params: dict) -> float:
+        calls.append(params)
+        return 1.0
+
+    space = {"depth": tuning.IntRange(2, 6)}
+    tuning.minimise(flat, space, max_evals=20, seed=1, patience=3)
+    stopped = len(calls)
+    calls.clear()
+    tuning.minimise(flat, space, max_evals=20, seed=1)
+    assert (stopped, len(calls)) == (3, 20)
+
+
 def test_ece_lift_and_gain_by_hand(spark):
     # 20 rows: scores 0.05 .. 0.95 twice; positives at the top.
     data = [(i / 10 + 0.05, 1.0 if i >= 7 else 0.0) for i in range(10)] * 2

@@ -329,6 +329,8 @@ class TrainConfig(Frozen):
     test_fraction: Share = 0.25
     calibration_fraction: Share = 0.2
     max_evals: Count = 8
+    # Tuning stops after this many trials in a row without a better validation AUC (0: all `max_evals`).
+    patience: Days = 4
     seed: int = 7
     kmeans_k_range: KRange = Field(default_factory=lambda: [4, 8])  # k with the best silhouette
     kmeans_k: Annotated[int, Field(ge=2, le=10)] | None = None  # a fixed k instead of the range

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
+from hyperopt.early_stop import no_progress_loss
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,16 @@ class LogRange:
 
 
 def minimise(
-    objective: Callable[[dict], float], space: dict[str, IntRange | LogRange], *, max_evals: int, seed: int
+    objective: Callable[[dict], float],
+    space: dict[str, IntRange | LogRange],
+    *,
+    max_evals: int,
+    seed: int,
+    patience: int = 0,
 ) -> tuple[dict, float]:
-    """Minimise `objective` over `space` with TPE; integers arrive as ints.
+    """Minimise `objective` over `space` with TPE; integers arrive as ints. With `patience`, stop
+    after that many trials in a row without a lower loss (hyperopt's `no_progress_loss`), before
+    `max_evals`: each trial is a model fit, and a search that has stopped improving buys nothing.
 
     Returns:
         The best parameters and their loss. Errors in a trial propagate: a failed fit is a bug to
@@ -58,5 +66,6 @@ def minimise(
         trials=trials,
         rstate=np.random.default_rng(seed),
         show_progressbar=False,
+        early_stop_fn=no_progress_loss(patience) if patience > 0 else None,
     )
     return typed(best), min(trials.losses())

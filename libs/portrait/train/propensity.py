@@ -7,6 +7,7 @@ promotion gate (`train.promotion`) happen here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -93,6 +94,7 @@ def _log_setup(label: str, dates: list[dt.date], feature_cols: list[str], tc: Tr
             "test_fraction": tc.test_fraction,
             "calibration_fraction": tc.calibration_fraction,
             "max_evals": tc.max_evals,
+            "patience": tc.patience,
             "n_features": len(feature_cols),
             "families": "gbt, logistic, blend: by validation AUC",
             "calibration": "isotonic or platt, by two-fold log-loss",
@@ -157,7 +159,7 @@ def train_label(
         trained = propensity.train_propensity(
             sets,
             feature_cols,
-            minimise=tuning.minimise,
+            minimise=functools.partial(tuning.minimise, patience=tc.patience),
             space=tuning_space(tc),
             max_evals=tc.max_evals,
             seed=tc.seed,
