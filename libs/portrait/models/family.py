@@ -212,10 +212,18 @@ def family_aucs(
     *,
     seed: int,
     blend_weight: float,
+    fitted_blend: PipelineModel | None = None,
 ) -> dict[str, float]:
     """Every family's AUC (uncalibrated P(1)) on labelled `rows`, each fitted on `train`: a report
-    next to the chosen one (e.g. on held-out persons), never a choice."""
-    fitted = pipeline(Family(BLEND, blend_weight), gbt_cols, logistic_cols, params, seed=seed).fit(train)
+    next to the chosen one (e.g. on held-out persons), never a choice.
+
+    Args:
+        fitted_blend: the blend at `blend_weight` already fitted on `train` with `params` (the chosen
+            model, when the blend won; its calibration stage, if any, is left aside): not fitted again.
+    """
+    fitted = fitted_blend
+    if fitted is None:
+        fitted = pipeline(Family(BLEND, blend_weight), gbt_cols, logistic_cols, params, seed=seed).fit(train)
     scores = both_scores(fitted, rows).persist()
     try:
         by_weight = weight_aucs(scores, (0.0, blend_weight, 1.0))

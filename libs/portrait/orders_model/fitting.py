@@ -5,8 +5,10 @@ comparisons and what is logged (`orders_model.run` reads the rows and owns the M
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mlflow
@@ -16,13 +18,14 @@ from pyspark.sql import functions as F
 from portrait import tuning
 from portrait.config import TrainConfig
 from portrait.models import evaluation, propensity
-from portrait.models.family import FAMILY_TAG, FamilyChoice, family_aucs
+from portrait.models.family import BLEND, FAMILY_TAG, FamilyChoice, family_aucs
 from portrait.models.labels import TrainingSets
 from portrait.orders_model import features as of
 from portrait.orders_model.references import clv_by_decile, reference_aucs
 from portrait.train.propensity import tuning_space
 
 log = logging.getLogger(__name__)
+SELECTION_THREADS = 2  # feature-set fits at once
 
 
 def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, float]]:
@@ -40,12 +43,20 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
             f"all_but_{g}": [h for h in of.GROUPS if h != g] for g in of.GROUPS
         }
     )
-    scores, columns = {}, {}
-    for name, groups in candidates.items():
-        columns[name] = of.BASE_FEATURES + [c for g in groups for c in of.GROUPS[g]]
+    columns = {
+        name: of.BASE_FEATURES + [c for g in groups for c in of.GROUPS[g]] for name, groups in candidates.items()
+    }
+
+    def score(name: str) -> float:
         model = propensity.build_pipeline(columns[name], params, seed=seed).fit(fit_part)
-        scores[name] = evaluation.model_auc(model, valid)
-        log.info("orders-model feature set %s: validation AUC %.4f", name, scores[name])
+        auc = evaluation.model_auc(model, valid)
+        log.info("orders-model feature set %s: validation AUC %.4f", name, auc)
+        return auc
+
+    # The fits are independent (each its own seed-fixed GBT): two at a time, so that one's Spark jobs
+    # run while the other's wait on the scheduler (a small fit is dozens of jobs of a few tasks).
+    with ThreadPoolExecutor(max_workers=SELECTION_THREADS) as pool:
+        scores = dict(zip(columns, pool.map(score, columns), strict=True))
     best = max(scores, key=lambda k: scores[k])
     return columns[best], scores
 
@@ -75,7 +86,7 @@ def fit(sets: TrainingSets, conf: TrainConfig, *, select: bool) -> Fitted:
     trained = propensity.train_propensity(
         sets,
         feature_cols,
-        minimise=tuning.minimise,
+        minimise=functools.partial(tuning.minimise, patience=conf.patience),
         space=tuning_space(conf),
         max_evals=conf.max_evals,
         seed=conf.seed,
@@ -91,6 +102,9 @@ def _held_out(fit: Fitted, sets: TrainingSets, *, seed: int) -> tuple[dict[str, 
     each fitted on the training rows) on the test persons: a record next to the chosen model."""
     linear_cols = [c for c in fit.features if c not in of.SIGNED]
     references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
+    chosen = fit.trained.family
+    # The chosen blend is that very pipeline, fitted on the same rows with the same parameters and seed.
+    same = chosen.name == BLEND and chosen.logistic_weight == fit.choice.blend_weight
     families = family_aucs(
         sets.train,
         sets.test,
@@ -99,6 +113,7 @@ def _held_out(fit: Fitted, sets: TrainingSets, *, seed: int) -> tuple[dict[str, 
         fit.trained.params,
         seed=seed,
         blend_weight=fit.choice.blend_weight,
+        fitted_blend=fit.trained.model if same else None,
     )
     return references, families
 
