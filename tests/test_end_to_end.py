@@ -220,6 +220,8 @@ def test_published_tables_and_marts_read_without_spark(spark, pipeline):
 
 
 def test_rerunning_score_gives_the_same_tables(spark, pipeline):
+    """Score run again for a date it published: every published table equal to before (idempotence
+    needs the tables a first full run left)."""
     cfg, _, _ = pipeline
     lake = _lake(spark, cfg)
     before = {t: lake.read(t).localCheckpoint() for t in catalog.PUBLISHED}

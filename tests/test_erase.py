@@ -273,6 +273,9 @@ def test_erasure_log_has_one_row_without_pii(spark, lake):
 
 
 def test_erasing_again_by_person_id_deletes_nothing_and_is_logged(spark, lake):
+    """A second erasure through the CLI's dispatch on the lake the first one erased: every table of
+    the lake is compared whole (nothing else deleted) and the request is logged by hash; only a lake
+    every stage wrote has every table an erasure must search."""
     cfg, lh = lake["cfg"], lake["lake"]
     contents = {n: df for n, df in _snapshot(lh).items() if n != erase.LOG_TABLE}
     args = cli._parser().parse_args(

@@ -712,6 +712,9 @@ def _all_cells(spark, root: Path):
 
 
 def test_pii_in_free_text_reaches_no_table_in_clear(spark, cfg):
+    """PII planted in the free-text and unknown fields of all four sources, kept and quarantined lines,
+    then ingest and identity: every table of the lake is scanned for the clear values, which only real
+    runs on real files write (the maskers themselves are unit-tested in test_privacy)."""
 
     write_landing(
         cfg,

@@ -263,6 +263,8 @@ def test_bad_mapping_fails_at_load_naming_the_key(tmp_path, text, message):
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_FILE.exists(), reason=f"{REAL_FILE} is not here")
 def test_real_online_retail_file_reconciles(spark, tmp_path, monkeypatch):
+    """The real 541,909-line export through the mapped ingest, counts reconciled with Spark's own CSV
+    reader: real data's quirks (guest lines, repeats, returns) are what a synthetic file cannot hold."""
     monkeypatch.setenv("PORTRAIT_ONLINE_RETAIL_PATH", str(REAL_FILE))
     cfg = make_config(tmp_path)
     started = time.perf_counter()

@@ -272,6 +272,10 @@ def test_a_horizon_longer_than_the_history_registers_bgnbd_and_says_why_in_one_l
 
 @pytest.mark.slow  # the whole orders-model job on 200 customers: about 4.5 minutes here
 def test_orders_model_registers_the_family_with_the_best_validation_auc(spark, tmp_path):
+    """The whole orders-model job (features at several as-of dates, BTYD per date, tuning, the family
+    choice, calibration, MLflow run and registry): that the family registered and tagged is the one the
+    run chose on validation needs every step of one real run; the family choice alone is unit-tested
+    in test_models."""
     import mlflow
     from helpers import make_config
     from mlflow.tracking import MlflowClient
