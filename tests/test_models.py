@@ -133,16 +133,12 @@ def test_training_sets_come_in_as_many_partitions_as_the_session_has_cores(spark
         "calibration": cores,
         "test": cores,
     }
-    same = labels.training_sets(
-        _rows(spark, 400, dates), oot_dates=dates[:1], test_fraction=0.25, calibration_fraction=0.2
-    )
-    for name in ("train", "calibration", "test"):  # the same rows, whatever the partitions they came in
-        assertDataFrameEqual(getattr(sets, name), getattr(same, name))
 
 
 def test_the_tuner_stops_after_patience_trials_without_a_better_loss():
-    """hyperopt's early stop (`no_progress_loss`): a flat objective is tried `patience` times (the first
-    trial included), not `max_evals` times; without patience every trial runs."""
+    """hyperopt's `no_progress_loss`: a flat objective is tried `patience` times (the first trial
+    counts as one without progress), not `max_evals`; a loss that keeps falling, or no patience,
+    runs every trial."""
     from portrait import tuning
 
     calls: list[dict] = []
@@ -156,7 +152,10 @@ def test_the_tuner_stops_after_patience_trials_without_a_better_loss():
     stopped = len(calls)
     calls.clear()
     tuning.minimise(flat, space, max_evals=20, seed=1)
-    assert (stopped, len(calls)) == (3, 20)
+    unpatient = len(calls)
+    calls.clear()
+    tuning.minimise(lambda p: flat(p) - len(calls), space, max_evals=20, seed=1, patience=3)
+    assert (stopped, unpatient, len(calls)) == (3, 20, 20)
 
 
 def test_ece_lift_and_gain_by_hand(spark):
@@ -358,3 +357,16 @@ def test_lineage_hashes_the_resolved_config(tmp_path):
     assert train.config_sha256(changed) != train.config_sha256(cfg)
     version = train.code_version()
     assert re.fullmatch(r"[0-9a-f]{40}", version["code_version"]) and version["code_dirty"] in ("true", "false")
+
+
+def test_the_family_report_of_a_chosen_blend_equals_a_refit(spark, synthetic_sets):
+    """`family_aucs(fitted_blend=...)` (orders-model passes the chosen, calibrated blend) gives what
+    fitting the blend again on the same rows gives."""
+    params = {"max_depth": 3, "max_iter": 10, "step_size": 0.2}
+    chosen = propensity.fit_calibrated(synthetic_sets, FEATURES, params, seed=7, family=family.Family("blend", 0.5))
+    args = (synthetic_sets.train, synthetic_sets.test, FEATURES, FEATURES, params)
+    reused = family.family_aucs(*args, seed=7, blend_weight=0.5, fitted_blend=chosen.model)
+    assert reused == pytest.approx(family.family_aucs(*args, seed=7, blend_weight=0.5), abs=1e-12)
+    assert set(reused) == set(family.FAMILIES) and reused["blend"] == pytest.approx(
+        chosen.test.metrics["auc_uncalibrated"]
+    )

@@ -34,6 +34,7 @@ _PAIR = Field(min_length=2, max_length=2)
 Name = Annotated[str, Field(min_length=1)]
 Count = Annotated[int, Field(ge=1)]
 Days = Annotated[int, Field(ge=0)]
+Trials = Annotated[int, Field(ge=0)]  # a number of tuning trials, 0 allowed
 Share = Annotated[float, Field(gt=0, lt=1)]  # a share of persons that must leave some on each side
 Probability = Annotated[float, Field(ge=0, le=1)]
 Names = Annotated[list[Name], AfterValidator(_distinct)]
@@ -329,8 +330,8 @@ class TrainConfig(Frozen):
     test_fraction: Share = 0.25
     calibration_fraction: Share = 0.2
     max_evals: Count = 8
-    # Tuning stops after this many trials in a row without a better validation AUC (0: all `max_evals`).
-    patience: Days = 4
+    # Tuning stops after this many trials in a row without a lower loss, the first counted (0: all `max_evals`).
+    patience: Trials = 4
     seed: int = 7
     kmeans_k_range: KRange = Field(default_factory=lambda: [4, 8])  # k with the best silhouette
     kmeans_k: Annotated[int, Field(ge=2, le=10)] | None = None  # a fixed k instead of the range

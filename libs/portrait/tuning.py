@@ -37,8 +37,11 @@ def minimise(
     patience: int = 0,
 ) -> tuple[dict, float]:
     """Minimise `objective` over `space` with TPE; integers arrive as ints. With `patience`, stop
-    after that many trials in a row without a lower loss (hyperopt's `no_progress_loss`), before
-    `max_evals`: each trial is a model fit, and a search that has stopped improving buys nothing.
+    before `max_evals` once `patience` trials in a row, the first trial counted as one, have not
+    lowered the best loss (hyperopt's `no_progress_loss`: patience 4 stops three trials after a
+    first trial that stays best): each trial is a model fit. TPE draws its first 20 trials at
+    random, so with fewer `max_evals` the patience cuts short a random search whose best has not
+    been beaten for a while.
 
     Returns:
         The best parameters and their loss. Errors in a trial propagate: a failed fit is a bug to

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import mlflow
+from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -54,9 +55,10 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
         return auc
 
     # The fits are independent (each its own seed-fixed GBT): two at a time, so that one's Spark jobs
-    # run while the other's wait on the scheduler (a small fit is dozens of jobs of a few tasks).
+    # run while the other's wait on the scheduler (a small fit is hundreds of jobs of a few tasks).
+    # Each thread inherits the caller's Spark local properties (job group, scheduler pool).
     with ThreadPoolExecutor(max_workers=SELECTION_THREADS) as pool:
-        scores = dict(zip(columns, pool.map(score, columns), strict=True))
+        scores = dict(zip(columns, pool.map(inheritable_thread_target(score), columns), strict=True))
     best = max(scores, key=lambda k: scores[k])
     return columns[best], scores
 
@@ -102,9 +104,9 @@ def _held_out(fit: Fitted, sets: TrainingSets, *, seed: int) -> tuple[dict[str, 
     each fitted on the training rows) on the test persons: a record next to the chosen model."""
     linear_cols = [c for c in fit.features if c not in of.SIGNED]
     references = reference_aucs(sets.train, sets.test, all_features=linear_cols)
-    chosen = fit.trained.family
-    # The chosen blend is that very pipeline, fitted on the same rows with the same parameters and seed.
-    same = chosen.name == BLEND and chosen.logistic_weight == fit.choice.blend_weight
+    # A chosen blend (at the choice's blend weight) is that very pipeline, fitted on the same rows
+    # with the same parameters and seed.
+    same = fit.trained.family.name == BLEND
     families = family_aucs(
         sets.train,
         sets.test,
