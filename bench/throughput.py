@@ -10,18 +10,21 @@ them): ingest of the whole range, identity (a rebuild), text, features (a full b
 stage's seconds, Spark jobs, Delta commits and rows written come from `bench.daily._timed`.
 
 Next to the stages, their limits (BENCHMARKS.md "Throughput" and "The limit ratio"), in the same run:
-- ingest: a bare `spark.read` of the same landing files (each source's format, the schema read
-  from one of its files and given, no validation) written to a Delta table partitioned by landing
-  date. It runs once untimed before the ingest (the JVM's code paths and the page cache warm for
-  both), then `--limit-repeats` times after it: the median is the limit.
+- ingest: a bare `spark.read` of the same landing files (each source's format and a given schema:
+  JSON's declared fields, CSV's header, all strings; no validation) written to a Delta table
+  partitioned by landing date (`bench.limits`). It runs once untimed before the build (page cache
+  and Delta's write path warm), then `--limit-repeats` times after it: the median is the limit.
+  The ingest itself runs once (at SF1 it takes minutes), in a JVM that has only run the warm-up.
 - features: `bench.features.limit_query` over the silver tables the build wrote, to the `noop` sink
   (median of `--limit-repeats`).
 - identity: identifiers in (the map's and the excluded ones) per second per core of the rebuild.
 - score: persons scored per second per core.
 
 The scaling curve is the build's seconds (every stage but train) per million clickstream events
-at each scale, and `scaling_spread` the largest over the smallest. The driver's peak old-generation
-heap (reset before each build) is reported beside it.
+at each scale, and `scaling_spread` the largest over the smallest; the scales run smallest first in
+one process, so the first pays the JVM's warm-up. Beside it, the JVM's old generation after its
+latest collection, sampled after every stage (its largest): in local mode the driver is the
+executor too, so cached blocks count.
 
 Writes bench/results/throughput_sf<scale>.json and .md, named after SF1 when it is among the scales
 (the issue's figures are SF1's), else after the largest; the figures at the top level are that
@@ -44,10 +47,10 @@ from pyspark.sql import functions as F
 from bench.daily import TRAIN_OVERRIDES, _stage_calls, _timed
 from bench.features import limit_query
 from bench.identity import _ensure_landing
+from bench.limits import bare_read_write, bare_schemas, sampled, seconds
 from bench.run import machine, workdir_overrides, write_results
 from portrait import catalog
 from portrait.config import Config, load_config
-from portrait.ingest.sources import SOURCES
 from portrait.io import Lakehouse
 from portrait.pipeline import DAILY_CHAIN
 from portrait.spark import get_session
@@ -56,59 +59,22 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = (*DAILY_CHAIN[: DAILY_CHAIN.index("score")], "train", *DAILY_CHAIN[DAILY_CHAIN.index("score") :])
 
 
-def _bare_read_write(spark: SparkSession, landing: Path, dest: Path) -> int:
-    """Every source's landing files read with a given schema, no validation, written to Delta
-    partitioned by the landing date; returns the rows written (from the commits' metrics)."""
-    rows = 0
-    for name, source in SOURCES.items():
-        folder = landing / name
-        sample = next(folder.glob(f"date=*/*.{source.format}"))
-        reader = spark.read.format(source.format)
-        if source.format == "csv":
-            reader = reader.option("header", True).option("sep", source.delimiter)
-        schema = reader.load(str(sample)).schema
-        frame = reader.schema(schema).load(str(folder))  # `date` from the folders' names
-        frame.write.format("delta").mode("overwrite").partitionBy("date").save(str(dest / name))
-        metrics = spark.sql(f"DESCRIBE HISTORY delta.`{dest / name}` LIMIT 1").select("operationMetrics").first()
-        rows += int(metrics[0]["numOutputRows"])
-    return rows
-
-
-def _seconds(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def _old_gen_peak_mb(spark: SparkSession, *, reset: bool = False) -> float:
-    """The driver JVM's peak old-generation heap since the last reset, in MB: what the driver kept
-    (young-generation peaks come and go with every collection, and pools' peaks are not simultaneous)."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the JVM's own memory beans
-    pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
-    peak = 0
-    for i in range(pools.size()):
-        pool = pools.get(i)
-        if pool.getType().toString() == "Heap memory" and any(w in pool.getName() for w in ("Old", "Tenured")):
-            peak += pool.getPeakUsage().getUsed()
-            if reset:
-                pool.resetPeakUsage()
-    return round(peak / 2**20, 1)
-
-
-def _limits(spark: SparkSession, lake: Lakehouse, landing: Path, work: Path, date: dt.date, repeats: int) -> dict:
-    """The ingest and features limits, each the median of `repeats` warm runs."""
+def _limits(spark: SparkSession, lake: Lakehouse, landing: Path, work: Path, date: dt.date, args, schemas) -> dict:
+    """The ingest and features limits, each the median of `--limit-repeats` warm runs."""
+    repeats = args.limit_repeats
     bare: list[float] = []
     rows = 0
     for i in range(repeats):
         dest = work / f"bare-{i}"
         t0 = time.perf_counter()
-        rows = _bare_read_write(spark, landing, dest)
+        rows = bare_read_write(spark, landing, dest, schemas)
         bare.append(time.perf_counter() - t0)
         shutil.rmtree(dest, ignore_errors=True)
     features = [
-        _seconds(lambda: limit_query(lake, date).write.format("noop").mode("overwrite").save()) for _ in range(repeats)
+        seconds(lambda: limit_query(lake, date).write.format("noop").mode("overwrite").save()) for _ in range(repeats)
     ]
     return {
+        "date": date,
         "ingest_limit_seconds": round(statistics.median(bare), 2),
         "ingest_limit_seconds_all": [round(s, 2) for s in bare],
         "ingest_limit_rows": rows,
@@ -133,51 +99,59 @@ def _one_scale(args, scale: float, date: dt.date) -> dict:
             },
         )
         spark = get_session(cfg.spark)
-        cores = int(spark.sparkContext.defaultParallelism)
         generation = _ensure_landing(spark, cfg, root, scale, date)
-        first = date - dt.timedelta(days=cfg.generator.days - 1)
         landing = Path(cfg.paths.landing)
-        _bare_read_write(spark, landing, lake_dir / "bare-warmup")  # untimed: warms both sides
+        schemas = bare_schemas(spark, landing, list(cfg.ingest.sources))
+        bare_read_write(spark, landing, lake_dir / "bare-warmup", schemas)  # untimed: warms both sides
         shutil.rmtree(lake_dir / "bare-warmup", ignore_errors=True)
-        _old_gen_peak_mb(spark, reset=True)
-        lake = Lakehouse(spark, cfg.paths.lakehouse)
-        build = _timed(lake, _stage_calls(spark, cfg, rebuild=True), BUILD, date, first)
-        heap = _old_gen_peak_mb(spark)
-        limits = _limits(spark, lake, landing, lake_dir, date, args.limit_repeats)
-        audit = lake.read(catalog.BRONZE_INGEST_AUDIT).groupBy("source").agg(F.sum("rows_read").alias("n")).collect()
-        raw = {r["source"]: int(r["n"]) for r in audit}  # a row per source
-        identifiers = (
-            lake.read(catalog.SILVER_IDENTITY_MAP).count() + lake.read(catalog.SILVER_IDENTITY_EXCLUDED).count()
-        )
-        persons = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date)).count()
-        stages = build["stages"]
-        build_s = sum(s["seconds"] for n, s in stages.items() if n != "train")
-        events = raw.get("clickstream", 0)
+        lake, heap = Lakehouse(spark, cfg.paths.lakehouse), list[float | None]()
+        calls = sampled(spark, _stage_calls(spark, cfg, rebuild=True), heap)
+        build = _timed(lake, calls, BUILD, date, date - dt.timedelta(days=cfg.generator.days - 1))
+        limits = _limits(spark, lake, landing, lake_dir, date, args, schemas)
         return {
             "scale": scale,
             "days": cfg.generator.days,
-            "cores": cores,
             "landing": generation,
-            "raw_rows": raw,
-            "clickstream_events": events,
-            "identifiers": identifiers,
-            "persons_scored": persons,
-            "stages": stages,
-            "build_seconds": round(build_s, 2),
-            "seconds_per_million_events": round(build_s / (events / 1e6), 2) if events else None,
-            "driver_old_gen_peak_mb": heap,
-            **limits,
-            "ingest_limit_ratio": round(stages["ingest"]["seconds"] / limits["ingest_limit_seconds"], 2),
-            "ingest_rows_per_s_per_core": round(sum(raw.values()) / (stages["ingest"]["seconds"] * cores), 1),
-            "ingest_limit_rows_per_s_per_core": round(
-                limits["ingest_limit_rows"] / (limits["ingest_limit_seconds"] * cores), 1
-            ),
-            "identity_ids_per_s_per_core": round(identifiers / (stages["identity"]["seconds"] * cores), 1),
-            "features_limit_ratio": round(stages["features"]["seconds"] / limits["features_limit_seconds"], 2),
-            "scoring_persons_per_s_per_core": round(persons / (stages["score"]["seconds"] * cores), 1),
+            **_figures(lake, build, limits, heap),
         }
     finally:
         shutil.rmtree(lake_dir, ignore_errors=True)
+
+
+def _figures(lake: Lakehouse, build: dict, limits: dict, heap: list) -> dict:
+    """Rows in and out of the build, its seconds per million events and each stage against its limit."""
+    spark, date = lake.spark, limits["date"]
+    cores = int(spark.sparkContext.defaultParallelism)
+    audit = lake.read(catalog.BRONZE_INGEST_AUDIT).groupBy("source").agg(F.sum("rows_read").alias("n")).collect()
+    raw = {r["source"]: int(r["n"]) for r in audit}  # a row per source
+    identifiers = lake.read(catalog.SILVER_IDENTITY_MAP).count() + lake.read(catalog.SILVER_IDENTITY_EXCLUDED).count()
+    persons = lake.read(catalog.GOLD_PROPENSITY_DAILY).where(F.col("date") == F.lit(date)).count()
+    stages = build["stages"]
+    build_s = sum(s["seconds"] for n, s in stages.items() if n != "train")
+    events = raw.get("clickstream", 0)
+    took = {n: stages[n]["seconds"] for n in ("ingest", "identity", "features", "score")}
+    kept = [h for h in heap if h is not None]
+    return {
+        "cores": cores,
+        "raw_rows": raw,
+        "clickstream_events": events,
+        "identifiers": identifiers,
+        "persons_scored": persons,
+        "stages": stages,
+        "build_seconds": round(build_s, 2),
+        "seconds_per_million_events": round(build_s / (events / 1e6), 2) if events else None,
+        "jvm_old_gen_after_gc_max_mb": max(kept) if kept else None,
+        **{k: v for k, v in limits.items() if k != "date"},
+        "limit_rows_equal_ingest_rows": limits["ingest_limit_rows"] == sum(raw.values()),
+        "ingest_limit_ratio": round(took["ingest"] / limits["ingest_limit_seconds"], 2),
+        "ingest_rows_per_s_per_core": round(sum(raw.values()) / (took["ingest"] * cores), 1),
+        "ingest_limit_rows_per_s_per_core": round(
+            limits["ingest_limit_rows"] / (limits["ingest_limit_seconds"] * cores), 1
+        ),
+        "identity_ids_per_s_per_core": round(identifiers / (took["identity"] * cores), 1),
+        "features_limit_ratio": round(took["features"] / limits["features_limit_seconds"], 2),
+        "scoring_persons_per_s_per_core": round(persons / (took["score"] * cores), 1),
+    }
 
 
 TOP = (
@@ -198,7 +172,7 @@ def _markdown(result: dict) -> list[str]:
         *[f"| {k} | {result[k]} |" for k in (*TOP, "scaling_spread", "scale")],
         "",
         "| SF | events | build s | s per M events | ingest s | ingest limit s | ingest ratio | identity ids/s/core "
-        "| features s | features limit s | score persons/s/core | driver old-gen peak MB |",
+        "| features s | features limit s | score persons/s/core | JVM old gen after GC, max MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
@@ -207,7 +181,7 @@ def _markdown(result: dict) -> list[str]:
             f"| {r['scale']:g} | {r['clickstream_events']:,} | {r['build_seconds']} | {r['seconds_per_million_events']} "
             f"| {s['ingest']['seconds']} | {r['ingest_limit_seconds']} | {r['ingest_limit_ratio']} "
             f"| {r['identity_ids_per_s_per_core']:,} | {s['features']['seconds']} | {r['features_limit_seconds']} "
-            f"| {r['scoring_persons_per_s_per_core']:,} | {r['driver_old_gen_peak_mb']} |"
+            f"| {r['scoring_persons_per_s_per_core']:,} | {r['jvm_old_gen_after_gc_max_mb']} |"
         )
     lines += ["", "| SF | stage | seconds | Spark jobs | Delta commits | rows written |", "|---|---|---|---|---|---|"]
     for r in result["runs"]:
@@ -225,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--date", default="2026-11-01")
     p.add_argument("--conf", default=str(ROOT / "conf" / "local.yaml"))
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "portrait-throughput"))
-    p.add_argument("--limit-repeats", type=int, default=3, help="timed runs of each limit (median)")
+    p.add_argument("--limit-repeats", type=int, default=3, choices=range(1, 10), help="timed runs of each limit")
     args = p.parse_args(argv)
     date = dt.date.fromisoformat(args.date)
     scales = sorted(float(s) for s in args.scales.split(","))
