@@ -4,7 +4,6 @@ BENCHMARKS.md "Throughput"), and the JVM's old generation after its collections.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -44,12 +43,6 @@ def bare_read_write(spark: SparkSession, landing: Path, dest: Path, schemas: dic
         metrics = spark.sql(f"DESCRIBE HISTORY delta.`{dest / name}` LIMIT 1").select("operationMetrics").first()
         rows += int(metrics[0]["numOutputRows"])
     return rows
-
-
-def seconds(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def old_gen_after_gc_mb(spark: SparkSession) -> float | None:

@@ -44,19 +44,18 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from bench.daily import TRAIN_OVERRIDES, _stage_calls, _timed
+from bench.daily import BUILD, TRAIN_OVERRIDES, _stage_calls, _timed
+from bench.features import _timed as seconds
 from bench.features import limit_query
 from bench.identity import _ensure_landing
-from bench.limits import bare_read_write, bare_schemas, sampled, seconds
+from bench.limits import bare_read_write, bare_schemas, sampled
 from bench.run import machine, workdir_overrides, write_results
 from portrait import catalog
 from portrait.config import Config, load_config
 from portrait.io import Lakehouse
-from portrait.pipeline import DAILY_CHAIN
 from portrait.spark import get_session
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = (*DAILY_CHAIN[: DAILY_CHAIN.index("score")], "train", *DAILY_CHAIN[DAILY_CHAIN.index("score") :])
 
 
 def _limits(spark: SparkSession, lake: Lakehouse, landing: Path, work: Path, date: dt.date, args, schemas) -> dict:

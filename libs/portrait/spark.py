@@ -182,6 +182,18 @@ def truncate(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
 
+def cores(spark: SparkSession) -> int:
+    """The partitions a small iterative fit reads (`spark.default.parallelism`: the session's cores
+    unless the conf sets it, as `conf/cluster.yaml` does). Each of a fit's many Spark jobs costs per
+    task, whether a partition holds ten rows or ten thousand."""
+    return spark.sparkContext.defaultParallelism
+
+
+def per_core(df: DataFrame) -> DataFrame:
+    """`df` in `cores` partitions (a narrow `coalesce`: persist the input first when it is costly)."""
+    return df.coalesce(cores(df.sparkSession))
+
+
 def set_checkpoint_dir(spark: SparkSession, checkpoint_dir: str | None, lakehouse: str) -> None:
     """The reliable checkpoint directory: `spark.checkpoint_dir` from the conf, else `<lakehouse>/_checkpoints`."""
     spark.sparkContext.setCheckpointDir(checkpoint_dir or f"{str(lakehouse).rstrip('/')}/_checkpoints")

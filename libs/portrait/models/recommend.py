@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait import order_lines
-from portrait.spark import truncate
+from portrait.spark import cores, truncate
 
 PURCHASE = "purchase"
 
@@ -121,12 +121,12 @@ def fit(
     users = dense_ids(strengths, "person_id", "user")
     items = dense_ids(strengths, "product_id", "item")
     rows = strengths.join(users, "person_id").join(F.broadcast(items), "product_id").select("user", "item", "strength")
-    # A block per core (ALS's default is 10 of each): every iteration is a few Spark jobs over the
-    # blocks, costed per task whatever their size.
-    cores = strengths.sparkSession.sparkContext.defaultParallelism
+    # A block per core (`spark.cores`; ALS's default is 10 of each): every iteration is a few Spark
+    # jobs over the blocks, costed per task whatever their size.
+    blocks = cores(strengths.sparkSession)
     als = ALS(
-        numUserBlocks=cores,
-        numItemBlocks=cores,
+        numUserBlocks=blocks,
+        numItemBlocks=blocks,
         rank=rank,
         maxIter=max_iter,
         regParam=reg_param,

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait.keys import NEVER_DAYS  # recency null = never: beyond any window, like the other models
+from portrait.spark import per_core
 
 
 def _n(column: str) -> str:
@@ -86,10 +87,8 @@ def fit_segments(
     if not ks:
         raise ValueError("fit_segments needs at least one k")
     prep = Pipeline(stages=input_pipeline()).fit(portrait)
-    # In as many partitions as the session has cores: each KMeans iteration is a Spark job whose
-    # tasks cost the same for ten rows or ten thousand (as the propensities' `labels.training_sets`).
-    cores = portrait.sparkSession.sparkContext.defaultParallelism
-    prepared = prep.transform(portrait).select("features").coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+    # One partition per core: each KMeans iteration is a Spark job, costed per task (`spark.per_core`).
+    prepared = per_core(prep.transform(portrait).select("features")).persist(StorageLevel.MEMORY_AND_DISK)
     evaluator = ClusteringEvaluator(featuresCol="features")
     curve: dict[int, float] = {}
     models: dict[int, KMeansModel] = {}

@@ -20,6 +20,7 @@ from portrait import catalog, registry
 from portrait.config_models import Config, MlflowConfig, TextConfig
 from portrait.io import Commit, Lakehouse
 from portrait.models.promotion import DECISION_TAG
+from portrait.spark import per_core
 from portrait.text.model import build_pipeline, decide, evaluate, score_posts, split, training_rows
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,7 @@ def _train(
     return its test metrics and whether it was promoted."""
     labels = lake.spark.read.parquet(labels_path)
     # One partition per core: each of the regressions' iterations is a Spark job, costed per task.
-    cores = lake.spark.sparkContext.defaultParallelism
-    rows = training_rows(social, labels, topics=topics).coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = per_core(training_rows(social, labels, topics=topics)).persist(StorageLevel.MEMORY_AND_DISK)
     train_rows, test_rows = split(rows, test_fraction=conf.test_fraction)
     with mlflow.start_run(run_name=f"text-{date}") as run_:
         mlflow.set_tags(
