@@ -24,7 +24,15 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
 # first, left it for last: CI ran out of its 90 minutes with it still running). Within it the fault
 # suite runs first, so a worker fetching its next unit (xdist does when two tests are left) does not
 # queue a long unit behind it. Groups not named keep collection order after these.
-LONGEST_FIRST = ("tiny_chain", "tiny_lake", "test_cluster", "test_identity_daily", "test_loop_end_to_end", "test_erase")
+LONGEST_FIRST = (
+    "tiny_chain",
+    "tiny_lake",
+    "test_cluster",
+    "test_identity_daily",
+    "test_live",
+    "test_loop_end_to_end",
+    "test_erase",
+)
 CHAIN_ORDER = ("test_faults", "test_concurrency", "test_restart", "test_publication_poll", "test_refusals")
 
 

@@ -46,6 +46,7 @@ def test_help_lists_every_job_once_with_its_summary(capsys):
         "generate",
         "audience",
         "erase",
+        "live",
         "backfill",
         "demo",
         "catalog",
@@ -74,6 +75,7 @@ def test_help_lists_every_job_once_with_its_summary(capsys):
         ("demo", {"--date", "--scale", "--seed"}),
         ("catalog", {"--out"}),
         ("backfill", {"--from", "--to", "--force"}),
+        ("live", {"--date", "--available-now", "--trigger-seconds"}),
     ],
 )
 def test_each_job_shows_only_its_own_options(capsys, job, own):

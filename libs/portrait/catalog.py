@@ -575,6 +575,73 @@ MARTS: tuple[Table, ...] = (
 
 PUBLISHED: tuple[Table, ...] = (GOLD_SEGMENTS_DAILY, GOLD_PROPENSITY_DAILY, GOLD_NEXT_ACTIONS_DAILY)
 
+# --- the live job (portrait live, issue 29) ---------------------------------------------------------
+BRONZE_LIVE_QUARANTINE = Table(
+    "bronze",
+    "live_quarantine",
+    "live",
+    "Clickstream lines the live job quarantined (bronze.quarantine's columns, source clickstream): the "
+    "batch ingest of the same files quarantines them again in bronze.quarantine, independently",
+)
+SILVER_LIVE_EVENTS = Table(
+    "silver",
+    "live_events",
+    "live",
+    "Clickstream events kept by the live job, each event_id once per landing date, with the person_id "
+    "resolved on arrival (provisional when the identity map did not know the identifier): the stream "
+    "the live portrait and the triggers read; by landing date",
+)
+GOLD_PORTRAIT_LIVE = Table(
+    "gold",
+    "portrait_live",
+    "live",
+    "The live portrait: one row per (date, person_id) seen on a landing date, recomputed from "
+    "silver.live_events at each micro-batch that brought the person's events",
+    columns=(
+        Col("date", "date", "landing date of the events summed", nullable=False),
+        Col("person_id", "string", "person id from silver.identity_map, else provisional", nullable=False),
+        Col("provisional", "boolean", "true: the identity map did not know the identifier (p_ id derived from it)"),
+        Col("events", "long", "events kept on the date"),
+        Col("product_views", "long", "product_view events"),
+        Col("cart_adds", "long", "add_to_cart events"),
+        Col("open_cart_value", "double", "price of the cart adds since the last checkout, less removals; >= 0"),
+        Col("last_category", "string", "category of the latest event that has one"),
+        Col("last_seen", "timestamp", "event time of the latest event"),
+        Col("updated_at", "timestamp", "when the live job last wrote the row (UTC)"),
+    ),
+    constraints={"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"},
+    changed_in_place=True,
+)
+GOLD_LIVE_ACTIONS = Table(
+    "gold",
+    "live_actions",
+    "live",
+    "One row per fired trigger decision of the live job: the actions the events fired and what the "
+    "policy's arbitration made of them (sent, held out, or none with the reason); its rows with "
+    "an action or a holdout are live contacts, which the caps count with gold.actions_sent",
+    columns=(
+        Col("date", "date", "landing date of the events that fired the trigger", nullable=False),
+        Col("person_id", "string", "person id (provisional ids get no consent, hence no action)", nullable=False),
+        Col("fired_actions", "array<string>", "the triggered actions the events fired"),
+        Col("fired_at", "timestamp", "event time the first of them fired"),
+        Col("intended_action", "string", "the best candidate before caps and holdout, else 'none'"),
+        Col("action", "string", "action sent; 'none' when held out, capped, not consented or not eligible"),
+        Col("channel", "string", "consented channel it is sent on; null when none"),
+        Col("offer", "string", "the offer of the chosen action"),
+        Col("experiment_id", "string", "holdout experiment of the chosen action"),
+        Col("expected_value", "double", "P(outcome) x value - cost of the best candidate"),
+        Col("reason", "string", "why: the action's reason, the cap, the consent or the holdout"),
+        Col("holdout", "boolean", "true: in the control group, recorded and never contacted"),
+        Col("contacted", "boolean", "true: sent to the person"),
+        Col("policy_version", "string", "version of conf/actions.yaml"),
+        Col("query_id", "string", "the streaming query that decided it (its checkpoint's id)"),
+        Col("batch_id", "long", "its micro-batch; (query_id, batch_id) is written once"),
+        Col("decided_at", "timestamp", "when the micro-batch decided it (UTC)"),
+    ),
+    constraints={"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"},
+)
+LIVE_TABLES: tuple[Table, ...] = (BRONZE_LIVE_QUARANTINE, SILVER_LIVE_EVENTS, GOLD_PORTRAIT_LIVE, GOLD_LIVE_ACTIONS)
+
 # --- publication and lake guards (issue 15) -------------------------------------------------------
 # Written last by score, in one commit, after the three published tables: the date of a row is
 # complete, and these versions of the three tables hold it (readers time-travel to them).

@@ -82,7 +82,7 @@ def build_parser(prog: str = "portrait") -> argparse.ArgumentParser:
     )
     top.add_argument("--verbose", action="store_true", help="show Spark's logs, library warnings and tracebacks")
     sub = top.add_subparsers(dest="job", metavar="<job>", required=True, title="jobs")
-    for stage in (*pipeline.DAILY, *pipeline.WEEKLY, *pipeline.ON_DEMAND):
+    for stage in (*pipeline.DAILY, *pipeline.WEEKLY, *pipeline.ON_DEMAND, *pipeline.LIVE):
         p = _job(sub, stage.name, stage.summary)
         _STAGE_OPTIONS.get(stage.name, lambda p: None)(p)
         if stage.name in ("features", "score"):
@@ -189,6 +189,15 @@ def _erase_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _live_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--available-now",
+        action="store_true",
+        help="process the files landed so far, then stop (for a scheduler); default: run until stopped",
+    )
+    p.add_argument("--trigger-seconds", type=int, help="micro-batch interval (overrides live.trigger_seconds)")
+
+
 _STAGE_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "generate": _scale_seed,
     "ingest": _ingest_options,
@@ -196,6 +205,7 @@ _STAGE_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "features": _features_options,
     "audience": _audience_options,
     "erase": _erase_options,
+    "live": _live_options,
 }
 _parser = build_parser  # the name the tests of other stages use
 

@@ -457,6 +457,22 @@ class TagsConfig(Frozen):
     file: Name = "tags.yaml"
 
 
+class LiveConfig(Frozen):
+    """`portrait live` (`portrait.live`): the Structured Streaming job over the clickstream landing
+    folders. `trigger_seconds`: the micro-batch interval of the long-running job (`--trigger-seconds`
+    overrides it); `max_files_per_trigger`: new landing files taken per micro-batch;
+    `lateness_minutes`: the watermark delay, how late (in event time) an event may arrive and still
+    count for a trigger; `duplicate_lookback_days`: an event_id kept on one of these earlier landing
+    dates is a duplicate; `checkpoint_dir`: where the queries keep their progress and state (shared
+    storage on a cluster); None: `<paths.lakehouse>/_checkpoints/live`."""
+
+    trigger_seconds: Count = 10
+    max_files_per_trigger: Count = 100
+    lateness_minutes: Days = 10
+    duplicate_lookback_days: Days = 1
+    checkpoint_dir: str | None = None
+
+
 class Config(Frozen):
     """The whole configuration; stages receive the typed piece they need."""
 
@@ -476,6 +492,7 @@ class Config(Frozen):
     text: TextConfig = Field(default_factory=TextConfig)
     tags: TagsConfig = Field(default_factory=TagsConfig)
     marts: MartsConfig = Field(default_factory=MartsConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
 
     @property
     def conf_dir(self) -> Path:

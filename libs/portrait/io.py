@@ -150,6 +150,15 @@ class Lakehouse:
         """
         return self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
 
+    def read_stream(self, table: Table, **options: str) -> DataFrame:
+        """`table` as a streaming source of its new commits (Delta source `options`, e.g.
+        `skipChangeCommits`). Scoped like every read; a missing table is an error."""
+        if not self.exists(table):
+            raise FileNotFoundError(
+                f"table {table} does not exist at {self.path(table)}: run the `{table.written_by}` job first"
+            )
+        return self.spark.readStream.format("delta").options(**options).load(self.path(table))
+
     def version(self, table: Table) -> int:
         """The table's latest version (a listing of its log; no Spark job)."""
         return int(self._snapshot(table, refresh=True).version())

@@ -55,7 +55,8 @@ ON_DEMAND = (
     Stage("audience", "a named audience (--where over portrait, tags) -> gold.audiences"),
     Stage("erase", "remove one person from every table (right to erasure)"),
 )
-STAGES: dict[str, Stage] = {s.name: s for s in (*DAILY, *WEEKLY, *ON_DEMAND)}
+LIVE = (Stage("live", "new clickstream files as they land -> live portrait, triggered actions"),)
+STAGES: dict[str, Stage] = {s.name: s for s in (*DAILY, *WEEKLY, *ON_DEMAND, *LIVE)}
 DAILY_CHAIN: tuple[str, ...] = tuple(s.name for s in DAILY)
 
 
@@ -81,6 +82,8 @@ def describe() -> str:
     lines += [f"     {s.name:<{width}}  {s.summary}" for s in WEEKLY]
     lines += ["on demand:"]
     lines += [f"     {s.name:<{width}}  {s.summary}" for s in ON_DEMAND]
+    lines += ["continuously, next to the daily chain (docs/live.md):"]
+    lines += [f"     {s.name:<{width}}  {s.summary}" for s in LIVE]
     return "\n".join(lines) + "\n"
 
 
@@ -133,6 +136,7 @@ RUNS: dict[str, Job] = {
     "evaluate": Job("portrait.evaluate.run"),
     "marts": Job("portrait.marts.run", section="marts"),
     "erase": Job("portrait.erase.run", options=("identifiers", "person_ids"), mapped="outputs"),
+    "live": Job("portrait.live.run", options=("available_now", "trigger_seconds")),
     "report": Job("portrait.report.run", section="mlflow", options=("out_dir",), says="summary_line"),
     "orders-model": Job(
         "portrait.orders_model.run",

@@ -2,9 +2,9 @@
 expected-value arbitration (Column expressions)."""
 
 from portrait.actions.arbitrate import EV_LABEL, NONE, first_consented, sent_rows, with_next_action
-from portrait.actions.contacts import contact_state
+from portrait.actions.contacts import contact_state, live_contacts
 from portrait.actions.holdout import holdout_bucket, in_holdout
-from portrait.actions.policy import Action, Caps, Policy, load_policy
+from portrait.actions.policy import Action, Caps, Policy, Trigger, load_policy
 
 __all__ = [
     "EV_LABEL",
@@ -12,10 +12,12 @@ __all__ = [
     "Action",
     "Caps",
     "Policy",
+    "Trigger",
     "contact_state",
     "first_consented",
     "holdout_bucket",
     "in_holdout",
+    "live_contacts",
     "load_policy",
     "sent_rows",
     "with_next_action",

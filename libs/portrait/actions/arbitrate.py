@@ -69,7 +69,13 @@ def _names_where(policy: Policy, test) -> Column:
 
 
 def with_next_action(
-    rows: DataFrame, policy: Policy, *, history: DataFrame, date: dt.date, holdout_share: float
+    rows: DataFrame,
+    policy: Policy,
+    *,
+    history: DataFrame,
+    date: dt.date,
+    holdout_share: float,
+    include_date: bool = False,
 ) -> DataFrame:
     """Add the day's decision to every scoring row.
 
@@ -79,12 +85,14 @@ def with_next_action(
         history: gold.actions_sent (any dates; only the days before `date` are used).
         date: the scoring date.
         holdout_share: the share held out of each experiment that does not set its own.
+        include_date: the contacts of `date` itself cap too (the live job decides during the day;
+            the daily score replaces its own date on a rerun, so it counts the days before only).
 
     Returns:
         `rows` plus intended_action (the best candidate before caps and holdout, else 'none'),
         action, channel, offer, experiment_id, expected_value, reason, holdout, policy_version.
     """
-    state = contact_state(history, policy, date=date)
+    state = contact_state(history, policy, date=date, include_date=include_date)
     joined = rows.join(state, on="person_id", how="left")
     cands = _candidates_best_first(policy)
     best, second = F.get(F.col("_cands"), 0), F.get(F.col("_cands"), 1)

@@ -7,15 +7,39 @@ Loaded with `load_policy`; every error names the file and the key (`portrait.val
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from portrait.features.registry import CONSENT_CHANNELS
 from portrait.validated import Frozen, load_yaml_model
 
 Channel = Annotated[str, Field(pattern="^(" + "|".join(CONSENT_CHANNELS) + ")$")]
 NAME = "^[a-z][a-z0-9_]*$"
+
+
+class Trigger(Frozen):
+    """What makes an action a live one (`portrait live`): an event pattern over the clickstream, in
+    event time. A triggered action is decided by the live job only, for the persons whose events
+    fired it; the daily `score` never chooses it.
+
+    Attributes:
+        kind: `cart_abandoned`: an `add_to_cart` followed by no `checkout` of the same person within
+            `minutes` of event time; `category_views`: `views` product views of one category by one
+            person within `minutes` (windows sliding by one minute).
+        minutes: the time span of the pattern, in event-time minutes.
+        views: `category_views` only: how many views fire it.
+    """
+
+    kind: Literal["cart_abandoned", "category_views"]
+    minutes: Annotated[int, Field(ge=1, le=24 * 60)]
+    views: Annotated[int, Field(ge=2)] | None = None
+
+    @model_validator(mode="after")
+    def _views_for_category(self) -> Trigger:
+        if (self.kind == "category_views") != (self.views is not None):
+            raise ValueError("views is required for kind category_views, and only for it")
+        return self
 
 
 class Action(Frozen):
@@ -34,6 +58,7 @@ class Action(Frozen):
         holdout_share: share of eligible persons held out; None = `score.holdout_fraction` of the conf.
         cooldown_days: no repeat of this action to a person within this many days.
         outcome_window_days: days after the action in which a purchase counts as its outcome.
+        trigger: a live action's event pattern (`Trigger`); None: a daily action.
     """
 
     name: Annotated[str, Field(pattern=NAME)]
@@ -48,6 +73,7 @@ class Action(Frozen):
     holdout_share: Annotated[float, Field(ge=0, lt=1)] | None = None
     cooldown_days: Annotated[int, Field(ge=0)] = 7
     outcome_window_days: Annotated[int, Field(ge=1)] = 7
+    trigger: Trigger | None = None
 
     @field_validator("name")
     @classmethod
@@ -87,7 +113,18 @@ class Policy(Frozen):
             twice = sorted({s for s in seen if seen.count(s) > 1})
             if twice:
                 raise ValueError(f"action {field}s {twice} given more than once")
+        if all(a.trigger is not None for a in actions):
+            raise ValueError("every action has a trigger: the daily score needs at least one action without one")
         return actions
+
+    def daily(self) -> Policy:
+        """The policy the daily `score` applies: the actions without a trigger (same caps and version)."""
+        return self.model_copy(update={"actions": [a for a in self.actions if a.trigger is None]})
+
+    def live(self) -> Policy | None:
+        """The policy of `portrait live`: the actions with a trigger, or None when there are none."""
+        triggered = [a for a in self.actions if a.trigger is not None]
+        return self.model_copy(update={"actions": triggered}) if triggered else None
 
     def share(self, action: Action, default: float) -> float:
         """The holdout share of `action`'s experiment (`default` unless the action sets one)."""

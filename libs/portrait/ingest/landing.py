@@ -278,6 +278,20 @@ def _ends_with_newline(fs, status) -> bool:
         stream.close()
 
 
+def ends_with_newline(spark: SparkSession, paths: list[str]) -> dict[str, bool]:
+    """Per file, spelled as `_metadata.file_path` spells it (a URI), whether its last byte ends a
+    line: what `scan_lines` needs of files found by a stream rather than listed (`portrait.live`).
+    One status and one byte per file, on the driver."""
+    jvm = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    found = {}
+    for p in paths:
+        path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(p))
+        fs = path.getFileSystem(conf)
+        found[p] = _ends_with_newline(fs, fs.getFileStatus(path))
+    return found
+
+
 def scan_lines(spark: SparkSession, files: list[LandingFile]) -> DataFrame:
     """The text lines of `files` with what `with_line_numbers` needs (`_row_id`, `_block_start`, `_pid`).
 

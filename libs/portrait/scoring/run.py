@@ -22,7 +22,7 @@ from pyspark.sql.types import StructType
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, publication, registry
-from portrait.actions import Policy, load_policy, sent_rows, with_next_action
+from portrait.actions import Policy, live_contacts, load_policy, sent_rows, with_next_action
 from portrait.config_models import Config, GateConfig, MlflowConfig, ScoreConfig, TrainConfig
 from portrait.io import Lakehouse
 from portrait.models import recommend, segmentation
@@ -42,6 +42,7 @@ INPUTS = (
     catalog.GOLD_ACTIONS_SENT,
     catalog.GOLD_RECOMMENDATIONS,
     catalog.SILVER_ORDERS,
+    catalog.GOLD_LIVE_ACTIONS,  # live contacts cap the daily actions too
 )
 OUTPUTS = (*catalog.PUBLISHED, catalog.GOLD_PUBLISHED_DATES, catalog.GOLD_ACTIONS_SENT, catalog.GOLD_SEGMENT_MOVEMENT)
 
@@ -132,11 +133,18 @@ def _history(lake: Lakehouse) -> DataFrame:
     """The actions sent so far, as of the version listed now: the contact rules read days before
     the scoring date only, and the pinned read keeps the decided frame cached across this run's
     write of `gold.actions_sent` (a latest-version read would be cleared by it and rebuilt for
-    the three daily tables: `Lakehouse.read_at`)."""
-    if lake.exists(catalog.GOLD_ACTIONS_SENT):
-        return lake.read_at(catalog.GOLD_ACTIONS_SENT, lake.version(catalog.GOLD_ACTIONS_SENT))
+    the three daily tables: `Lakehouse.read_at`). The contacts the live job made (gold.live_actions)
+    are added: the daily caps, quiet period and cooldowns count them as they count the daily ones."""
     cols = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
-    return lake.spark.createDataFrame([], cols)
+    sent = (
+        lake.read_at(catalog.GOLD_ACTIONS_SENT, lake.version(catalog.GOLD_ACTIONS_SENT))
+        if lake.exists(catalog.GOLD_ACTIONS_SENT)
+        else lake.spark.createDataFrame([], cols)
+    )
+    if not lake.exists(catalog.GOLD_LIVE_ACTIONS):  # no live job ran on this lake
+        return sent
+    live = lake.read_at(catalog.GOLD_LIVE_ACTIONS, lake.version(catalog.GOLD_LIVE_ACTIONS))
+    return sent.unionByName(catalog.GOLD_ACTIONS_SENT.conform(live_contacts(live)))
 
 
 def previous_date(lake: Lakehouse, table: catalog.Table, date: dt.date) -> dt.date | None:
@@ -257,7 +265,7 @@ def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict[str, int | float]
     # Equal-sized deciles of the published score, a tie split by person_id (models.deciles).
     rows = with_decile(scored, "purchase_propensity", output="propensity_decile", key="person_id")
     decided = with_next_action(
-        rows, conf.policy, history=_history(lake), date=date, holdout_share=score.holdout_fraction
+        rows, conf.policy.daily(), history=_history(lake), date=date, holdout_share=score.holdout_fraction
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = publish(lake, decided, score.gate, date)
