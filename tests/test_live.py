@@ -387,3 +387,49 @@ def test_the_job_killed_right_after_its_commits_restarts_to_each_action_once(spa
     kept = lake.read(catalog.SILVER_LIVE_EVENTS).groupBy("event_id").count()
     assert sorted((r["event_id"], r["count"]) for r in kept.collect()) == [(f"e{i}", 1) for i in (1, 2, 3, 4, 5, 6, 9)]
     _check_live_portrait(spark, lake, persons)
+
+
+def test_the_daily_score_counts_the_live_contacts_of_its_date_in_its_caps(spark, live_lake):
+    """`score`'s contact history (`scoring.run._history`): a live reminder sent during D puts the
+    person in the quiet period of D's daily action; a live decision that contacted nobody (no
+    consent) caps nothing; a daily row of D itself (an earlier run of score for D, which a rerun
+    replaces) never caps D."""
+    from portrait.actions import with_next_action
+    from portrait.live.decide import live_action_rows
+    from portrait.scoring.run import _history
+
+    cfg, lake, persons = live_lake
+    decided = spark.createDataFrame(
+        [
+            (D, persons["a"], "live_cart_reminder", "live_cart_reminder", "push", False),
+            (D, persons["b"], "live_cart_reminder", "none", None, False),
+        ],
+        "date date, person_id string, intended_action string, action string, channel string, holdout boolean",
+    ).select(
+        "*",
+        F.array(F.lit("live_cart_reminder")).alias("fired_actions"),
+        F.lit(None).cast("timestamp").alias("fired_at"),
+        F.lit("o").alias("offer"),
+        F.lit(EXPERIMENT).alias("experiment_id"),
+        F.lit(1.0).alias("expected_value"),
+        F.lit("r").alias("reason"),
+        F.lit("v").alias("policy_version"),
+    )
+    rows = live_action_rows(decided, query_id="q", batch_id=0, decided_at=dt.datetime(2026, 11, 1, 10))
+    lake.append_once(rows, catalog.GOLD_LIVE_ACTIONS, app_id="test-live", version=0)
+    same_day = (D, persons["c"], "daily_offer", "push", "d", "daily_offer_x", False, True, 1.0, "t")
+    columns = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
+    lake.append_once(spark.createDataFrame([same_day], columns), catalog.GOLD_ACTIONS_SENT, app_id="t", version=0)
+
+    policy = Policy.model_validate(POLICY).daily()
+    daily = policy.model_copy(update={"actions": [policy.actions[0].model_copy(update={"channels": ["push"]})]})
+    scored = spark.createDataFrame(
+        [(persons[w], 0.9, True, False, True, False) for w in ("a", "b", "c")],
+        "person_id string, purchase_propensity double, consent_push boolean, consent_email boolean, "
+        "consent_sms boolean, consent_wechat boolean",
+    )
+    got = with_next_action(scored, daily, history=_history(lake, D), date=D, holdout_share=0.0, include_date=True)
+    by_person = {r["person_id"]: (r["action"], r["reason"]) for r in got.collect()}
+    assert by_person[persons["a"]][0] == "none", by_person
+    assert by_person[persons["a"]][1].startswith("quiet period of 2 days"), by_person
+    assert [by_person[persons[w]][0] for w in ("b", "c")] == ["daily_offer", "daily_offer"], by_person

@@ -129,18 +129,20 @@ def score_rows(lake: Lakehouse, score: ScoreConfig, train: TrainConfig, date: dt
     )
 
 
-def _history(lake: Lakehouse) -> DataFrame:
-    """The actions sent so far, as of the version listed now: the contact rules read days before
-    the scoring date only, and the pinned read keeps the decided frame cached across this run's
-    write of `gold.actions_sent` (a latest-version read would be cleared by it and rebuilt for
-    the three daily tables: `Lakehouse.read_at`). The contacts the live job made (gold.live_actions)
-    are added: the daily caps, quiet period and cooldowns count them as they count the daily ones."""
+def _history(lake: Lakehouse, date: dt.date) -> DataFrame:
+    """The contacts that cap `date`'s actions, as of the versions listed now: the daily ones of the
+    days before `date` (a rerun of `date` replaces its own rows, so they never cap it) and every
+    live one of `gold.live_actions` through `date` itself (a reminder sent during the day quiets the
+    daily action decided from that day). Call `with_next_action` with `include_date=True`. The
+    pinned reads keep the decided frame cached across this run's write of `gold.actions_sent` (a
+    latest-version read would be cleared by it and rebuilt for the three daily tables:
+    `Lakehouse.read_at`)."""
     cols = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
     sent = (
         lake.read_at(catalog.GOLD_ACTIONS_SENT, lake.version(catalog.GOLD_ACTIONS_SENT))
         if lake.exists(catalog.GOLD_ACTIONS_SENT)
         else lake.spark.createDataFrame([], cols)
-    )
+    ).where(F.col("date") < F.lit(date))
     if not lake.exists(catalog.GOLD_LIVE_ACTIONS):  # no live job ran on this lake
         return sent
     live = lake.read_at(catalog.GOLD_LIVE_ACTIONS, lake.version(catalog.GOLD_LIVE_ACTIONS))
@@ -265,7 +267,12 @@ def run(lake: Lakehouse, conf: RunConf, date: dt.date) -> dict[str, int | float]
     # Equal-sized deciles of the published score, a tie split by person_id (models.deciles).
     rows = with_decile(scored, "purchase_propensity", output="propensity_decile", key="person_id")
     decided = with_next_action(
-        rows, conf.policy.daily(), history=_history(lake), date=date, holdout_share=score.holdout_fraction
+        rows,
+        conf.policy.daily(),
+        history=_history(lake, date),
+        date=date,
+        holdout_share=score.holdout_fraction,
+        include_date=True,  # the history holds no daily row of `date` (`_history`), only live ones
     ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = publish(lake, decided, score.gate, date)
