@@ -11,12 +11,15 @@ that no checkout follows, the rest product views and page views. Event time adva
 per file, so that a cart abandoned in one file is due (its 30 minutes and the 10-minute lateness
 passed) a few files later.
 
-Latency of an action row = its `decided_at` - the landing time of the first file whose events moved
+Latency of an action row = the time of the Delta commit that made it visible (the commit carrying its
+micro-batch's transaction id) - the landing time of the first file whose events moved
 the watermark past the cart's due time (`fired_at` + lateness): the time the system took once the
 trigger could fire, not the 30 event-time minutes the trigger waits by design. Each action counts
 for the rate its cart landed at (the last carts of a phase are due during the next one, or the
 quiet tail). A rate is sustained when every cart landed at it got its row and its p95 is at most
-60 s; the result names the highest. The persons are unknown to the identity
+60 s, and every lower rate is sustained too; the result names the highest. The event time of a
+phase's last carts comes due in the next phase (or the quiet tail), so each rate's figures carry
+some of the next rate's load. The persons are unknown to the identity
 map and the CRM (provisional ids, no consent): every fire still goes through the whole arbitration
 and gets its row (action `none`, reason: no consent).
 
@@ -107,12 +110,27 @@ class Lander:
 
 def _due_landing(files: list[dict], due: dt.datetime) -> dict | None:
     """The first landed file whose latest event is past `due` (then the watermark is too)."""
-    return next((f for f in files if f["max_ts"] > due), None)
+    return next((f for f in files if f["max_ts"] >= due), None)  # state leaves at watermark >= due
 
 
 def _landed_in(files: list[dict], ts: dt.datetime) -> dict | None:
     """The file that holds the event at `ts` (event time advances file by file)."""
     return next((f for f in reversed(files) if f["min_ts"] <= ts), None)
+
+
+def _commit_times(table: Path) -> dict[int, dt.datetime]:
+    """When each micro-batch's rows became visible: the commit timestamp (UTC) of the Delta commit
+    that carries the batch's idempotent-append transaction (`live-actions-<query id>`, batch id)."""
+    found = {}
+    for log in sorted((table / "_delta_log").glob("*.json")):
+        actions = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+        txn = next((a["txn"] for a in actions if "txn" in a and a["txn"]["appId"].startswith("live-actions-")), None)
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
+        if txn is not None and info is not None:
+            found[int(txn["version"])] = dt.datetime.fromtimestamp(info["timestamp"] / 1000, dt.timezone.utc).replace(
+                tzinfo=None
+            )
+    return found
 
 
 def _percentile(xs: list[float], q: float) -> float | None:
@@ -168,13 +186,14 @@ def _phases(
 ) -> tuple[list[dict], int]:
     """Per rate: files, events, carts and the latency percentiles of the actions of the carts landed
     at that rate (`wait`: the trigger's minutes, from the cart to its `fired_at`)."""
-    decided = lake.read(catalog.GOLD_LIVE_ACTIONS).select("fired_at", "decided_at").collect()  # one per cart
+    decided = lake.read(catalog.GOLD_LIVE_ACTIONS).select("fired_at", "batch_id").collect()  # one per cart
+    committed = _commit_times(Path(lake.path(catalog.GOLD_LIVE_ACTIONS)))
     per_phase: dict[int, list[float]] = {i: [] for i in range(len(rates))}
     for row in decided:
         due = _due_landing(lander.files, row["fired_at"] + lateness)
         cart = _landed_in(lander.files, row["fired_at"] - wait)
         if due is not None and cart is not None and cart["phase"] < len(rates):
-            per_phase[cart["phase"]].append((row["decided_at"] - due["landed_at"]).total_seconds())
+            per_phase[cart["phase"]].append((committed[row["batch_id"]] - due["landed_at"]).total_seconds())
     phases = []
     for i, rate in enumerate(rates):
         lat, landed = per_phase[i], [f for f in lander.files if f["phase"] == i]
@@ -247,13 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     phases, decided = _phases(
         lake, lander, rates, dt.timedelta(minutes=cfg.live.lateness_minutes), dt.timedelta(minutes=minutes)
     )
-    sustained = [
-        ph["rate_events_per_s"]
-        for ph in phases
-        if ph["latency_p95_s"] is not None
-        and ph["latency_p95_s"] <= P95_GOAL_S
-        and ph["actions_measured"] == ph["carts"]
-    ]
+    sustained = []  # the rates, from the lowest, up to the first that fails
+    for ph in phases:
+        if ph["latency_p95_s"] is None or ph["latency_p95_s"] > P95_GOAL_S or ph["actions_measured"] != ph["carts"]:
+            break
+        sustained.append(ph["rate_events_per_s"])
     summary = {
         "latency_p50_s": phases[0]["latency_p50_s"],
         "latency_p95_s": phases[0]["latency_p95_s"],
@@ -265,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "carts_total": carts,
         "batches": batches,
         "note": (
-            "Latency: decided_at of an action row - landing time of the first file that moved the watermark past "
+            "Latency: commit time of an action row's Delta commit - landing time of the first file that moved the watermark past "
             "its due time, counted for the rate its cart landed at; a rate is sustained when every cart landed at "
             f"it was decided and its p95 <= {P95_GOAL_S:g} s. Files every {args.interval:g} s, {args.phase_seconds} s per rate, one process, local Spark."
         ),

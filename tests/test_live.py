@@ -320,9 +320,9 @@ def test_files_written_while_the_long_running_job_runs(spark, live_lake):
     )
     job.start()
     _wait(lambda: len(spark.streams.active) == 2, "both queries started")
-    write_landing(cfg, "clickstream", D, FIRST_FILE, name="part-0.txt")
+    _land_whole(cfg, FIRST_FILE, "part-0.txt")
     _wait(lambda: lake.read(catalog.SILVER_LIVE_EVENTS).count() == 6, "the first file ingested")
-    write_landing(cfg, "clickstream", D, SECOND_FILE, name="part-1.txt")
+    _land_whole(cfg, SECOND_FILE, "part-1.txt")
     _wait(lambda: lake.read(catalog.GOLD_LIVE_ACTIONS).count() >= 4, "the abandoned carts decided")
     time.sleep(3)  # a few more micro-batches: nothing more may come
     for query in spark.streams.active:
@@ -330,6 +330,16 @@ def test_files_written_while_the_long_running_job_runs(spark, live_lake):
     job.join(120)
     assert not job.is_alive()
     assertDataFrameEqual(_actions(lake), _expected_actions(spark, persons))
+
+
+def _land_whole(cfg, lines: list[str], name: str) -> None:
+    """Land a file as the job requires while it runs: written beside the folder, then renamed in (a
+    file the stream lists while it is being written would be read cut)."""
+    staging, folder = Path(cfg.paths.landing) / "_staging", Path(cfg.paths.landing) / "clickstream" / f"date={D}"
+    staging.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    (staging / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    (staging / name).replace(folder / name)
 
 
 def _wait(condition, what: str, timeout_s: float = 240.0) -> None:
