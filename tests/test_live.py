@@ -180,8 +180,7 @@ def _seed(spark, lake: Lakehouse, persons: dict[str, str]) -> None:
         (D - dt.timedelta(days=k), persons["d"], "daily_offer", "email", "o", "daily_offer_x", False, True, 1.0, "t")
         for k in (1, 3)
     ]
-    columns = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
-    lake.overwrite(spark.createDataFrame(sent, columns), catalog.GOLD_ACTIONS_SENT)
+    lake.overwrite(spark.createDataFrame(sent, catalog.GOLD_ACTIONS_SENT.ddl), catalog.GOLD_ACTIONS_SENT)
 
 
 @pytest.fixture()
@@ -428,8 +427,12 @@ def test_the_daily_score_counts_the_live_contacts_of_its_date_in_its_caps(spark,
     rows = live_action_rows(decided, query_id="q", batch_id=0, decided_at=dt.datetime(2026, 11, 1, 10))
     lake.append_once(rows, catalog.GOLD_LIVE_ACTIONS, app_id="test-live", version=0)
     same_day = (D, persons["c"], "daily_offer", "push", "d", "daily_offer_x", False, True, 1.0, "t")
-    columns = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
-    lake.append_once(spark.createDataFrame([same_day], columns), catalog.GOLD_ACTIONS_SENT, app_id="t", version=0)
+    lake.append_once(
+        spark.createDataFrame([same_day], catalog.GOLD_ACTIONS_SENT.ddl),
+        catalog.GOLD_ACTIONS_SENT,
+        app_id="t",
+        version=0,
+    )
 
     policy = Policy.model_validate(POLICY).daily()
     daily = policy.model_copy(update={"actions": [policy.actions[0].model_copy(update={"channels": ["push"]})]})

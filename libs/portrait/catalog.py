@@ -91,6 +91,11 @@ class Table:
             raise ValueError(f"{self.full_name} declares no column contract to conform to")
         return df.select(*[F.col(c.name).cast(c.type).alias(c.name) for c in self.columns])
 
+    @property
+    def ddl(self) -> str:
+        """The column contract as a DDL schema string (`name type, ...`): an empty frame of the table."""
+        return ", ".join(f"{c.name} {c.type}" for c in self.columns)
+
     def __str__(self) -> str:
         return self.full_name
 

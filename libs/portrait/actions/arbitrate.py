@@ -12,6 +12,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from portrait import catalog
 from portrait.actions.contacts import contact_state, days_since_column
 from portrait.actions.holdout import in_holdout
 from portrait.actions.policy import Action, Policy
@@ -202,11 +203,12 @@ def _tie_note(best: Column, second: Column) -> Column:
     ).otherwise(F.lit(""))
 
 
-def sent_rows(decided: DataFrame, *, date: dt.date) -> DataFrame:
-    """The rows of gold.actions_sent for `date`: every chosen action, contacted or held out."""
+def sent_rows(decided: DataFrame, *, date: dt.date | None = None) -> DataFrame:
+    """The rows of gold.actions_sent for `date`: every chosen action, contacted or held out. Without
+    `date`, each row's own `date` (gold.live_actions: the live contacts, which cap as daily ones do)."""
     chosen = decided.where((F.col("action") != F.lit(NONE)) | F.col("holdout"))
     return chosen.select(
-        F.lit(date).alias("date"),
+        F.col("date") if date is None else F.lit(date).alias("date"),
         "person_id",
         F.col("intended_action").alias("action"),
         "channel",
@@ -217,3 +219,10 @@ def sent_rows(decided: DataFrame, *, date: dt.date) -> DataFrame:
         "expected_value",
         "policy_version",
     )
+
+
+def with_live_contacts(sent: DataFrame, live_actions: DataFrame) -> DataFrame:
+    """Every contact that caps: gold.actions_sent rows and the live contacts of gold.live_actions
+    (sent or held out: `sent_rows` of their own dates), in gold.actions_sent's columns."""
+    contract = catalog.GOLD_ACTIONS_SENT
+    return contract.conform(sent).unionByName(contract.conform(sent_rows(live_actions)))

@@ -53,21 +53,3 @@ def contact_state(history: DataFrame, policy: Policy, *, date: dt.date, include_
         F.min(age).alias("days_since_last_action"),
         *[F.min(F.when(F.col("action") == a.name, age)).alias(days_since_column(a.name)) for a in policy.actions],
     )
-
-
-def live_contacts(live_actions: DataFrame) -> DataFrame:
-    """The rows of gold.live_actions that are contacts, in gold.actions_sent's columns: a live action
-    sent or held out caps the next one, daily or live, as a daily one does (`sent_rows`)."""
-    chosen = live_actions.where((F.col("action") != F.lit("none")) | F.col("holdout"))
-    return chosen.select(
-        "date",
-        "person_id",
-        F.col("intended_action").alias("action"),
-        "channel",
-        "offer",
-        "experiment_id",
-        "holdout",
-        "contacted",
-        "expected_value",
-        "policy_version",
-    )

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, publication
-from portrait.actions import Policy, live_contacts
+from portrait.actions import Policy, sent_rows, with_live_contacts
 from portrait.features.portrait import person_profile
 from portrait.features.registry import CONSENT_CHANNELS
 from portrait.ingest.audit import quarantine_rows
@@ -145,10 +145,9 @@ def decide_batch(
 
 def _history(lake: Lakehouse, live: DataFrame) -> DataFrame:
     """Every contact so far: the daily ones (gold.actions_sent) and the live ones."""
-    contacts = catalog.GOLD_ACTIONS_SENT.conform(live_contacts(live))
     if not lake.exists(catalog.GOLD_ACTIONS_SENT):
-        return contacts
-    return catalog.GOLD_ACTIONS_SENT.conform(lake.read(catalog.GOLD_ACTIONS_SENT)).unionByName(contacts)
+        return catalog.GOLD_ACTIONS_SENT.conform(sent_rows(live))
+    return with_live_contacts(lake.read(catalog.GOLD_ACTIONS_SENT), live)
 
 
 def _consent(lake: Lakehouse) -> DataFrame:

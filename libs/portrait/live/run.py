@@ -221,13 +221,9 @@ def _create_tables(lake: Lakehouse) -> None:
     append, once): the decide query streams silver.live_events, and each batch reads the others."""
     empty = {
         catalog.SILVER_LIVE_EVENTS: source.LIVE_EVENT_SCHEMA,
-        catalog.GOLD_PORTRAIT_LIVE: _ddl(catalog.GOLD_PORTRAIT_LIVE),
-        catalog.GOLD_LIVE_ACTIONS: _ddl(catalog.GOLD_LIVE_ACTIONS),
+        catalog.GOLD_PORTRAIT_LIVE: catalog.GOLD_PORTRAIT_LIVE.ddl,
+        catalog.GOLD_LIVE_ACTIONS: catalog.GOLD_LIVE_ACTIONS.ddl,
     }
     for table, ddl in empty.items():
         if not lake.exists(table):
             lake.append_once(lake.spark.createDataFrame([], ddl), table, app_id=f"create-{table.full_name}", version=0)
-
-
-def _ddl(table: catalog.Table) -> str:
-    return ", ".join(f"{c.name} {c.type}" for c in table.columns)

@@ -22,7 +22,7 @@ from pyspark.sql.types import StructType
 from pyspark.storagelevel import StorageLevel
 
 from portrait import catalog, publication, registry
-from portrait.actions import Policy, live_contacts, load_policy, sent_rows, with_next_action
+from portrait.actions import Policy, load_policy, sent_rows, with_live_contacts, with_next_action
 from portrait.config_models import Config, GateConfig, MlflowConfig, ScoreConfig, TrainConfig
 from portrait.io import Lakehouse
 from portrait.models import recommend, segmentation
@@ -137,16 +137,15 @@ def _history(lake: Lakehouse, date: dt.date) -> DataFrame:
     pinned reads keep the decided frame cached across this run's write of `gold.actions_sent` (a
     latest-version read would be cleared by it and rebuilt for the three daily tables:
     `Lakehouse.read_at`)."""
-    cols = ", ".join(f"{c.name} {c.type}" for c in catalog.GOLD_ACTIONS_SENT.columns)
     sent = (
         lake.read_at(catalog.GOLD_ACTIONS_SENT, lake.version(catalog.GOLD_ACTIONS_SENT))
         if lake.exists(catalog.GOLD_ACTIONS_SENT)
-        else lake.spark.createDataFrame([], cols)
+        else lake.spark.createDataFrame([], catalog.GOLD_ACTIONS_SENT.ddl)
     ).where(F.col("date") < F.lit(date))
     if not lake.exists(catalog.GOLD_LIVE_ACTIONS):  # no live job ran on this lake
         return sent
     live = lake.read_at(catalog.GOLD_LIVE_ACTIONS, lake.version(catalog.GOLD_LIVE_ACTIONS))
-    return sent.unionByName(catalog.GOLD_ACTIONS_SENT.conform(live_contacts(live)))
+    return with_live_contacts(sent, live)
 
 
 def previous_date(lake: Lakehouse, table: catalog.Table, date: dt.date) -> dt.date | None:
