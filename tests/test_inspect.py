@@ -68,7 +68,7 @@ def test_jobs_are_listed_in_the_pipeline_order_and_a_job_that_writes_no_table_by
     """The job order is the pipeline's (`pipeline.demo_order`, then the other jobs it declares);
     generate, report and orders-model write no table: their last run is the run log's."""
     jobs = job_statuses(tuple(TableStatus(t) for t in catalog.ALL))
-    assert [j.job for j in jobs] == [*pipeline.demo_order(), "generate", "erase", "report", "orders-model"]
+    assert [j.job for j in jobs] == [*pipeline.demo_order(), "generate", "erase", "live", "report", "orders-model"]
     assert {j.outcome for j in jobs} == {"never run"}
     finished = dt.datetime(2026, 11, 2, 6, 30)
     runs = {
