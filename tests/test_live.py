@@ -349,6 +349,56 @@ def _wait(condition, what: str, timeout_s: float = 240.0) -> None:
         time.sleep(1)
 
 
+# A visitor the identity map does not know (a cookie, no account) who abandons a cart: a provisional id.
+Z_CART = json.dumps(
+    {"event_id": "e7", "anonymous_id": "c_z", "event_type": "add_to_cart", "ts": "2026-11-01 10:00:00", **CART}
+)
+
+
+def _identifiers(lake: Lakehouse, table: catalog.Table) -> dict[str, tuple[str | None, str | None]]:
+    return {r["person_id"]: (r["id_type"], r["id_value"]) for r in lake.read(table).collect()}
+
+
+@pytest.mark.slow
+def test_erasing_a_person_deletes_the_live_rows_written_under_their_provisional_id(spark, live_lake):
+    """The live job writes a visitor the identity map does not know (cookie c_z) under a provisional
+    id, with the cookie on the portrait row and on the decision. The identity stage then links c_z to
+    person a, whose id is another one: erasing a deletes every live row of theirs, those under the
+    provisional id included (found by the cookie, not by the id), and no one else's. Only the job's
+    own run shows the identifier carried through the trigger's streaming state to gold.live_actions."""
+    from portrait import erase
+    from portrait.identity.history import person_id_of
+
+    cfg, lake, persons = live_lake
+    write_landing(cfg, "clickstream", D, [*FIRST_FILE, Z_CART], name="part-0.txt")
+    write_landing(cfg, "clickstream", D, SECOND_FILE, name="part-1.txt")
+    _run(spark, cfg)
+    z, new = (spark.range(1).select(person_id_of(F.lit(f"cookie:{c}"))).first()[0] for c in ("c_z", "c_new"))
+    resolved = dict.fromkeys(persons.values(), (None, None))
+    portrait = {**resolved, z: ("cookie", "c_z"), new: ("cookie", "c_new")}
+    assert _identifiers(lake, catalog.GOLD_PORTRAIT_LIVE) == portrait
+    decided = {**{persons[w]: (None, None) for w in "acdh"}, z: ("cookie", "c_z")}
+    assert _identifiers(lake, catalog.GOLD_LIVE_ACTIONS) == decided
+    assert lake.read(catalog.GOLD_LIVE_ACTIONS).where(F.col("person_id") == z).first()["action"] == "none"
+
+    links = [("account", f"u_{w}", p) for w, p in persons.items()] + [("cookie", "c_z", persons["a"])]
+    lake.overwrite(spark.createDataFrame(links, source.MAP_SCHEMA), catalog.SILVER_IDENTITY_MAP)
+    lake.overwrite(
+        spark.createDataFrame([], "id_type string, id_value string, reason string, as_of_date date"),
+        catalog.SILVER_IDENTITY_EXCLUDED,
+    )
+    result = erase.run(lake, erase.RunConf.of(cfg), D, identifiers=["account=u_a"])
+
+    gone = {persons["a"], z}
+    assert _identifiers(lake, catalog.GOLD_PORTRAIT_LIVE) == {p: v for p, v in portrait.items() if p not in gone}
+    assert _identifiers(lake, catalog.GOLD_LIVE_ACTIONS) == {p: v for p, v in decided.items() if p not in gone}
+    left = {r["event_id"] for r in lake.read(catalog.SILVER_LIVE_EVENTS).collect()}
+    assert left == {"e2", "e3", "e4", "e5", "e6", "e9"}
+    deleted = result["rows_deleted"]
+    assert [deleted[t.full_name] for t in (catalog.SILVER_LIVE_EVENTS, catalog.GOLD_PORTRAIT_LIVE)] == [2, 2]
+    assert deleted[catalog.GOLD_LIVE_ACTIONS.full_name] == 2
+
+
 # --- a real kill ------------------------------------------------------------------------------------
 
 
@@ -416,6 +466,8 @@ def test_the_daily_score_counts_the_live_contacts_of_its_date_in_its_caps(spark,
         "date date, person_id string, intended_action string, action string, channel string, holdout boolean",
     ).select(
         "*",
+        F.lit(None).cast("string").alias("id_type"),
+        F.lit(None).cast("string").alias("id_value"),
         F.array(F.lit("live_cart_reminder")).alias("fired_actions"),
         F.lit(None).cast("timestamp").alias("fired_at"),
         F.lit("o").alias("offer"),

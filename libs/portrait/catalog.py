@@ -606,6 +606,8 @@ GOLD_PORTRAIT_LIVE = Table(
         Col("date", "date", "landing date of the events summed", nullable=False),
         Col("person_id", "string", "person id from silver.identity_map, else provisional", nullable=False),
         Col("provisional", "boolean", "true: the identity map did not know the identifier (p_ id derived from it)"),
+        Col("id_type", "string", "provisional rows: the type of the identifier the id was derived from (erase)"),
+        Col("id_value", "string", "provisional rows: that identifier (account or cookie id); null when resolved"),
         Col("events", "long", "events kept on the date"),
         Col("product_views", "long", "product_view events"),
         Col("cart_adds", "long", "add_to_cart events"),
@@ -627,6 +629,8 @@ GOLD_LIVE_ACTIONS = Table(
     columns=(
         Col("date", "date", "landing date of the events that fired the trigger", nullable=False),
         Col("person_id", "string", "person id (provisional ids get no consent, hence no action)", nullable=False),
+        Col("id_type", "string", "provisional ids: the type of the identifier the id was derived from (erase)"),
+        Col("id_value", "string", "provisional ids: that identifier (account or cookie id); null when resolved"),
         Col("fired_actions", "array<string>", "the triggered actions the events fired"),
         Col("fired_at", "timestamp", "event time the first of them fired"),
         Col("intended_action", "string", "the best candidate before caps and holdout, else 'none'"),

@@ -27,7 +27,10 @@ def new_fires(fired: DataFrame, decided: DataFrame) -> DataFrame:
     before = decided.select("date", "person_id", F.explode("fired_actions").alias("action"))
     fresh = fired.join(before, on=["date", "person_id", "action"], how="left_anti")
     return fresh.groupBy("date", "person_id").agg(
-        F.array_sort(F.collect_set("action")).alias("fired_actions"), F.min("fired_at").alias("fired_at")
+        F.max("id_type").alias("id_type"),
+        F.max("id_value").alias("id_value"),
+        F.array_sort(F.collect_set("action")).alias("fired_actions"),
+        F.min("fired_at").alias("fired_at"),
     )
 
 
@@ -43,6 +46,8 @@ def with_context(fires: DataFrame, consent: DataFrame, propensity: DataFrame) ->
     return rows.select(
         "date",
         "person_id",
+        "id_type",
+        "id_value",
         "fired_actions",
         "fired_at",
         *[F.coalesce(F.col(f"consent_{c}"), F.lit(False)).alias(f"consent_{c}") for c in CONSENT_CHANNELS],

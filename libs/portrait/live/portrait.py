@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from portrait import catalog
+from portrait.live import source
 
 KEY = ("date", "person_id")
 
@@ -32,8 +33,12 @@ def live_portrait(events: DataFrame, *, updated_at: dt.datetime) -> DataFrame:
     price = F.coalesce(F.col("price"), F.lit(0.0))
     added = F.sum(F.when(after & (event == F.lit("add_to_cart")), price).otherwise(F.lit(0.0)))
     removed = F.sum(F.when(after & (event == F.lit("remove_from_cart")), price).otherwise(F.lit(0.0)))
+    id_type, id_value = source.provisional_identifier()
     rows = with_checkout.groupBy(*KEY).agg(
         F.bool_or("provisional").alias("provisional"),
+        # one identifier per provisional id (the id is derived from it); null for resolved events
+        F.max(id_type).alias("id_type"),
+        F.max(id_value).alias("id_value"),
         F.count(F.lit(1)).alias("events"),
         F.count(F.when(event == F.lit("product_view"), F.lit(1))).alias("product_views"),
         F.count(F.when(event == F.lit("add_to_cart"), F.lit(1))).alias("cart_adds"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from portrait.identity.history import person_id_of
@@ -130,9 +130,7 @@ def live_events(rows: DataFrame, identity_map: DataFrame, *, ingested_at: dt.dat
     unless the identifier links to a known person. Ends in silver.live_events' columns."""
     kept = rows.where(F.col("_status") == validate.KEPT)
     resolved = with_person_id(kept, identity_map, list(EVENT_KEYS))
-    anchor = F.when(F.col("user_id").isNotNull(), F.concat(F.lit("account:"), F.col("user_id"))).otherwise(
-        F.concat(F.lit("cookie:"), F.col("anonymous_id"))
-    )
+    anchor = F.concat(_anchor_type(), F.lit(":"), _anchor_value())
     out = resolved.select(
         "*",
         F.coalesce(F.col("person_id"), person_id_of(anchor)).alias("_person_id"),
@@ -140,6 +138,29 @@ def live_events(rows: DataFrame, identity_map: DataFrame, *, ingested_at: dt.dat
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
     ).drop("person_id")
     return conform(out.withColumnRenamed("_person_id", "person_id"), LIVE_EVENT_SCHEMA)
+
+
+def _anchor_type() -> Column:
+    return F.when(F.col("user_id").isNotNull(), F.lit("account")).otherwise(F.lit("cookie"))
+
+
+def _anchor_value() -> Column:
+    return F.coalesce(F.col("user_id"), F.col("anonymous_id"))
+
+
+def provisional_identifier() -> list[Column]:
+    """`id_type` and `id_value` of a silver.live_events row: the identifier its provisional id was
+    derived from (`live_events`: the account, else the cookie), null when the map resolved it.
+
+    The live tables keep it on every row written under a provisional id: once the identity stage
+    maps that identifier to a person under another id, `erase` finds those rows by it (as an
+    identifier pair, like the identity map's), never by the provisional id, which the map may still
+    give to someone else."""
+    provisional = F.col("provisional")
+    return [
+        F.when(provisional, _anchor_type()).alias("id_type"),
+        F.when(provisional, _anchor_value()).alias("id_value"),
+    ]
 
 
 def conform(df: DataFrame, schema: str) -> DataFrame:

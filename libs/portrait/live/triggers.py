@@ -4,8 +4,8 @@ state, no UDF); the watermark (`live.lateness_minutes`) bounds it and decides wh
 needs time to pass (no checkout *within* 30 minutes) is known.
 
 Each builder sets the watermark on its input before filtering it, so that any event moves it, and
-returns the fired rows, `date` (landing date of the event that fired), `person_id`,
-`action` (the triggered action's name) and `fired_at` (event time), in append mode: a row is
+returns the fired rows, `date` (landing date of the event that fired), `person_id`, `id_type` and
+`id_value` (the identifier of a provisional id, `source.provisional_identifier`), `action` (the triggered action's name) and `fired_at` (event time), in append mode: a row is
 emitted once, when the pattern is complete.
 """
 
@@ -15,8 +15,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from portrait.actions.policy import Action
+from portrait.live import source
 
-FIRED_COLUMNS = ("date", "person_id", "action", "fired_at")
+FIRED_COLUMNS = ("date", "person_id", "id_type", "id_value", "action", "fired_at")
 
 
 def _watermarked(events: DataFrame, lateness_minutes: int) -> DataFrame:
@@ -57,6 +58,7 @@ def abandoned_carts(carts: DataFrame, checkouts: DataFrame, action: Action, *, l
         .select(
             F.col("date").alias("cart_date"),
             F.col("person_id").alias("cart_person"),
+            *source.provisional_identifier(),
             F.col("ts").alias("cart_ts"),
         )
     )
@@ -74,6 +76,8 @@ def abandoned_carts(carts: DataFrame, checkouts: DataFrame, action: Action, *, l
     return joined.where(F.col("order_ts").isNull()).select(
         F.col("cart_date").alias("date"),
         F.col("cart_person").alias("person_id"),
+        "id_type",
+        "id_value",
         F.lit(action.name).alias("action"),
         (F.col("cart_ts") + within).alias("fired_at"),
     )
@@ -90,9 +94,21 @@ def category_bursts(views: DataFrame, action: Action, *, lateness_minutes: int) 
     counted = (
         _watermarked(views, lateness_minutes)
         .where(_is_event("product_view", "category"))
+        .select("*", *source.provisional_identifier())
         .groupBy(F.col("person_id"), F.col("category"), window.alias("w"))
-        .agg(F.count(F.lit(1)).alias("views"), F.min("date").alias("date"), F.max("ts").alias("last_view"))
+        .agg(
+            F.count(F.lit(1)).alias("views"),
+            F.min("date").alias("date"),
+            F.max("ts").alias("last_view"),
+            F.max("id_type").alias("id_type"),
+            F.max("id_value").alias("id_value"),
+        )
     )
     return counted.where(F.col("views") >= F.lit(trigger.views)).select(
-        "date", "person_id", F.lit(action.name).alias("action"), F.col("last_view").alias("fired_at")
+        "date",
+        "person_id",
+        "id_type",
+        "id_value",
+        F.lit(action.name).alias("action"),
+        F.col("last_view").alias("fired_at"),
     )
