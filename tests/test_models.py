@@ -158,6 +158,84 @@ def test_the_tuner_stops_after_patience_trials_without_a_better_loss():
     assert (stopped, unpatient, len(calls)) == (3, 20, 20)
 
 
+def _serial_and_two_at_a_time(patience: int) -> tuple[tuple, tuple]:
+    """(hyperopt's serial fmin, `tuning.minimise(parallel=2)`) on one space and loss: each as (the
+    parameters tried in order, the best), the second also with every call made from either thread."""
+    import math
+    import threading
+
+    import numpy as np
+    from hyperopt import Trials, fmin, hp, tpe
+    from hyperopt.early_stop import no_progress_loss
+
+    from portrait import tuning
+
+    def loss(p: dict) -> float:
+        return (p["depth"] - 4) ** 2 + abs(math.log(p["rate"] / 0.1)) + ((p["trees"] - 30) / 10) ** 2
+
+    def typed(q: dict) -> dict:
+        return {"depth": int(round(q["depth"])), "rate": float(q["rate"]), "trees": int(round(q["trees"]))}
+
+    serial: list[dict] = []
+
+    def in_order(q: dict) -> float:
+        serial.append(typed(q))
+        return loss(typed(q))
+
+    best = fmin(
+        in_order,
+        {
+            "depth": hp.quniform("depth", 2, 6, 1),
+            "rate": hp.loguniform("rate", math.log(0.01), math.log(0.3)),
+            "trees": hp.quniform("trees", 10, 60, 5),
+        },
+        algo=tpe.suggest,
+        max_evals=12,
+        trials=Trials(),
+        rstate=np.random.default_rng(7),
+        show_progressbar=False,
+        early_stop_fn=no_progress_loss(patience) if patience else None,
+    )
+    lock, called, logged = threading.Lock(), [], []
+
+    def tried(p: dict) -> float:
+        with lock:
+            called.append(p)
+        return loss(p)
+
+    space: dict[str, tuning.IntRange | tuning.LogRange] = {
+        "depth": tuning.IntRange(2, 6),
+        "rate": tuning.LogRange(0.01, 0.3),
+        "trees": tuning.IntRange(10, 60, 5),
+    }
+    got, _ = tuning.minimise(
+        tried, space, max_evals=12, seed=7, patience=patience, parallel=2, on_trial=lambda p, _: logged.append(p)
+    )
+    assert sorted(map(repr, called)) == sorted(map(repr, logged))
+    return (serial, typed(best)), (logged, got)
+
+
+def test_trials_fitted_two_at_a_time_are_the_serial_search_and_its_answer():
+    """`parallel=2` runs two trials at once (a barrier only two concurrent calls pass) and, while TPE
+    draws at random, tries the same parameters in the same order as hyperopt's own serial `fmin`,
+    stops where its `no_progress_loss` stops, and returns the same best."""
+    import threading
+
+    from portrait import tuning
+
+    for patience in (0, 2, 4):
+        serial, two_at_a_time = _serial_and_two_at_a_time(patience)
+        assert two_at_a_time == serial, patience
+
+    together = threading.Barrier(2, timeout=60)  # broken unless two trials run at the same time
+
+    def paired(p: dict) -> float:
+        together.wait()
+        return float(p["depth"])
+
+    tuning.minimise(paired, {"depth": tuning.IntRange(2, 6)}, max_evals=4, seed=7, parallel=2)
+
+
 def test_ece_lift_and_gain_by_hand(spark):
     # 20 rows: scores 0.05 .. 0.95 twice; positives at the top.
     data = [(i / 10 + 0.05, 1.0 if i >= 7 else 0.0) for i in range(10)] * 2

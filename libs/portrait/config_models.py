@@ -332,6 +332,9 @@ class TrainConfig(Frozen):
     max_evals: Count = 8
     # Tuning stops after this many trials in a row without a lower loss, the first counted (0: all `max_evals`).
     patience: Trials = 4
+    # Tuning trials fitted at once (threads; the same trials and answer as one at a time while TPE
+    # draws at random, its first 20): a small Spark ML fit is mostly job overhead.
+    parallel_trials: Annotated[int, Field(ge=1, le=16)] = 2
     seed: int = 7
     kmeans_k_range: KRange = Field(default_factory=lambda: [4, 8])  # k with the best silhouette
     kmeans_k: Annotated[int, Field(ge=2, le=10)] | None = None  # a fixed k instead of the range

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
-from hyperopt.early_stop import no_progress_loss
+from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials, hp, tpe
+from hyperopt.base import Domain, spec_from_misc
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,35 @@ class LogRange:
     high: float
 
 
+class _Patience:
+    """hyperopt's `no_progress_loss(patience)`, trial by trial: the first trial counts as one
+    without progress and never stops the search; a loss below the best resets the count; the
+    search stops once the count reaches `patience` (0: never)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.best, self.count = patience, math.inf, 0
+        self.seen = False
+
+    def stops_after(self, loss: float) -> bool:
+        if not self.seen:
+            self.seen, self.best, self.count = True, loss, 1
+            return False
+        if loss < self.best:
+            self.best, self.count = loss, 0
+        else:
+            self.count += 1
+        return 0 < self.patience <= self.count
+
+    def trials_that_cannot_stop(self) -> int:
+        """How many more trials can run before one of them may stop the search (the last of them
+        may): a batch this long holds no trial a serial search would not have run."""
+        if self.patience == 0:
+            return math.inf  # type: ignore[return-value]
+        if not self.seen:
+            return max(2, self.patience)
+        return max(1, self.patience - self.count)
+
+
 def minimise(
     objective: Callable[[dict], float],
     space: dict[str, IntRange | LogRange],
@@ -35,6 +65,8 @@ def minimise(
     max_evals: int,
     seed: int,
     patience: int = 0,
+    parallel: int = 1,
+    on_trial: Callable[[dict, float], None] | None = None,
 ) -> tuple[dict, float]:
     """Minimise `objective` over `space` with TPE; integers arrive as ints. With `patience`, stop
     before `max_evals` once `patience` trials in a row, the first trial counted as one, have not
@@ -43,9 +75,20 @@ def minimise(
     random, so with fewer `max_evals` the patience cuts short a random search whose best has not
     been beaten for a while.
 
+    With `parallel` > 1, up to that many trials run at once, in threads (`objective` must be
+    thread-safe; a Spark caller wraps it in `pyspark.inheritable_thread_target`): a small Spark ML
+    fit is hundreds of short jobs, and one fit's jobs run while the other's wait on the scheduler.
+    Each trial's parameters are drawn as hyperopt's serial `fmin` draws them (one `tpe.suggest` per
+    trial id, with the next seed of the same generator), from the trials finished before its batch,
+    and a batch never holds a trial the patience would have stopped before. So while TPE draws at
+    random (its first 20 trials) the trials, their order, where the patience stops and the answer
+    are the serial search's; after that a trial does not see the results of its own batch.
+
+    `on_trial(params, loss)` is called for every trial, in the caller's thread and in trial order.
+
     Returns:
-        The best parameters and their loss. Errors in a trial propagate: a failed fit is a bug to
-        see, not a trial to skip.
+        The best parameters (the first trial with the lowest loss) and their loss. Errors in a
+        trial propagate: a failed fit is a bug to see, not a trial to skip.
     """
     hp_space = {}
     for name, r in space.items():
@@ -57,18 +100,27 @@ def minimise(
     def typed(params: dict) -> dict:
         return {k: int(round(v)) if isinstance(space[k], IntRange) else float(v) for k, v in params.items()}
 
-    def wrapped(params: dict) -> dict:
-        return {"loss": objective(typed(params)), "status": STATUS_OK}
-
-    trials = Trials()
-    best = fmin(
-        wrapped,
-        hp_space,
-        algo=tpe.suggest,
-        max_evals=max_evals,
-        trials=trials,
-        rstate=np.random.default_rng(seed),
-        show_progressbar=False,
-        early_stop_fn=no_progress_loss(patience) if patience > 0 else None,
-    )
-    return typed(best), min(trials.losses())
+    # The objective is called here, not through hyperopt: the domain only describes the space.
+    domain = Domain(lambda _: {"loss": 0.0, "status": STATUS_OK}, hp_space)
+    trials, rng, patient = Trials(), np.random.default_rng(seed), _Patience(patience)
+    done, stopped = 0, False
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        while done < max_evals and not stopped:
+            n = min(parallel, max_evals - done, patient.trials_that_cannot_stop())
+            docs = [
+                doc
+                for tid in trials.new_trial_ids(n)
+                for doc in tpe.suggest([tid], domain, trials, rng.integers(2**31 - 1))
+            ]
+            params = [typed(spec_from_misc(doc["misc"])) for doc in docs]
+            losses = [objective(params[0])] if len(params) == 1 else list(pool.map(objective, params))
+            for doc, p, loss in zip(docs, params, losses, strict=True):
+                doc["state"], doc["result"] = JOB_STATE_DONE, {"loss": loss, "status": STATUS_OK}
+                done += 1
+                if on_trial is not None:
+                    on_trial(p, loss)
+                if patient.stops_after(loss):
+                    stopped = True  # the rest of the batch cannot exist: the batch ended here
+            trials.insert_trial_docs(docs)
+            trials.refresh()
+    return typed(spec_from_misc(trials.best_trial["misc"])), min(trials.losses())

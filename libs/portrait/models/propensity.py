@@ -11,9 +11,11 @@ the model and its report on the out-of-time test; MLflow logging and promotion a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pyspark import inheritable_thread_target
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.sql import DataFrame
 
@@ -54,7 +56,8 @@ def tune(
 ) -> tuple[dict, float, PipelineModel | None]:
     """Pick GBT parameters by validation AUC on a person split of `train`.
 
-    `on_trial(params, metrics)` is called after every trial (the caller logs it to MLflow).
+    `on_trial(params, metrics)` is called after every trial, in the caller's thread (the caller
+    logs it to MLflow, whose active run is the thread's): `minimise` may fit trials in threads.
 
     Returns:
         The best parameters, their loss, and the GBT pipeline the best trial fitted on the fit
@@ -62,18 +65,28 @@ def tune(
         does not fit it a second time.
     """
     fit_part, valid = validation_split(train)
-    best: dict = {}
+    fitted: dict[tuple, tuple[PipelineModel, dict]] = {}  # by the trial's parameters
+    lock = threading.Lock()
 
     def objective(params: dict) -> float:
         model = build_pipeline(feature_cols, params, seed=seed).fit(fit_part)
         metrics = {"auc": evaluation.model_auc(model, valid)}
-        on_trial(params, metrics)
-        if not best or metrics["auc"] > best["auc"]:
-            best.update(auc=metrics["auc"], params=params, model=model)
+        with lock:
+            fitted[_key(params)] = (model, metrics)
         return -metrics["auc"]
 
-    params, loss = minimise(objective, space, max_evals=max_evals, seed=seed)
-    return params, loss, best["model"] if best.get("params") == params else None
+    def logged(params: dict, _loss: float) -> None:
+        on_trial(params, fitted[_key(params)][1])
+
+    # Each trial thread inherits the caller's Spark local properties and session tags.
+    in_thread = inheritable_thread_target(train.sparkSession)(objective)
+    params, loss = minimise(in_thread, space, max_evals=max_evals, seed=seed, on_trial=logged)
+    best = fitted.get(_key(params))
+    return params, loss, best[0] if best is not None else None
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
 
 
 @dataclass

@@ -58,7 +58,9 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
     # run while the other's wait on the scheduler (a small fit is hundreds of jobs of a few tasks).
     # Each thread inherits the caller's Spark local properties (job group, scheduler pool).
     with ThreadPoolExecutor(max_workers=SELECTION_THREADS) as pool:
-        scores = dict(zip(columns, pool.map(inheritable_thread_target(score), columns), strict=True))
+        scores = dict(
+            zip(columns, pool.map(inheritable_thread_target(train.sparkSession)(score), columns), strict=True)
+        )
     best = max(scores, key=lambda k: scores[k])
     return columns[best], scores
 
@@ -88,7 +90,7 @@ def fit(sets: TrainingSets, conf: TrainConfig, *, select: bool) -> Fitted:
     trained = propensity.train_propensity(
         sets,
         feature_cols,
-        minimise=functools.partial(tuning.minimise, patience=conf.patience),
+        minimise=functools.partial(tuning.minimise, patience=conf.patience, parallel=conf.parallel_trials),
         space=tuning_space(conf),
         max_evals=conf.max_evals,
         seed=conf.seed,

@@ -95,6 +95,7 @@ def _log_setup(label: str, dates: list[dt.date], feature_cols: list[str], tc: Tr
             "calibration_fraction": tc.calibration_fraction,
             "max_evals": tc.max_evals,
             "patience": tc.patience,
+            "parallel_trials": tc.parallel_trials,
             "n_features": len(feature_cols),
             "families": "gbt, logistic, blend: by validation AUC",
             "calibration": "isotonic or platt, by two-fold log-loss",
@@ -159,7 +160,7 @@ def train_label(
         trained = propensity.train_propensity(
             sets,
             feature_cols,
-            minimise=functools.partial(tuning.minimise, patience=tc.patience),
+            minimise=functools.partial(tuning.minimise, patience=tc.patience, parallel=tc.parallel_trials),
             space=tuning_space(tc),
             max_evals=tc.max_evals,
             seed=tc.seed,
