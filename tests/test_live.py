@@ -365,11 +365,15 @@ def test_erasing_a_person_deletes_the_live_rows_written_under_their_provisional_
     id, with the cookie on the portrait row and on the decision. The identity stage then links c_z to
     person a, whose id is another one: erasing a deletes every live row of theirs, those under the
     provisional id included (found by the cookie, not by the id), and no one else's. Only the job's
-    own run shows the identifier carried through the trigger's streaming state to gold.live_actions."""
+    own run shows the identifier carried through the trigger's streaming state to gold.live_actions.
+    The two tables exist from before the identifier columns: the job adds them when it starts."""
     from portrait import erase
     from portrait.identity.history import person_id_of
 
     cfg, lake, persons = live_lake
+    for table in (catalog.GOLD_PORTRAIT_LIVE, catalog.GOLD_LIVE_ACTIONS):  # as a lake written before the
+        older = ", ".join(f"{c.name} {c.type}" for c in table.columns if c.name not in ("id_type", "id_value"))
+        spark.createDataFrame([], older).write.format("delta").save(lake.path(table))  # the job adds them
     write_landing(cfg, "clickstream", D, [*FIRST_FILE, Z_CART], name="part-0.txt")
     write_landing(cfg, "clickstream", D, SECOND_FILE, name="part-1.txt")
     _run(spark, cfg)

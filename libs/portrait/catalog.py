@@ -618,6 +618,7 @@ GOLD_PORTRAIT_LIVE = Table(
     ),
     constraints={"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"},
     changed_in_place=True,
+    migrations={"id_type": "STRING", "id_value": "STRING"},
 )
 GOLD_LIVE_ACTIONS = Table(
     "gold",
@@ -648,6 +649,7 @@ GOLD_LIVE_ACTIONS = Table(
         Col("decided_at", "timestamp", "when the micro-batch decided it (UTC)"),
     ),
     constraints={"person_id_not_null": "person_id IS NOT NULL", "date_not_null": "date IS NOT NULL"},
+    migrations={"id_type": "STRING", "id_value": "STRING"},
 )
 LIVE_TABLES: tuple[Table, ...] = (BRONZE_LIVE_QUARANTINE, SILVER_LIVE_EVENTS, GOLD_PORTRAIT_LIVE, GOLD_LIVE_ACTIONS)
 

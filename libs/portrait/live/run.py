@@ -218,7 +218,8 @@ def fired_triggers(events: Callable[[], DataFrame], policy: Policy, lateness_min
 
 def _create_tables(lake: Lakehouse) -> None:
     """Create the live tables the queries read before anything is written to them (an empty
-    append, once): the decide query streams silver.live_events, and each batch reads the others."""
+    append, once), or add the columns an older table lacks: the decide query streams
+    silver.live_events, and each batch reads the others."""
     empty = {
         catalog.SILVER_LIVE_EVENTS: source.LIVE_EVENT_SCHEMA,
         catalog.GOLD_PORTRAIT_LIVE: catalog.GOLD_PORTRAIT_LIVE.ddl,
@@ -227,3 +228,5 @@ def _create_tables(lake: Lakehouse) -> None:
     for table, ddl in empty.items():
         if not lake.exists(table):
             lake.append_once(lake.spark.createDataFrame([], ddl), table, app_id=f"create-{table.full_name}", version=0)
+        else:
+            lake.add_columns(table)  # a table written before its contract grew (its `migrations`)

@@ -5,8 +5,9 @@ needs time to pass (no checkout *within* 30 minutes) is known.
 
 Each builder sets the watermark on its input before filtering it, so that any event moves it, and
 returns the fired rows, `date` (landing date of the event that fired), `person_id`, `id_type` and
-`id_value` (the identifier of a provisional id, `source.provisional_identifier`), `action` (the triggered action's name) and `fired_at` (event time), in append mode: a row is
-emitted once, when the pattern is complete.
+`id_value` (the identifier of a provisional id, `source.provisional_identifier`), `action` (the
+triggered action's name) and `fired_at` (event time), in append mode: a row is emitted once, when
+the pattern is complete.
 """
 
 from __future__ import annotations
