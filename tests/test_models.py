@@ -216,7 +216,8 @@ def _serial_and_two_at_a_time(patience: int) -> tuple[tuple, tuple]:
 
 
 def test_trials_fitted_two_at_a_time_are_the_serial_search_and_its_answer():
-    """`parallel=2` runs two trials at once (a barrier only two concurrent calls pass) and, while TPE
+    """`parallel=2` runs two trials at once (a barrier only two concurrent calls pass), each wrapped
+    by `in_thread` in the caller's thread, and, while TPE
     draws at random, tries the same parameters in the same order as hyperopt's own serial `fmin`,
     stops where its `no_progress_loss` stops, and returns the same best."""
     import threading
@@ -233,7 +234,60 @@ def test_trials_fitted_two_at_a_time_are_the_serial_search_and_its_answer():
         together.wait()
         return float(p["depth"])
 
-    tuning.minimise(paired, {"depth": tuning.IntRange(2, 6)}, max_evals=4, seed=7, parallel=2)
+    wrapped_in: list[threading.Thread] = []  # `in_thread` runs in the caller's thread, once per trial
+
+    def in_thread(call):
+        wrapped_in.append(threading.current_thread())
+        return call
+
+    tuning.minimise(paired, {"depth": tuning.IntRange(2, 6)}, max_evals=4, seed=7, parallel=2, in_thread=in_thread)
+    assert wrapped_in == [threading.current_thread()] * 4
+
+
+def test_the_tuner_refuses_no_threads_counts_an_infinite_loss_as_hyperopt_and_logs_before_a_failure():
+    """`parallel=0` is an error, not a search that never ends; an infinite first loss stops the search
+    where hyperopt's `no_progress_loss` stops (its threshold is NaN, never beaten); a trial that fails
+    raises after the trials before it in its batch were passed to `on_trial`."""
+    import math
+
+    import numpy as np
+    from hyperopt import Trials, fmin, hp, tpe
+    from hyperopt.early_stop import no_progress_loss
+
+    from portrait import tuning
+
+    space: dict[str, tuning.IntRange | tuning.LogRange] = {"depth": tuning.IntRange(2, 6)}
+    with pytest.raises(ValueError, match="parallel must be at least 1"):
+        tuning.minimise(lambda p: 1.0, space, max_evals=4, seed=7, parallel=0)
+
+    ours: list[dict] = []
+    tuning.minimise(lambda p: (ours.append(p), math.inf)[1], space, max_evals=12, seed=7, patience=3, parallel=2)
+    theirs: list[dict] = []
+    fmin(
+        lambda q: (theirs.append(q), math.inf)[1],
+        {"depth": hp.quniform("depth", 2, 6, 1)},
+        algo=tpe.suggest,
+        max_evals=12,
+        trials=Trials(),
+        rstate=np.random.default_rng(7),
+        show_progressbar=False,
+        early_stop_fn=no_progress_loss(3),
+    )
+    assert len(ours) == len(theirs) < 12
+
+    logged: list[dict] = []
+
+    def second_fails(p: dict) -> float:
+        if p == second:
+            raise RuntimeError("the fit failed")
+        return 1.0
+
+    first_two: list[dict] = []
+    tuning.minimise(lambda p: (first_two.append(p), 1.0)[1], space, max_evals=2, seed=7)
+    second = first_two[1]
+    with pytest.raises(RuntimeError, match="the fit failed"):
+        tuning.minimise(second_fails, space, max_evals=2, seed=7, parallel=2, on_trial=lambda p, _: logged.append(p))
+    assert logged == first_two[:1]
 
 
 def test_ece_lift_and_gain_by_hand(spark):

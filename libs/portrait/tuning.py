@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials, hp, tpe
@@ -42,20 +43,21 @@ class _Patience:
         if not self.seen:
             self.seen, self.best, self.count = True, loss, 1
             return False
-        if loss < self.best:
+        # hyperopt's threshold with percent_increase 0: an infinite best makes it NaN, never beaten
+        if loss < self.best - abs(self.best * 0.0):
             self.best, self.count = loss, 0
         else:
             self.count += 1
         return 0 < self.patience <= self.count
 
-    def trials_that_cannot_stop(self) -> int:
+    def trials_that_cannot_stop(self, most: int) -> int:
         """How many more trials can run before one of them may stop the search (the last of them
-        may): a batch this long holds no trial a serial search would not have run."""
+        may), at most `most`: a batch this long holds no trial a serial search would not have run."""
         if self.patience == 0:
-            return math.inf  # type: ignore[return-value]
+            return most
         if not self.seen:
-            return max(2, self.patience)
-        return max(1, self.patience - self.count)
+            return min(most, max(2, self.patience))
+        return min(most, max(1, self.patience - self.count))
 
 
 def minimise(
@@ -67,6 +69,7 @@ def minimise(
     patience: int = 0,
     parallel: int = 1,
     on_trial: Callable[[dict, float], None] | None = None,
+    in_thread: Callable[[Callable[[], float]], Callable[[], float]] | None = None,
 ) -> tuple[dict, float]:
     """Minimise `objective` over `space` with TPE; integers arrive as ints. With `patience`, stop
     before `max_evals` once `patience` trials in a row, the first trial counted as one, have not
@@ -76,8 +79,11 @@ def minimise(
     been beaten for a while.
 
     With `parallel` > 1, up to that many trials run at once, in threads (`objective` must be
-    thread-safe; a Spark caller wraps it in `pyspark.inheritable_thread_target`): a small Spark ML
-    fit is hundreds of short jobs, and one fit's jobs run while the other's wait on the scheduler.
+    thread-safe): a small Spark ML fit is hundreds of short jobs, and one fit's jobs run while the
+    other's wait on the scheduler. `in_thread` wraps each trial's call in the caller's thread before
+    a worker runs it: a Spark caller passes `lambda call: inheritable_thread_target(session)(call)`,
+    so that each trial runs with its own copy of the caller's local properties (one copy shared by
+    two threads would mix their SQL execution ids and job tags).
     Each trial's parameters are drawn as hyperopt's serial `fmin` draws them (one `tpe.suggest` per
     trial id, with the next seed of the same generator), from the trials finished before its batch,
     and a batch never holds a trial the patience would have stopped before. So while TPE draws at
@@ -88,8 +94,14 @@ def minimise(
 
     Returns:
         The best parameters (the first trial with the lowest loss) and their loss. Errors in a
-        trial propagate: a failed fit is a bug to see, not a trial to skip.
+        trial propagate: a failed fit is a bug to see, not a trial to skip (the trials of its batch
+        that finished before it in trial order are passed to `on_trial` first).
+
+    Raises:
+        ValueError: `parallel` below 1.
     """
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1 (trials fitted at once), got {parallel}")
     hp_space = {}
     for name, r in space.items():
         if isinstance(r, IntRange):
@@ -104,23 +116,25 @@ def minimise(
     domain = Domain(lambda _: {"loss": 0.0, "status": STATUS_OK}, hp_space)
     trials, rng, patient = Trials(), np.random.default_rng(seed), _Patience(patience)
     done, stopped = 0, False
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
         while done < max_evals and not stopped:
-            n = min(parallel, max_evals - done, patient.trials_that_cannot_stop())
+            n = patient.trials_that_cannot_stop(min(parallel, max_evals - done))
             docs = [
                 doc
                 for tid in trials.new_trial_ids(n)
                 for doc in tpe.suggest([tid], domain, trials, rng.integers(2**31 - 1))
             ]
             params = [typed(spec_from_misc(doc["misc"])) for doc in docs]
-            losses = [objective(params[0])] if len(params) == 1 else list(pool.map(objective, params))
-            for doc, p, loss in zip(docs, params, losses, strict=True):
+            wrap = in_thread or (lambda call: call)
+            running = [pool.submit(wrap(partial(objective, p))) for p in params] if len(params) > 1 else []
+            for i, (doc, p) in enumerate(zip(docs, params, strict=True)):
+                loss = running[i].result() if running else objective(p)  # a failed trial raises here
                 doc["state"], doc["result"] = JOB_STATE_DONE, {"loss": loss, "status": STATUS_OK}
                 done += 1
                 if on_trial is not None:
                     on_trial(p, loss)
-                if patient.stops_after(loss):
-                    stopped = True  # the rest of the batch cannot exist: the batch ended here
+                stopped = patient.stops_after(loss)
+                assert not stopped or i == len(docs) - 1, "a batch is sized to end where the patience may stop"
             trials.insert_trial_docs(docs)
             trials.refresh()
     return typed(spec_from_misc(trials.best_trial["misc"])), min(trials.losses())

@@ -75,12 +75,31 @@ def tune(
             fitted[_key(params)] = (model, metrics)
         return -metrics["auc"]
 
-    def logged(params: dict, _loss: float) -> None:
-        on_trial(params, fitted[_key(params)][1])
+    top: list = []  # (key, AUC) of the first best trial logged so far: trials are logged in trial order
 
-    # Each trial thread inherits the caller's Spark local properties and session tags.
-    in_thread = inheritable_thread_target(train.sparkSession)(objective)
-    params, loss = minimise(in_thread, space, max_evals=max_evals, seed=seed, on_trial=logged)
+    def logged(params: dict, _loss: float) -> None:
+        key = _key(params)
+        metrics = fitted[key][1]
+        on_trial(params, metrics)
+        # Keep the model of the first best trial only (the tuner answers it): the others are dropped.
+        beaten = top and metrics["auc"] > top[1]
+        dropped = [top[0]] if beaten else ([key] if top and key != top[0] else [])
+        if beaten or not top:
+            top[:] = [key, metrics["auc"]]
+        with lock:
+            for k in dropped:
+                fitted.pop(k, None)
+
+    # Each trial runs with its own copy of the caller's Spark local properties and session tags.
+    spark = train.sparkSession
+    params, loss = minimise(
+        objective,
+        space,
+        max_evals=max_evals,
+        seed=seed,
+        on_trial=logged,
+        in_thread=lambda call: inheritable_thread_target(spark)(call),
+    )
     best = fitted.get(_key(params))
     return params, loss, best[0] if best is not None else None
 

@@ -56,11 +56,14 @@ def select_groups(train: DataFrame, *, seed: int) -> tuple[list[str], dict[str, 
 
     # The fits are independent (each its own seed-fixed GBT): two at a time, so that one's Spark jobs
     # run while the other's wait on the scheduler (a small fit is hundreds of jobs of a few tasks).
-    # Each thread inherits the caller's Spark local properties (job group, scheduler pool).
+    # Each fit runs with its own copy of the caller's Spark local properties (job group, scheduler
+    # pool): `inheritable_thread_target(session)` copies them when called, here, once per fit.
+    spark = train.sparkSession
     with ThreadPoolExecutor(max_workers=SELECTION_THREADS) as pool:
-        scores = dict(
-            zip(columns, pool.map(inheritable_thread_target(train.sparkSession)(score), columns), strict=True)
-        )
+        running = {
+            name: pool.submit(inheritable_thread_target(spark)(functools.partial(score, name))) for name in columns
+        }
+        scores = {name: fit.result() for name, fit in running.items()}
     best = max(scores, key=lambda k: scores[k])
     return columns[best], scores
 
