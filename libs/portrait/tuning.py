@@ -11,10 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 from hyperopt import JOB_STATE_DONE, STATUS_OK, Trials, hp, tpe
 from hyperopt.base import Domain, spec_from_misc
+from hyperopt.early_stop import no_progress_loss
 
 
 @dataclass(frozen=True)
@@ -31,33 +33,30 @@ class LogRange:
 
 
 class _Patience:
-    """hyperopt's `no_progress_loss(patience)`, trial by trial: the first trial counts as one
-    without progress and never stops the search; a loss below the best resets the count; the
-    search stops once the count reaches `patience` (0: never)."""
+    """hyperopt's own `no_progress_loss(patience)`, fed one trial at a time (it reads the last trial
+    of what it is given): the first trial counts as one without progress and never stops the
+    search; a loss below the best resets the count; the search stops once the count reaches
+    `patience` (0: never)."""
 
     def __init__(self, patience: int) -> None:
-        self.patience, self.best, self.count = patience, math.inf, 0
-        self.seen = False
+        self.patience = patience
+        self.rule = no_progress_loss(patience) if patience > 0 else None
+        self.state: list = []  # the rule's [best loss, trials without progress]; empty before a trial
 
     def stops_after(self, loss: float) -> bool:
-        if not self.seen:
-            self.seen, self.best, self.count = True, loss, 1
+        if self.rule is None:
             return False
-        # hyperopt's threshold with percent_increase 0: an infinite best makes it NaN, never beaten
-        if loss < self.best - abs(self.best * 0.0):
-            self.best, self.count = loss, 0
-        else:
-            self.count += 1
-        return 0 < self.patience <= self.count
+        stop, self.state = self.rule(SimpleNamespace(trials=[{"result": {"loss": loss}}]), *self.state)
+        return bool(stop)
 
     def trials_that_cannot_stop(self, most: int) -> int:
         """How many more trials can run before one of them may stop the search (the last of them
         may), at most `most`: a batch this long holds no trial a serial search would not have run."""
-        if self.patience == 0:
+        if self.rule is None:
             return most
-        if not self.seen:
+        if not self.state:
             return min(most, max(2, self.patience))
-        return min(most, max(1, self.patience - self.count))
+        return min(most, max(1, self.patience - self.state[1]))
 
 
 def minimise(
